@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what turnout needs to build and test on Debian 12 (idempotent; needs root or sudo).
+set -euo pipefail
+pkgs=(build-essential cmake ninja-build pkg-config clang
+      libuv1-dev libyaml-cpp-dev libfmt-dev doctest-dev nlohmann-json3-dev node-llhttp
+      curl)
+if [ "${TURNOUT_BENCH_DEPS:-0}" = 1 ]; then pkgs+=(nginx-light haproxy wrk gnuplot-nox); fi
+missing=()
+for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+echo "installing: ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

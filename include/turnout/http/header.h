@@ -1,0 +1,61 @@
+// Header tokens: the header names turnout acts on, each with policy flags, so that the
+// forwarding policy is one reviewable table (header.cc) rather than scattered string compares.
+// Pure functions, any thread.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace turnout {
+
+enum class HeaderToken : uint8_t {
+  Other = 0,
+  Host,
+  ContentLength,
+  TransferEncoding,
+  Connection,
+  KeepAlive,
+  ProxyConnection,
+  TE,
+  Trailer,
+  Upgrade,
+  Expect,
+  XForwardedFor,
+  XForwardedProto,
+  XForwardedHost,
+  Via,
+  ProxyAuthenticate,   // hop-by-hop by RFC 9110 but forwarded (auth to the origin is end to end here)
+  Count
+};
+
+// Policy flags per token.
+enum HeaderFlag : uint32_t {
+  kHopByHop = 1u << 0,         // removed before forwarding in either direction
+  kFraming = 1u << 1,          // Content-Length / Transfer-Encoding: regenerated from decided framing
+  kRewrittenByProxy = 1u << 2, // X-Forwarded-Proto / -Host: replaced, not passed through
+};
+
+// Case-insensitive lookup of a header name; Other for anything not in the table.
+HeaderToken lookup_token(std::string_view name);
+uint32_t token_flags(HeaderToken token);
+
+// ASCII case-insensitive equality.
+bool iequals(std::string_view a, std::string_view b);
+
+// Calls fn(element) for each comma-separated element of a list header value, trimmed of
+// optional whitespace; empty elements are skipped. Bounds-checked, allocation-free.
+template <class Fn>
+void for_each_list_element(std::string_view value, Fn&& fn) {
+  size_t i = 0;
+  while (i <= value.size()) {
+    size_t comma = value.find(',', i);
+    if (comma == std::string_view::npos) comma = value.size();
+    std::string_view el = value.substr(i, comma - i);
+    while (!el.empty() && (el.front() == ' ' || el.front() == '\t')) el.remove_prefix(1);
+    while (!el.empty() && (el.back() == ' ' || el.back() == '\t')) el.remove_suffix(1);
+    if (!el.empty()) fn(el);
+    i = comma + 1;
+  }
+}
+
+}  // namespace turnout

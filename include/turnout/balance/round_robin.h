@@ -1,0 +1,67 @@
+// Balancer: smooth weighted round-robin (the nginx algorithm) over a route's apps by app weight,
+// then over the chosen app's servers by server weight, skipping servers that are down or were
+// already tried for this request. Over one cycle of total weight W, each item is picked exactly
+// weight times, interleaved as evenly as possible.
+//
+// One Balancer per worker (per-worker mutable state beside the immutable snapshot): cursors are
+// keyed by Route::id / App::id, so a replaced route or app starts a fresh cycle. Worker thread
+// only; no locks, no atomics.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+#include "turnout/route/route_table.h"
+
+namespace turnout {
+
+// Tells the balancer which servers to skip. Implemented by the worker (health + tried set).
+class ServerFilter {
+ public:
+  virtual ~ServerFilter() = default;
+  virtual bool usable(const Server& server) const = 0;
+};
+
+// Smooth weighted round-robin state for one set of weighted items.
+class SmoothWrr {
+ public:
+  // Picks an index among items whose `eligible[i]` is true; -1 if none. `weights.size()` must
+  // equal the size given at the first call (the owner resets on change).
+  int next(std::span<const uint32_t> weights, const std::vector<bool>& eligible);
+  void reset() { current_.clear(); }
+
+ private:
+  std::vector<int64_t> current_;  // current weight per item
+};
+
+class Balancer {
+ public:
+  struct Pick {
+    const App* app = nullptr;        // in the pinned table
+    const Server* server = nullptr;  // in `app`
+  };
+
+  // Picks an app of `route` (present in `table`), then a server of it that `filter` accepts.
+  // An app with no usable server is skipped at the app level. Returns {nullptr, nullptr} when no
+  // server of any app is usable (-> 503).
+  Pick pick(const RouteTable& table, const Route& route, const ServerFilter& filter);
+
+  // Drops cursors of routes/apps not seen for a while (called on table change; bounded work).
+  void prune();
+
+ private:
+  struct Cursor {
+    uint64_t id = 0;   // Route::id or App::id this state belongs to
+    SmoothWrr wrr;
+    uint64_t last_used = 0;  // pick() count at last use, for prune()
+  };
+  std::unordered_map<uint64_t, Cursor> route_cursors_;  // key: Route::id
+  std::unordered_map<uint64_t, Cursor> app_cursors_;    // key: App::id
+  uint64_t picks_ = 0;
+  std::vector<bool> scratch_eligible_;
+  std::vector<uint32_t> scratch_weights_;
+};
+
+}  // namespace turnout

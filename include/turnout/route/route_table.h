@@ -1,0 +1,108 @@
+// RouteTable: one immutable, versioned snapshot of all apps and routes.
+//
+// Built on the main thread (route_builder.h), published to every worker as a RouteTablePtr,
+// pinned by each exchange when its request head is complete. It holds plain data only (no uv
+// handles, no pools, no per-worker cursors), so the last reference may drop on any thread.
+//
+// Structural sharing: routes and apps live in persistent hash maps (persistent_map.h), so a
+// table derived from another by one change shares all but O(log n) nodes with it; a change at
+// 1M routes costs microseconds and keeping the last versions for rollback costs little memory.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "turnout/common/address.h"
+#include "turnout/config/config.h"
+#include "turnout/route/persistent_map.h"
+
+namespace turnout {
+
+// One backend server in an app.
+struct Server {
+  std::string addr;       // as configured and normalised: "127.0.0.1:9001", "unix:/run/app.sock"
+  SocketAddress address;  // resolved once when the app was built
+  uint32_t weight = 1;    // share within the app, >= 1
+};
+
+// A named set of servers. Immutable once built; replaced as a whole when it changes.
+struct App {
+  std::string name;
+  std::vector<Server> servers;       // in configured order; may be empty
+  std::optional<HealthSpec> health;  // active health check settings, if any
+  uint64_t id = 0;                   // unique per App object ever built: lets per-worker state
+                                     // (round-robin cursors) notice a replaced app
+};
+using AppPtr = std::shared_ptr<const App>;
+
+// One app serving a route, and its weight among the route's apps.
+struct RouteEntry {
+  std::string app;      // name of an app present in the same table
+  uint32_t weight = 1;  // >= 1
+};
+
+// A hostname (or "*.suffix" wildcard, or the default route) and the apps that serve it.
+struct Route {
+  std::string host;                // "example.com", "*.example.org", or "" for default_app
+  std::vector<RouteEntry> apps;    // never empty; sorted by app name
+  uint64_t id = 0;                 // unique per Route object ever built (see App::id)
+};
+using RoutePtr = std::shared_ptr<const Route>;
+
+class RouteTable {
+ public:
+  uint64_t version() const { return version_; }
+
+  // `host` must already be normalised (normalize_host). Exact match first, then the longest
+  // matching wildcard ("*.example.org" matches one or more labels before ".example.org"),
+  // then the default route (default_app); nullptr when none applies (-> 404).
+  const Route* lookup(std::string_view host) const;
+
+  // The exact or wildcard route stored under `key` ("example.com", "*.example.org"), if any.
+  const Route* find_route(std::string_view key) const;
+  const App* find_app(std::string_view name) const;
+  AppPtr find_app_ptr(std::string_view name) const;
+  const std::optional<std::string>& default_app() const { return default_app_; }
+
+  size_t route_count() const;  // exact + wildcard routes (not the default)
+  size_t app_count() const;
+  // Number of routes that map `app` (0 = safe to delete).
+  uint64_t app_route_count(std::string_view app) const;
+
+  // Iteration for the admin API and the state file, in unspecified order.
+  void for_each_route(const std::function<void(const Route&)>& fn) const;
+  void for_each_app(const std::function<void(const App&)>& fn) const;
+
+  // Same content, another version number: shares everything (rollback makes a new version).
+  std::shared_ptr<const RouteTable> with_version(uint64_t version) const;
+
+ private:
+  friend class RouteTableBuilder;
+  struct AppSlot {
+    AppPtr app;               // the app itself
+    uint64_t route_refs = 0;  // routes mapping it
+  };
+  uint64_t version_ = 0;
+  PersistentMap<RoutePtr> exact_;      // host -> route
+  PersistentMap<RoutePtr> wildcard_;   // suffix after "*." -> route
+  PersistentMap<AppSlot> apps_;        // name -> app
+  std::optional<std::string> default_app_;
+  RoutePtr default_route_;             // built from default_app_, or null
+};
+using RouteTablePtr = std::shared_ptr<const RouteTable>;
+
+// Host header (or absolute-form authority) -> lookup key: port stripped, lower-cased, one
+// trailing dot removed. "[::1]:8080" -> "[::1]". Returns "" for an empty or invalid host
+// (bytes outside the reg-name / IP-literal grammar), which callers answer with 400.
+std::string normalize_host(std::string_view host);
+
+// True for a valid route key in config or the admin API: a hostname, an IP literal, or
+// "*." followed by a hostname. Lower-case only (callers normalise first).
+bool valid_route_key(std::string_view key);
+
+}  // namespace turnout

@@ -1,0 +1,105 @@
+#include "turnout/balance/round_robin.h"
+
+#include <algorithm>
+
+namespace turnout {
+
+namespace {
+
+// A cursor unused for this many picks is dropped by prune(); a route that comes back simply
+// starts a fresh cycle.
+constexpr uint64_t kIdlePicks = 1 << 16;
+
+}  // namespace
+
+int SmoothWrr::next(std::span<const uint32_t> weights, const std::vector<bool>& eligible) {
+  // A size change means the owner reused the state for other items: start over.
+  if (current_.size() != weights.size()) current_.assign(weights.size(), 0);
+  int best = -1;
+  int64_t total = 0;
+  for (size_t i = 0; i < weights.size(); ++i) {
+    if (!eligible[i]) continue;
+    current_[i] += weights[i];
+    total += weights[i];
+    // Strictly greater: ties go to the earliest item, as in nginx.
+    if (best < 0 || current_[i] > current_[static_cast<size_t>(best)]) best = static_cast<int>(i);
+  }
+  if (best >= 0) current_[static_cast<size_t>(best)] -= total;
+  return best;
+}
+
+namespace {
+
+bool has_usable_server(const App& app, const ServerFilter& filter) {
+  for (const Server& server : app.servers)
+    if (filter.usable(server)) return true;
+  return false;
+}
+
+}  // namespace
+
+Balancer::Pick Balancer::pick(const RouteTable& table, const Route& route, const ServerFilter& filter) {
+  ++picks_;
+  const App* app = nullptr;
+  if (route.apps.size() == 1) {
+    app = table.find_app(route.apps.front().app);
+    if (app == nullptr) return {};
+  } else {
+    scratch_weights_.clear();
+    scratch_eligible_.clear();
+    const App* candidates[64];  // apps resolved once; larger routes resolve again after the pick
+    const size_t cached = std::min<size_t>(route.apps.size(), 64);
+    bool any = false;
+    for (size_t i = 0; i < route.apps.size(); ++i) {
+      const App* candidate = table.find_app(route.apps[i].app);
+      if (i < cached) candidates[i] = candidate;
+      bool usable = candidate != nullptr && has_usable_server(*candidate, filter);
+      any = any || usable;
+      scratch_weights_.push_back(route.apps[i].weight);
+      scratch_eligible_.push_back(usable);
+    }
+    if (!any) return {};
+    Cursor& cursor = route_cursors_[route.id];
+    cursor.id = route.id;
+    cursor.last_used = picks_;
+    int index = cursor.wrr.next(scratch_weights_, scratch_eligible_);
+    if (index < 0) return {};
+    app = static_cast<size_t>(index) < cached ? candidates[index] : table.find_app(route.apps[static_cast<size_t>(index)].app);
+  }
+
+  if (app->servers.size() == 1) {
+    const Server& only = app->servers.front();
+    return filter.usable(only) ? Pick{app, &only} : Pick{};
+  }
+  scratch_weights_.clear();
+  scratch_eligible_.clear();
+  bool any = false;
+  for (const Server& server : app->servers) {
+    bool usable = filter.usable(server);
+    any = any || usable;
+    scratch_weights_.push_back(server.weight);
+    scratch_eligible_.push_back(usable);
+  }
+  if (!any) return {};
+  Cursor& cursor = app_cursors_[app->id];
+  cursor.id = app->id;
+  cursor.last_used = picks_;
+  int index = cursor.wrr.next(scratch_weights_, scratch_eligible_);
+  if (index < 0) return {};
+  return Pick{app, &app->servers[static_cast<size_t>(index)]};
+}
+
+void Balancer::prune() {
+  auto drop_idle = [this](std::unordered_map<uint64_t, Cursor>& cursors) {
+    for (auto it = cursors.begin(); it != cursors.end();) {
+      if (picks_ - it->second.last_used > kIdlePicks)
+        it = cursors.erase(it);
+      else
+        ++it;
+    }
+  };
+  drop_idle(route_cursors_);
+  drop_idle(app_cursors_);
+}
+
+}  // namespace turnout

@@ -1,0 +1,336 @@
+#include "turnout/route/route_builder.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <unordered_map>
+
+namespace turnout {
+
+namespace {
+
+// Source of App::id and Route::id: unique across every table this process builds, so a
+// per-worker cursor keyed by id can never be confused by a replaced object.
+std::atomic<uint64_t> g_next_object_id{1};
+
+uint64_t next_object_id() { return g_next_object_id.fetch_add(1, std::memory_order_relaxed); }
+
+std::string quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
+
+bool is_wildcard(std::string_view key) { return key.substr(0, 2) == "*."; }
+
+// App names appear in admin paths, logs and the config file: [A-Za-z0-9_.-]+, the grammar the
+// config loader accepts, so every app the API creates can also be written in the config.
+bool valid_app_name(std::string_view name) {
+  if (name.empty()) return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+              c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool same_endpoint(const SocketAddress& a, const SocketAddress& b) {
+  return a.length == b.length && std::memcmp(&a.storage, &b.storage, a.length) == 0;
+}
+
+bool same_server(const Server& a, const Server& b) { return a.addr == b.addr || same_endpoint(a.address, b.address); }
+
+Result<Server> make_server(const ServerSpec& spec, std::string_view app) {
+  if (spec.weight == 0) return make_error(400, "server " + quoted(spec.addr) + " of app " + quoted(app) + " has weight 0");
+  auto address = parse_address(spec.addr);
+  if (!address) return make_error(400, "app " + quoted(app) + ": " + address.error().message);
+  return Server{address->text, std::move(*address), spec.weight};
+}
+
+// A new App object (fresh id) from specs; every address resolved, no duplicates.
+Result<AppPtr> make_app(std::string_view name, const std::vector<ServerSpec>& specs, std::optional<HealthSpec> health) {
+  if (!valid_app_name(name)) return make_error(400, "invalid app name " + quoted(name));
+  auto app = std::make_shared<App>();
+  app->name = std::string(name);
+  app->health = std::move(health);
+  app->servers.reserve(specs.size());
+  for (const ServerSpec& spec : specs) {
+    auto server = make_server(spec, name);
+    if (!server) return server.error();
+    for (const Server& other : app->servers)
+      if (same_server(other, *server))
+        return make_error(400, "app " + quoted(name) + " lists server " + quoted(spec.addr) + " twice");
+    app->servers.push_back(std::move(*server));
+  }
+  app->id = next_object_id();
+  return AppPtr(std::move(app));
+}
+
+RoutePtr make_route(std::string host, std::vector<RouteEntry> apps) {
+  std::sort(apps.begin(), apps.end(), [](const RouteEntry& a, const RouteEntry& b) { return a.app < b.app; });
+  auto route = std::make_shared<Route>();
+  route->host = std::move(host);
+  route->apps = std::move(apps);
+  route->id = next_object_id();
+  return route;
+}
+
+}  // namespace
+
+const char* op_name(Change::Op op) {
+  switch (op) {
+    case Change::Op::Map: return "map";
+    case Change::Op::Unmap: return "unmap";
+    case Change::Op::PutApp: return "put-app";
+    case Change::Op::DeleteApp: return "delete-app";
+    case Change::Op::AddServer: return "add-server";
+    case Change::Op::RemoveServer: return "remove-server";
+    case Change::Op::SetDefault: return "set-default";
+  }
+  return "unknown";
+}
+
+// Edits a private copy of a table (copying it is O(1): maps share their nodes). The only code
+// that writes RouteTable's members; main thread only.
+class RouteTableBuilder {
+ public:
+  RouteTableBuilder() = default;
+  explicit RouteTableBuilder(const RouteTable& base) : table_(base) {}
+
+  Result<void> load(const Config& config);
+  Result<void> apply(const Change& change);
+
+  RouteTablePtr finish(uint64_t version) {
+    table_.version_ = version;
+    return std::make_shared<const RouteTable>(std::move(table_));
+  }
+
+ private:
+  Result<void> map(const Change& change);
+  Result<void> unmap(const Change& change);
+  Result<void> put_app(const Change& change);
+  Result<void> delete_app(const Change& change);
+  Result<void> add_server(const Change& change);
+  Result<void> remove_server(const Change& change);
+  Result<void> set_default(const Change& change);
+
+  PersistentMap<RoutePtr>& routes_for(std::string_view key) { return is_wildcard(key) ? table_.wildcard_ : table_.exact_; }
+  static std::string_view map_key(std::string_view key) { return is_wildcard(key) ? key.substr(2) : key; }
+  void put_route(const std::string& key, RoutePtr route) {
+    auto& routes = routes_for(key);
+    routes = routes.set(map_key(key), std::move(route));
+  }
+  void erase_route(const std::string& key) {
+    auto& routes = routes_for(key);
+    routes = routes.erase(map_key(key));
+  }
+  void add_refs(const std::string& app, int64_t delta) {
+    const RouteTable::AppSlot* slot = table_.apps_.find(app);
+    if (slot == nullptr) return;
+    RouteTable::AppSlot next = *slot;
+    next.route_refs = static_cast<uint64_t>(static_cast<int64_t>(next.route_refs) + delta);
+    table_.apps_ = table_.apps_.set(app, std::move(next));
+  }
+  void replace_app(AppPtr app) {
+    const RouteTable::AppSlot* slot = table_.apps_.find(app->name);
+    const std::string& name = app->name;
+    table_.apps_ = table_.apps_.set(name, RouteTable::AppSlot{app, slot != nullptr ? slot->route_refs : 0});
+  }
+
+  RouteTable table_;
+};
+
+Result<void> RouteTableBuilder::load(const Config& config) {
+  std::unordered_map<std::string_view, uint64_t> refs;  // app name -> routes mapping it
+  std::vector<AppPtr> apps;
+  apps.reserve(config.apps.size());
+  for (const auto& [name, spec] : config.apps) {
+    auto app = make_app(name, spec.servers, spec.health);
+    if (!app) return app.error();
+    apps.push_back(std::move(*app));
+    refs.emplace(name, 0);
+  }
+
+  PersistentMap<RoutePtr>::Builder exact, wildcard;
+  exact.reserve(config.routes.size());
+  for (const auto& [key, targets] : config.routes) {
+    if (!valid_route_key(key)) return make_error(400, "route " + quoted(key) + " is not a valid host name");
+    if (targets.empty()) return make_error(400, "route " + quoted(key) + " has no app");
+    std::vector<RouteEntry> entries;
+    entries.reserve(targets.size());
+    for (const RouteTarget& target : targets) {
+      auto ref = refs.find(target.app);
+      if (ref == refs.end()) return make_error(404, "route " + quoted(key) + " names unknown app " + quoted(target.app));
+      if (target.weight == 0) return make_error(400, "route " + quoted(key) + " gives app " + quoted(target.app) + " weight 0");
+      for (const RouteEntry& seen : entries)
+        if (seen.app == target.app) return make_error(400, "route " + quoted(key) + " lists app " + quoted(target.app) + " twice");
+      entries.push_back(RouteEntry{target.app, target.weight});
+      ++ref->second;
+    }
+    RoutePtr route = make_route(key, std::move(entries));
+    if (is_wildcard(key))
+      wildcard.set(key.substr(2), std::move(route));
+    else
+      exact.set(key, std::move(route));
+  }
+  table_.exact_ = exact.build();
+  table_.wildcard_ = wildcard.build();
+
+  if (config.default_app) {
+    auto ref = refs.find(*config.default_app);
+    if (ref == refs.end()) return make_error(404, "default_app names unknown app " + quoted(*config.default_app));
+    ++ref->second;
+    table_.default_app_ = *config.default_app;
+    table_.default_route_ = make_route("", {RouteEntry{*config.default_app, 1}});
+  }
+
+  PersistentMap<RouteTable::AppSlot>::Builder app_slots;
+  app_slots.reserve(apps.size());
+  for (AppPtr& app : apps) {
+    uint64_t route_refs = refs[app->name];
+    app_slots.set(app->name, RouteTable::AppSlot{app, route_refs});
+  }
+  table_.apps_ = app_slots.build();
+  return {};
+}
+
+Result<void> RouteTableBuilder::apply(const Change& change) {
+  switch (change.op) {
+    case Change::Op::Map: return map(change);
+    case Change::Op::Unmap: return unmap(change);
+    case Change::Op::PutApp: return put_app(change);
+    case Change::Op::DeleteApp: return delete_app(change);
+    case Change::Op::AddServer: return add_server(change);
+    case Change::Op::RemoveServer: return remove_server(change);
+    case Change::Op::SetDefault: return set_default(change);
+  }
+  return make_error(400, "unknown change");
+}
+
+Result<void> RouteTableBuilder::map(const Change& change) {
+  if (!valid_route_key(change.host)) return make_error(400, "invalid host " + quoted(change.host));
+  if (change.weight == 0) return make_error(400, "weight must be at least 1");
+  if (table_.apps_.find(change.app) == nullptr) return make_error(404, "app " + quoted(change.app) + " does not exist");
+  const Route* route = table_.find_route(change.host);
+  std::vector<RouteEntry> entries;
+  if (route != nullptr) {
+    entries = route->apps;
+    auto it = std::find_if(entries.begin(), entries.end(), [&](const RouteEntry& e) { return e.app == change.app; });
+    if (it != entries.end()) {
+      if (it->weight == change.weight) return {};  // idempotent: keep the route and its cycle
+      it->weight = change.weight;
+      put_route(change.host, make_route(change.host, std::move(entries)));
+      return {};
+    }
+  }
+  entries.push_back(RouteEntry{change.app, change.weight});
+  put_route(change.host, make_route(change.host, std::move(entries)));
+  add_refs(change.app, +1);
+  return {};
+}
+
+Result<void> RouteTableBuilder::unmap(const Change& change) {
+  if (!valid_route_key(change.host)) return make_error(400, "invalid host " + quoted(change.host));
+  const Route* route = table_.find_route(change.host);
+  auto it = route == nullptr ? std::vector<RouteEntry>::const_iterator()
+                             : std::find_if(route->apps.begin(), route->apps.end(),
+                                            [&](const RouteEntry& e) { return e.app == change.app; });
+  if (route == nullptr || it == route->apps.end()) {
+    if (change.if_present) return {};
+    return make_error(404, "app " + quoted(change.app) + " is not mapped to " + quoted(change.host));
+  }
+  if (route->apps.size() == 1) {
+    erase_route(change.host);
+  } else {
+    std::vector<RouteEntry> entries;
+    entries.reserve(route->apps.size() - 1);
+    for (const RouteEntry& e : route->apps)
+      if (e.app != change.app) entries.push_back(e);
+    put_route(change.host, make_route(change.host, std::move(entries)));
+  }
+  add_refs(change.app, -1);
+  return {};
+}
+
+Result<void> RouteTableBuilder::put_app(const Change& change) {
+  const App* existing = table_.find_app(change.app);
+  // A replaced app keeps its health check: the change only carries servers.
+  auto app = make_app(change.app, change.servers, existing != nullptr ? existing->health : std::nullopt);
+  if (!app) return app.error();
+  replace_app(std::move(*app));
+  return {};
+}
+
+Result<void> RouteTableBuilder::delete_app(const Change& change) {
+  const RouteTable::AppSlot* slot = table_.apps_.find(change.app);
+  if (slot == nullptr) return make_error(404, "app " + quoted(change.app) + " does not exist");
+  if (slot->route_refs > 0) {
+    bool is_default = table_.default_app_ && *table_.default_app_ == change.app;
+    return make_error(409, "app " + quoted(change.app) + " is still mapped by " + std::to_string(slot->route_refs) +
+                               " route(s)" + (is_default ? ", including default_app" : ""));
+  }
+  table_.apps_ = table_.apps_.erase(change.app);
+  return {};
+}
+
+Result<void> RouteTableBuilder::add_server(const Change& change) {
+  const App* app = table_.find_app(change.app);
+  auto server = make_server(ServerSpec{change.addr, change.weight}, change.app);
+  if (!server) return server.error();
+  if (app == nullptr) return make_error(404, "app " + quoted(change.app) + " does not exist");
+  for (const Server& other : app->servers)
+    if (same_server(other, *server))
+      return make_error(409, "app " + quoted(change.app) + " already has server " + quoted(other.addr));
+  auto next = std::make_shared<App>(*app);
+  next->servers.push_back(std::move(*server));
+  next->id = next_object_id();
+  replace_app(std::move(next));
+  return {};
+}
+
+Result<void> RouteTableBuilder::remove_server(const Change& change) {
+  const App* app = table_.find_app(change.app);
+  if (app == nullptr) return make_error(404, "app " + quoted(change.app) + " does not exist");
+  auto match = std::find_if(app->servers.begin(), app->servers.end(), [&](const Server& s) { return s.addr == change.addr; });
+  if (match == app->servers.end()) {
+    // Another spelling of the same endpoint ("localhost:9001" for "127.0.0.1:9001").
+    if (auto address = parse_address(change.addr))
+      match = std::find_if(app->servers.begin(), app->servers.end(),
+                           [&](const Server& s) { return same_endpoint(s.address, *address); });
+  }
+  if (match == app->servers.end())
+    return make_error(404, "app " + quoted(change.app) + " has no server " + quoted(change.addr));
+  auto next = std::make_shared<App>(*app);
+  next->servers.erase(next->servers.begin() + (match - app->servers.begin()));
+  next->id = next_object_id();
+  replace_app(std::move(next));
+  return {};
+}
+
+Result<void> RouteTableBuilder::set_default(const Change& change) {
+  if (!change.app.empty() && table_.apps_.find(change.app) == nullptr)
+    return make_error(404, "app " + quoted(change.app) + " does not exist");
+  if (table_.default_app_ && *table_.default_app_ == change.app) return {};
+  if (table_.default_app_) add_refs(*table_.default_app_, -1);
+  if (change.app.empty()) {
+    table_.default_app_.reset();
+    table_.default_route_.reset();
+    return {};
+  }
+  table_.default_app_ = change.app;
+  table_.default_route_ = make_route("", {RouteEntry{change.app, 1}});
+  add_refs(change.app, +1);
+  return {};
+}
+
+Result<RouteTablePtr> build_table(const Config& config, uint64_t version) {
+  RouteTableBuilder builder;
+  if (auto loaded = builder.load(config); !loaded) return loaded.error();
+  return builder.finish(version);
+}
+
+Result<RouteTablePtr> apply_changes(const RouteTable& base, std::span<const Change> changes, uint64_t version) {
+  RouteTableBuilder builder(base);  // a private copy: `base` is never touched
+  for (const Change& change : changes)
+    if (auto applied = builder.apply(change); !applied) return applied.error();
+  return builder.finish(version);
+}
+
+}  // namespace turnout

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "turnout/common/address.h"
+#include "turnout/common/host.h"  // normalize_host
 #include "turnout/config/config.h"
 #include "turnout/route/persistent_map.h"
 
@@ -95,11 +96,6 @@ class RouteTable {
   RoutePtr default_route_;             // built from default_app_, or null
 };
 using RouteTablePtr = std::shared_ptr<const RouteTable>;
-
-// Host header (or absolute-form authority) -> lookup key: port stripped, lower-cased, one
-// trailing dot removed. "[::1]:8080" -> "[::1]". Returns "" for an empty or invalid host
-// (bytes outside the reg-name / IP-literal grammar), which callers answer with 400.
-std::string normalize_host(std::string_view host);
 
 // True for a valid route key in config or the admin API: a hostname, an IP literal, or
 // "*." followed by a hostname. Lower-case only (callers normalise first).

@@ -1,0 +1,104 @@
+// ProxyServer: the main thread. Owns the config, the listening sockets (created here, one
+// SO_REUSEPORT socket per worker and address), the workers, the admin API, the state file, the
+// signal handlers and the one publish step through which every table change goes (admin API,
+// reload, rollback): validate and build the next table, make it durable, post it to every
+// worker, and answer once every worker has acknowledged that version.
+//
+// Lives on the stack of main(); everything runs on the main loop thread. Shutdown order: stop
+// admin and signals, drain, post stop to every worker, join them, then close the main handles
+// (libuv #2226: no uv_async_send may race a close).
+#pragma once
+
+#include <uv.h>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "turnout/admin/admin_server.h"
+#include "turnout/admin/api.h"
+#include "turnout/app/worker.h"
+#include "turnout/config/config.h"
+#include "turnout/net/event_queue.h"
+#include "turnout/proxy/proxy_context.h"
+#include "turnout/state/journal.h"
+
+namespace turnout {
+
+class ProxyServer final : public AdminActions {
+ public:
+  explicit ProxyServer(Config config);
+  ~ProxyServer() override;
+
+  // Runs until SIGTERM/SIGINT and a drain; returns the process exit code.
+  int run();
+
+  // AdminActions (main thread)
+  RouteTablePtr current_table() const override { return current_; }
+  void apply(std::vector<Change> changes, std::optional<uint64_t> if_match, std::string summary, Done done) override;
+  void rollback(std::optional<uint64_t> version, std::optional<uint64_t> if_match, Done done) override;
+  void reload(Done done) override;
+  void wait_drained(std::string host, std::string app, std::function<void()> done) override;
+  std::vector<HistoryEntry> history() const override;
+  std::map<std::string, ServerStats> server_stats() override;
+  nlohmann::json status() override;
+  std::string metrics() override;
+
+ private:
+  friend struct ServerCallbacks;
+  struct PendingAck {
+    uint64_t version;            // answered once every worker adopted at least this
+    std::function<void()> done;  // the API's answer
+  };
+  struct Kept {
+    RouteTablePtr table;  // a recent version, for rollback
+    HistoryEntry entry;   // what made it
+  };
+
+  struct DrainWait;
+  void poll_drained(DrainWait* w);
+  Result<void> open_listeners();
+  Result<void> load_initial_table();
+  // The one publish step: every change of the live table goes through here.
+  void publish(RouteTablePtr next, std::string summary, std::function<void()> on_adopted);
+  void on_worker_ack(unsigned worker, uint64_t version);
+  void collect_stats();
+  void on_signal(int signum);
+  void begin_shutdown();
+  void check_drained();
+  void finish_shutdown();
+  ProxySettingsPtr make_settings(const Config& c) const;
+
+  Config config_;                           // the config the live table started from
+  uv_loop_t loop_{};                        // the main loop
+  EventQueue inbox_;                        // workers -> main (acks, stats)
+  uv_signal_t sig_hup_{}, sig_term_{}, sig_int_{};
+  uv_timer_t stats_timer_{};                // refreshes the per-worker stats snapshot
+  uv_timer_t drain_timer_{};                // drain progress / deadline
+  std::unique_ptr<AdminServer> admin_;
+  std::unique_ptr<StateStore> state_;       // null without state_file
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::vector<int>> worker_fds_;  // listening fds per worker until started
+  std::vector<std::string> listen_addrs_;   // bound addresses, for status
+  RouteTablePtr current_;                   // the latest published table
+  ProxySettingsPtr settings_;               // timeouts/limits published with it
+  std::deque<Kept> kept_;                   // last kKeep versions, oldest first
+  std::vector<uint64_t> acked_;             // per worker: highest version adopted
+  std::deque<PendingAck> pending_;          // ordered by version
+  std::vector<std::unordered_map<std::string, WorkerServerStats>> worker_server_stats_;  // last snapshot
+  std::vector<size_t> worker_clients_;      // last snapshot of open client connections
+  std::chrono::steady_clock::time_point started_;
+  uint64_t changes_applied_ = 0;            // accepted changes since start
+  uint64_t reloads_ = 0, reload_failures_ = 0;
+  uint64_t drain_deadline_ms_ = 0;
+  bool shutting_down_ = false;
+  bool stopped_workers_ = false;
+};
+
+}  // namespace turnout

@@ -1,0 +1,93 @@
+// Worker: one thread, one libuv loop, its own SO_REUSEPORT listening sockets, its own upstream
+// pool, balancer and counters (ProxyContext), and an inbox through which the main thread posts
+// new route tables and queries. No locks on the request path: the only shared state is the
+// immutable RouteTable and the relaxed counters.
+//
+// Owner: app/Server creates, starts, stops and joins every Worker. post() may be called from any
+// thread until join(); everything else runs on the worker's own thread.
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "turnout/net/event_queue.h"
+#include "turnout/proxy/proxy_context.h"
+#include "turnout/route/route_table.h"
+
+namespace turnout {
+
+class ClientConnection;
+
+// Per-server counters of one worker, collected by the main thread on demand.
+struct WorkerServerStats {
+  uint64_t idle_conns = 0;  // pooled
+  bool up = true;           // passive health as seen by this worker
+};
+
+class Worker {
+ public:
+  Worker(unsigned id, std::vector<int> listen_fds, uint32_t max_connections);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Starts the thread with the first table. Returns once the loop is running.
+  void start(RouteTablePtr table, ProxySettingsPtr settings);
+  // Any thread: runs `fn` on this worker's loop.
+  void post(std::function<void(Worker&)> fn);
+  void join();
+
+  // --- worker thread only ---
+  // Adopts a new snapshot: the pointer swap is the whole switch; connections to servers the
+  // table no longer routes are retired.
+  void adopt(RouteTablePtr table, ProxySettingsPtr settings);
+  // Stops accepting, closes idle connections, marks the rest to close after their response.
+  void begin_drain();
+  // Closes everything; the loop then ends and the thread exits.
+  void stop();
+  // In-flight exchanges routed by `host` to `app`.
+  size_t in_flight(std::string_view host, std::string_view app) const;
+  // Idle pooled connections and passive health per server.
+  std::unordered_map<std::string, WorkerServerStats> server_stats() const;
+  // Open client connections (drain progress).
+  size_t client_count() const { return ctx_ ? ctx_->client_count : 0; }
+
+  unsigned id() const { return id_; }
+  // Counters: readable from any thread.
+  const ProxyStats& stats() const { return stats_; }
+  uint64_t table_version() const { return version_.load(std::memory_order_acquire); }
+
+ private:
+  friend struct WorkerCallbacks;
+  void run(RouteTablePtr table, ProxySettingsPtr settings);
+  void on_connection(uv_stream_t* listener, int status);
+  void accept_one(uv_stream_t* listener);
+  void resume_accepting();
+  void flush_access_log();
+
+  unsigned id_;                          // 0..workers-1
+  std::vector<int> listen_fds_;          // owned until adopted by uv_tcp_open
+  uint32_t max_connections_;             // this worker's share of limits.max_connections
+  std::thread thread_;
+  uv_loop_t loop_{};
+  EventQueue inbox_;                     // main -> worker
+  std::unique_ptr<ProxyContext> ctx_;    // created on the worker thread
+  std::vector<uv_tcp_t*> listeners_;     // freed in their close callbacks
+  std::vector<uv_stream_t*> paused_listeners_;  // a connection waiting for a free slot
+  uv_timer_t log_timer_{};               // flushes the access-log buffer
+  ProxyStats stats_;                     // written by this worker, read by the main thread
+  std::atomic<uint64_t> version_{0};     // adopted table version
+  uint64_t next_conn_id_ = 1;
+  bool draining_ = false;
+  bool stopping_ = false;
+};
+
+}  // namespace turnout

@@ -1,0 +1,133 @@
+// ClientConnection: one accepted client socket. Owns the socket, the request parser and head,
+// the keep-alive loop, and at most one Exchange (the request being proxied). Pipelined requests
+// wait, unparsed, until the current response is done.
+//
+// Created by the Worker on accept; freed by the Worker after both of its handles' close
+// callbacks ran (on_closed). Worker thread only.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+
+#include "turnout/common/buffer.h"
+#include "turnout/http/message.h"
+#include "turnout/http/parser.h"
+#include "turnout/net/stream.h"
+#include "turnout/proxy/proxy_context.h"
+
+namespace turnout {
+
+class Exchange;
+
+class ClientConnection final : public Stream::Owner, public HttpParser::Events {
+ public:
+  enum class State : uint8_t {
+    ReadingHead,  // waiting for / reading a request head (idle keep-alive included)
+    Active,       // an exchange is in progress (body and/or response)
+    Tunnel,       // upgraded: raw bytes both ways through the exchange
+    Lingering,    // response sent, write side shut: discarding input until EOF or timeout
+    Closing,      // handles closing; freed from the last close callback
+  };
+
+  // Read-pause reasons (bitmask): reading resumes only when none is set.
+  enum PauseReason : uint8_t {
+    kPausedPipelined = 1,  // parser paused with unparsed input waiting
+    kPausedUpstream = 2,   // the upstream side cannot take more body bytes yet
+  };
+
+  ClientConnection(ProxyContext& ctx, uint64_t id);
+  ~ClientConnection() override;
+
+  // Accepts from `server`; starts reading. Returns non-zero on failure (then call close()).
+  int accept(uv_stream_t* server);
+  void close();
+
+  // --- called by the Exchange ---
+  Stream& stream() { return stream_; }
+  RequestHead& request() { return req_; }
+  const std::string& peer_ip() const { return peer_ip_; }
+  uint64_t id() const { return id_; }
+  void pause_reading(PauseReason why);
+  void resume_reading(PauseReason why);
+  // The exchange finished (response fully queued, request fully read). `keep_alive`: the
+  // connection may carry another request.
+  void on_exchange_done(bool keep_alive);
+  // The exchange failed after the response started: nothing can be said to the client.
+  void abort_connection();
+  // Upgrade succeeded (101 sent): raw bytes from now on, starting with any already read.
+  void enter_tunnel();
+  // Answers with a short error and ends the exchange (closing when the request cannot be
+  // skipped or `close` is set).
+  void respond_error(int status, std::string_view body, bool close);
+
+  // Drain: close now if idle, else finish the current response with Connection: close.
+  void drain();
+  bool idle() const;
+  // In-flight query for `unmap --wait`.
+  bool has_exchange_for(std::string_view host, std::string_view app) const;
+
+  // Worker's intrusive list.
+  ClientConnection* next = nullptr;
+  ClientConnection* prev = nullptr;
+
+ private:
+  friend struct ClientCallbacks;
+  struct Input {
+    ChunkRef chunk;  // holds the bytes
+    const char* p;   // unparsed start
+    size_t n;        // unparsed length
+  };
+
+  // Stream::Owner
+  void on_stream_read(const ChunkRef& chunk, size_t len) override;
+  void on_stream_end(int status) override;
+  void on_stream_drained() override;
+  void on_stream_write_error(int status) override;
+  void on_stream_closed() override;
+  // HttpParser::Events
+  HeadAction on_head_complete() override;
+  void on_body(const char* at, size_t len) override;
+  void on_message_complete() override;
+
+  void process_input();
+  void update_reading();
+  void arm_timer(Millis ms);
+  void on_timer();
+  void finish_exchange_object();
+  void start_next_request();
+  void reset_for_next_request();
+  void begin_linger();
+  void handle_closed();
+  void log_access(int status, uint64_t bytes, std::string_view upstream, uint64_t start_us);
+
+  ProxyContext& ctx_;                  // the worker's shared state
+  Stream stream_;                      // the client socket
+  uv_timer_t timer_{};                 // request-header / idle / linger deadline
+  RequestHead req_;                    // the current request's head (owned here, read by exchange_)
+  HttpParser parser_;                  // request parser, paused between messages (fills req_: declared after it)
+  std::unique_ptr<Exchange> exchange_; // the request being proxied, if any
+  std::deque<Input> input_;            // bytes read but not parsed yet (pipelining, pre-tunnel)
+  const ChunkRef* cur_chunk_ = nullptr;  // chunk being fed to the parser (for zero-copy bodies)
+  std::string peer_ip_;                // client address for X-Forwarded-For and the access log
+  uint64_t id_;                        // connection id for logs
+  uint64_t requests_ = 0;              // requests served on this connection
+  uint64_t head_start_us_ = 0;         // when the current request's first byte arrived
+  State state_ = State::ReadingHead;
+  uint8_t pause_ = 0;                  // PauseReason bits
+  int pending_closes_ = 0;             // handle close callbacks still to come
+  bool parser_paused_ = false;         // a message completed; parser waits for resume()
+  bool request_complete_ = false;      // the current request has been fully read
+  bool local_response_ = false;        // turnout answered this request itself (no exchange)
+  bool local_keep_alive_ = true;       // ...and the connection may carry on afterwards
+  bool close_after_ = false;           // close once the current response is written
+  bool peer_eof_ = false;              // client half-closed
+  bool idle_counted_ = false;          // counted in stats.connections_idle
+  bool in_feed_ = false;               // inside parser_.feed(): callbacks must not re-enter it
+  bool next_request_pending_ = false;  // the exchange ended inside feed(); continue after it
+};
+
+}  // namespace turnout

@@ -1,0 +1,122 @@
+// Exchange: one proxied request/response. Owns the decisions made for the request (pinned
+// route table, route, chosen app and server, framing both ways), the upstream lease, the
+// request body bytes not yet sent, and backpressure between the two sockets.
+//
+// Created by its ClientConnection when a request head is complete; handed to the worker's
+// graveyard (deleted after the current callback stack unwinds) when done or aborted.
+// Worker thread only.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "turnout/balance/round_robin.h"
+#include "turnout/common/buffer.h"
+#include "turnout/http/message.h"
+#include "turnout/proxy/proxy_context.h"
+#include "turnout/route/route_table.h"
+#include "turnout/upstream/upstream_conn.h"
+
+namespace turnout {
+
+class ClientConnection;
+
+class Exchange final : public UpstreamConnection::User, public ServerFilter, public ProxyContext::Deferred {
+ public:
+  enum class State : uint8_t {
+    Connecting,       // choosing a server / waiting for a connection
+    Sending,          // head written; request body may still be streaming
+    Receiving,        // response head received; streaming the response body
+    Tunnel,           // 101: raw bytes both ways
+    Done,             // response complete (the request may still be finishing)
+    Failed,           // aborted; waiting to be reaped
+  };
+
+  Exchange(ProxyContext& ctx, ClientConnection& client, RouteTablePtr table, const Route& route,
+           uint64_t start_us);
+  ~Exchange() override;
+
+  // Picks a server and starts sending. May synchronously answer an error through the client.
+  void start();
+
+  // Request side (from the ClientConnection's parser).
+  void on_request_body(const ChunkRef& chunk, const char* at, size_t len);
+  void on_request_complete();
+  void on_client_tunnel_data(const ChunkRef& chunk, const char* at, size_t len);
+  void on_client_tunnel_end();
+  void on_client_drained();
+  // The client is gone: release the upstream (closed, never pooled mid-response).
+  void abort();
+
+  State state() const { return state_; }
+  const std::string& route_host() const { return route_host_; }
+  const std::string& app_name() const { return app_name_; }
+  const std::string& server_addr() const { return server_addr_; }
+  int status() const { return status_; }
+  uint64_t bytes_sent() const { return body_bytes_out_; }
+  uint64_t start_us() const { return start_us_; }
+  bool upgrading() const { return upgrade_; }
+
+  // ServerFilter: skip servers already tried or down.
+  bool usable(const Server& server) const override;
+
+ private:
+  // UpstreamConnection::User
+  void on_upstream_connected() override;
+  HttpParser::Events::HeadAction on_upstream_head(ResponseHead& head) override;
+  void on_upstream_body(const ChunkRef& chunk, const char* at, size_t len) override;
+  void on_upstream_complete() override;
+  void on_upstream_tunnel_data(const ChunkRef& chunk, const char* at, size_t len) override;
+  void on_upstream_tunnel_end() override;
+  void on_upstream_failed(UpstreamFailure why, bool response_started) override;
+  void on_upstream_drained() override;
+
+  void attempt();                 // pick + lease/connect
+  void send_request();            // head + buffered body to the leased connection
+  void write_request_body(const ChunkRef& chunk, const char* at, size_t len);
+  void finish_request_upstream(); // terminal chunk, response timer
+  void fail_with(int status, const char* why);
+  void release_upstream();
+  void maybe_done();
+  void record_latency();
+
+  struct Pending {
+    ChunkRef chunk;  // keeps the body bytes alive until the upstream is ready
+    const char* p;
+    size_t n;
+  };
+
+  ProxyContext& ctx_;                 // worker state
+  ClientConnection* client_;          // the owner; null once aborted
+  RouteTablePtr table_;               // pinned for the whole exchange
+  const Route* route_;                // in table_
+  std::string route_host_;            // route key ("" = default app), for in-flight queries
+  std::string app_name_;              // chosen app
+  std::string server_addr_;           // chosen server, for logs
+  const Server* server_ = nullptr;    // in table_
+  UpstreamConnection* up_ = nullptr;  // leased connection
+  std::vector<const Server*> tried_;  // servers that failed to connect for this request
+  std::vector<Pending> pending_;      // request body held until a connection is ready
+  size_t pending_bytes_ = 0;
+  Framing up_framing_;                // request body framing as sent upstream
+  Framing down_framing_;              // response body framing as sent to the client
+  uint64_t start_us_;                 // request head complete (µs, loop clock)
+  uint64_t upstream_start_us_ = 0;    // request sent to the server
+  uint64_t body_bytes_out_ = 0;       // response body bytes sent to the client
+  uint64_t request_body_bytes_ = 0;   // request body bytes received (413 check)
+  State state_ = State::Connecting;
+  int status_ = 0;                    // response status sent to the client
+  uint8_t attempts_ = 0;              // connection attempts made
+  bool from_pool_ = false;            // current upstream came from the idle pool
+  bool request_complete_ = false;     // the client's request was fully read
+  bool request_body_started_ = false; // a body byte went upstream (no retry after that)
+  bool response_head_sent_ = false;   // the client has seen our response head
+  bool response_complete_ = false;
+  bool upgrade_ = false;              // the request asks for an upgrade
+  bool keep_alive_ = true;            // the client connection may carry on afterwards
+  bool tunnel_up_eof_ = false;        // tunnel: the server half-closed
+  bool tunnel_client_eof_ = false;    // tunnel: the client half-closed
+};
+
+}  // namespace turnout

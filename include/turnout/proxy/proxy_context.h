@@ -1,0 +1,119 @@
+// ProxyContext: everything a worker's connections share — the loop, the chunk pool, the upstream
+// pool, the balancer, the pinned route table and settings, counters and the access-log buffer.
+// Owned by the Worker (app/worker.h) and outlives every connection of that worker.
+// Worker thread only, except the counters, which the main thread reads (relaxed atomics written
+// by this worker alone: no lock and no contended cache line on the request path).
+#pragma once
+
+#include <uv.h>
+
+#include <array>
+#include <functional>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "turnout/balance/round_robin.h"
+#include "turnout/common/buffer.h"
+#include "turnout/config/config.h"
+#include "turnout/route/route_table.h"
+#include "turnout/upstream/conn_pool.h"
+
+namespace turnout {
+
+class ClientConnection;
+
+// Settings that may change on reload, published with the table.
+struct ProxySettings {
+  Timeouts timeouts;
+  Limits limits;
+  bool access_log_json = false;  // access_log_format: json
+};
+using ProxySettingsPtr = std::shared_ptr<const ProxySettings>;
+
+// A counter with one writer (its worker) and any number of readers.
+struct Counter {
+  std::atomic<uint64_t> v{0};
+  void add(uint64_t n = 1) { v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  void sub(uint64_t n = 1) { v.store(v.load(std::memory_order_relaxed) - n, std::memory_order_relaxed); }
+  uint64_t get() const { return v.load(std::memory_order_relaxed); }
+};
+
+struct ProxyStats {
+  Counter connections_accepted;   // client connections ever accepted
+  Counter connections_active;     // client connections open now
+  Counter connections_idle;       // of those, waiting for a request
+  Counter requests;               // request heads completed
+  std::array<Counter, 6> responses_by_class;  // index status/100 (1xx..5xx), [0] unused
+  Counter bytes_in;               // from clients
+  Counter bytes_out;              // to clients
+  Counter upstream_retries;       // requests retried on another server / fresh connection
+  Counter upstream_failures;      // connect failures, resets, timeouts, malformed responses
+  std::array<Counter, 8> local_errors;  // 400 404 408 413 431 502 503 504 answered by turnout
+  // Upstream response time histogram (seconds): buckets' upper bounds in kLatencyBounds.
+  static constexpr std::array<double, 12> kLatencyBounds = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                            0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
+  std::array<Counter, 13> latency_buckets;  // last one is +Inf
+  Counter latency_sum_us;
+};
+
+// Index into ProxyStats::local_errors for a status, or -1.
+int local_error_index(int status);
+
+// Passive health of a server as seen by this worker.
+struct ServerHealth {
+  uint32_t consecutive_failures = 0;  // connect failures / resets in a row
+  uint64_t down_until_ms = 0;         // loop time until which it is skipped
+  uint32_t backoff_ms = 0;            // current back-off (doubles on each trip)
+};
+
+struct ProxyContext {
+  ProxyContext(uv_loop_t* loop, unsigned worker_id, ProxyStats& stats);
+
+  uv_loop_t* loop;                 // the worker's loop
+  unsigned worker_id;              // 0..workers-1, for logs
+  ChunkPool chunks;                // read buffers
+  ProxySettingsPtr settings;       // current timeouts and limits (pinned per connection use)
+  Timeouts timeouts;               // copy of settings->timeouts that ConnPool refers to
+  Limits limits;                   // copy of settings->limits that parsers refer to
+  ConnPool pool;                   // upstream connections
+  Balancer balancer;               // round-robin cursors
+  RouteTablePtr table;             // current snapshot; each exchange pins its own copy
+  ProxyStats& stats;               // owned by the Worker, read by the main thread
+  std::unordered_map<std::string, ServerHealth> health;  // passive health by server addr
+  bool draining = false;           // stop keep-alive, close idle connections
+
+  // Live client connections (for drain, in-flight queries). Intrusive doubly linked list.
+  ClientConnection* clients_head = nullptr;
+  size_t client_count = 0;
+  std::function<void()> on_client_closed;  // the worker re-admits connections held back by max_connections
+
+  // Access log: lines batched here and handed to the log writer by the worker's flush timer.
+  std::string access_buf;
+
+  // Objects whose deletion waits until the current callback stack has unwound.
+  struct Deferred {
+    virtual ~Deferred() = default;
+  };
+  std::vector<std::unique_ptr<Deferred>> graveyard;
+  uv_check_t reaper{};             // empties the graveyard once per loop iteration
+  bool reaper_armed = false;
+  void defer_delete(std::unique_ptr<Deferred> obj);
+
+  // Cached "2026-11-26T21:30:00Z" for access logs, refreshed once per second of loop time.
+  const std::string& now_text();
+  std::string now_text_;
+  uint64_t now_text_sec_ = 0;
+
+  // Passive health: record a connect failure / reset, or a success.
+  void server_failed(const std::string& addr);
+  void server_ok(const std::string& addr);
+  bool server_up(const std::string& addr) const;
+  // Servers marked down by the main thread's active checks (replaced as a whole).
+  std::shared_ptr<const std::unordered_map<std::string, bool>> active_down;
+};
+
+}  // namespace turnout

@@ -1,0 +1,66 @@
+// ConnPool: a worker's upstream connections, idle ones keyed by server address.
+//
+// Owns every UpstreamConnection of its worker from creation until its close callbacks, and
+// frees them. Idle connections are reused LIFO (warmest first) and closed after upstream_idle.
+// When the route table changes, connections to servers no longer in it are retired: idle ones
+// closed at once, busy ones closed instead of pooled when their response ends.
+// Worker thread only; no locks.
+#pragma once
+
+#include <uv.h>
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "turnout/common/buffer.h"
+#include "turnout/config/config.h"
+#include "turnout/upstream/upstream_conn.h"
+
+namespace turnout {
+
+class ConnPool {
+ public:
+  ConnPool(uv_loop_t* loop, ChunkPool& chunks, const Timeouts& timeouts, const Limits& limits);
+  ~ConnPool();
+
+  // An idle connection to `server_addr`, leased to `user`, or nullptr.
+  UpstreamConnection* take_idle(const std::string& server_addr, UpstreamConnection::User* user);
+  // A new connection, connecting. nullptr (and `*err`) if it could not even start.
+  UpstreamConnection* open(const std::string& server_addr, const SocketAddress& address,
+                           UpstreamConnection::User* user, int* err);
+  // The exchange is done with `conn`: pooled if reusable and its server is still routed, else closed.
+  void release(UpstreamConnection* conn);
+
+  // The servers the current table routes to; idle connections to others are closed now.
+  void set_live_servers(std::unordered_set<std::string> live);
+
+  // Closes every idle connection (drain / shutdown).
+  void close_idle();
+  // Closes everything (shutdown).
+  void close_all();
+
+  size_t idle_count() const { return idle_total_; }
+  size_t total_count() const { return all_.size(); }
+  size_t idle_count_for(const std::string& server_addr) const;
+
+  // Called by UpstreamConnection.
+  void on_conn_closed(UpstreamConnection* conn);
+  void on_idle_conn_gone(UpstreamConnection* conn);  // idle one closing: unlink from idle list
+
+ private:
+  uv_loop_t* loop_;
+  ChunkPool& chunks_;
+  const Timeouts& timeouts_;
+  const Limits& limits_;
+  std::unordered_map<std::string, std::vector<UpstreamConnection*>> idle_;  // addr -> idle, LIFO
+  std::unordered_set<UpstreamConnection*> all_;  // every live connection (owned)
+  std::unordered_set<std::string> live_;         // servers in the current table
+  bool live_known_ = false;                      // before the first table, everything is live
+  size_t idle_total_ = 0;
+};
+
+}  // namespace turnout

@@ -1,0 +1,125 @@
+// UpstreamConnection: one connection from a worker to a backend server, with its response parser.
+//
+// Owned by the worker's ConnPool from creation to its close callbacks (the pool frees it). While
+// an Exchange leases it (`user_` set) events go to that Exchange; while idle it sits in the pool
+// with a read armed (to notice the server closing) and an idle timer. Worker thread only.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <string>
+
+#include "turnout/common/address.h"
+#include "turnout/common/buffer.h"
+#include "turnout/config/config.h"
+#include "turnout/http/message.h"
+#include "turnout/http/parser.h"
+#include "turnout/net/stream.h"
+
+namespace turnout {
+
+class ConnPool;
+
+// Why a leased connection failed.
+enum class UpstreamFailure : uint8_t {
+  ConnectFailed,  // refused / unreachable / connect timeout: nothing of the request was sent
+  Reset,          // reset or closed before the response completed
+  Timeout,        // upstream_response timeout
+  Malformed,      // response failed to parse or frame (never pooled)
+};
+
+class UpstreamConnection final : public Stream::Owner, public HttpParser::Events {
+ public:
+  // The Exchange leasing the connection.
+  class User {
+   public:
+    virtual ~User() = default;
+    virtual void on_upstream_connected() = 0;
+    // Response head complete (framing not decided yet). 1xx heads are interim: the parser goes
+    // on to the final response by itself after the User returns.
+    virtual HttpParser::Events::HeadAction on_upstream_head(ResponseHead& head) = 0;
+    virtual void on_upstream_body(const ChunkRef& chunk, const char* at, size_t len) = 0;
+    virtual void on_upstream_complete() = 0;  // the final response is complete
+    // Bytes after a 101 response (tunnel).
+    virtual void on_upstream_tunnel_data(const ChunkRef& chunk, const char* at, size_t len) = 0;
+    virtual void on_upstream_tunnel_end() = 0;  // server half-closed the tunnel
+    virtual void on_upstream_failed(UpstreamFailure why, bool response_started) = 0;
+    virtual void on_upstream_drained() = 0;  // its output fell below the low watermark
+  };
+
+  enum class State : uint8_t { Connecting, Busy, Idle, Tunnel, Closing };
+
+  UpstreamConnection(uv_loop_t* loop, ChunkPool& chunks, ConnPool& pool, const Timeouts& timeouts,
+                     const Limits& limits, std::string server_addr);
+  ~UpstreamConnection() override;
+
+  // Starts connecting (connect timeout armed); the user hears on_upstream_connected or
+  // on_upstream_failed(ConnectFailed). A non-zero return means it could not even start.
+  int connect(User* user, const SocketAddress& address);
+  // Takes over a pooled idle connection for a new request.
+  void lease(User* user);
+  // The request is about to be written: expect a response to `method`.
+  void begin_exchange(uint8_t method);
+  // The request is fully written: the upstream_response timer now runs.
+  void request_sent();
+  // After a 101: raw bytes both ways, no parser.
+  void start_tunnel();
+  void detach() { user_ = nullptr; }
+
+  Stream& stream() { return stream_; }
+  ResponseHead& head() { return head_; }
+  State state() const { return state_; }
+  const std::string& server_addr() const { return server_addr_; }
+  // Whether it may go back to the pool after the current response.
+  bool reusable() const { return reusable_ && state_ == State::Busy; }
+  void set_not_reusable() { reusable_ = false; }
+  uint64_t uses() const { return uses_; }
+  bool response_started() const { return response_started_; }
+
+  void close();
+
+  // ConnPool use: park idle / wake.
+  void park(Millis idle_timeout);
+
+
+ private:
+  friend struct UpstreamCallbacks;
+  // Stream::Owner
+  void on_stream_read(const ChunkRef& chunk, size_t len) override;
+  void on_stream_end(int status) override;
+  void on_stream_drained() override;
+  void on_stream_write_error(int status) override;
+  void on_stream_closed() override;
+  // HttpParser::Events
+  HeadAction on_head_complete() override;
+  void on_body(const char* at, size_t len) override;
+  void on_message_complete() override;
+
+  void fail(UpstreamFailure why);
+  void arm_timer(Millis ms);
+  void on_timer();
+  void on_connected(int status);
+  void handle_closed();
+
+  Stream stream_;               // the socket
+  uv_timer_t timer_{};          // connect / response / idle deadline
+  ConnPool& pool_;              // owner: frees this after both handles closed
+  const Timeouts& timeouts_;    // worker's settings
+  ResponseHead head_;           // the response being parsed
+  HttpParser parser_;           // response parser (fills head_: declared after it)
+  std::string server_addr_;     // pool key: the server's configured address
+  User* user_ = nullptr;        // the leasing Exchange, or null when idle/closing
+  const ChunkRef* cur_chunk_ = nullptr;  // chunk being parsed (for on_body zero-copy)
+  State state_ = State::Connecting;
+  int pending_closes_ = 0;      // handles whose close callback has not run yet
+  uint64_t uses_ = 0;           // exchanges served
+  bool reusable_ = true;        // false once framing was unsafe or extra bytes arrived
+  bool response_started_ = false;  // a byte of the response arrived for this exchange
+  bool complete_ = false;       // the final response was parsed
+  bool interim_ = false;        // current head is a 1xx (not 101)
+  bool parser_paused_ = false;  // paused after a complete response; resumed by begin_exchange
+  bool timer_open_ = false;
+};
+
+}  // namespace turnout

@@ -1,0 +1,466 @@
+#include "turnout/app/server.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <sstream>
+
+#include "turnout/common/log.h"
+#include "turnout/config/config_loader.h"
+#include "turnout/net/listener.h"
+#include "turnout/route/route_builder.h"
+
+namespace turnout {
+
+namespace {
+constexpr size_t kKeep = 32;                 // versions kept for rollback (>= 16)
+constexpr uint64_t kStatsIntervalMs = 250;   // per-worker stats snapshot refresh
+constexpr uint64_t kDrainPollMs = 50;
+
+int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+struct ServerCallbacks {
+  static void on_signal(uv_signal_t* h, int signum) { static_cast<ProxyServer*>(h->data)->on_signal(signum); }
+  static void on_stats(uv_timer_t* t) { static_cast<ProxyServer*>(t->data)->collect_stats(); }
+  static void on_drain(uv_timer_t* t) { static_cast<ProxyServer*>(t->data)->check_drained(); }
+};
+
+ProxyServer::ProxyServer(Config config) : config_(std::move(config)) {}
+
+ProxyServer::~ProxyServer() {
+  for (auto& fds : worker_fds_)
+    for (int fd : fds) ::close(fd);
+}
+
+ProxySettingsPtr ProxyServer::make_settings(const Config& c) const {
+  auto s = std::make_shared<ProxySettings>();
+  s->timeouts = c.timeouts;
+  s->limits = c.limits;
+  s->access_log_json = c.access_log_format == "json";
+  return s;
+}
+
+Result<void> ProxyServer::open_listeners() {
+  unsigned n = config_.workers;
+  worker_fds_.assign(n, {});
+  for (const auto& spec : config_.listen) {
+    SocketAddress addr = spec.address;
+    for (unsigned w = 0; w < n; ++w) {
+      auto fd = open_listen_socket(addr);
+      if (!fd) return fd.error();
+      if (w == 0) {
+        // With port 0 the kernel picks a port; the other workers join that same port.
+        auto bound = local_address(*fd);
+        if (!bound) return bound.error();
+        addr = *bound;
+        listen_addrs_.push_back(addr.text);
+        TLOG_INFO("listening", "addr={} workers={}", addr.text, n);
+      }
+      worker_fds_[w].push_back(*fd);
+    }
+  }
+  return {};
+}
+
+Result<void> ProxyServer::load_initial_table() {
+  auto built = build_table(config_, 1);
+  if (!built) return built.error();
+  current_ = *built;
+  if (!config_.state_file.empty()) {
+    state_ = std::make_unique<StateStore>(config_.state_file);
+    auto loaded = state_->load(config_.content_hash);
+    if (!loaded) {
+      TLOG_ERROR("state file unreadable; starting from the config", "file={} error={}", config_.state_file,
+                 log_quote(loaded.error().message));
+    } else if (loaded->kind == StateStore::LoadKind::Loaded && loaded->table) {
+      current_ = loaded->table;
+      TLOG_INFO("state loaded", "file={} version={} routes={}", config_.state_file, current_->version(),
+                current_->route_count());
+      kept_.push_back(Kept{current_, HistoryEntry{current_->version(), unix_ms(), "restored from state"}});
+      return {};
+    } else if (loaded->kind == StateStore::LoadKind::ConfigNewer) {
+      TLOG_WARN("config changed since the state was saved; starting from the config, old state kept aside",
+                "file={} old={}.old", config_.state_file, config_.state_file);
+    }
+    auto r = state_->reset(current_, config_.content_hash);
+    if (!r) return r.error();
+  }
+  kept_.push_back(Kept{current_, HistoryEntry{current_->version(), unix_ms(), "start from " + config_.path}});
+  return {};
+}
+
+int ProxyServer::run() {
+  started_ = std::chrono::steady_clock::now();
+  signal(SIGPIPE, SIG_IGN);
+  if (auto r = load_initial_table(); !r) {
+    TLOG_ERROR("cannot build the route table", "error={}", log_quote(r.error().message));
+    return 1;
+  }
+  if (auto r = open_listeners(); !r) {
+    TLOG_ERROR("cannot listen", "error={}", log_quote(r.error().message));
+    return 1;
+  }
+  uv_loop_init(&loop_);
+  inbox_.init(&loop_);
+  settings_ = make_settings(config_);
+
+  AdminOptions opts;
+  opts.socket_path = config_.admin.socket;
+  opts.tcp_addr = config_.admin.http;
+  opts.allow_remote = config_.admin.allow_remote;
+  opts.token = config_.admin.token;
+  admin_ = std::make_unique<AdminServer>(&loop_, *this, opts);
+  if (auto r = admin_->start(); !r) {
+    TLOG_ERROR("cannot start the admin API", "error={}", log_quote(r.error().message));
+    admin_->close();
+    inbox_.close();
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    uv_loop_close(&loop_);
+    return 1;
+  }
+
+  unsigned n = config_.workers;
+  uint32_t per_worker = std::max<uint32_t>(1, config_.limits.max_connections / n);
+  acked_.assign(n, current_->version());
+  worker_server_stats_.assign(n, {});
+  worker_clients_.assign(n, 0);
+  for (unsigned i = 0; i < n; ++i) {
+    workers_.push_back(std::make_unique<Worker>(i, std::move(worker_fds_[i]), per_worker));
+    worker_fds_[i].clear();
+  }
+  for (auto& w : workers_) w->start(current_, settings_);
+
+  uv_signal_init(&loop_, &sig_hup_);
+  uv_signal_init(&loop_, &sig_term_);
+  uv_signal_init(&loop_, &sig_int_);
+  sig_hup_.data = sig_term_.data = sig_int_.data = this;
+  uv_signal_start(&sig_hup_, ServerCallbacks::on_signal, SIGHUP);
+  uv_signal_start(&sig_term_, ServerCallbacks::on_signal, SIGTERM);
+  uv_signal_start(&sig_int_, ServerCallbacks::on_signal, SIGINT);
+  uv_timer_init(&loop_, &stats_timer_);
+  stats_timer_.data = this;
+  uv_timer_start(&stats_timer_, ServerCallbacks::on_stats, 0, kStatsIntervalMs);
+  uv_timer_init(&loop_, &drain_timer_);
+  drain_timer_.data = this;
+
+  TLOG_INFO("ready", "version={} workers={} routes={} apps={} admin={}", current_->version(), n,
+            current_->route_count(), current_->app_count(), log_quote(config_.admin.socket));
+  uv_run(&loop_, UV_RUN_DEFAULT);
+
+  int rc = uv_loop_close(&loop_);
+  if (rc != 0) TLOG_ERROR("main loop did not close clean", "rc={}", rc);
+  TLOG_INFO("stopped");
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The publish step.
+
+void ProxyServer::publish(RouteTablePtr next, std::string summary, std::function<void()> on_adopted) {
+  current_ = next;
+  ++changes_applied_;
+  HistoryEntry entry{next->version(), unix_ms(), std::move(summary)};
+  TLOG_INFO("table published", "version={} change={}", entry.version, log_quote(entry.summary));
+  kept_.push_back(Kept{next, std::move(entry)});
+  while (kept_.size() > kKeep) kept_.pop_front();
+  pending_.push_back(PendingAck{next->version(), std::move(on_adopted)});
+  ProxySettingsPtr settings = settings_;
+  for (auto& w : workers_) {
+    unsigned id = w->id();
+    w->post([this, next, settings, id](Worker& worker) {
+      worker.adopt(next, settings);
+      uint64_t v = next->version();
+      inbox_.post([this, id, v] { on_worker_ack(id, v); });
+    });
+  }
+  if (workers_.empty()) on_worker_ack(0, next->version());
+}
+
+void ProxyServer::on_worker_ack(unsigned worker, uint64_t version) {
+  if (worker < acked_.size()) acked_[worker] = std::max(acked_[worker], version);
+  uint64_t all = acked_.empty() ? version : *std::min_element(acked_.begin(), acked_.end());
+  while (!pending_.empty() && pending_.front().version <= all) {
+    auto done = std::move(pending_.front().done);
+    pending_.pop_front();
+    if (done) done();
+  }
+}
+
+void ProxyServer::apply(std::vector<Change> changes, std::optional<uint64_t> if_match, std::string summary, Done done) {
+  if (shutting_down_) return done(make_error(503, "turnout is shutting down"));
+  if (if_match && *if_match != current_->version())
+    return done(make_error(409, fmt::format("table is at version {}, not {}", current_->version(), *if_match)));
+  uint64_t v = current_->version() + 1;
+  auto next = apply_changes(*current_, changes, v);
+  if (!next) return done(next.error());
+  if (state_) {
+    if (auto r = state_->append(*next, changes); !r)
+      return done(make_error(500, "state file: " + r.error().message));
+  }
+  publish(*next, std::move(summary), [done = std::move(done), v] { done(v); });
+}
+
+void ProxyServer::rollback(std::optional<uint64_t> version, std::optional<uint64_t> if_match, Done done) {
+  if (shutting_down_) return done(make_error(503, "turnout is shutting down"));
+  if (if_match && *if_match != current_->version())
+    return done(make_error(409, fmt::format("table is at version {}, not {}", current_->version(), *if_match)));
+  RouteTablePtr target;
+  uint64_t want = 0;
+  if (version) {
+    want = *version;
+  } else {
+    if (kept_.size() < 2) return done(make_error(404, "no earlier version to roll back to"));
+    want = kept_[kept_.size() - 2].table->version();
+  }
+  for (auto& k : kept_)
+    if (k.table->version() == want) target = k.table;
+  if (!target)
+    return done(make_error(404, fmt::format("version {} is no longer kept (the last {} are)", want, kKeep)));
+  uint64_t v = current_->version() + 1;
+  auto next = target->with_version(v);
+  if (state_) {
+    if (auto r = state_->append_table(next); !r) return done(make_error(500, "state file: " + r.error().message));
+  }
+  publish(next, fmt::format("rollback to {}", want), [done = std::move(done), v] { done(v); });
+}
+
+void ProxyServer::reload(Done done) {
+  if (shutting_down_) return done(make_error(503, "turnout is shutting down"));
+  auto loaded = load_config(config_.path);
+  if (!loaded.ok()) {
+    ++reload_failures_;
+    std::string msg;
+    for (auto& e : loaded.errors) {
+      if (!msg.empty()) msg += "\n";
+      msg += e.to_string();
+    }
+    TLOG_ERROR("reload failed; nothing changed", "errors={}", log_quote(msg));
+    return done(make_error(400, msg));
+  }
+  Config next_config = std::move(*loaded.config);
+  uint64_t v = current_->version() + 1;
+  auto next = build_table(next_config, v);
+  if (!next) {
+    ++reload_failures_;
+    return done(make_error(400, next.error().message));
+  }
+  if (state_) {
+    if (auto r = state_->reset(*next, next_config.content_hash); !r)
+      return done(make_error(500, "state file: " + r.error().message));
+  }
+  if (next_config.listen.size() != config_.listen.size() || next_config.workers != config_.workers)
+    TLOG_WARN("listen addresses and workers are kept until restart");
+  if (next_config.access_log != config_.access_log) {
+    std::string err;
+    if (!access_log_open(next_config.access_log, &err)) TLOG_ERROR("access log", "error={}", log_quote(err));
+  }
+  if (next_config.log_level != config_.log_level) {
+    LogLevel lvl;
+    if (parse_log_level(next_config.log_level, &lvl)) set_log_level(lvl);
+  }
+  auto listen = config_.listen;
+  auto workers = config_.workers;
+  config_ = std::move(next_config);
+  config_.listen = std::move(listen);
+  config_.workers = workers;
+  settings_ = make_settings(config_);
+  ++reloads_;
+  publish(*next, "reload " + config_.path, [done = std::move(done), v] { done(v); });
+}
+
+// One `unmap --wait`: polls the workers until no exchange for (host, app) is in flight.
+struct ProxyServer::DrainWait {
+  ProxyServer* self;
+  std::string host, app;
+  std::function<void()> done;
+  size_t outstanding = 0;  // workers not yet answered this round
+  size_t found = 0;        // in-flight exchanges found this round
+  uv_timer_t timer{};      // re-polls every 10 ms; the DrainWait is freed in its close callback
+};
+
+void ProxyServer::wait_drained(std::string host, std::string app, std::function<void()> done) {
+  // Every worker has adopted the table without the mapping (the caller waited for that), so no
+  // new request can start there; poll until the ones in flight are gone.
+  auto* w = new DrainWait{this, std::move(host), std::move(app), std::move(done)};
+  uv_timer_init(&loop_, &w->timer);
+  w->timer.data = w;
+  poll_drained(w);
+}
+
+void ProxyServer::poll_drained(DrainWait* w) {
+  w->outstanding = workers_.size();
+  w->found = 0;
+  for (auto& worker : workers_) {
+    worker->post([this, w](Worker& wk) {
+      size_t n = wk.in_flight(w->host, w->app);
+      inbox_.post([this, w, n] {
+        w->found += n;
+        if (--w->outstanding > 0) return;
+        if (w->found == 0 || shutting_down_) {
+          w->done();
+          uv_close(reinterpret_cast<uv_handle_t*>(&w->timer),
+                   [](uv_handle_t* h) { delete static_cast<DrainWait*>(h->data); });
+          return;
+        }
+        uv_timer_start(
+            &w->timer, [](uv_timer_t* t) {
+              auto* dw = static_cast<DrainWait*>(t->data);
+              dw->self->poll_drained(dw);
+            },
+            10, 0);
+      });
+    });
+  }
+}
+
+std::vector<HistoryEntry> ProxyServer::history() const {
+  std::vector<HistoryEntry> out;
+  for (auto& k : kept_) out.push_back(k.entry);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stats
+
+void ProxyServer::collect_stats() {
+  for (auto& w : workers_) {
+    unsigned id = w->id();
+    w->post([this, id](Worker& worker) {
+      auto snap = worker.server_stats();
+      size_t clients = worker.client_count();
+      inbox_.post([this, id, snap = std::move(snap), clients]() mutable {
+        if (id < worker_server_stats_.size()) {
+          worker_server_stats_[id] = std::move(snap);
+          worker_clients_[id] = clients;
+        }
+      });
+    });
+  }
+}
+
+std::map<std::string, ServerStats> ProxyServer::server_stats() {
+  std::map<std::string, ServerStats> out;
+  current_->for_each_app([&](const App& a) {
+    for (auto& s : a.servers) out[s.addr];
+  });
+  for (auto& per_worker : worker_server_stats_) {
+    for (auto& [addr, st] : per_worker) {
+      auto it = out.find(addr);
+      if (it == out.end()) continue;
+      it->second.idle_conns += st.idle_conns;
+      if (!st.up) it->second.up = false;
+    }
+  }
+  return out;
+}
+
+nlohmann::json ProxyServer::status() {
+  using nlohmann::json;
+  json j;
+  j["version"] = current_->version();
+  j["uptime_seconds"] =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_).count();
+  j["listeners"] = listen_addrs_;
+  j["routes"] = current_->route_count();
+  j["apps"] = current_->app_count();
+  j["changes_applied"] = changes_applied_;
+  j["reloads"] = reloads_;
+  j["reload_failures"] = reload_failures_;
+  uint64_t active = 0, idle = 0, requests = 0;
+  json workers = json::array();
+  for (auto& w : workers_) {
+    const ProxyStats& s = w->stats();
+    active += s.connections_active.get();
+    idle += s.connections_idle.get();
+    requests += s.requests.get();
+    workers.push_back({{"id", w->id()},
+                       {"version", w->table_version()},
+                       {"connections", s.connections_active.get()},
+                       {"accepted", s.connections_accepted.get()},
+                       {"requests", s.requests.get()}});
+  }
+  j["connections"] = {{"active", active}, {"idle", idle}};
+  j["requests"] = requests;
+  j["workers"] = workers;
+  return j;
+}
+
+std::string ProxyServer::metrics() {
+  std::string out;
+  auto sum = [&](auto getter) {
+    uint64_t t = 0;
+    for (auto& w : workers_) t += getter(w->stats());
+    return t;
+  };
+  fmt::format_to(std::back_inserter(out),
+                 "# HELP turnout_table_version Version of the live route table.\n# TYPE turnout_table_version gauge\n"
+                 "turnout_table_version {}\n",
+                 current_->version());
+  fmt::format_to(std::back_inserter(out),
+                 "# HELP turnout_requests_total Request heads received.\n# TYPE turnout_requests_total counter\n"
+                 "turnout_requests_total {}\n",
+                 sum([](const ProxyStats& s) { return s.requests.get(); }));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signals and shutdown
+
+void ProxyServer::on_signal(int signum) {
+  if (signum == SIGHUP) {
+    TLOG_INFO("SIGHUP: reloading", "file={}", config_.path);
+    reload([](Result<uint64_t> r) {
+      if (r) TLOG_INFO("reloaded", "version={}", *r);
+    });
+    return;
+  }
+  TLOG_INFO("shutting down", "signal={}", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+  begin_shutdown();
+}
+
+void ProxyServer::begin_shutdown() {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  if (admin_) admin_->close();
+  uv_signal_stop(&sig_hup_);
+  for (auto& w : workers_) w->post([](Worker& worker) { worker.begin_drain(); });
+  drain_deadline_ms_ = uv_now(&loop_) + static_cast<uint64_t>(config_.timeouts.drain.count());
+  uv_timer_start(&drain_timer_, ServerCallbacks::on_drain, kDrainPollMs, kDrainPollMs);
+}
+
+void ProxyServer::check_drained() {
+  // Ask the workers how many client connections remain; finish when none or at the deadline.
+  if (stopped_workers_) return;
+  bool deadline = uv_now(&loop_) >= drain_deadline_ms_;
+  size_t open = 0;
+  for (auto& w : workers_) open += w->stats().connections_active.get();
+  if (open == 0 || deadline) {
+    if (deadline && open > 0) TLOG_WARN("drain deadline reached; closing remaining connections", "open={}", open);
+    finish_shutdown();
+  }
+}
+
+void ProxyServer::finish_shutdown() {
+  stopped_workers_ = true;
+  uv_timer_stop(&stats_timer_);
+  uv_timer_stop(&drain_timer_);
+  for (auto& w : workers_) w->post([](Worker& worker) { worker.stop(); });
+  for (auto& w : workers_) w->join();
+  // Workers are gone: nothing posts to the inbox any more; run what they posted last.
+  inbox_.drain();
+  pending_.clear();
+  uv_close(reinterpret_cast<uv_handle_t*>(&sig_hup_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&sig_term_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&sig_int_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&stats_timer_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
+  inbox_.close();
+  workers_.clear();
+}
+
+}  // namespace turnout

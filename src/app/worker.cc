@@ -1,0 +1,220 @@
+#include "turnout/app/worker.h"
+
+#include <unistd.h>
+
+#include <cassert>
+#include <future>
+#include <unordered_set>
+
+#include "turnout/common/log.h"
+#include "turnout/proxy/client_conn.h"
+#include "turnout/proxy/exchange.h"
+
+namespace turnout {
+
+namespace {
+constexpr uint64_t kAccessLogFlushMs = 200;
+}
+
+struct WorkerCallbacks {
+  static void on_connection(uv_stream_t* s, int status) { static_cast<Worker*>(s->data)->on_connection(s, status); }
+  static void on_listener_closed(uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); }
+  static void on_log_timer(uv_timer_t* t) { static_cast<Worker*>(t->data)->flush_access_log(); }
+};
+
+Worker::Worker(unsigned id, std::vector<int> listen_fds, uint32_t max_connections)
+    : id_(id), listen_fds_(std::move(listen_fds)), max_connections_(max_connections) {}
+
+Worker::~Worker() {
+  assert(!thread_.joinable());
+  for (int fd : listen_fds_) ::close(fd);
+}
+
+void Worker::start(RouteTablePtr table, ProxySettingsPtr settings) {
+  std::promise<void> started;
+  auto fut = started.get_future();
+  thread_ = std::thread([this, table = std::move(table), settings = std::move(settings), &started]() mutable {
+    set_log_thread_name("w" + std::to_string(id_));
+    uv_loop_init(&loop_);
+    inbox_.init(&loop_);
+    started.set_value();
+    run(std::move(table), std::move(settings));
+  });
+  fut.wait();
+}
+
+void Worker::post(std::function<void(Worker&)> fn) {
+  inbox_.post([this, fn = std::move(fn)] { fn(*this); });
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::run(RouteTablePtr table, ProxySettingsPtr settings) {
+  ctx_ = std::make_unique<ProxyContext>(&loop_, id_, stats_);
+  ctx_->on_client_closed = [this] {
+    if (!paused_listeners_.empty()) resume_accepting();
+  };
+  adopt(std::move(table), std::move(settings));
+  for (int fd : listen_fds_) {
+    auto* tcp = new uv_tcp_t;
+    uv_tcp_init(&loop_, tcp);
+    tcp->data = this;
+    if (uv_tcp_open(tcp, fd) != 0 || uv_listen(reinterpret_cast<uv_stream_t*>(tcp), 1024, WorkerCallbacks::on_connection) != 0) {
+      TLOG_ERROR("cannot listen", "fd={}", fd);
+      uv_close(reinterpret_cast<uv_handle_t*>(tcp), WorkerCallbacks::on_listener_closed);
+      continue;
+    }
+    listeners_.push_back(tcp);
+  }
+  listen_fds_.clear();  // owned by the uv handles now
+  uv_timer_init(&loop_, &log_timer_);
+  log_timer_.data = this;
+  uv_timer_start(&log_timer_, WorkerCallbacks::on_log_timer, kAccessLogFlushMs, kAccessLogFlushMs);
+
+  uv_run(&loop_, UV_RUN_DEFAULT);
+
+  // Everything is closed; run once more for close callbacks still queued, then the loop must
+  // close clean (a leaked handle is a bug).
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  ctx_.reset();
+  int rc = uv_loop_close(&loop_);
+  if (rc != 0) {
+    TLOG_ERROR("worker loop did not close clean", "worker={} rc={}", id_, rc);
+    uv_walk(&loop_, [](uv_handle_t* h, void*) { TLOG_ERROR("leaked handle", "type={}", uv_handle_type_name(h->type)); }, nullptr);
+  }
+}
+
+void Worker::adopt(RouteTablePtr table, ProxySettingsPtr settings) {
+  if (settings && settings != ctx_->settings) {
+    ctx_->settings = settings;
+    ctx_->timeouts = settings->timeouts;
+    ctx_->limits = settings->limits;
+  }
+  if (!table) return;
+  // Servers the new table routes to; idle connections to any other are closed now, busy ones
+  // when their response ends (ConnPool::release).
+  std::unordered_set<std::string> live;
+  bool changed_servers = !ctx_->table;
+  if (ctx_->table) {
+    // Cheap check first: the app set is small even when the route set is huge.
+    size_t old_servers = 0, new_servers = 0;
+    ctx_->table->for_each_app([&](const App& a) { old_servers += a.servers.size(); });
+    table->for_each_app([&](const App& a) {
+      new_servers += a.servers.size();
+      const App* old = ctx_->table->find_app(a.name);
+      if (old != &a) changed_servers = true;
+    });
+    if (old_servers != new_servers || ctx_->table->app_count() != table->app_count()) changed_servers = true;
+  }
+  ctx_->table = std::move(table);
+  if (changed_servers) {
+    ctx_->table->for_each_app([&](const App& a) {
+      for (auto& s : a.servers) live.insert(s.addr);
+    });
+    ctx_->pool.set_live_servers(std::move(live));
+  }
+  ctx_->balancer.prune();
+  version_.store(ctx_->table->version(), std::memory_order_release);
+}
+
+void Worker::on_connection(uv_stream_t* listener, int status) {
+  if (status < 0) {
+    // EMFILE/ENFILE: libuv's reserve-fd trick already refused the connection; don't spin.
+    TLOG_WARN("accept failed", "worker={} error={}", id_, uv_strerror(status));
+    return;
+  }
+  if (draining_ || stopping_) return;
+  if (ctx_->client_count >= max_connections_) {
+    // Leave it unaccepted: libuv stops polling this listener until uv_accept is called, so
+    // accepting pauses here and resumes when a connection closes.
+    paused_listeners_.push_back(listener);
+    return;
+  }
+  accept_one(listener);
+}
+
+void Worker::accept_one(uv_stream_t* listener) {
+  auto* conn = new ClientConnection(*ctx_, (static_cast<uint64_t>(id_) << 48) | next_conn_id_++);
+  // Link first: close() unlinks from the list in its final callback.
+  conn->next = ctx_->clients_head;
+  if (ctx_->clients_head) ctx_->clients_head->prev = conn;
+  ctx_->clients_head = conn;
+  ++ctx_->client_count;
+  ctx_->stats.connections_accepted.add();
+  ctx_->stats.connections_active.add();
+  if (conn->accept(listener) != 0) conn->close();
+}
+
+void Worker::resume_accepting() {
+  while (!paused_listeners_.empty() && ctx_->client_count < max_connections_ && !draining_) {
+    uv_stream_t* l = paused_listeners_.back();
+    paused_listeners_.pop_back();
+    accept_one(l);
+  }
+}
+
+void Worker::flush_access_log() {
+  if (!ctx_->access_buf.empty()) {
+    access_log_submit(std::move(ctx_->access_buf));
+    ctx_->access_buf.clear();
+  }
+  // Also the moment to re-admit connections held back by max_connections.
+  if (!paused_listeners_.empty()) resume_accepting();
+  if (draining_ && ctx_->client_count == 0 && stopping_) {
+    // nothing: stop() closes the timer
+  }
+}
+
+void Worker::begin_drain() {
+  if (draining_) return;
+  draining_ = true;
+  ctx_->draining = true;
+  for (auto* l : listeners_) uv_close(reinterpret_cast<uv_handle_t*>(l), WorkerCallbacks::on_listener_closed);
+  listeners_.clear();
+  paused_listeners_.clear();
+  std::vector<ClientConnection*> conns;
+  for (auto* c = ctx_->clients_head; c; c = c->next) conns.push_back(c);
+  for (auto* c : conns) c->drain();
+  ctx_->pool.close_idle();
+}
+
+void Worker::stop() {
+  if (stopping_) return;
+  stopping_ = true;
+  flush_access_log();
+  for (auto* l : listeners_) uv_close(reinterpret_cast<uv_handle_t*>(l), WorkerCallbacks::on_listener_closed);
+  listeners_.clear();
+  std::vector<ClientConnection*> conns;
+  for (auto* c = ctx_->clients_head; c; c = c->next) conns.push_back(c);
+  for (auto* c : conns) c->close();
+  ctx_->pool.close_all();
+  uv_timer_stop(&log_timer_);
+  uv_close(reinterpret_cast<uv_handle_t*>(&log_timer_), nullptr);
+  if (ctx_->reaper_armed) uv_check_stop(&ctx_->reaper);
+  ctx_->graveyard.clear();
+  uv_close(reinterpret_cast<uv_handle_t*>(&ctx_->reaper), nullptr);
+  inbox_.close();
+}
+
+size_t Worker::in_flight(std::string_view host, std::string_view app) const {
+  size_t n = 0;
+  for (auto* c = ctx_->clients_head; c; c = c->next)
+    if (c->has_exchange_for(host, app)) ++n;
+  return n;
+}
+
+std::unordered_map<std::string, WorkerServerStats> Worker::server_stats() const {
+  std::unordered_map<std::string, WorkerServerStats> out;
+  ctx_->table->for_each_app([&](const App& a) {
+    for (auto& s : a.servers) {
+      auto& st = out[s.addr];
+      st.idle_conns = ctx_->pool.idle_count_for(s.addr);
+      st.up = ctx_->server_up(s.addr);
+    }
+  });
+  return out;
+}
+
+}  // namespace turnout

@@ -1,0 +1,414 @@
+#include "turnout/proxy/client_conn.h"
+
+#include <llhttp.h>
+
+#include "turnout/common/address.h"
+#include "turnout/common/log.h"
+#include "turnout/http/framing.h"
+#include "turnout/http/rewrite.h"
+#include "turnout/proxy/exchange.h"
+
+namespace turnout {
+
+namespace {
+constexpr Millis kLingerTimeout{2000};  // how long to drain a client's input after our close
+
+uint64_t now_us(uv_loop_t* loop) { return uv_hrtime() / 1000; }
+}  // namespace
+
+struct ClientCallbacks {
+  static void on_timer(uv_timer_t* t) { static_cast<ClientConnection*>(t->data)->on_timer(); }
+  static void on_timer_closed(uv_handle_t* h) { static_cast<ClientConnection*>(h->data)->handle_closed(); }
+};
+
+ClientConnection::ClientConnection(ProxyContext& ctx, uint64_t id)
+    : ctx_(ctx), stream_(ctx.loop, ctx.chunks, this), parser_(HttpParser::Kind::Request, &req_, this, ctx.limits), id_(id) {
+  uv_timer_init(ctx_.loop, &timer_);
+  timer_.data = this;
+  pending_closes_ = 1;
+}
+
+ClientConnection::~ClientConnection() = default;
+
+int ClientConnection::accept(uv_stream_t* server) {
+  int rc = stream_.init_tcp();
+  if (rc != 0) return rc;
+  ++pending_closes_;
+  rc = uv_accept(server, stream_.handle());
+  if (rc != 0) return rc;
+  auto* tcp = reinterpret_cast<uv_tcp_t*>(stream_.handle());
+  uv_tcp_nodelay(tcp, 1);
+  sockaddr_storage ss{};
+  int len = sizeof(ss);
+  if (uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&ss), &len) == 0)
+    peer_ip_ = format_address(reinterpret_cast<sockaddr*>(&ss), false);
+  ctx_.stats.connections_idle.add();
+  idle_counted_ = true;
+  stream_.start_read();
+  arm_timer(ctx_.timeouts.request_header);
+  return 0;
+}
+
+void ClientConnection::arm_timer(Millis ms) {
+  uv_timer_start(&timer_, ClientCallbacks::on_timer, static_cast<uint64_t>(ms.count()), 0);
+}
+
+void ClientConnection::on_timer() {
+  switch (state_) {
+    case State::ReadingHead:
+      if (parser_.in_message()) {
+        // Slowloris: a head that never completes.
+        respond_error(408, "request header timeout", true);
+      } else {
+        close();  // idle keep-alive connection
+      }
+      break;
+    case State::Active:
+      // The client stopped sending its request body.
+      if (!request_complete_) {
+        if (exchange_) exchange_->abort();
+        close();
+      }
+      break;
+    case State::Lingering:
+      close();
+      break;
+    default:
+      break;
+  }
+}
+
+void ClientConnection::pause_reading(PauseReason why) {
+  pause_ |= why;
+  update_reading();
+}
+
+void ClientConnection::resume_reading(PauseReason why) {
+  pause_ &= static_cast<uint8_t>(~why);
+  update_reading();
+  if (!(pause_ & kPausedPipelined) && !input_.empty() && state_ == State::ReadingHead) process_input();
+}
+
+void ClientConnection::update_reading() {
+  if (state_ == State::Closing) return;
+  bool want = pause_ == 0 && !peer_eof_;
+  if (want) stream_.start_read();
+  else stream_.stop_read();
+}
+
+void ClientConnection::on_stream_read(const ChunkRef& chunk, size_t len) {
+  ctx_.stats.bytes_in.add(len);
+  if (state_ == State::Lingering) return;  // discard
+  if (state_ == State::Active && !request_complete_) arm_timer(ctx_.timeouts.client_idle);
+  if (state_ == State::Tunnel) {
+    if (exchange_) exchange_->on_client_tunnel_data(chunk, chunk.data(), len);
+    return;
+  }
+  input_.push_back(Input{chunk, chunk.data(), len});
+  process_input();
+}
+
+void ClientConnection::process_input() {
+  while (!input_.empty() && !parser_paused_ && (state_ == State::ReadingHead || state_ == State::Active)) {
+    Input& in = input_.front();
+    if (!parser_.in_message() && state_ == State::ReadingHead) {
+      // First byte of a new request: the request_header deadline starts now.
+      head_start_us_ = now_us(ctx_.loop);
+      if (idle_counted_) {
+        ctx_.stats.connections_idle.sub();
+        idle_counted_ = false;
+      }
+      arm_timer(ctx_.timeouts.request_header);
+    }
+    cur_chunk_ = &in.chunk;
+    in_feed_ = true;
+    auto out = parser_.feed(in.p, in.n);
+    in_feed_ = false;
+    cur_chunk_ = nullptr;
+    if (state_ == State::Closing) return;
+    switch (out.status) {
+      case HttpParser::Status::Error:
+        if (state_ == State::ReadingHead || state_ == State::Active) {
+          if (exchange_ && exchange_->state() != Exchange::State::Connecting) {
+            // Malformed body framing mid-request: the upstream has part of it; give up both sides.
+            exchange_->abort();
+            finish_exchange_object();
+            close();
+            return;
+          }
+          if (exchange_) {
+            exchange_->abort();
+            finish_exchange_object();
+          }
+          respond_error(parser_.error_status() ? parser_.error_status() : 400,
+                        parser_.error_reason().empty() ? "bad request" : parser_.error_reason(), true);
+        }
+        input_.clear();
+        return;
+      case HttpParser::Status::NeedMore:
+        input_.pop_front();
+        break;
+      case HttpParser::Status::MessageComplete:
+      case HttpParser::Status::Upgrade:
+        in.p += out.consumed;
+        in.n -= out.consumed;
+        if (in.n == 0) input_.pop_front();
+        if (out.status == HttpParser::Status::Upgrade) parser_paused_ = true;
+        break;
+    }
+    // The exchange finished inside feed(): go on with the next (pipelined) request.
+    if (next_request_pending_ && state_ == State::Active) reset_for_next_request();
+  }
+  if (state_ == State::Closing) return;
+  if (parser_paused_ && !input_.empty()) pause_reading(kPausedPipelined);
+}
+
+HttpParser::Events::HeadAction ClientConnection::on_head_complete() {
+  ctx_.stats.requests.add();
+  ++requests_;
+  state_ = State::Active;
+  request_complete_ = false;
+  local_response_ = false;
+  // While a request is in progress, a stalled client is cut after client_idle.
+  arm_timer(ctx_.timeouts.client_idle);
+
+  auto framed = decide_request_framing(req_, ctx_.limits);
+  if (!framed) {
+    respond_error(framed.error().code, framed.error().message, true);
+    return HeadAction::Reject;
+  }
+  const RouteTablePtr& table = ctx_.table;
+  const Route* route = table ? table->lookup(req_.host) : nullptr;
+  if (route == nullptr) {
+    // A body is read and dropped so the connection stays usable (as for every local answer).
+    respond_error(404, "no route for host", req_.upgrade);
+  } else {
+    exchange_ = std::make_unique<Exchange>(ctx_, *this, table, *route, head_start_us_);
+    exchange_->start();
+  }
+  if (state_ == State::Closing || state_ == State::Lingering) return HeadAction::Reject;
+  if (local_response_) return HeadAction::Continue;
+  return req_.upgrade ? HeadAction::Upgrade : HeadAction::Continue;
+}
+
+void ClientConnection::on_body(const char* at, size_t len) {
+  if (exchange_ && cur_chunk_) exchange_->on_request_body(*cur_chunk_, at, len);
+}
+
+void ClientConnection::on_message_complete() {
+  request_complete_ = true;
+  parser_paused_ = true;
+  if (state_ == State::Active) arm_timer(ctx_.timeouts.client_idle);
+  if (local_response_) {
+    // turnout answered this one itself; the connection carries on if it may.
+    local_response_ = false;
+    on_exchange_done(local_keep_alive_);
+    return;
+  }
+  if (exchange_) exchange_->on_request_complete();
+}
+
+void ClientConnection::respond_error(int status, std::string_view body, bool close_conn) {
+  if (state_ == State::Closing || state_ == State::Lingering) return;
+  int idx = local_error_index(status);
+  if (idx >= 0) ctx_.stats.local_errors[idx].add();
+  ctx_.stats.responses_by_class[status / 100 % 6].add();
+  bool keep = !close_conn && req_.keep_alive && !ctx_.draining && !peer_eof_;
+  std::string out;
+  build_error_response(status, body, keep, out);
+  ctx_.stats.bytes_out.add(out.size());
+  stream_.write_owned(std::move(out));
+  stream_.flush();
+  log_access(status, 0, "-", head_start_us_);
+  if (exchange_) finish_exchange_object();
+  local_response_ = true;
+  local_keep_alive_ = keep;
+  if (!keep) {
+    begin_linger();
+    return;
+  }
+  if (request_complete_) on_exchange_done(true);
+}
+
+void ClientConnection::on_exchange_done(bool keep_alive) {
+  if (state_ == State::Closing || state_ == State::Lingering) return;
+  if (exchange_) {
+    log_access(exchange_->status(), exchange_->bytes_sent(),
+               exchange_->server_addr().empty() ? std::string_view("-") : std::string_view(exchange_->server_addr()),
+               exchange_->start_us());
+    finish_exchange_object();
+  }
+  local_response_ = false;
+  if (!keep_alive || ctx_.draining || peer_eof_) {
+    begin_linger();
+    return;
+  }
+  // Never resume the parser from inside one of its own callbacks: process_input() picks the
+  // next request up once feed() has returned.
+  next_request_pending_ = true;
+  if (!in_feed_) start_next_request();
+}
+
+void ClientConnection::start_next_request() {
+  reset_for_next_request();
+  if (!input_.empty()) process_input();
+}
+
+void ClientConnection::reset_for_next_request() {
+  next_request_pending_ = false;
+  state_ = State::ReadingHead;
+  request_complete_ = false;
+  req_.clear();
+  parser_paused_ = false;
+  parser_.resume();
+  ctx_.stats.connections_idle.add();
+  idle_counted_ = true;
+  arm_timer(ctx_.timeouts.client_idle);
+  pause_ &= static_cast<uint8_t>(~kPausedPipelined);
+  update_reading();
+}
+
+void ClientConnection::finish_exchange_object() {
+  if (exchange_) ctx_.defer_delete(std::move(exchange_));
+}
+
+void ClientConnection::enter_tunnel() {
+  state_ = State::Tunnel;
+  uv_timer_stop(&timer_);
+  pause_ = 0;
+  // Bytes the client sent after its upgrade request go first.
+  while (!input_.empty() && exchange_) {
+    Input in = std::move(input_.front());
+    input_.pop_front();
+    exchange_->on_client_tunnel_data(in.chunk, in.p, in.n);
+  }
+  update_reading();
+}
+
+void ClientConnection::abort_connection() {
+  if (exchange_) finish_exchange_object();
+  close();
+}
+
+void ClientConnection::begin_linger() {
+  // Half-close after the response is written, then read (and drop) whatever the client still
+  // sends until it closes: closing with unread input would reset the connection and could
+  // destroy the response before the client read it.
+  if (state_ == State::Closing) return;
+  state_ = State::Lingering;
+  input_.clear();
+  pause_ = 0;
+  stream_.shutdown_after_flush();
+  arm_timer(kLingerTimeout);
+  update_reading();
+}
+
+void ClientConnection::drain() {
+  if (state_ == State::ReadingHead && !parser_.in_message()) {
+    close();
+  }
+  // An active exchange sees ctx_.draining when it builds the response head (Connection: close).
+}
+
+bool ClientConnection::idle() const { return state_ == State::ReadingHead && !parser_.in_message(); }
+
+bool ClientConnection::has_exchange_for(std::string_view host, std::string_view app) const {
+  return exchange_ && exchange_->route_host() == host && exchange_->app_name() == app;
+}
+
+void ClientConnection::on_stream_end(int status) {
+  peer_eof_ = true;
+  if (state_ == State::Lingering) {
+    close();
+    return;
+  }
+  if (state_ == State::Tunnel) {
+    if (exchange_) exchange_->on_client_tunnel_end();
+    return;
+  }
+  if (state_ == State::Active && request_complete_ && status == UV_EOF && exchange_) {
+    // Half-closed after a complete request: still deliver the response, then close.
+    return;
+  }
+  if (exchange_) exchange_->abort();
+  close();
+}
+
+void ClientConnection::on_stream_drained() {
+  if (exchange_) exchange_->on_client_drained();
+}
+
+void ClientConnection::on_stream_write_error(int status) {
+  (void)status;
+  if (exchange_) exchange_->abort();
+  close();
+}
+
+void ClientConnection::close() {
+  if (state_ == State::Closing) return;
+  if (exchange_) {
+    exchange_->abort();
+    finish_exchange_object();
+  }
+  if (idle_counted_) {
+    ctx_.stats.connections_idle.sub();
+    idle_counted_ = false;
+  }
+  state_ = State::Closing;
+  input_.clear();
+  stream_.close();
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), ClientCallbacks::on_timer_closed);
+}
+
+void ClientConnection::on_stream_closed() { handle_closed(); }
+
+void ClientConnection::handle_closed() {
+  if (--pending_closes_ == 0) {
+    // Unlink from the worker and free: both handles are closed.
+    if (prev) prev->next = next;
+    else ctx_.clients_head = next;
+    if (next) next->prev = prev;
+    --ctx_.client_count;
+    ctx_.stats.connections_active.sub();
+    ProxyContext& ctx = ctx_;
+    delete this;
+    if (ctx.on_client_closed) ctx.on_client_closed();
+  }
+}
+
+void ClientConnection::log_access(int status, uint64_t bytes, std::string_view upstream, uint64_t start_us) {
+  if (!access_log_enabled()) return;
+  uint64_t dur = start_us ? now_us(ctx_.loop) - start_us : 0;
+  std::string_view method = req_.str(req_.method_name);
+  std::string_view target = req_.str(req_.target);
+  std::string_view host = req_.host.empty() ? std::string_view("-") : std::string_view(req_.host);
+  if (ctx_.settings && ctx_.settings->access_log_json) {
+    auto esc = [](std::string_view s) {
+      std::string o;
+      o.reserve(s.size());
+      for (char c : s) {
+        if (c == '"' || c == '\\') {
+          o += '\\';
+          o += c;
+        } else if (static_cast<unsigned char>(c) < 0x20) {
+          o += fmt::format("\\u{:04x}", static_cast<unsigned char>(c));
+        } else {
+          o += c;
+        }
+      }
+      return o;
+    };
+    fmt::format_to(std::back_inserter(ctx_.access_buf),
+                   "{{\"time\":\"{}\",\"client\":\"{}\",\"host\":\"{}\",\"method\":\"{}\",\"target\":\"{}\","
+                   "\"status\":{},\"bytes\":{},\"upstream\":\"{}\",\"duration_us\":{},\"worker\":{}}}\n",
+                   ctx_.now_text(), peer_ip_, esc(host), esc(method), esc(target), status, bytes, esc(upstream), dur,
+                   ctx_.worker_id);
+  } else {
+    fmt::format_to(std::back_inserter(ctx_.access_buf), "{} {} {} {} {} {} {} {} {}us w{}\n", ctx_.now_text(),
+                   peer_ip_, host, method.empty() ? "-" : method, target.empty() ? "-" : target, status, bytes,
+                   upstream, dur, ctx_.worker_id);
+  }
+  if (ctx_.access_buf.size() > 32 * 1024) access_log_submit(std::move(ctx_.access_buf)), ctx_.access_buf.clear();
+}
+
+}  // namespace turnout

@@ -1,0 +1,383 @@
+#include "turnout/proxy/exchange.h"
+
+#include <llhttp.h>
+
+#include <algorithm>
+
+#include "turnout/common/log.h"
+#include "turnout/http/framing.h"
+#include "turnout/http/rewrite.h"
+#include "turnout/proxy/client_conn.h"
+
+namespace turnout {
+
+namespace {
+constexpr char kCrlf[] = "\r\n";
+constexpr char kLastChunk[] = "0\r\n\r\n";
+constexpr size_t kMaxAttempts = 2;  // the first try plus one retry on another server
+
+uint64_t now_us() { return uv_hrtime() / 1000; }
+
+// Queues one body span on `out`, chunk-encoded when `chunked`.
+void write_body(Stream& out, bool chunked, const ChunkRef& chunk, const char* at, size_t len) {
+  if (len == 0) return;
+  if (chunked) {
+    std::string size_line = fmt::format("{:x}\r\n", len);  // short: stays in the string's inline buffer
+    out.write_owned(std::move(size_line));
+    out.write_ref(chunk, at, len);
+    out.write_static(kCrlf, 2);
+  } else {
+    out.write_ref(chunk, at, len);
+  }
+}
+}  // namespace
+
+Exchange::Exchange(ProxyContext& ctx, ClientConnection& client, RouteTablePtr table, const Route& route,
+                   uint64_t start_us)
+    : ctx_(ctx), client_(&client), table_(std::move(table)), route_(&route), route_host_(route.host), start_us_(start_us) {
+  const RequestHead& req = client.request();
+  upgrade_ = req.upgrade;
+  up_framing_ = req.framing;
+}
+
+Exchange::~Exchange() {
+  // Never holds a lease past abort()/release; a stray one is closed, not pooled.
+  if (up_) {
+    up_->detach();
+    up_->close();
+  }
+}
+
+bool Exchange::usable(const Server& server) const {
+  if (std::find(tried_.begin(), tried_.end(), &server) != tried_.end()) return false;
+  return ctx_.server_up(server.addr);
+}
+
+void Exchange::start() { attempt(); }
+
+void Exchange::attempt() {
+  ++attempts_;
+  auto pick = ctx_.balancer.pick(*table_, *route_, *this);
+  if (pick.server == nullptr) {
+    if (!tried_.empty()) fail_with(502, "upstream connect failed");
+    else fail_with(503, "no server available");
+    return;
+  }
+  server_ = pick.server;
+  app_name_ = pick.app->name;
+  server_addr_ = server_->addr;
+  state_ = State::Connecting;
+  from_pool_ = false;
+  if (UpstreamConnection* idle = ctx_.pool.take_idle(server_->addr, this)) {
+    up_ = idle;
+    from_pool_ = true;
+    send_request();
+    return;
+  }
+  int err = 0;
+  up_ = ctx_.pool.open(server_->addr, server_->address, this, &err);
+  if (up_ == nullptr) {
+    // Could not even start connecting (fd exhaustion, bad family): treat as a connect failure.
+    on_upstream_failed(UpstreamFailure::ConnectFailed, false);
+  }
+}
+
+void Exchange::on_upstream_connected() {
+  if (server_) ctx_.server_ok(server_->addr);
+  send_request();
+}
+
+void Exchange::send_request() {
+  state_ = State::Sending;
+  ClientConnection* client = client_;
+  if (!client) return;
+  up_->begin_exchange(client->request().method);
+  ForwardContext fwd;
+  fwd.client_ip = client->peer_ip();
+  fwd.upgrade = upgrade_;
+  std::string head;
+  head.reserve(512 + client->request().storage.size());
+  build_upstream_request(client->request(), up_framing_, fwd, head);
+  Stream& out = up_->stream();
+  out.write_owned(std::move(head));
+  bool chunked = up_framing_.kind == BodyKind::Chunked;
+  for (auto& p : pending_) write_body(out, chunked, p.chunk, p.p, p.n);
+  if (!pending_.empty()) request_body_started_ = true;
+  pending_.clear();
+  pending_bytes_ = 0;
+  upstream_start_us_ = now_us();
+  if (request_complete_) finish_request_upstream();
+  out.flush();
+  if (client_ && !out.above_high_watermark()) client_->resume_reading(ClientConnection::kPausedUpstream);
+}
+
+void Exchange::on_request_body(const ChunkRef& chunk, const char* at, size_t len) {
+  request_body_bytes_ += len;
+  if (ctx_.limits.max_body_bytes && request_body_bytes_ > ctx_.limits.max_body_bytes) {
+    // A chunked body grew past the limit (a Content-Length one was refused at the head).
+    if (!request_body_started_ && state_ == State::Connecting) {
+      fail_with(413, "request body too large");
+    } else if (client_) {
+      ClientConnection* c = client_;
+      abort();
+      c->abort_connection();
+    }
+    return;
+  }
+  if (state_ == State::Connecting) {
+    pending_.push_back(Pending{chunk, at, len});
+    pending_bytes_ += len;
+    if (pending_bytes_ >= Stream::kHighWatermark && client_) client_->pause_reading(ClientConnection::kPausedUpstream);
+    return;
+  }
+  if (!up_ || state_ == State::Failed) return;  // answered already (e.g. early response): drop
+  write_request_body(chunk, at, len);
+}
+
+void Exchange::write_request_body(const ChunkRef& chunk, const char* at, size_t len) {
+  Stream& out = up_->stream();
+  write_body(out, up_framing_.kind == BodyKind::Chunked, chunk, at, len);
+  request_body_started_ = true;
+  out.flush();
+  if (out.above_high_watermark() && client_) client_->pause_reading(ClientConnection::kPausedUpstream);
+}
+
+void Exchange::on_request_complete() {
+  request_complete_ = true;
+  if (up_ && (state_ == State::Sending || state_ == State::Receiving)) {
+    finish_request_upstream();
+    up_->stream().flush();
+  }
+  maybe_done();
+}
+
+void Exchange::finish_request_upstream() {
+  if (up_framing_.kind == BodyKind::Chunked) up_->stream().write_static(kLastChunk, sizeof(kLastChunk) - 1);
+  up_->request_sent();
+}
+
+void Exchange::on_upstream_drained() {
+  if (client_) client_->resume_reading(ClientConnection::kPausedUpstream);
+}
+
+HttpParser::Events::HeadAction Exchange::on_upstream_head(ResponseHead& head) {
+  using HeadAction = HttpParser::Events::HeadAction;
+  if (!client_) return HeadAction::Reject;
+  const RequestHead& req = client_->request();
+  if (head.status >= 100 && head.status < 200 && head.status != 101) {
+    // Interim response: pass "100 Continue" to a client that asked for it; drop others.
+    if (head.status == 100 && req.expect_continue && !response_head_sent_) {
+      client_->stream().write_static("HTTP/1.1 100 Continue\r\n\r\n", 25);
+      client_->stream().flush();
+    }
+    return HeadAction::SkipBody;
+  }
+  auto framed = decide_response_framing(head, req.method);
+  if (!framed) {
+    up_->set_not_reusable();
+    return HeadAction::Reject;  // -> on_upstream_failed(Malformed) -> 502
+  }
+  state_ = State::Receiving;
+  status_ = head.status;
+  bool tunnel = head.status == 101 && upgrade_;
+  if (head.status == 101 && !upgrade_) {
+    up_->set_not_reusable();
+    return HeadAction::Reject;  // 101 to a request that did not ask for it
+  }
+  // Framing towards the client: a body of unknown length is chunked for an HTTP/1.1 client so
+  // its connection survives; a 1.0 client gets it until close.
+  down_framing_ = head.framing;
+  bool client_11 = req.version_major == 1 && req.version_minor >= 1;
+  if (head.framing.kind == BodyKind::UntilClose || (head.framing.kind == BodyKind::Chunked && !client_11))
+    down_framing_.kind = client_11 ? BodyKind::Chunked : BodyKind::UntilClose;
+  keep_alive_ = req.keep_alive && !ctx_.draining && !tunnel && down_framing_.kind != BodyKind::UntilClose &&
+                !(upgrade_ && !tunnel);
+  if (!request_complete_ && !tunnel) {
+    // The server answered before the request body was all read (e.g. 413 or 401 on upload):
+    // forward its answer, then close rather than read the rest of the body.
+    keep_alive_ = false;
+  }
+  std::string out;
+  out.reserve(256 + head.storage.size());
+  build_downstream_response(head, down_framing_, req.version_minor, keep_alive_, out);
+  ctx_.stats.bytes_out.add(out.size());
+  client_->stream().write_owned(std::move(out));
+  response_head_sent_ = true;
+  ctx_.stats.responses_by_class[head.status / 100 % 6].add();
+  record_latency();
+  if (tunnel) {
+    state_ = State::Tunnel;
+    up_->start_tunnel();
+    client_->stream().flush();
+    client_->enter_tunnel();
+    return HeadAction::Upgrade;
+  }
+  if (down_framing_.kind == BodyKind::None) return HeadAction::SkipBody;
+  return HeadAction::Continue;
+}
+
+void Exchange::record_latency() {
+  if (!upstream_start_us_) return;
+  uint64_t us = now_us() - upstream_start_us_;
+  ctx_.stats.latency_sum_us.add(us);
+  double s = static_cast<double>(us) / 1e6;
+  size_t i = 0;
+  while (i < ProxyStats::kLatencyBounds.size() && s > ProxyStats::kLatencyBounds[i]) ++i;
+  ctx_.stats.latency_buckets[i].add();
+}
+
+void Exchange::on_upstream_body(const ChunkRef& chunk, const char* at, size_t len) {
+  if (!client_) return;
+  Stream& out = client_->stream();
+  write_body(out, down_framing_.kind == BodyKind::Chunked, chunk, at, len);
+  body_bytes_out_ += len;
+  ctx_.stats.bytes_out.add(len);
+  out.flush();
+  // Backpressure: a slow client slows the server.
+  if (out.above_high_watermark() && up_) up_->stream().stop_read();
+}
+
+void Exchange::on_client_drained() {
+  if (up_ && (state_ == State::Receiving || state_ == State::Tunnel)) up_->stream().start_read();
+}
+
+void Exchange::on_upstream_complete() {
+  if (!client_) return;
+  if (down_framing_.kind == BodyKind::Chunked) client_->stream().write_static(kLastChunk, sizeof(kLastChunk) - 1);
+  client_->stream().flush();
+  response_complete_ = true;
+  state_ = State::Done;
+  release_upstream();
+  maybe_done();
+}
+
+void Exchange::release_upstream() {
+  if (!up_) return;
+  UpstreamConnection* c = up_;
+  up_ = nullptr;
+  if (!request_complete_) c->set_not_reusable();  // it never got the whole request
+  ctx_.pool.release(c);
+}
+
+void Exchange::maybe_done() {
+  if (!response_complete_ || !client_) return;
+  if (!request_complete_) {
+    // Response done while the body is still arriving: finish now and close the connection.
+    ClientConnection* c = client_;
+    client_ = nullptr;
+    c->on_exchange_done(false);
+    return;
+  }
+  ClientConnection* c = client_;
+  client_ = nullptr;
+  c->on_exchange_done(keep_alive_);
+}
+
+void Exchange::on_upstream_failed(UpstreamFailure why, bool response_started) {
+  UpstreamConnection* failed = up_;
+  up_ = nullptr;
+  (void)failed;  // closed by itself
+  ctx_.stats.upstream_failures.add();
+  if (!client_) return;
+  if (why == UpstreamFailure::ConnectFailed || why == UpstreamFailure::Reset) {
+    if (server_ && (why == UpstreamFailure::ConnectFailed || !from_pool_)) ctx_.server_failed(server_->addr);
+  }
+  if (response_head_sent_ || response_started) {
+    // Too late for an error status: the client sees the connection end.
+    if (state_ == State::Tunnel || response_head_sent_) {
+      ClientConnection* c = client_;
+      client_ = nullptr;
+      c->abort_connection();
+      return;
+    }
+  }
+  // Nothing of the response reached the client yet.
+  bool nothing_sent = why == UpstreamFailure::ConnectFailed;
+  bool pooled_reset = why == UpstreamFailure::Reset && from_pool_ && !response_started && !request_body_started_ &&
+                      up_framing_.kind == BodyKind::None;
+  if ((nothing_sent || pooled_reset) && attempts_ < kMaxAttempts && state_ != State::Tunnel) {
+    ctx_.stats.upstream_retries.add();
+    if (nothing_sent && server_) tried_.push_back(server_);
+    if (pooled_reset) {
+      // The server closed a pooled connection just as we reused it: the request never reached
+      // it, so send it again on a fresh connection (to any server).
+    }
+    attempt();
+    return;
+  }
+  switch (why) {
+    case UpstreamFailure::ConnectFailed: fail_with(502, "upstream connect failed"); break;
+    case UpstreamFailure::Reset: fail_with(502, "upstream connection reset"); break;
+    case UpstreamFailure::Timeout: fail_with(504, "upstream timeout"); break;
+    case UpstreamFailure::Malformed: fail_with(502, "upstream sent a malformed response"); break;
+  }
+}
+
+void Exchange::fail_with(int status, const char* why) {
+  state_ = State::Failed;
+  status_ = status;
+  if (up_) {
+    UpstreamConnection* c = up_;
+    up_ = nullptr;
+    c->detach();
+    c->close();
+  }
+  pending_.clear();
+  if (!client_) return;
+  ClientConnection* c = client_;
+  client_ = nullptr;
+  // Keep the connection when the request is fully read (or its body can still be skipped).
+  c->respond_error(status, why, !c->request().keep_alive || upgrade_);
+}
+
+void Exchange::on_upstream_tunnel_data(const ChunkRef& chunk, const char* at, size_t len) {
+  if (!client_) return;
+  Stream& out = client_->stream();
+  out.write_ref(chunk, at, len);
+  ctx_.stats.bytes_out.add(len);
+  body_bytes_out_ += len;
+  out.flush();
+  if (out.above_high_watermark() && up_) up_->stream().stop_read();
+}
+
+void Exchange::on_upstream_tunnel_end() {
+  if (client_) client_->stream().shutdown_after_flush();
+  tunnel_up_eof_ = true;
+  if (tunnel_client_eof_ && client_) {
+    ClientConnection* c = client_;
+    client_ = nullptr;
+    c->abort_connection();
+  }
+}
+
+void Exchange::on_client_tunnel_data(const ChunkRef& chunk, const char* at, size_t len) {
+  if (!up_) return;
+  Stream& out = up_->stream();
+  out.write_ref(chunk, at, len);
+  out.flush();
+  if (out.above_high_watermark() && client_) client_->pause_reading(ClientConnection::kPausedUpstream);
+}
+
+void Exchange::on_client_tunnel_end() {
+  if (up_) up_->stream().shutdown_after_flush();
+  tunnel_client_eof_ = true;
+  if (tunnel_up_eof_ && client_) {
+    ClientConnection* c = client_;
+    client_ = nullptr;
+    c->abort_connection();
+  }
+}
+
+void Exchange::abort() {
+  client_ = nullptr;
+  state_ = State::Failed;
+  pending_.clear();
+  if (up_) {
+    UpstreamConnection* c = up_;
+    up_ = nullptr;
+    c->detach();
+    c->close();  // mid-exchange: never pooled
+  }
+}
+
+}  // namespace turnout

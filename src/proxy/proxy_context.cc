@@ -1,0 +1,94 @@
+#include "turnout/proxy/proxy_context.h"
+
+#include <ctime>
+
+#include <fmt/format.h>
+
+namespace turnout {
+
+namespace {
+constexpr uint32_t kFailuresToTrip = 3;       // consecutive failures before a server is skipped
+constexpr uint32_t kFirstBackoffMs = 1000;    // first down period
+constexpr uint32_t kMaxBackoffMs = 30000;     // back-off cap
+
+void on_reap(uv_check_t* h) {
+  auto* ctx = static_cast<ProxyContext*>(h->data);
+  // Deleting may queue more (an exchange's destructor closing a connection does not), so swap first.
+  auto doomed = std::move(ctx->graveyard);
+  ctx->graveyard.clear();
+  doomed.clear();
+  if (ctx->graveyard.empty()) {
+    uv_check_stop(&ctx->reaper);
+    ctx->reaper_armed = false;
+  }
+}
+}  // namespace
+
+int local_error_index(int status) {
+  switch (status) {
+    case 400: return 0;
+    case 404: return 1;
+    case 408: return 2;
+    case 413: return 3;
+    case 431: return 4;
+    case 502: return 5;
+    case 503: return 6;
+    case 504: return 7;
+    default: return -1;
+  }
+}
+
+ProxyContext::ProxyContext(uv_loop_t* l, unsigned id, ProxyStats& s)
+    : loop(l), worker_id(id), pool(l, chunks, timeouts, limits), stats(s) {
+  uv_check_init(loop, &reaper);
+  reaper.data = this;
+}
+
+void ProxyContext::defer_delete(std::unique_ptr<Deferred> obj) {
+  graveyard.push_back(std::move(obj));
+  if (!reaper_armed) {
+    reaper_armed = true;
+    uv_check_start(&reaper, on_reap);
+  }
+}
+
+const std::string& ProxyContext::now_text() {
+  auto now = std::time(nullptr);
+  if (static_cast<uint64_t>(now) != now_text_sec_) {
+    now_text_sec_ = static_cast<uint64_t>(now);
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    now_text_ = fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                            tm.tm_hour, tm.tm_min, tm.tm_sec);
+  }
+  return now_text_;
+}
+
+void ProxyContext::server_failed(const std::string& addr) {
+  auto& h = health[addr];
+  if (h.backoff_ms > 0 || ++h.consecutive_failures >= kFailuresToTrip) {
+    // Tripped before: one more failure sends it straight back to a longer back-off.
+    h.backoff_ms = h.backoff_ms == 0 ? kFirstBackoffMs : std::min(h.backoff_ms * 2, kMaxBackoffMs);
+    h.down_until_ms = uv_now(loop) + h.backoff_ms;
+    h.consecutive_failures = 0;
+  }
+}
+
+void ProxyContext::server_ok(const std::string& addr) {
+  if (health.empty()) return;
+  auto it = health.find(addr);
+  if (it != health.end()) health.erase(it);
+}
+
+bool ProxyContext::server_up(const std::string& addr) const {
+  if (active_down && !active_down->empty()) {
+    auto a = active_down->find(addr);
+    if (a != active_down->end() && a->second) return false;
+  }
+  if (health.empty()) return true;
+  auto it = health.find(addr);
+  if (it == health.end()) return true;
+  return it->second.down_until_ms <= uv_now(loop);
+}
+
+}  // namespace turnout

@@ -1,0 +1,89 @@
+// Config: the plain data of a turnout.yaml, after validation. Built by load_config() on the main
+// thread; copied freely; holds no handles. Field defaults are DESIGN.md's defaults.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "turnout/common/address.h"
+
+namespace turnout {
+
+using Millis = std::chrono::milliseconds;
+
+// One backend server of an app.
+struct ServerSpec {
+  std::string addr;      // "host:port" or "unix:/path", as written (normalised by parse_address)
+  uint32_t weight = 1;   // share of the app's traffic, >= 1
+};
+
+// Optional active health check of an app's servers (run from the main thread, not per worker).
+struct HealthSpec {
+  std::string path = "/";          // GET this path with the route's first host as Host
+  Millis interval{5000};           // between checks of one server
+  Millis timeout{1000};            // a check slower than this failed
+  uint32_t rise = 2;               // consecutive successes to mark a down server up
+  uint32_t fall = 3;               // consecutive failures to mark an up server down
+};
+
+struct AppSpec {
+  std::vector<ServerSpec> servers;   // may be empty (then the app answers 503)
+  std::optional<HealthSpec> health;  // active checks; passive checks always run
+};
+
+// One app serving a route, with its share of the route's traffic.
+struct RouteTarget {
+  std::string app;
+  uint32_t weight = 1;
+};
+
+struct Timeouts {
+  Millis connect{2000};             // upstream connect
+  Millis request_header{10000};     // from first byte (or idle keep-alive) to complete request head
+  Millis upstream_response{60000};  // request sent -> response head, and between response reads
+  Millis client_idle{60000};        // keep-alive client connection with no request
+  Millis upstream_idle{30000};      // pooled upstream connection unused
+  Millis drain{30000};              // graceful shutdown deadline
+};
+
+struct Limits {
+  uint32_t max_header_bytes = 32768;  // request head size -> 431
+  uint32_t max_headers = 100;         // header count -> 431
+  uint64_t max_body_bytes = 0;        // 0 = unlimited; over -> 413
+  uint32_t max_connections = 20000;   // client connections across all workers
+};
+
+struct AdminSpec {
+  std::string socket = "./turnout.sock";  // unix socket, mode 0600; "" disables it
+  std::string http;                       // optional "host:port" TCP listener; "" = none
+  bool allow_remote = false;              // allow a non-loopback `http` bind (then `token` is required)
+  std::string token;                      // bearer token required on the TCP listener when allow_remote
+};
+
+struct ListenSpec {
+  SocketAddress address;  // resolved
+  std::string text;       // as written, for logs
+};
+
+struct Config {
+  std::string path;                              // the file it was loaded from ("" for a string)
+  std::string content_hash;                      // hex FNV-1a 64 of the file bytes, for state_file
+  std::vector<ListenSpec> listen;                // at least one
+  unsigned workers = 0;                          // resolved: "auto" -> hardware_concurrency()
+  AdminSpec admin;
+  std::string state_file;                        // "" = no persistence
+  std::map<std::string, AppSpec> apps;           // app name -> servers
+  std::map<std::string, std::vector<RouteTarget>> routes;  // lower-cased host or "*.suffix" -> apps
+  std::optional<std::string> default_app;        // app for unrouted hosts; none = 404
+  Timeouts timeouts;
+  Limits limits;
+  std::string access_log = "stdout";             // "stdout" | "off" | file path
+  std::string access_log_format = "text";        // "text" | "json"
+  std::string log_level = "info";                // "debug" | "info" | "warn" | "error"
+};
+
+}  // namespace turnout

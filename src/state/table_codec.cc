@@ -1,0 +1,301 @@
+// Table and change <-> JSON for the state file (journal.h). nlohmann::json is only ever read
+// through type-checked accessors here, so a malformed state file yields an Error, not a throw.
+#include <array>
+
+#include "table_codec_internal.h"
+#include "turnout/state/journal.h"
+
+namespace turnout {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr std::array<Change::Op, 7> kOps = {Change::Op::Map,       Change::Op::Unmap,        Change::Op::PutApp,
+                                            Change::Op::DeleteApp, Change::Op::AddServer,    Change::Op::RemoveServer,
+                                            Change::Op::SetDefault};
+
+Error bad(const std::string& what) { return make_error(400, what); }
+
+const json* field(const json& obj, const char* key) {
+  auto it = obj.find(key);
+  return it == obj.end() ? nullptr : &*it;
+}
+
+bool read_string(const json* v, std::string* out) {
+  if (v == nullptr || !v->is_string()) return false;
+  *out = v->get_ref<const std::string&>();
+  return true;
+}
+
+// An integer in [min, max].
+bool read_uint(const json* v, uint64_t min, uint64_t max, uint64_t* out) {
+  if (v == nullptr || !v->is_number_integer()) return false;
+  if (v->is_number_unsigned()) {
+    *out = v->get<uint64_t>();
+  } else {
+    int64_t s = v->get<int64_t>();
+    if (s < 0) return false;
+    *out = static_cast<uint64_t>(s);
+  }
+  return *out >= min && *out <= max;
+}
+
+bool read_weight(const json* v, uint32_t* out) {
+  uint64_t w = 0;
+  if (!read_uint(v, 1, UINT32_MAX, &w)) return false;
+  *out = static_cast<uint32_t>(w);
+  return true;
+}
+
+json servers_to_json(const std::vector<ServerSpec>& servers) {
+  json out = json::array();
+  for (const ServerSpec& s : servers) out.push_back({{"addr", s.addr}, {"weight", s.weight}});
+  return out;
+}
+
+Result<std::vector<ServerSpec>> servers_from_json(const json* v, const std::string& where) {
+  if (v == nullptr || !v->is_array()) return bad(where + ": servers must be an array");
+  std::vector<ServerSpec> out;
+  out.reserve(v->size());
+  for (const json& s : *v) {
+    ServerSpec spec;
+    if (!s.is_object() || !read_string(field(s, "addr"), &spec.addr) || !read_weight(field(s, "weight"), &spec.weight))
+      return bad(where + ": a server must be {\"addr\": string, \"weight\": integer >= 1}");
+    out.push_back(std::move(spec));
+  }
+  return out;
+}
+
+json health_to_json(const HealthSpec& h) {
+  return {{"path", h.path},
+          {"interval_ms", h.interval.count()},
+          {"timeout_ms", h.timeout.count()},
+          {"rise", h.rise},
+          {"fall", h.fall}};
+}
+
+Result<HealthSpec> health_from_json(const json& j, const std::string& where) {
+  HealthSpec h;
+  uint64_t interval = 0, timeout = 0, rise = 0, fall = 0;
+  if (!j.is_object() || !read_string(field(j, "path"), &h.path) ||
+      !read_uint(field(j, "interval_ms"), 1, INT64_MAX, &interval) ||
+      !read_uint(field(j, "timeout_ms"), 1, INT64_MAX, &timeout) || !read_uint(field(j, "rise"), 1, 1000, &rise) ||
+      !read_uint(field(j, "fall"), 1, 1000, &fall))
+    return bad(where + ": health must be {path, interval_ms, timeout_ms, rise, fall}");
+  h.interval = Millis(static_cast<int64_t>(interval));
+  h.timeout = Millis(static_cast<int64_t>(timeout));
+  h.rise = static_cast<uint32_t>(rise);
+  h.fall = static_cast<uint32_t>(fall);
+  return h;
+}
+
+// Appends `s` as a JSON string literal (invalid UTF-8 replaced, as nlohmann does).
+void append_quoted(std::string& out, const std::string& s) {
+  bool plain = true;
+  for (unsigned char c : s)
+    if (c < 0x20 || c == '"' || c == '\\' || c >= 0x80) {
+      plain = false;
+      break;
+    }
+  if (plain) {
+    out += '"';
+    out += s;
+    out += '"';
+    return;
+  }
+  out += json(s).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace
+
+json table_to_json(const RouteTable& table) {
+  json apps = json::object();
+  table.for_each_app([&](const App& app) {
+    json a = json::object();
+    json servers = json::array();
+    for (const Server& s : app.servers) servers.push_back({{"addr", s.addr}, {"weight", s.weight}});
+    a["servers"] = std::move(servers);
+    if (app.health) a["health"] = health_to_json(*app.health);
+    apps[app.name] = std::move(a);
+  });
+  json routes = json::object();
+  table.for_each_route([&](const Route& route) {
+    json r = json::object();
+    for (const RouteEntry& e : route.apps) r[e.app] = e.weight;
+    routes[route.host] = std::move(r);
+  });
+  json out = {{"apps", std::move(apps)}, {"routes", std::move(routes)}, {"default_app", nullptr}};
+  if (table.default_app()) out["default_app"] = *table.default_app();
+  return out;
+}
+
+void append_table_text(const RouteTable& table, std::string& out) {
+  out += "{\"apps\":{";
+  bool first = true;
+  table.for_each_app([&](const App& app) {
+    if (!first) out += ',';
+    first = false;
+    append_quoted(out, app.name);
+    out += ":{\"servers\":[";
+    for (size_t i = 0; i < app.servers.size(); ++i) {
+      if (i > 0) out += ',';
+      out += "{\"addr\":";
+      append_quoted(out, app.servers[i].addr);
+      out += ",\"weight\":" + std::to_string(app.servers[i].weight) + "}";
+    }
+    out += ']';
+    if (app.health) out += ",\"health\":" + health_to_json(*app.health).dump();
+    out += '}';
+  });
+  out += "},\"routes\":{";
+  first = true;
+  table.for_each_route([&](const Route& route) {
+    if (!first) out += ',';
+    first = false;
+    append_quoted(out, route.host);
+    out += ":{";
+    for (size_t i = 0; i < route.apps.size(); ++i) {
+      if (i > 0) out += ',';
+      append_quoted(out, route.apps[i].app);
+      out += ':';
+      out += std::to_string(route.apps[i].weight);
+    }
+    out += '}';
+  });
+  out += "},\"default_app\":";
+  if (table.default_app())
+    append_quoted(out, *table.default_app());
+  else
+    out += "null";
+  out += '}';
+}
+
+Result<void> apps_from_json(const json& apps, Config& cfg) {
+  if (!apps.is_object()) return bad("table.apps must be an object");
+  for (const auto& [name, a] : apps.items()) {
+    std::string where = "app '" + name + "'";
+    if (!a.is_object()) return bad(where + " must be an object");
+    AppSpec spec;
+    auto servers = servers_from_json(field(a, "servers"), where);
+    if (!servers) return servers.error();
+    spec.servers = std::move(*servers);
+    if (const json* h = field(a, "health"); h != nullptr && !h->is_null()) {
+      auto health = health_from_json(*h, where);
+      if (!health) return health.error();
+      spec.health = *health;
+    }
+    cfg.apps.emplace_hint(cfg.apps.end(), name, std::move(spec));
+  }
+  return {};
+}
+
+Result<RouteTablePtr> table_from_json(const json& j, uint64_t version) {
+  if (!j.is_object()) return bad("table must be an object");
+  const json* apps = field(j, "apps");
+  const json* routes = field(j, "routes");
+  const json* default_app = field(j, "default_app");
+  if (apps == nullptr) return bad("table.apps must be an object");
+  if (routes == nullptr || !routes->is_object()) return bad("table.routes must be an object");
+
+  // Built through a Config so that a large table takes route_builder's bulk path.
+  Config cfg;
+  if (auto ok = apps_from_json(*apps, cfg); !ok) return ok.error();
+  for (const auto& [host, r] : routes->items()) {
+    if (!r.is_object() || r.empty()) return bad("route '" + host + "' must be a non-empty object of app -> weight");
+    std::vector<RouteTarget> targets;
+    targets.reserve(r.size());
+    for (const auto& [app, w] : r.items()) {
+      RouteTarget t{app, 1};
+      if (!read_weight(&w, &t.weight)) return bad("route '" + host + "': weight of '" + app + "' must be >= 1");
+      targets.push_back(std::move(t));
+    }
+    cfg.routes.emplace_hint(cfg.routes.end(), host, std::move(targets));
+  }
+  if (default_app != nullptr && !default_app->is_null()) {
+    std::string name;
+    if (!read_string(default_app, &name)) return bad("table.default_app must be a string or null");
+    cfg.default_app = std::move(name);
+  }
+  return build_table(cfg, version);
+}
+
+json change_to_json(const Change& c) {
+  json j = {{"op", op_name(c.op)}};
+  switch (c.op) {
+    case Change::Op::Map:
+      j["host"] = c.host;
+      j["app"] = c.app;
+      j["weight"] = c.weight;
+      break;
+    case Change::Op::Unmap:
+      j["host"] = c.host;
+      j["app"] = c.app;
+      if (c.if_present) j["if_present"] = true;
+      break;
+    case Change::Op::PutApp:
+      j["app"] = c.app;
+      j["servers"] = servers_to_json(c.servers);
+      break;
+    case Change::Op::DeleteApp:
+      j["app"] = c.app;
+      break;
+    case Change::Op::AddServer:
+      j["app"] = c.app;
+      j["addr"] = c.addr;
+      j["weight"] = c.weight;
+      break;
+    case Change::Op::RemoveServer:
+      j["app"] = c.app;
+      j["addr"] = c.addr;
+      break;
+    case Change::Op::SetDefault:
+      j["app"] = c.app.empty() ? json(nullptr) : json(c.app);
+      break;
+  }
+  return j;
+}
+
+Result<Change> change_from_json(const json& j) {
+  if (!j.is_object()) return bad("a change must be an object");
+  std::string op;
+  if (!read_string(field(j, "op"), &op)) return bad("a change needs an \"op\" string");
+  Change c;
+  bool known = false;
+  for (Change::Op candidate : kOps)
+    if (op == op_name(candidate)) {
+      c.op = candidate;
+      known = true;
+    }
+  if (!known) return bad("unknown change op '" + op + "'");
+  const std::string where = "change '" + op + "'";
+  bool needs_host = c.op == Change::Op::Map || c.op == Change::Op::Unmap;
+  bool needs_addr = c.op == Change::Op::AddServer || c.op == Change::Op::RemoveServer;
+  bool has_weight = c.op == Change::Op::Map || c.op == Change::Op::AddServer;
+  if (c.op == Change::Op::SetDefault) {
+    const json* app = field(j, "app");
+    if (app != nullptr && !app->is_null() && !read_string(app, &c.app))
+      return bad(where + ": \"app\" must be a string or null");
+  } else if (!read_string(field(j, "app"), &c.app)) {
+    return bad(where + " needs an \"app\" string");
+  }
+  if (needs_host && !read_string(field(j, "host"), &c.host)) return bad(where + " needs a \"host\" string");
+  if (needs_addr && !read_string(field(j, "addr"), &c.addr)) return bad(where + " needs an \"addr\" string");
+  if (has_weight) {
+    const json* w = field(j, "weight");
+    if (w != nullptr && !read_weight(w, &c.weight)) return bad(where + ": \"weight\" must be an integer >= 1");
+  }
+  if (c.op == Change::Op::Unmap) {
+    const json* p = field(j, "if_present");
+    if (p != nullptr && !p->is_boolean()) return bad(where + ": \"if_present\" must be a boolean");
+    c.if_present = p != nullptr && p->get<bool>();
+  }
+  if (c.op == Change::Op::PutApp) {
+    auto servers = servers_from_json(field(j, "servers"), where);
+    if (!servers) return servers.error();
+    c.servers = std::move(*servers);
+  }
+  return c;
+}
+
+}  // namespace turnout

@@ -127,8 +127,7 @@ int ProxyServer::run() {
   unsigned n = config_.workers;
   uint32_t per_worker = std::max<uint32_t>(1, config_.limits.max_connections / n);
   acked_.assign(n, current_->version());
-  worker_server_stats_.assign(n, {});
-  worker_clients_.assign(n, 0);
+  snapshots_.assign(n, {});
   for (unsigned i = 0; i < n; ++i) {
     workers_.push_back(std::make_unique<Worker>(i, std::move(worker_fds_[i]), per_worker));
     worker_fds_[i].clear();
@@ -331,13 +330,9 @@ void ProxyServer::collect_stats() {
   for (auto& w : workers_) {
     unsigned id = w->id();
     w->post([this, id](Worker& worker) {
-      auto snap = worker.server_stats();
-      size_t clients = worker.client_count();
-      inbox_.post([this, id, snap = std::move(snap), clients]() mutable {
-        if (id < worker_server_stats_.size()) {
-          worker_server_stats_[id] = std::move(snap);
-          worker_clients_[id] = clients;
-        }
+      auto snap = std::make_shared<WorkerSnapshot>(worker.snapshot());
+      inbox_.post([this, id, snap] {
+        if (id < snapshots_.size()) snapshots_[id] = std::move(*snap);
       });
     });
   }
@@ -348,11 +343,14 @@ std::map<std::string, ServerStats> ProxyServer::server_stats() {
   current_->for_each_app([&](const App& a) {
     for (auto& s : a.servers) out[s.addr];
   });
-  for (auto& per_worker : worker_server_stats_) {
-    for (auto& [addr, st] : per_worker) {
+  for (auto& snap : snapshots_) {
+    for (auto& [addr, st] : snap.servers) {
       auto it = out.find(addr);
       if (it == out.end()) continue;
       it->second.idle_conns += st.idle_conns;
+      it->second.requests += st.counters.requests;
+      it->second.in_flight += st.counters.in_flight;
+      it->second.failures += st.counters.failures;
       if (!st.up) it->second.up = false;
     }
   }
@@ -365,19 +363,22 @@ nlohmann::json ProxyServer::status() {
   j["version"] = current_->version();
   j["uptime_seconds"] =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_).count();
+  j["pid"] = static_cast<int64_t>(getpid());
   j["listeners"] = listen_addrs_;
   j["routes"] = current_->route_count();
   j["apps"] = current_->app_count();
   j["changes_applied"] = changes_applied_;
   j["reloads"] = reloads_;
   j["reload_failures"] = reload_failures_;
-  uint64_t active = 0, idle = 0, requests = 0;
+  uint64_t active = 0, idle = 0, requests = 0, bytes_in = 0, bytes_out = 0;
   json workers = json::array();
   for (auto& w : workers_) {
     const ProxyStats& s = w->stats();
     active += s.connections_active.get();
     idle += s.connections_idle.get();
     requests += s.requests.get();
+    bytes_in += s.bytes_in.get();
+    bytes_out += s.bytes_out.get();
     workers.push_back({{"id", w->id()},
                        {"version", w->table_version()},
                        {"connections", s.connections_active.get()},
@@ -386,25 +387,158 @@ nlohmann::json ProxyServer::status() {
   }
   j["connections"] = {{"active", active}, {"idle", idle}};
   j["requests"] = requests;
+  j["bytes"] = {{"in", bytes_in}, {"out", bytes_out}};
   j["workers"] = workers;
+  // Per route and app: responses by status class, summed over workers.
+  json routes = json::object();
+  for (auto& snap : snapshots_) {
+    for (auto& [host, apps] : snap.traffic) {
+      json& r = routes[host.empty() ? std::string("(default)") : host];
+      for (auto& [app, counts] : apps) {
+        json& a = r[app];
+        static const char* kClass[] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
+        for (size_t i = 0; i < counts.size(); ++i)
+          if (counts[i]) a[kClass[i]] = a.value(kClass[i], uint64_t{0}) + counts[i];
+      }
+    }
+  }
+  j["traffic"] = routes;
+  json servers = json::object();
+  for (auto& [addr, st] : server_stats())
+    servers[addr] = {{"up", st.up}, {"requests", st.requests}, {"in_flight", st.in_flight},
+                     {"failures", st.failures}, {"idle_conns", st.idle_conns}};
+  j["servers"] = servers;
   return j;
 }
 
+namespace {
+// Prometheus label value escaping: backslash, double quote and newline.
+std::string prom_label(std::string_view v) {
+  std::string o;
+  o.reserve(v.size());
+  for (char c : v) {
+    if (c == '\\' || c == '"') {
+      o += '\\';
+      o += c;
+    } else if (c == '\n') {
+      o += "\\n";
+    } else {
+      o += c;
+    }
+  }
+  return o;
+}
+
+void prom_header(std::string& out, const char* name, const char* type, const char* help) {
+  fmt::format_to(std::back_inserter(out), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+}
+}  // namespace
+
 std::string ProxyServer::metrics() {
   std::string out;
+  out.reserve(8192);
   auto sum = [&](auto getter) {
     uint64_t t = 0;
     for (auto& w : workers_) t += getter(w->stats());
     return t;
   };
-  fmt::format_to(std::back_inserter(out),
-                 "# HELP turnout_table_version Version of the live route table.\n# TYPE turnout_table_version gauge\n"
-                 "turnout_table_version {}\n",
-                 current_->version());
-  fmt::format_to(std::back_inserter(out),
-                 "# HELP turnout_requests_total Request heads received.\n# TYPE turnout_requests_total counter\n"
-                 "turnout_requests_total {}\n",
-                 sum([](const ProxyStats& s) { return s.requests.get(); }));
+  auto put = [&](const char* name, const char* type, const char* help, uint64_t v) {
+    prom_header(out, name, type, help);
+    fmt::format_to(std::back_inserter(out), "{} {}\n", name, v);
+  };
+  put("turnout_table_version", "gauge", "Version of the live route table.", current_->version());
+  put("turnout_table_changes_total", "counter", "Table versions published since start.", changes_applied_);
+  put("turnout_routes", "gauge", "Hostnames routed by the live table.", current_->route_count());
+  put("turnout_reloads_total", "counter", "Config reloads applied.", reloads_);
+  put("turnout_reload_failures_total", "counter", "Config reloads refused for errors.", reload_failures_);
+  put("turnout_uptime_seconds", "gauge", "Seconds since start.",
+      static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_).count()));
+
+  prom_header(out, "turnout_client_connections", "gauge", "Open client connections by state.");
+  uint64_t active = sum([](const ProxyStats& s) { return s.connections_active.get(); });
+  uint64_t idle = sum([](const ProxyStats& s) { return s.connections_idle.get(); });
+  fmt::format_to(std::back_inserter(out), "turnout_client_connections{{state=\"active\"}} {}\n", active - std::min(active, idle));
+  fmt::format_to(std::back_inserter(out), "turnout_client_connections{{state=\"idle\"}} {}\n", idle);
+  put("turnout_client_connections_accepted_total", "counter", "Client connections accepted.",
+      sum([](const ProxyStats& s) { return s.connections_accepted.get(); }));
+  put("turnout_request_heads_total", "counter", "Request heads received.",
+      sum([](const ProxyStats& s) { return s.requests.get(); }));
+  put("turnout_received_bytes_total", "counter", "Bytes received from clients.",
+      sum([](const ProxyStats& s) { return s.bytes_in.get(); }));
+  put("turnout_sent_bytes_total", "counter", "Bytes sent to clients.",
+      sum([](const ProxyStats& s) { return s.bytes_out.get(); }));
+  put("turnout_upstream_retries_total", "counter", "Requests retried on another server or a fresh connection.",
+      sum([](const ProxyStats& s) { return s.upstream_retries.get(); }));
+
+  uint64_t pooled_total = 0, pooled_idle = 0;
+  for (auto& snap : snapshots_) {
+    pooled_total += snap.pooled_total;
+    pooled_idle += snap.pooled_idle;
+  }
+  prom_header(out, "turnout_upstream_connections", "gauge", "Upstream connections by state.");
+  fmt::format_to(std::back_inserter(out), "turnout_upstream_connections{{state=\"idle\"}} {}\n", pooled_idle);
+  fmt::format_to(std::back_inserter(out), "turnout_upstream_connections{{state=\"busy\"}} {}\n",
+                 pooled_total - std::min(pooled_total, pooled_idle));
+
+  prom_header(out, "turnout_local_responses_total", "counter", "Error responses generated by turnout, by code.");
+  static const int kCodes[] = {400, 404, 408, 413, 431, 502, 503, 504};
+  for (size_t i = 0; i < 8; ++i)
+    fmt::format_to(std::back_inserter(out), "turnout_local_responses_total{{code=\"{}\"}} {}\n", kCodes[i],
+                   sum([i](const ProxyStats& s) { return s.local_errors[i].get(); }));
+
+  prom_header(out, "turnout_requests_total", "counter", "Requests by route host, app and response status class.");
+  std::map<std::pair<std::string, std::string>, ClassCounts> traffic;
+  for (auto& snap : snapshots_)
+    for (auto& [host, apps] : snap.traffic)
+      for (auto& [app, counts] : apps) {
+        auto& t = traffic[{host, app}];
+        for (size_t i = 0; i < counts.size(); ++i) t[i] += counts[i];
+      }
+  static const char* kClass[] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
+  for (auto& [key, counts] : traffic)
+    for (size_t i = 0; i < counts.size(); ++i)
+      if (counts[i])
+        fmt::format_to(std::back_inserter(out), "turnout_requests_total{{host=\"{}\",app=\"{}\",class=\"{}\"}} {}\n",
+                       prom_label(key.first.empty() ? "(default)" : key.first), prom_label(key.second), kClass[i],
+                       counts[i]);
+
+  prom_header(out, "turnout_upstream_response_seconds", "histogram",
+              "Time from sending a request upstream to its response head.");
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < ProxyStats::kLatencyBounds.size(); ++i) {
+    cumulative += sum([i](const ProxyStats& s) { return s.latency_buckets[i].get(); });
+    fmt::format_to(std::back_inserter(out), "turnout_upstream_response_seconds_bucket{{le=\"{}\"}} {}\n",
+                   ProxyStats::kLatencyBounds[i], cumulative);
+  }
+  cumulative += sum([](const ProxyStats& s) { return s.latency_buckets.back().get(); });
+  fmt::format_to(std::back_inserter(out), "turnout_upstream_response_seconds_bucket{{le=\"+Inf\"}} {}\n", cumulative);
+  fmt::format_to(std::back_inserter(out), "turnout_upstream_response_seconds_sum {:.6f}\n",
+                 static_cast<double>(sum([](const ProxyStats& s) { return s.latency_sum_us.get(); })) / 1e6);
+  fmt::format_to(std::back_inserter(out), "turnout_upstream_response_seconds_count {}\n", cumulative);
+
+  auto stats = server_stats();
+  std::map<std::string, std::string> app_of;  // server addr -> app (first app listing it)
+  current_->for_each_app([&](const App& a) {
+    for (auto& s : a.servers) app_of.emplace(s.addr, a.name);
+  });
+  prom_header(out, "turnout_server_up", "gauge", "1 when the server is considered up (passive and active health).");
+  for (auto& [addr, st] : stats)
+    fmt::format_to(std::back_inserter(out), "turnout_server_up{{app=\"{}\",server=\"{}\"}} {}\n",
+                   prom_label(app_of[addr]), prom_label(addr), st.up ? 1 : 0);
+  prom_header(out, "turnout_server_requests_total", "counter", "Requests sent to each server.");
+  for (auto& [addr, st] : stats)
+    fmt::format_to(std::back_inserter(out), "turnout_server_requests_total{{app=\"{}\",server=\"{}\"}} {}\n",
+                   prom_label(app_of[addr]), prom_label(addr), st.requests);
+  prom_header(out, "turnout_server_failures_total", "counter", "Connect failures, resets and timeouts per server.");
+  for (auto& [addr, st] : stats)
+    fmt::format_to(std::back_inserter(out), "turnout_server_failures_total{{app=\"{}\",server=\"{}\"}} {}\n",
+                   prom_label(app_of[addr]), prom_label(addr), st.failures);
+  prom_header(out, "turnout_server_in_flight", "gauge", "Requests in flight per server.");
+  for (auto& [addr, st] : stats)
+    fmt::format_to(std::back_inserter(out), "turnout_server_in_flight{{app=\"{}\",server=\"{}\"}} {}\n",
+                   prom_label(app_of[addr]), prom_label(addr), st.in_flight);
+  put("turnout_log_dropped_lines_total", "counter", "Log lines dropped because the writer fell behind.",
+      log_dropped_lines());
   return out;
 }
 

@@ -205,15 +205,21 @@ size_t Worker::in_flight(std::string_view host, std::string_view app) const {
   return n;
 }
 
-std::unordered_map<std::string, WorkerServerStats> Worker::server_stats() const {
-  std::unordered_map<std::string, WorkerServerStats> out;
+WorkerSnapshot Worker::snapshot() const {
+  WorkerSnapshot out;
   ctx_->table->for_each_app([&](const App& a) {
     for (auto& s : a.servers) {
-      auto& st = out[s.addr];
+      auto& st = out.servers[s.addr];
       st.idle_conns = ctx_->pool.idle_count_for(s.addr);
       st.up = ctx_->server_up(s.addr);
+      auto it = ctx_->servers.find(s.addr);
+      if (it != ctx_->servers.end()) st.counters = it->second;
     }
   });
+  out.traffic = ctx_->traffic;
+  out.pooled_total = ctx_->pool.total_count();
+  out.pooled_idle = ctx_->pool.idle_count();
+  out.clients = ctx_->client_count;
   return out;
 }
 

@@ -41,6 +41,11 @@ Exchange::Exchange(ProxyContext& ctx, ClientConnection& client, RouteTablePtr ta
 }
 
 Exchange::~Exchange() {
+  count_end(false);
+  if (!app_name_.empty()) {
+    ClassCounts& c = ctx_.traffic_counts(route_host_, app_name_);
+    ++c[status_ / 100 % 6];
+  }
   // Never holds a lease past abort()/release; a stray one is closed, not pooled.
   if (up_) {
     up_->detach();
@@ -55,6 +60,19 @@ bool Exchange::usable(const Server& server) const {
 
 void Exchange::start() { attempt(); }
 
+void Exchange::count_start() {
+  counters_ = &ctx_.server_counters(server_->addr);
+  ++counters_->requests;
+  ++counters_->in_flight;
+}
+
+void Exchange::count_end(bool failed) {
+  if (!counters_) return;
+  --counters_->in_flight;
+  if (failed) ++counters_->failures;
+  counters_ = nullptr;
+}
+
 void Exchange::attempt() {
   ++attempts_;
   auto pick = ctx_.balancer.pick(*table_, *route_, *this);
@@ -63,9 +81,11 @@ void Exchange::attempt() {
     else fail_with(503, "no server available");
     return;
   }
+  count_end(true);  // a previous attempt failed
   server_ = pick.server;
   app_name_ = pick.app->name;
   server_addr_ = server_->addr;
+  count_start();
   state_ = State::Connecting;
   from_pool_ = false;
   if (UpstreamConnection* idle = ctx_.pool.take_idle(server_->addr, this)) {
@@ -247,6 +267,7 @@ void Exchange::on_upstream_complete() {
   client_->stream().flush();
   response_complete_ = true;
   state_ = State::Done;
+  count_end(false);
   release_upstream();
   maybe_done();
 }
@@ -316,6 +337,7 @@ void Exchange::on_upstream_failed(UpstreamFailure why, bool response_started) {
 void Exchange::fail_with(int status, const char* why) {
   state_ = State::Failed;
   status_ = status;
+  count_end(status == 502 || status == 504);
   if (up_) {
     UpstreamConnection* c = up_;
     up_ = nullptr;

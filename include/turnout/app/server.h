@@ -91,8 +91,7 @@ class ProxyServer final : public AdminActions {
   std::deque<Kept> kept_;                   // last kKeep versions, oldest first
   std::vector<uint64_t> acked_;             // per worker: highest version adopted
   std::deque<PendingAck> pending_;          // ordered by version
-  std::vector<std::unordered_map<std::string, WorkerServerStats>> worker_server_stats_;  // last snapshot
-  std::vector<size_t> worker_clients_;      // last snapshot of open client connections
+  std::vector<WorkerSnapshot> snapshots_;   // last copy of each worker's counters (<= 250 ms old)
   std::chrono::steady_clock::time_point started_;
   uint64_t changes_applied_ = 0;            // accepted changes since start
   uint64_t reloads_ = 0, reload_failures_ = 0;

@@ -30,6 +30,16 @@ class ClientConnection;
 struct WorkerServerStats {
   uint64_t idle_conns = 0;  // pooled
   bool up = true;           // passive health as seen by this worker
+  ServerCounters counters;  // requests, in flight, failures
+};
+
+// What the main thread copies from a worker for status, metrics and `ctl apps`.
+struct WorkerSnapshot {
+  std::unordered_map<std::string, WorkerServerStats> servers;  // by server addr
+  std::unordered_map<std::string, std::unordered_map<std::string, ClassCounts>> traffic;  // host -> app -> counts
+  uint64_t pooled_total = 0;   // upstream connections, idle + busy
+  uint64_t pooled_idle = 0;    // idle upstream connections
+  size_t clients = 0;          // open client connections
 };
 
 class Worker {
@@ -55,8 +65,8 @@ class Worker {
   void stop();
   // In-flight exchanges routed by `host` to `app`.
   size_t in_flight(std::string_view host, std::string_view app) const;
-  // Idle pooled connections and passive health per server.
-  std::unordered_map<std::string, WorkerServerStats> server_stats() const;
+  // Counters, pools and passive health, copied for the main thread.
+  WorkerSnapshot snapshot() const;
   // Open client connections (drain progress).
   size_t client_count() const { return ctx_ ? ctx_->client_count : 0; }
 

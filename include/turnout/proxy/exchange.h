@@ -80,6 +80,8 @@ class Exchange final : public UpstreamConnection::User, public ServerFilter, pub
   void release_upstream();
   void maybe_done();
   void record_latency();
+  void count_start();               // the request goes to server_
+  void count_end(bool failed);      // ...and is over
 
   struct Pending {
     ChunkRef chunk;  // keeps the body bytes alive until the upstream is ready
@@ -95,6 +97,7 @@ class Exchange final : public UpstreamConnection::User, public ServerFilter, pub
   std::string app_name_;              // chosen app
   std::string server_addr_;           // chosen server, for logs
   const Server* server_ = nullptr;    // in table_
+  ServerCounters* counters_ = nullptr;  // ctx_.servers entry of server_ while a request is in flight
   UpstreamConnection* up_ = nullptr;  // leased connection
   std::vector<const Server*> tried_;  // servers that failed to connect for this request
   std::vector<Pending> pending_;      // request body held until a connection is ready

@@ -60,6 +60,18 @@ struct ProxyStats {
   Counter latency_sum_us;
 };
 
+// Per-server counters of one worker. Written by the worker only; copied for the main thread by
+// a posted collection (never read concurrently). Nodes of the owning unordered_map are stable,
+// so an exchange keeps a pointer to its server's counters for its whole life.
+struct ServerCounters {
+  uint64_t requests = 0;      // requests sent to the server
+  uint64_t in_flight = 0;     // sent and not yet finished
+  uint64_t failures = 0;      // connect failures, resets, timeouts, malformed responses
+};
+
+// Responses per status class (index status/100; [0] counts exchanges that ended without one).
+using ClassCounts = std::array<uint64_t, 6>;
+
 // Index into ProxyStats::local_errors for a status, or -1.
 int local_error_index(int status);
 
@@ -84,6 +96,11 @@ struct ProxyContext {
   RouteTablePtr table;             // current snapshot; each exchange pins its own copy
   ProxyStats& stats;               // owned by the Worker, read by the main thread
   std::unordered_map<std::string, ServerHealth> health;  // passive health by server addr
+  std::unordered_map<std::string, ServerCounters> servers;  // by server addr
+  // Responses by route key ("" = default app) and app: requests by host, app and status class.
+  std::unordered_map<std::string, std::unordered_map<std::string, ClassCounts>> traffic;
+  ServerCounters& server_counters(const std::string& addr) { return servers[addr]; }
+  ClassCounts& traffic_counts(const std::string& host, const std::string& app) { return traffic[host][app]; }
   bool draining = false;           // stop keep-alive, close idle connections
 
   // Live client connections (for drain, in-flight queries). Intrusive doubly linked list.

@@ -133,6 +133,10 @@ int ProxyServer::run() {
     worker_fds_[i].clear();
   }
   for (auto& w : workers_) w->start(current_, settings_);
+  health_ = std::make_unique<HealthChecker>(&loop_, [this](HealthChecker::DownSet down) {
+    for (auto& w : workers_) w->post([down](Worker& worker) { worker.set_active_down(down); });
+  });
+  health_->update(*current_);
 
   uv_signal_init(&loop_, &sig_hup_);
   uv_signal_init(&loop_, &sig_term_);
@@ -168,6 +172,7 @@ void ProxyServer::publish(RouteTablePtr next, std::string summary, std::function
   kept_.push_back(Kept{next, std::move(entry)});
   while (kept_.size() > kKeep) kept_.pop_front();
   pending_.push_back(PendingAck{next->version(), std::move(on_adopted)});
+  if (health_) health_->update(*next);
   ProxySettingsPtr settings = settings_;
   for (auto& w : workers_) {
     unsigned id = w->id();
@@ -561,6 +566,7 @@ void ProxyServer::begin_shutdown() {
   if (shutting_down_) return;
   shutting_down_ = true;
   if (admin_) admin_->close();
+  if (health_) health_->close();
   uv_signal_stop(&sig_hup_);
   for (auto& w : workers_) w->post([](Worker& worker) { worker.begin_drain(); });
   drain_deadline_ms_ = uv_now(&loop_) + static_cast<uint64_t>(config_.timeouts.drain.count());

@@ -23,6 +23,7 @@
 
 #include "turnout/admin/admin_server.h"
 #include "turnout/admin/api.h"
+#include "turnout/app/health_checker.h"
 #include "turnout/app/worker.h"
 #include "turnout/config/config.h"
 #include "turnout/net/event_queue.h"
@@ -82,6 +83,7 @@ class ProxyServer final : public AdminActions {
   uv_timer_t stats_timer_{};                // refreshes the per-worker stats snapshot
   uv_timer_t drain_timer_{};                // drain progress / deadline
   std::unique_ptr<AdminServer> admin_;
+  std::unique_ptr<HealthChecker> health_;   // active checks (apps with a `health` section)
   std::unique_ptr<StateStore> state_;       // null without state_file
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::vector<int>> worker_fds_;  // listening fds per worker until started

@@ -59,6 +59,10 @@ class Worker {
   // Adopts a new snapshot: the pointer swap is the whole switch; connections to servers the
   // table no longer routes are retired.
   void adopt(RouteTablePtr table, ProxySettingsPtr settings);
+  // Servers marked down by the main thread's active health checks.
+  void set_active_down(std::shared_ptr<const std::unordered_map<std::string, bool>> down) {
+    ctx_->active_down = std::move(down);
+  }
   // Stops accepting, closes idle connections, marks the rest to close after their response.
   void begin_drain();
   // Closes everything; the loop then ends and the thread exits.

@@ -1,0 +1,119 @@
+// The admin API's contract with the rest of turnout.
+//
+// AdminActions is implemented by app/Server (the main loop) and is the only way the admin layer
+// reaches the running proxy: every mutation ends in the Server's one publish step. All calls
+// happen on the main loop thread; `done` callbacks are invoked later on the same thread (after
+// the change is durable and every worker acknowledged the new version), or immediately for
+// validation errors.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "turnout/common/error.h"
+#include "turnout/route/route_builder.h"
+#include "turnout/route/route_table.h"
+
+namespace turnout {
+
+// Live counters of one server, summed over workers.
+struct ServerStats {
+  bool up = true;               // health (passive + active)
+  uint64_t requests = 0;        // requests sent to it
+  uint64_t in_flight = 0;       // requests sent and not yet answered
+  uint64_t failures = 0;        // connect failures, resets, timeouts
+  uint64_t active_conns = 0;    // busy upstream connections
+  uint64_t idle_conns = 0;      // pooled idle connections
+};
+
+// One entry of the change history (for the status page and rollback).
+struct HistoryEntry {
+  uint64_t version = 0;
+  int64_t unix_ms = 0;          // when it was published
+  std::string summary;          // "map example2 example.com", "reload", "rollback to 12"
+};
+
+class AdminActions {
+ public:
+  using Done = std::function<void(Result<uint64_t> version)>;
+  virtual ~AdminActions() = default;
+
+  // The table every worker has adopted (the answer to every GET).
+  virtual RouteTablePtr current_table() const = 0;
+
+  // Applies `changes` as one new version. `if_match`: fail with 409 unless the current version
+  // equals it. `summary` is recorded in the history. Validation errors answer at once.
+  virtual void apply(std::vector<Change> changes, std::optional<uint64_t> if_match, std::string summary,
+                     Done done) = 0;
+  // Makes an earlier version current again, as a new version. nullopt = the one before current.
+  // 404 when that version is no longer kept.
+  virtual void rollback(std::optional<uint64_t> version, std::optional<uint64_t> if_match, Done done) = 0;
+  // Re-reads the config file; on errors answers 400 with every error (one per line) and changes nothing.
+  virtual void reload(Done done) = 0;
+  // Calls `done` once no request routed by `host` to `app` is in flight on any worker.
+  virtual void wait_drained(std::string host, std::string app, std::function<void()> done) = 0;
+
+  // Binary upgrade. upgrade(): start the new binary, answer once it took over (or failed).
+  // takeover(fd): a new turnout on this admin connection asks for the listening sockets and the
+  // live table; `fd` is a dup of the connection, owned by the callee from now on.
+  virtual void upgrade(Done done) = 0;
+  virtual void takeover(int fd) = 0;
+
+  virtual std::vector<HistoryEntry> history() const = 0;            // oldest first, last 16+
+  virtual std::map<std::string, ServerStats> server_stats() = 0;    // addr -> stats
+  virtual nlohmann::json status() = 0;                              // GET /v1/status body
+  virtual std::string metrics() = 0;                                // GET /metrics body
+};
+
+}  // namespace turnout
+
+// ---------------------------------------------------------------------------------------------
+// The endpoint table (src/admin/api.cc). Added by the admin engineer: AdminServer parses HTTP and
+// hands each complete request here; the table matches {method, path pattern}, checks input,
+// calls AdminActions and builds the answer. Main loop thread only.
+
+namespace turnout {
+
+// One complete admin request, as parsed by AdminServer. Owned by the connection until replied.
+struct AdminRequest {
+  std::string method;                                        // "GET", "PUT", ...
+  std::string target;                                        // raw request target: path[?query]
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased, in arrival order
+  std::string body;                                          // whole body (bounded by max_body)
+
+  // The first header named `name` (lower-case), or nullptr.
+  const std::string* header(std::string_view name) const;
+};
+
+// The answer to one admin request. AdminServer adds Content-Length and Connection.
+struct AdminResponse {
+  int status = 200;                                          // HTTP status
+  std::string content_type = "application/json";            // Content-Type
+  std::string body;                                          // sent as is
+  std::vector<std::pair<std::string, std::string>> headers;  // extra headers (Allow, ...)
+};
+using AdminReply = std::function<void(AdminResponse)>;
+
+// Dispatches `request` through the endpoint table. `reply` is called exactly once: before this
+// returns for reads and for errors found while checking input, later (when AdminActions' `done`
+// fires) for changes. `actions` must outlive every pending reply.
+void handle_admin_request(AdminActions& actions, const AdminRequest& request, AdminReply reply);
+
+// One row of the endpoint table, for help text and the status page.
+struct EndpointInfo {
+  const char* method;   // "GET", "PUT", "DELETE", "POST"
+  const char* pattern;  // "/v1/routes/{host}/{app}"; "{addr*}" captures the rest of the path
+  bool mutates;         // true: produces a new table version (honours If-Match)
+  const char* usage;    // one line: what it does and what body it takes
+};
+std::vector<EndpointInfo> admin_endpoints();
+
+}  // namespace turnout

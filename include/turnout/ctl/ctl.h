@@ -1,0 +1,62 @@
+// `turnout ctl`: a command-line client of the admin API (DESIGN.md "Command line").
+//
+//   turnout ctl [-s SOCKET|http://HOST:PORT] [--token T] VERB [ARGS] [--json]
+//
+// Each verb becomes one HTTP request (ctl_client.h) whose JSON answer is printed as a table
+// for people (ctl_format.h) or verbatim with --json. Runs in its own short-lived process:
+// blocking sockets, no event loop.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "turnout/common/error.h"
+
+namespace turnout {
+
+// Entry point, called by main() when argv[1] == "ctl" (argv exactly as main received it; an
+// argv shifted so that argv[0] == "ctl" works too). Returns the process exit code:
+// 0 ok, 1 failure (cannot connect, API error), 2 usage error.
+int run_ctl(int argc, char** argv);
+
+// A parsed command line.
+struct CtlOptions {
+  std::string target;               // socket path, or "http://host:port" for the TCP listener
+  std::string token;                // bearer token for the TCP listener ("" = none)
+  bool json = false;                // --json: print the API's JSON verbatim
+  bool wait = false;                // --wait: unmap/swap answer once drained
+  bool help = false;                // -h/--help: print usage, exit 0
+  std::optional<uint32_t> weight;   // --weight N (map, add-server, app-create)
+  std::string verb;                 // "routes", "map", ...
+  std::vector<std::string> args;    // the verb's positional arguments
+};
+
+// Parses the arguments after "ctl". `env_socket`/`env_token` are $TURNOUT_SOCKET and
+// $TURNOUT_TOKEN (nullptr when unset). Errors are usage errors, meant to be printed with
+// ctl_usage() and exit code 2.
+Result<CtlOptions> parse_ctl_args(const std::vector<std::string>& args, const char* env_socket = nullptr,
+                                  const char* env_token = nullptr);
+
+// The HTTP request a command becomes.
+struct CtlRequest {
+  std::string method;  // "GET", "POST", ...
+  std::string path;    // origin-form target, components percent-encoded
+  std::string body;    // JSON, or "" for none
+};
+CtlRequest build_ctl_request(const CtlOptions& options);
+
+// What the ctl prints for an answer: fills `out` (stdout) and `err` (stderr) and returns the
+// exit code (0, or 1 for an API error: "turnout ctl: <error from API> (HTTP 409)").
+struct CtlAnswer;
+int render_ctl_answer(const CtlOptions& options, const CtlAnswer& answer, std::string* out, std::string* err);
+
+// Percent-encodes everything outside RFC 3986 "unreserved" (so '/' and ':' too).
+std::string url_encode_component(std::string_view text);
+
+// The usage text (ends with a newline).
+std::string ctl_usage();
+
+}  // namespace turnout

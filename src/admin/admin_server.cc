@@ -1,0 +1,285 @@
+#include "turnout/admin/admin_server.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "turnout/admin/admin_connection.h"
+#include "turnout/common/address.h"
+#include "turnout/common/log.h"
+
+namespace turnout {
+
+// One listening socket. Heap-allocated; freed only by its close callback.
+struct AdminListener {
+  union {
+    uv_pipe_t pipe;
+    uv_tcp_t tcp;
+  } h;                            // the listening handle (pipe for unix, tcp otherwise)
+  bool is_tcp = false;            // which member of `h` is live
+  AdminServer* server = nullptr;  // cleared when the server closes it
+
+  uv_handle_t* handle() { return reinterpret_cast<uv_handle_t*>(&h); }
+  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&h); }
+
+  static void on_connection(uv_stream_t* stream, int status) {
+    auto* self = static_cast<AdminListener*>(stream->data);
+    if (status < 0) {
+      TLOG_WARN("admin listener error", "error={}", uv_strerror(status));
+      return;
+    }
+    if (self->server != nullptr) self->server->on_connection(self);
+  }
+  static void on_closed(uv_handle_t* handle) { delete static_cast<AdminListener*>(handle->data); }
+};
+
+namespace {
+
+Error start_error(std::string message) { return make_error(500, std::move(message)); }
+
+void close_listener(AdminListener*& listener) {
+  if (listener == nullptr) return;
+  listener->server = nullptr;
+  uv_close(listener->handle(), AdminListener::on_closed);
+  listener = nullptr;
+}
+
+int listener_fd(AdminListener* listener) {
+  if (listener == nullptr) return -1;
+  uv_os_fd_t fd = -1;
+  if (uv_fileno(listener->handle(), &fd) != 0) return -1;
+  return fd;
+}
+
+// Is a process accepting on the unix socket at `path`? Returns 1 live, 0 stale (connect
+// refused: the file outlived a crashed run), or -errno when that cannot be told.
+int probe_unix_socket(const std::string& path) {
+  sockaddr_un sun{};
+  sun.sun_family = AF_UNIX;
+  std::memcpy(sun.sun_path, path.c_str(), path.size() + 1);
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return -errno;
+  int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&sun), sizeof sun);
+  int err = rc == 0 ? 0 : errno;
+  ::close(fd);
+  if (rc == 0 || err == EAGAIN || err == EINPROGRESS) return 1;  // EAGAIN: live, backlog full
+  if (err == ECONNREFUSED) return 0;
+  return -err;
+}
+
+}  // namespace
+
+AdminServer::AdminServer(uv_loop_t* loop, AdminActions& actions, AdminOptions options)
+    : loop_(loop), actions_(actions), options_(std::move(options)) {}
+
+AdminServer::~AdminServer() { close(); }
+
+Result<void> AdminServer::start() {
+  if (closed_) return start_error("admin server was closed");
+  if (!options_.socket_path.empty()) {
+    Result<void> r = start_unix();
+    if (!r) {
+      close();
+      return r;
+    }
+  }
+  if (!options_.tcp_addr.empty()) {
+    Result<void> r = start_tcp();
+    if (!r) {
+      close();
+      return r;
+    }
+  }
+  return {};
+}
+
+Result<void> AdminServer::start_unix() {
+  const std::string& path = options_.socket_path;
+  if (path.size() >= sizeof(sockaddr_un::sun_path)) {
+    return start_error(fmt::format("admin socket path {} is too long ({} bytes, at most {})", path, path.size(),
+                                   sizeof(sockaddr_un::sun_path) - 1));
+  }
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      return start_error(fmt::format("admin socket {} exists and is not a socket; not replacing it", path));
+    }
+    int live = probe_unix_socket(path);
+    if (live == 1) return start_error(fmt::format("admin socket {} is in use by a running turnout", path));
+    if (live == 0) {
+      if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+        return start_error(fmt::format("cannot remove stale admin socket {}: {}", path, std::strerror(errno)));
+      }
+      TLOG_INFO("removed stale admin socket", "path={}", log_quote(path));
+    } else if (live != -ENOENT) {
+      return start_error(fmt::format("cannot tell whether admin socket {} is in use: {}", path, std::strerror(-live)));
+    }
+  }
+
+  auto* l = new AdminListener;
+  uv_pipe_init(loop_, &l->h.pipe, 0);
+  l->h.pipe.data = l;
+  l->server = this;
+  unix_ = l;
+  // Bound here rather than by uv_pipe_bind: libuv unlinks the path of a socket it bound when the
+  // handle closes, which would delete the file under a successor that took the socket over on
+  // upgrade. close() unlinks it itself, and only if it is still our file.
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return start_error(fmt::format("cannot create admin socket {}: {}", path, std::strerror(errno)));
+  sockaddr_un sun{};
+  sun.sun_family = AF_UNIX;
+  std::memcpy(sun.sun_path, path.c_str(), path.size() + 1);
+  // umask around bind: the socket never exists with wider permissions, not even briefly.
+  mode_t old_mask = ::umask(0177);
+  int brc = ::bind(fd, reinterpret_cast<sockaddr*>(&sun), sizeof sun);
+  int bind_errno = errno;
+  ::umask(old_mask);
+  if (brc != 0) {
+    ::close(fd);
+    return start_error(fmt::format("cannot bind admin socket {}: {}", path, std::strerror(bind_errno)));
+  }
+  int rc = uv_pipe_open(&l->h.pipe, fd);
+  if (rc != 0) {
+    ::close(fd);
+    ::unlink(path.c_str());
+    return start_error(fmt::format("cannot open admin socket {}: {}", path, uv_strerror(rc)));
+  }
+  if (::lstat(path.c_str(), &st) == 0) {
+    socket_dev_ = st.st_dev;
+    socket_ino_ = st.st_ino;
+  }
+  if (::chmod(path.c_str(), 0600) != 0) {
+    return start_error(fmt::format("cannot chmod admin socket {}: {}", path, std::strerror(errno)));
+  }
+  rc = uv_listen(l->stream(), 64, AdminListener::on_connection);
+  if (rc != 0) return start_error(fmt::format("cannot listen on admin socket {}: {}", path, uv_strerror(rc)));
+  TLOG_INFO("admin listening", "socket={}", log_quote(path));
+  return {};
+}
+
+Result<void> AdminServer::start_tcp() {
+  Result<SocketAddress> addr = parse_address(options_.tcp_addr);
+  if (!addr) return start_error(fmt::format("admin http {}: {}", options_.tcp_addr, addr.error().message));
+  if (addr->is_unix()) return start_error(fmt::format("admin http {} must be host:port", options_.tcp_addr));
+  if (!addr->is_loopback()) {
+    if (!options_.allow_remote) {
+      return start_error(fmt::format("admin http {} is not a loopback address; set admin.allow_remote: true "
+                                     "(and admin.token) to listen there", options_.tcp_addr));
+    }
+    if (options_.token.empty()) {
+      return start_error(fmt::format("admin http {} listens beyond loopback and needs admin.token", options_.tcp_addr));
+    }
+  }
+  auto* l = new AdminListener;
+  l->is_tcp = true;
+  uv_tcp_init(loop_, &l->h.tcp);
+  l->h.tcp.data = l;
+  l->server = this;
+  tcp_ = l;
+  int rc = uv_tcp_bind(&l->h.tcp, addr->sa(), 0);
+  if (rc == 0) rc = uv_listen(l->stream(), 64, AdminListener::on_connection);
+  if (rc != 0) return start_error(fmt::format("cannot listen on admin http {}: {}", options_.tcp_addr, uv_strerror(rc)));
+  TLOG_INFO("admin listening", "http={} port={}", options_.tcp_addr, tcp_port());
+  return {};
+}
+
+void AdminServer::on_connection(AdminListener* listener) {
+  AdminConnection::Settings settings;
+  settings.actions = &actions_;
+  settings.max_body = options_.max_body;
+  settings.token = options_.token;
+  settings.is_tcp = listener->is_tcp;
+  AdminConnection* conn =
+      AdminConnection::accept(loop_, listener->stream(), std::move(settings), [this](AdminConnection* c) { forget(c); });
+  if (conn != nullptr) connections_.insert(conn);
+}
+
+void AdminServer::forget(AdminConnection* conn) { connections_.erase(conn); }
+
+Result<void> AdminServer::adopt(int unix_fd, int tcp_fd) {
+  if (closed_) return start_error("admin server was closed");
+  if (unix_fd >= 0) {
+    auto* l = new AdminListener;
+    uv_pipe_init(loop_, &l->h.pipe, 0);
+    l->h.pipe.data = l;
+    l->server = this;
+    unix_ = l;
+    int rc = uv_pipe_open(&l->h.pipe, unix_fd);
+    if (rc == 0) rc = uv_listen(l->stream(), 64, AdminListener::on_connection);
+    if (rc != 0) {
+      close();
+      return start_error(fmt::format("cannot serve the inherited admin socket: {}", uv_strerror(rc)));
+    }
+    struct stat st {};
+    if (!options_.socket_path.empty() && ::lstat(options_.socket_path.c_str(), &st) == 0) {
+      socket_dev_ = st.st_dev;
+      socket_ino_ = st.st_ino;
+    }
+    TLOG_INFO("admin listening", "socket={} inherited=true", log_quote(options_.socket_path));
+  }
+  if (tcp_fd >= 0) {
+    auto* l = new AdminListener;
+    l->is_tcp = true;
+    uv_tcp_init(loop_, &l->h.tcp);
+    l->h.tcp.data = l;
+    l->server = this;
+    tcp_ = l;
+    int rc = uv_tcp_open(&l->h.tcp, tcp_fd);
+    if (rc == 0) rc = uv_listen(l->stream(), 64, AdminListener::on_connection);
+    if (rc != 0) {
+      close();
+      return start_error(fmt::format("cannot serve the inherited admin http socket: {}", uv_strerror(rc)));
+    }
+    TLOG_INFO("admin listening", "http={} port={} inherited=true", options_.tcp_addr, tcp_port());
+  } else if (!options_.tcp_addr.empty()) {
+    return start_tcp();
+  }
+  return {};
+}
+
+void AdminServer::release() {
+  keep_socket_file_ = true;
+  close();
+}
+
+void AdminServer::close() {
+  if (closed_) return;
+  closed_ = true;
+  bool had_unix = unix_ != nullptr && !keep_socket_file_;
+  close_listener(unix_);
+  close_listener(tcp_);
+  if (had_unix && socket_ino_ != 0) {
+    struct stat st {};
+    // Only our own file: a successor may already have bound a new socket at this path.
+    if (::lstat(options_.socket_path.c_str(), &st) == 0 && st.st_dev == socket_dev_ && st.st_ino == socket_ino_) {
+      ::unlink(options_.socket_path.c_str());
+    }
+  }
+  std::vector<AdminConnection*> open(connections_.begin(), connections_.end());
+  connections_.clear();
+  for (AdminConnection* c : open) c->close();
+}
+
+int AdminServer::unix_fd() const { return listener_fd(unix_); }
+int AdminServer::tcp_fd() const { return listener_fd(tcp_); }
+
+int AdminServer::tcp_port() const {
+  if (tcp_ == nullptr) return 0;
+  sockaddr_storage ss{};
+  int len = sizeof ss;
+  if (uv_tcp_getsockname(&tcp_->h.tcp, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return 0;
+  if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+  return 0;
+}
+
+}  // namespace turnout

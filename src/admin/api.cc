@@ -1,0 +1,695 @@
+// The admin endpoint table (STYLE.md pattern 18): {method, path pattern, mutates, handler, usage}.
+// Handlers check their input completely, then make exactly one AdminActions call; a change is
+// answered from its `done` callback, so the answer says the change is durable and adopted.
+#include "turnout/admin/api.h"
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <memory>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "turnout/admin/http_util.h"
+
+namespace turnout {
+
+const std::string* AdminRequest::header(std::string_view name) const {
+  for (const auto& [n, v] : headers) {
+    if (n == name) return &v;
+  }
+  return nullptr;
+}
+
+namespace {
+
+using json = nlohmann::json;
+
+constexpr uint32_t kMaxWeight = 1000000;
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+AdminResponse json_response(int status, const json& body) {
+  AdminResponse r;
+  r.status = status;
+  r.body = dump(body);
+  r.body += '\n';
+  return r;
+}
+AdminResponse error_response(const Error& e) { return json_response(e.code, json{{"error", e.message}}); }
+AdminResponse version_response(uint64_t version) { return json_response(200, json{{"version", version}}); }
+
+// Everything a handler needs about one call. Handlers that answer later copy `reply` (and what
+// else they need) into their callbacks; the Call itself dies when the handler returns.
+struct Call {
+  AdminActions& actions;              // the running server
+  const AdminRequest& request;        // valid until the handler returns
+  std::vector<std::string> params;    // decoded path captures, in pattern order
+  std::string query;                  // raw query string
+  std::optional<uint64_t> if_match;   // If-Match, for mutations
+  AdminReply reply;                   // call exactly once
+
+  void fail(int code, std::string message) { reply(error_response(make_error(code, std::move(message)))); }
+  void fail(const Error& e) { reply(error_response(e)); }
+};
+
+// --- input checks ---------------------------------------------------------------------------
+
+// Route key from a path or a JSON field: lower-cased, one trailing dot dropped, then validated.
+Result<std::string> route_key(std::string_view raw) {
+  std::string key(raw);
+  for (char& ch : key) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (!key.empty() && key.back() == '.') key.pop_back();
+  if (!valid_route_key(key)) return make_error(400, fmt::format("invalid host \"{}\"", raw));
+  return key;
+}
+
+Result<std::string> app_name(std::string_view raw) {
+  if (raw.empty()) return make_error(400, "app name is empty");
+  for (char ch : raw) {
+    if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) {
+      return make_error(400, "app name contains a control character");
+    }
+  }
+  return std::string(raw);
+}
+
+// Parses a JSON body. Empty body -> null (callers decide whether that is allowed).
+Result<json> parse_body(const AdminRequest& request) {
+  if (request.body.empty()) return json();
+  json j = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return make_error(400, "request body is not valid JSON");
+  return j;
+}
+
+Result<std::string> string_field(const json& obj, const char* key) {
+  auto it = obj.find(key);
+  if (it == obj.end()) return make_error(400, fmt::format("missing \"{}\"", key));
+  if (!it->is_string()) return make_error(400, fmt::format("\"{}\" must be a string", key));
+  return it->get<std::string>();
+}
+
+Result<uint32_t> weight_value(const json& v, const char* key) {
+  if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > kMaxWeight) {
+    return make_error(400, fmt::format("\"{}\" must be an integer from 1 to {}", key, kMaxWeight));
+  }
+  return static_cast<uint32_t>(v.get<int64_t>());
+}
+
+// Optional weight field, default 1.
+Result<uint32_t> weight_field(const json& obj, const char* key = "weight") {
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return 1u;
+  return weight_value(*it, key);
+}
+
+Result<std::vector<ServerSpec>> servers_field(const json& obj) {
+  auto it = obj.find("servers");
+  if (it == obj.end()) return make_error(400, "missing \"servers\"");
+  if (!it->is_array()) return make_error(400, "\"servers\" must be an array");
+  std::vector<ServerSpec> servers;
+  for (const json& s : *it) {
+    ServerSpec spec;
+    if (s.is_string()) {
+      spec.addr = s.get<std::string>();
+    } else if (s.is_object()) {
+      Result<std::string> addr = string_field(s, "addr");
+      if (!addr) return addr.error();
+      Result<uint32_t> weight = weight_field(s);
+      if (!weight) return weight.error();
+      spec.addr = *addr;
+      spec.weight = *weight;
+    } else {
+      return make_error(400, "each server must be \"addr\" or {\"addr\": ..., \"weight\": ...}");
+    }
+    if (spec.addr.empty()) return make_error(400, "server address is empty");
+    servers.push_back(std::move(spec));
+  }
+  return servers;
+}
+
+// --- answering changes ----------------------------------------------------------------------
+
+// An unmapped (host, app) whose in-flight requests an answer waits for (`?wait=1`).
+struct DrainTarget {
+  std::string host;  // route key
+  std::string app;   // app name
+};
+
+AdminActions::Done answer_version(AdminActions& actions, AdminReply reply, std::vector<DrainTarget> drains = {}) {
+  return [&actions, reply = std::move(reply), drains = std::move(drains)](Result<uint64_t> result) {
+    if (!result) {
+      reply(error_response(result.error()));
+      return;
+    }
+    uint64_t version = *result;
+    if (drains.empty()) {
+      reply(version_response(version));
+      return;
+    }
+    auto left = std::make_shared<size_t>(drains.size());
+    for (const DrainTarget& d : drains) {
+      actions.wait_drained(d.host, d.app, [left, reply, version] {
+        if (--*left == 0) reply(version_response(version));
+      });
+    }
+  };
+}
+
+std::string describe(const Change& c) {
+  switch (c.op) {
+    case Change::Op::Map:
+      return c.weight == 1 ? fmt::format("map {} {}", c.app, c.host) : fmt::format("map {} {} weight {}", c.app, c.host, c.weight);
+    case Change::Op::Unmap: return fmt::format("unmap {} {}", c.app, c.host);
+    case Change::Op::PutApp: return fmt::format("app-create {} ({} servers)", c.app, c.servers.size());
+    case Change::Op::DeleteApp: return fmt::format("app-delete {}", c.app);
+    case Change::Op::AddServer: return fmt::format("add-server {} {}", c.app, c.addr);
+    case Change::Op::RemoveServer: return fmt::format("remove-server {} {}", c.app, c.addr);
+    case Change::Op::SetDefault: return c.app.empty() ? std::string("set-default none") : fmt::format("set-default {}", c.app);
+  }
+  return op_name(c.op);
+}
+
+void apply_one(Call& c, Change change, std::vector<DrainTarget> drains = {}) {
+  std::string summary = describe(change);
+  std::vector<Change> changes;
+  changes.push_back(std::move(change));
+  c.actions.apply(std::move(changes), c.if_match, std::move(summary),
+                  answer_version(c.actions, std::move(c.reply), std::move(drains)));
+}
+
+// Map `to` and unmap `from` (if present) on `host`: the blue-green step.
+void add_swap(std::vector<Change>& changes, std::vector<DrainTarget>& drains, const std::string& from,
+              const std::string& to, const std::string& host, uint32_t weight) {
+  Change map;
+  map.op = Change::Op::Map;
+  map.app = to;
+  map.host = host;
+  map.weight = weight;
+  changes.push_back(std::move(map));
+  Change unmap;
+  unmap.op = Change::Op::Unmap;
+  unmap.app = from;
+  unmap.host = host;
+  unmap.if_present = true;
+  changes.push_back(std::move(unmap));
+  drains.push_back({host, from});
+}
+
+// One element of POST /v1/batch -> changes (+ summary, + what ?wait=1 waits for).
+Result<void> parse_op(const json& op, std::vector<Change>& changes, std::vector<DrainTarget>& drains,
+                      std::vector<std::string>& summary) {
+  if (!op.is_object()) return make_error(400, "must be an object with \"op\"");
+  Result<std::string> name = string_field(op, "op");
+  if (!name) return name.error();
+  const std::string& kind = *name;
+
+  auto need_app = [&](const char* key) -> Result<std::string> {
+    Result<std::string> v = string_field(op, key);
+    if (!v) return v.error();
+    return app_name(*v);
+  };
+  auto need_host = [&]() -> Result<std::string> {
+    Result<std::string> v = string_field(op, "host");
+    if (!v) return v.error();
+    return route_key(*v);
+  };
+
+  if (kind == "swap") {
+    Result<std::string> from = need_app("from");
+    if (!from) return from.error();
+    Result<std::string> to = need_app("to");
+    if (!to) return to.error();
+    if (*from == *to) return make_error(400, "swap: \"from\" and \"to\" are the same app");
+    Result<std::string> host = need_host();
+    if (!host) return host.error();
+    Result<uint32_t> weight = weight_field(op);
+    if (!weight) return weight.error();
+    add_swap(changes, drains, *from, *to, *host, *weight);
+    summary.push_back(fmt::format("swap {} {} {}", *from, *to, *host));
+    return {};
+  }
+
+  Change c;
+  if (kind == "map" || kind == "unmap") {
+    c.op = kind == "map" ? Change::Op::Map : Change::Op::Unmap;
+    Result<std::string> app = need_app("app");
+    if (!app) return app.error();
+    Result<std::string> host = need_host();
+    if (!host) return host.error();
+    c.app = *app;
+    c.host = *host;
+    if (c.op == Change::Op::Map) {
+      Result<uint32_t> weight = weight_field(op);
+      if (!weight) return weight.error();
+      c.weight = *weight;
+    } else {
+      drains.push_back({c.host, c.app});
+    }
+  } else if (kind == "add-server" || kind == "remove-server") {
+    c.op = kind == "add-server" ? Change::Op::AddServer : Change::Op::RemoveServer;
+    Result<std::string> app = need_app("app");
+    if (!app) return app.error();
+    Result<std::string> addr = string_field(op, "addr");
+    if (!addr) return addr.error();
+    if (addr->empty()) return make_error(400, "server address is empty");
+    c.app = *app;
+    c.addr = *addr;
+    if (c.op == Change::Op::AddServer) {
+      Result<uint32_t> weight = weight_field(op);
+      if (!weight) return weight.error();
+      c.weight = *weight;
+    }
+  } else if (kind == "app-create" || kind == "put-app") {
+    c.op = Change::Op::PutApp;
+    Result<std::string> app = need_app("app");
+    if (!app) return app.error();
+    Result<std::vector<ServerSpec>> servers = servers_field(op);
+    if (!servers) return servers.error();
+    c.app = *app;
+    c.servers = std::move(*servers);
+  } else if (kind == "app-delete" || kind == "delete-app") {
+    c.op = Change::Op::DeleteApp;
+    Result<std::string> app = need_app("app");
+    if (!app) return app.error();
+    c.app = *app;
+  } else if (kind == "set-default") {
+    c.op = Change::Op::SetDefault;
+    auto it = op.find("app");
+    if (it == op.end() || it->is_null()) {
+      c.app.clear();
+    } else if (it->is_string()) {
+      c.app = it->get<std::string>();
+    } else {
+      return make_error(400, "\"app\" must be an app name or null");
+    }
+  } else {
+    return make_error(400, fmt::format("unknown op \"{}\" (expected map, unmap, swap, add-server, remove-server, "
+                                       "app-create, app-delete or set-default)", kind));
+  }
+  summary.push_back(describe(c));
+  changes.push_back(std::move(c));
+  return {};
+}
+
+std::string join(const std::vector<std::string>& parts, std::string_view sep) {
+  std::string out;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (i) out += sep;
+    out += parts[i];
+  }
+  return out;
+}
+
+// --- reads ----------------------------------------------------------------------------------
+
+json routes_json(const RouteTable& table) {
+  json routes = json::object();
+  table.for_each_route([&](const Route& route) {
+    if (route.host.empty()) return;  // the default route is reported as default_app
+    json apps = json::object();
+    for (const RouteEntry& e : route.apps) apps[e.app] = e.weight;
+    routes[route.host] = std::move(apps);
+  });
+  json out = {{"version", table.version()}, {"routes", std::move(routes)}};
+  out["default_app"] = table.default_app() ? json(*table.default_app()) : json(nullptr);
+  return out;
+}
+
+json apps_json(const RouteTable& table, const std::map<std::string, ServerStats>& stats) {
+  std::map<std::string, std::vector<std::string>> hosts;  // app -> hosts mapping it
+  table.for_each_route([&](const Route& route) {
+    if (route.host.empty()) return;
+    for (const RouteEntry& e : route.apps) hosts[e.app].push_back(route.host);
+  });
+  json apps = json::object();
+  table.for_each_app([&](const App& app) {
+    json servers = json::array();
+    for (const Server& s : app.servers) {
+      ServerStats st;
+      if (auto it = stats.find(s.addr); it != stats.end()) st = it->second;
+      servers.push_back({{"addr", s.addr}, {"weight", s.weight}, {"up", st.up}, {"requests", st.requests},
+                         {"in_flight", st.in_flight}, {"failures", st.failures}});
+    }
+    std::vector<std::string>& h = hosts[app.name];
+    std::sort(h.begin(), h.end());
+    apps[app.name] = {{"servers", std::move(servers)}, {"hosts", h}};
+  });
+  json out = {{"version", table.version()}, {"apps", std::move(apps)}};
+  out["default_app"] = table.default_app() ? json(*table.default_app()) : json(nullptr);
+  return out;
+}
+
+std::string html_escape(std::string_view s) {
+  std::string out;
+  for (char ch : s) {
+    switch (ch) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += ch;
+    }
+  }
+  return out;
+}
+
+// --- handlers -------------------------------------------------------------------------------
+
+void get_routes(Call& c) { c.reply(json_response(200, routes_json(*c.actions.current_table()))); }
+
+void put_route(Call& c) {
+  Result<std::string> host = route_key(c.params[0]);
+  if (!host) return c.fail(host.error());
+  Result<std::string> app = app_name(c.params[1]);
+  if (!app) return c.fail(app.error());
+  Result<json> body = parse_body(c.request);
+  if (!body) return c.fail(body.error());
+  Change change;
+  change.op = Change::Op::Map;
+  change.host = *host;
+  change.app = *app;
+  if (!body->is_null()) {
+    if (!body->is_object()) return c.fail(400, "body must be an object like {\"weight\": 1}");
+    Result<uint32_t> weight = weight_field(*body);
+    if (!weight) return c.fail(weight.error());
+    change.weight = *weight;
+  }
+  apply_one(c, std::move(change));
+}
+
+void delete_route(Call& c) {
+  Result<std::string> host = route_key(c.params[0]);
+  if (!host) return c.fail(host.error());
+  Result<std::string> app = app_name(c.params[1]);
+  if (!app) return c.fail(app.error());
+  Change change;
+  change.op = Change::Op::Unmap;
+  change.host = *host;
+  change.app = *app;
+  std::vector<DrainTarget> drains;
+  if (query_flag(c.query, "wait")) drains.push_back({*host, *app});
+  apply_one(c, std::move(change), std::move(drains));
+}
+
+void get_apps(Call& c) {
+  RouteTablePtr table = c.actions.current_table();
+  c.reply(json_response(200, apps_json(*table, c.actions.server_stats())));
+}
+
+void put_app(Call& c) {
+  Result<std::string> app = app_name(c.params[0]);
+  if (!app) return c.fail(app.error());
+  Result<json> body = parse_body(c.request);
+  if (!body) return c.fail(body.error());
+  if (!body->is_object()) return c.fail(400, "body must be an object like {\"servers\": [\"127.0.0.1:9001\"]}");
+  Result<std::vector<ServerSpec>> servers = servers_field(*body);
+  if (!servers) return c.fail(servers.error());
+  Change change;
+  change.op = Change::Op::PutApp;
+  change.app = *app;
+  change.servers = std::move(*servers);
+  apply_one(c, std::move(change));
+}
+
+void delete_app(Call& c) {
+  Result<std::string> app = app_name(c.params[0]);
+  if (!app) return c.fail(app.error());
+  Change change;
+  change.op = Change::Op::DeleteApp;
+  change.app = *app;
+  apply_one(c, std::move(change));
+}
+
+void post_server(Call& c) {
+  Result<std::string> app = app_name(c.params[0]);
+  if (!app) return c.fail(app.error());
+  Result<json> body = parse_body(c.request);
+  if (!body) return c.fail(body.error());
+  if (!body->is_object()) return c.fail(400, "body must be an object like {\"addr\": \"127.0.0.1:9001\", \"weight\": 1}");
+  Result<std::string> addr = string_field(*body, "addr");
+  if (!addr) return c.fail(addr.error());
+  if (addr->empty()) return c.fail(400, "server address is empty");
+  Result<uint32_t> weight = weight_field(*body);
+  if (!weight) return c.fail(weight.error());
+  Change change;
+  change.op = Change::Op::AddServer;
+  change.app = *app;
+  change.addr = *addr;
+  change.weight = *weight;
+  apply_one(c, std::move(change));
+}
+
+void delete_server(Call& c) {
+  Result<std::string> app = app_name(c.params[0]);
+  if (!app) return c.fail(app.error());
+  if (c.params[1].empty()) return c.fail(400, "server address is empty");
+  Change change;
+  change.op = Change::Op::RemoveServer;
+  change.app = *app;
+  change.addr = c.params[1];
+  apply_one(c, std::move(change));
+}
+
+void post_batch(Call& c) {
+  Result<json> body = parse_body(c.request);
+  if (!body) return c.fail(body.error());
+  if (!body->is_array()) return c.fail(400, "body must be an array of {\"op\": ...} objects");
+  if (body->empty()) return c.fail(400, "batch is empty");
+  std::vector<Change> changes;
+  std::vector<DrainTarget> drains;
+  std::vector<std::string> summary;
+  for (size_t i = 0; i < body->size(); ++i) {
+    Result<void> r = parse_op((*body)[i], changes, drains, summary);
+    if (!r) return c.fail(r.error().code, fmt::format("batch[{}]: {}", i, r.error().message));
+  }
+  if (!query_flag(c.query, "wait")) drains.clear();
+  c.actions.apply(std::move(changes), c.if_match, join(summary, "; "),
+                  answer_version(c.actions, std::move(c.reply), std::move(drains)));
+}
+
+void post_swap(Call& c) {
+  Result<json> body = parse_body(c.request);
+  if (!body) return c.fail(body.error());
+  if (!body->is_object()) return c.fail(400, "body must be an object like {\"from\": A, \"to\": B, \"hosts\": [...]}");
+  Result<std::string> from = string_field(*body, "from");
+  if (!from) return c.fail(from.error());
+  Result<std::string> to = string_field(*body, "to");
+  if (!to) return c.fail(to.error());
+  if (!app_name(*from) || !app_name(*to)) return c.fail(400, "\"from\" and \"to\" must be app names");
+  if (*from == *to) return c.fail(400, "\"from\" and \"to\" are the same app");
+  auto hosts_it = body->find("hosts");
+  if (hosts_it == body->end() || !hosts_it->is_array() || hosts_it->empty()) {
+    return c.fail(400, "\"hosts\" must be a non-empty array of hosts");
+  }
+  Result<uint32_t> weight = weight_field(*body);
+  if (!weight) return c.fail(weight.error());
+  std::vector<Change> changes;
+  std::vector<DrainTarget> drains;
+  std::vector<std::string> hosts;
+  for (const json& h : *hosts_it) {
+    if (!h.is_string()) return c.fail(400, "\"hosts\" must be a non-empty array of hosts");
+    Result<std::string> host = route_key(h.get<std::string>());
+    if (!host) return c.fail(host.error());
+    add_swap(changes, drains, *from, *to, *host, *weight);
+    hosts.push_back(*host);
+  }
+  if (!query_flag(c.query, "wait")) drains.clear();
+  c.actions.apply(std::move(changes), c.if_match, fmt::format("swap {} {} {}", *from, *to, join(hosts, " ")),
+                  answer_version(c.actions, std::move(c.reply), std::move(drains)));
+}
+
+void post_rollback(Call& c) {
+  Result<json> body = parse_body(c.request);
+  if (!body) return c.fail(body.error());
+  std::optional<uint64_t> version;
+  if (!body->is_null()) {
+    if (!body->is_object()) return c.fail(400, "body must be an object like {\"version\": 12}");
+    auto it = body->find("version");
+    if (it != body->end() && !it->is_null()) {
+      if (!it->is_number_unsigned()) return c.fail(400, "\"version\" must be a table version");
+      version = it->get<uint64_t>();
+    }
+  }
+  c.actions.rollback(version, c.if_match, answer_version(c.actions, std::move(c.reply)));
+}
+
+void post_reload(Call& c) {
+  if (c.if_match) {
+    uint64_t current = c.actions.current_table()->version();
+    if (current != *c.if_match) {
+      return c.fail(409, fmt::format("table is at version {}, not {}", current, *c.if_match));
+    }
+  }
+  c.actions.reload(answer_version(c.actions, std::move(c.reply)));
+}
+
+void post_upgrade(Call& c) {
+  // Answers once the new process has taken over (or failed to), with the live version.
+  c.actions.upgrade(answer_version(c.actions, std::move(c.reply)));
+}
+
+void get_status(Call& c) { c.reply(json_response(200, c.actions.status())); }
+
+void get_history(Call& c) {
+  json entries = json::array();
+  for (const HistoryEntry& h : c.actions.history()) {
+    entries.push_back({{"version", h.version}, {"unix_ms", h.unix_ms}, {"summary", h.summary}});
+  }
+  c.reply(json_response(200, json{{"version", c.actions.current_table()->version()}, {"history", std::move(entries)}}));
+}
+
+void get_metrics(Call& c) {
+  AdminResponse r;
+  r.content_type = "text/plain; version=0.0.4";
+  r.body = c.actions.metrics();
+  c.reply(std::move(r));
+}
+
+// Placeholder status page: the table at a glance. (A fuller page is planned.)
+void get_index(Call& c) {
+  RouteTablePtr table = c.actions.current_table();
+  std::string rows;
+  std::map<std::string, std::string> sorted;
+  table->for_each_route([&](const Route& route) {
+    std::vector<std::string> apps;
+    for (const RouteEntry& e : route.apps) apps.push_back(fmt::format("{} ({})", e.app, e.weight));
+    sorted[route.host.empty() ? "(default)" : route.host] = join(apps, ", ");
+  });
+  for (const auto& [host, apps] : sorted) {
+    rows += fmt::format("<tr><td>{}</td><td>{}</td></tr>\n", html_escape(host), html_escape(apps));
+  }
+  AdminResponse r;
+  r.content_type = "text/html; charset=utf-8";
+  r.body = fmt::format(
+      "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>turnout</title></head><body>\n"
+      "<h1>turnout</h1>\n<p>table version {}: {} routes, {} apps</p>\n"
+      "<table><tr><th>host</th><th>apps (weight)</th></tr>\n{}</table>\n"
+      "<p><a href=\"/v1/status\">status</a> &middot; <a href=\"/v1/routes\">routes</a> &middot; "
+      "<a href=\"/v1/apps\">apps</a> &middot; <a href=\"/v1/history\">history</a> &middot; "
+      "<a href=\"/metrics\">metrics</a></p>\n</body></html>\n",
+      table->version(), table->route_count(), table->app_count(), rows);
+  c.reply(std::move(r));
+}
+
+// --- the table ------------------------------------------------------------------------------
+
+using Handler = void (*)(Call&);
+
+struct Endpoint {
+  const char* method;   // exact HTTP method
+  const char* pattern;  // "/v1/routes/{host}/{app}"; "{name*}" captures the rest of the path
+  bool mutates;         // honours If-Match; answers {"version": N}
+  Handler handler;      // checks input, then one AdminActions call
+  const char* usage;    // for help text
+};
+
+const Endpoint kEndpoints[] = {
+    {"GET", "/v1/routes", false, get_routes, "routes: {\"version\", \"routes\": {host: {app: weight}}, \"default_app\"}"},
+    {"PUT", "/v1/routes/{host}/{app}", true, put_route, "map app to host; body optional {\"weight\": N}"},
+    {"DELETE", "/v1/routes/{host}/{app}", true, delete_route, "unmap app from host; ?wait=1 answers once drained"},
+    {"GET", "/v1/apps", false, get_apps, "apps with servers, health, counters and hosts"},
+    {"PUT", "/v1/apps/{app}", true, put_app, "create or replace an app: {\"servers\": [\"addr\" | {\"addr\", \"weight\"}]}"},
+    {"DELETE", "/v1/apps/{app}", true, delete_app, "delete an app (409 while mapped)"},
+    {"POST", "/v1/apps/{app}/servers", true, post_server, "add a server: {\"addr\", \"weight\"}"},
+    {"DELETE", "/v1/apps/{app}/servers/{addr*}", true, delete_server, "remove a server (address URL-encoded)"},
+    {"POST", "/v1/batch", true, post_batch, "several changes as one version: [{\"op\": \"map\", ...}]; ?wait=1"},
+    {"POST", "/v1/swap", true, post_swap, "map `to` and unmap `from` on hosts: {\"from\", \"to\", \"hosts\"}; ?wait=1"},
+    {"POST", "/v1/rollback", true, post_rollback, "an earlier table as a new version: {\"version\": N} (optional)"},
+    {"POST", "/v1/reload", true, post_reload, "re-read the config file"},
+    {"POST", "/v1/upgrade", false, post_upgrade,
+     "start the new turnout binary; it takes over the sockets and live table, this process drains"},
+    {"GET", "/v1/status", false, get_status, "version, uptime, connections and counters"},
+    {"GET", "/v1/history", false, get_history, "recent versions and what made them"},
+    {"GET", "/metrics", false, get_metrics, "Prometheus text format"},
+    {"GET", "/", false, get_index, "status page for a browser"},
+};
+
+std::vector<std::string_view> split_segments(std::string_view path) {
+  std::vector<std::string_view> out;
+  if (path.empty() || path.front() != '/') return out;
+  path.remove_prefix(1);
+  if (path.empty()) return out;  // "/" has no segments
+  while (true) {
+    size_t slash = path.find('/');
+    out.push_back(path.substr(0, slash));
+    if (slash == std::string_view::npos) break;
+    path.remove_prefix(slash + 1);
+  }
+  return out;
+}
+
+// Matches `path` against `pattern`; on success fills the raw (still encoded) captures.
+bool match(std::string_view pattern, std::string_view path, std::vector<std::string_view>* captures) {
+  if (path.empty() || path.front() != '/') return false;
+  std::vector<std::string_view> want = split_segments(pattern);
+  std::vector<std::string_view> have = split_segments(path);
+  captures->clear();
+  for (size_t i = 0; i < want.size(); ++i) {
+    std::string_view w = want[i];
+    bool capture = w.size() >= 2 && w.front() == '{' && w.back() == '}';
+    if (capture && w[w.size() - 2] == '*') {  // the rest of the path, slashes included
+      if (i >= have.size()) return false;
+      size_t start = static_cast<size_t>(have[i].data() - path.data());
+      std::string_view rest = path.substr(start);
+      if (rest.empty()) return false;
+      captures->push_back(rest);
+      return true;
+    }
+    if (i >= have.size()) return false;
+    if (capture) {
+      if (have[i].empty()) return false;
+      captures->push_back(have[i]);
+    } else if (have[i] != w) {
+      return false;
+    }
+  }
+  return want.size() == have.size();
+}
+
+}  // namespace
+
+void handle_admin_request(AdminActions& actions, const AdminRequest& request, AdminReply reply) {
+  RequestTarget target = split_target(request.target);
+  std::vector<std::string> allowed;
+  std::vector<std::string_view> raw;
+  for (const Endpoint& e : kEndpoints) {
+    if (!match(e.pattern, target.path, &raw)) continue;
+    if (request.method != e.method) {
+      if (std::find(allowed.begin(), allowed.end(), e.method) == allowed.end()) allowed.emplace_back(e.method);
+      continue;
+    }
+    Call call{actions, request, {}, std::string(target.query), std::nullopt, std::move(reply)};
+    for (std::string_view r : raw) {
+      std::optional<std::string> decoded = percent_decode(r);
+      if (!decoded) return call.fail(400, "malformed percent-escape in the request path");
+      call.params.push_back(std::move(*decoded));
+    }
+    if (e.mutates) {
+      if (const std::string* if_match = request.header("if-match")) {
+        Result<uint64_t> v = parse_if_match(*if_match);
+        if (!v) return call.fail(v.error());
+        call.if_match = *v;
+      }
+    }
+    e.handler(call);
+    return;
+  }
+  if (!allowed.empty()) {
+    AdminResponse r = error_response(
+        make_error(405, fmt::format("{} is not allowed on {} (allowed: {})", request.method, target.path, join(allowed, ", "))));
+    r.headers.emplace_back("Allow", join(allowed, ", "));
+    reply(std::move(r));
+    return;
+  }
+  reply(error_response(make_error(404, fmt::format("no such endpoint: {} {}", request.method, target.path))));
+}
+
+std::vector<EndpointInfo> admin_endpoints() {
+  std::vector<EndpointInfo> out;
+  for (const Endpoint& e : kEndpoints) out.push_back({e.method, e.pattern, e.mutates, e.usage});
+  return out;
+}
+
+}  // namespace turnout

@@ -1,0 +1,295 @@
+#include "turnout/ctl/ctl.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <utility>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "turnout/ctl/ctl_client.h"
+#include "turnout/ctl/ctl_format.h"
+
+namespace turnout {
+
+namespace {
+
+using json = nlohmann::json;
+
+constexpr uint32_t kMaxWeight = 1000000;
+
+// Verb -> positional argument bounds and which flags apply. The usage text is written to match.
+struct VerbSpec {
+  const char* name;  // as typed
+  size_t min_args;   // positional arguments after the verb
+  size_t max_args;   // SIZE_MAX = any number
+  bool weight;       // accepts --weight
+  bool wait;         // accepts --wait
+};
+constexpr size_t kMany = static_cast<size_t>(-1);
+constexpr VerbSpec kVerbs[] = {
+    {"routes", 0, 0, false, false},        {"apps", 0, 0, false, false},
+    {"status", 0, 0, false, false},        {"history", 0, 0, false, false},
+    {"map", 2, kMany, true, false},        {"unmap", 2, kMany, false, true},
+    {"swap", 3, kMany, true, true},        {"add-server", 2, 2, true, false},
+    {"remove-server", 2, 2, false, false}, {"app-create", 1, kMany, true, false},
+    {"app-delete", 1, 1, false, false},    {"rollback", 0, 1, false, false},
+    {"reload", 0, 0, false, false},        {"upgrade", 0, 0, false, false},
+};
+
+const VerbSpec* find_verb(const std::string& name) {
+  for (const VerbSpec& v : kVerbs) {
+    if (name == v.name) return &v;
+  }
+  return nullptr;
+}
+
+Error usage_error(std::string message) { return make_error(2, std::move(message)); }
+
+bool parse_uint(const std::string& s, uint64_t* out) {
+  if (s.empty() || s.size() > 19) return false;
+  uint64_t n = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return false;
+    n = n * 10 + static_cast<uint64_t>(c - '0');
+  }
+  *out = n;
+  return true;
+}
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+std::string with_wait(std::string path, bool wait) { return wait ? path + "?wait=1" : path; }
+
+}  // namespace
+
+std::string ctl_usage() {
+  return "usage: turnout ctl [-s SOCKET | -s http://HOST:PORT] [--token T] VERB [ARGS] [--json]\n"
+         "  routes | apps | status | history       show the live table (--json: the API's JSON)\n"
+         "  map APP HOST... [--weight N]           map APP to each HOST, one atomic change\n"
+         "  unmap APP HOST... [--wait]             unmap; --wait returns once APP has nothing in flight there\n"
+         "  swap FROM_APP TO_APP HOST... [--wait]  map TO_APP and unmap FROM_APP on each HOST, atomically\n"
+         "  add-server APP ADDR [--weight N]       add a server to an app\n"
+         "  remove-server APP ADDR                 remove a server (its requests in flight finish)\n"
+         "  app-create APP ADDR... [--weight N]    create or replace an app\n"
+         "  app-delete APP                         delete an unmapped app\n"
+         "  rollback [VERSION]                     make an earlier table current (default: the one before)\n"
+         "  reload                                 re-read the config file\n"
+         "  upgrade                                start the new binary; it takes over, this one drains\n"
+         "SOCKET defaults to $TURNOUT_SOCKET, else ./turnout.sock; the token to $TURNOUT_TOKEN.\n";
+}
+
+std::string url_encode_component(std::string_view text) {
+  static const char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (char ch : text) {
+    auto c = static_cast<unsigned char>(ch);
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+        c == '_' || c == '~') {
+      out += ch;
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+Result<CtlOptions> parse_ctl_args(const std::vector<std::string>& args, const char* env_socket, const char* env_token) {
+  CtlOptions o;
+  o.target = env_socket != nullptr && *env_socket != '\0' ? env_socket : "./turnout.sock";
+  if (env_token != nullptr) o.token = env_token;
+  std::vector<std::string> positional;
+  bool options_done = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (options_done || a.empty() || a[0] != '-' || a == "-") {
+      positional.push_back(a);
+      continue;
+    }
+    // "--name=VALUE" is the same as "--name VALUE".
+    std::string name = a;
+    std::optional<std::string> inline_value;
+    if (size_t eq = a.find('='); a.rfind("--", 0) == 0 && eq != std::string::npos) {
+      name = a.substr(0, eq);
+      inline_value = a.substr(eq + 1);
+    }
+    auto value = [&]() -> std::optional<std::string> {
+      if (inline_value) return inline_value;
+      if (i + 1 < args.size()) return args[++i];
+      return std::nullopt;
+    };
+    bool takes_value = name == "-s" || name == "--socket" || name == "--token" || name == "--weight";
+    if (!takes_value && inline_value) return usage_error(fmt::format("{} takes no value", name));
+    if (name == "--") {
+      options_done = true;
+    } else if (name == "-h" || name == "--help") {
+      o.help = true;
+    } else if (name == "--json") {
+      o.json = true;
+    } else if (name == "--wait") {
+      o.wait = true;
+    } else if (takes_value) {
+      std::optional<std::string> v = value();
+      if (!v) return usage_error(fmt::format("{} needs a value", name));
+      if (name == "--token") {
+        o.token = *v;
+      } else if (name == "--weight") {
+        uint64_t w = 0;
+        if (!parse_uint(*v, &w) || w < 1 || w > kMaxWeight) {
+          return usage_error(fmt::format("--weight must be an integer from 1 to {}, not \"{}\"", kMaxWeight, *v));
+        }
+        o.weight = static_cast<uint32_t>(w);
+      } else {
+        o.target = *v;
+      }
+    } else {
+      return usage_error(fmt::format("unknown option \"{}\"", a));
+    }
+  }
+  if (o.help) return o;
+  if (o.target.empty()) return usage_error("-s needs a socket path or http://HOST:PORT");
+  if (positional.empty()) return usage_error("missing verb");
+  o.verb = positional[0];
+  o.args.assign(positional.begin() + 1, positional.end());
+  const VerbSpec* spec = find_verb(o.verb);
+  if (spec == nullptr) return usage_error(fmt::format("unknown verb \"{}\"", o.verb));
+  if (o.args.size() < spec->min_args) return usage_error(fmt::format("{}: missing arguments", o.verb));
+  if (o.args.size() > spec->max_args) return usage_error(fmt::format("{}: too many arguments", o.verb));
+  if (o.weight && !spec->weight) return usage_error(fmt::format("{}: --weight does not apply", o.verb));
+  if (o.wait && !spec->wait) return usage_error(fmt::format("{}: --wait does not apply", o.verb));
+  if (o.verb == "rollback" && !o.args.empty()) {
+    uint64_t v = 0;
+    if (!parse_uint(o.args[0], &v)) return usage_error(fmt::format("rollback: \"{}\" is not a version", o.args[0]));
+  }
+  return o;
+}
+
+CtlRequest build_ctl_request(const CtlOptions& o) {
+  const std::vector<std::string>& a = o.args;
+  auto weight_into = [&](json& j) {
+    if (o.weight) j["weight"] = *o.weight;
+  };
+  if (o.verb == "routes" || o.verb == "apps" || o.verb == "status" || o.verb == "history") {
+    return {"GET", "/v1/" + o.verb, ""};
+  }
+  if (o.verb == "map") {
+    json ops = json::array();
+    for (size_t i = 1; i < a.size(); ++i) {
+      json op = {{"op", "map"}, {"app", a[0]}, {"host", a[i]}};
+      weight_into(op);
+      ops.push_back(std::move(op));
+    }
+    return {"POST", "/v1/batch", dump(ops)};
+  }
+  if (o.verb == "unmap") {
+    if (a.size() == 2) {
+      return {"DELETE", with_wait(fmt::format("/v1/routes/{}/{}", url_encode_component(a[1]), url_encode_component(a[0])), o.wait), ""};
+    }
+    json ops = json::array();
+    for (size_t i = 1; i < a.size(); ++i) ops.push_back({{"op", "unmap"}, {"app", a[0]}, {"host", a[i]}});
+    return {"POST", with_wait("/v1/batch", o.wait), dump(ops)};
+  }
+  if (o.verb == "swap") {
+    json body = {{"from", a[0]}, {"to", a[1]}, {"hosts", std::vector<std::string>(a.begin() + 2, a.end())}};
+    weight_into(body);
+    return {"POST", with_wait("/v1/swap", o.wait), dump(body)};
+  }
+  if (o.verb == "add-server") {
+    json body = {{"addr", a[1]}};
+    weight_into(body);
+    return {"POST", fmt::format("/v1/apps/{}/servers", url_encode_component(a[0])), dump(body)};
+  }
+  if (o.verb == "remove-server") {
+    return {"DELETE", fmt::format("/v1/apps/{}/servers/{}", url_encode_component(a[0]), url_encode_component(a[1])), ""};
+  }
+  if (o.verb == "app-create") {
+    json servers = json::array();
+    for (size_t i = 1; i < a.size(); ++i) {
+      if (o.weight) {
+        servers.push_back({{"addr", a[i]}, {"weight", *o.weight}});
+      } else {
+        servers.push_back(a[i]);
+      }
+    }
+    return {"PUT", "/v1/apps/" + url_encode_component(a[0]), dump(json{{"servers", std::move(servers)}})};
+  }
+  if (o.verb == "app-delete") return {"DELETE", "/v1/apps/" + url_encode_component(a[0]), ""};
+  if (o.verb == "rollback") {
+    if (a.empty()) return {"POST", "/v1/rollback", ""};
+    uint64_t version = 0;
+    parse_uint(a[0], &version);  // checked by parse_ctl_args
+    return {"POST", "/v1/rollback", dump(json{{"version", version}})};
+  }
+  if (o.verb == "upgrade") return {"POST", "/v1/upgrade", ""};
+  return {"POST", "/v1/reload", ""};  // "reload"; parse_ctl_args admits no other verb
+}
+
+int render_ctl_answer(const CtlOptions& o, const CtlAnswer& answer, std::string* out, std::string* err) {
+  json j = json::parse(answer.body, nullptr, /*allow_exceptions=*/false);
+  bool is_json = !j.is_discarded();
+  if (o.json) {
+    *out = answer.body;
+    if (!out->empty() && out->back() != '\n') *out += '\n';
+  }
+  if (answer.status < 200 || answer.status > 299) {
+    std::string message;
+    if (is_json && j.is_object() && j.contains("error") && j["error"].is_string()) {
+      message = j["error"].get<std::string>();
+    } else {
+      message = answer.body;
+      while (!message.empty() && (message.back() == '\n' || message.back() == '\r')) message.pop_back();
+      if (message.empty()) message = "request failed";
+    }
+    *err = fmt::format("turnout ctl: {} (HTTP {})\n", message, answer.status);
+    return 1;
+  }
+  if (o.json) return 0;
+  if (!is_json) {
+    *out = answer.body;
+    return 0;
+  }
+  if (o.verb == "routes") {
+    *out = format_routes(j);
+  } else if (o.verb == "apps") {
+    *out = format_apps(j);
+  } else if (o.verb == "status") {
+    *out = format_status(j);
+  } else if (o.verb == "history") {
+    *out = format_history(j);
+  } else {
+    *out = format_change(j);
+  }
+  return 0;
+}
+
+int run_ctl(int argc, char** argv) {
+  std::vector<std::string> args;
+  int first = 1;
+  if (argc > 1 && std::string(argv[1]) == "ctl") first = 2;  // argv as main() got it
+  for (int i = first; i < argc; ++i) args.emplace_back(argv[i]);
+
+  Result<CtlOptions> options = parse_ctl_args(args, std::getenv("TURNOUT_SOCKET"), std::getenv("TURNOUT_TOKEN"));
+  if (!options) {
+    std::fprintf(stderr, "turnout ctl: %s\n%s", options.error().message.c_str(), ctl_usage().c_str());
+    return 2;
+  }
+  if (options->help) {
+    std::fputs(ctl_usage().c_str(), stdout);
+    return 0;
+  }
+  Result<CtlAnswer> answer = ctl_call(options->target, options->token, build_ctl_request(*options));
+  if (!answer) {
+    std::fprintf(stderr, "turnout ctl: %s\n", answer.error().message.c_str());
+    return 1;
+  }
+  std::string out, err;
+  int code = render_ctl_answer(*options, *answer, &out, &err);
+  std::fputs(out.c_str(), stdout);
+  std::fputs(err.c_str(), stderr);
+  return code;
+}
+
+}  // namespace turnout

@@ -1,0 +1,212 @@
+#include <doctest/doctest.h>
+
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "turnout/ctl/ctl.h"
+#include "turnout/ctl/ctl_client.h"
+#include "turnout/ctl/ctl_format.h"
+
+using namespace turnout;
+using json = nlohmann::json;
+
+namespace {
+
+Result<CtlOptions> parse(std::vector<std::string> args, const char* env_socket = nullptr) {
+  return parse_ctl_args(args, env_socket, nullptr);
+}
+
+CtlRequest request_for(std::vector<std::string> args) {
+  Result<CtlOptions> o = parse(std::move(args));
+  REQUIRE_MESSAGE(o.ok(), o.error().message);
+  return build_ctl_request(*o);
+}
+
+}  // namespace
+
+TEST_CASE("ctl arguments: socket, token, flags anywhere") {
+  Result<CtlOptions> o = parse({"routes"});
+  REQUIRE(o.ok());
+  CHECK(o->target == "./turnout.sock");
+  CHECK(o->verb == "routes");
+  CHECK(!o->json);
+
+  CHECK(parse({"routes"}, "/run/turnout.sock")->target == "/run/turnout.sock");
+  CHECK(parse({"-s", "/tmp/t.sock", "routes"}, "/run/turnout.sock")->target == "/tmp/t.sock");
+  CHECK(parse({"--socket=/tmp/t.sock", "routes"})->target == "/tmp/t.sock");
+  Result<CtlOptions> tcp = parse({"-s", "http://127.0.0.1:9901", "--token", "T", "apps", "--json"});
+  REQUIRE(tcp.ok());
+  CHECK(tcp->target == "http://127.0.0.1:9901");
+  CHECK(tcp->token == "T");
+  CHECK(tcp->json);
+
+  Result<CtlOptions> map = parse({"map", "example2", "example.com", "www.example.com", "--weight", "9"});
+  REQUIRE(map.ok());
+  CHECK(map->args == std::vector<std::string>{"example2", "example.com", "www.example.com"});
+  CHECK(map->weight == 9u);
+  CHECK(parse({"--help"})->help);
+}
+
+TEST_CASE("ctl usage errors carry code 2") {
+  auto err = [](std::vector<std::string> args) {
+    Result<CtlOptions> o = parse(std::move(args));
+    REQUIRE(!o.ok());
+    CHECK(o.error().code == 2);
+    return o.error().message;
+  };
+  CHECK(err({}) == "missing verb");
+  CHECK(err({"teleport"}) == "unknown verb \"teleport\"");
+  CHECK(err({"map", "example2"}) == "map: missing arguments");
+  CHECK(err({"routes", "extra"}) == "routes: too many arguments");
+  CHECK(err({"map", "a", "h", "--weight", "0"}).find("--weight must be") == 0);
+  CHECK(err({"map", "a", "h", "--weight"}) == "--weight needs a value");
+  CHECK(err({"map", "a", "h", "--wait"}) == "map: --wait does not apply");
+  CHECK(err({"unmap", "a", "h", "--weight", "2"}) == "unmap: --weight does not apply");
+  CHECK(err({"routes", "--frobnicate"}) == "unknown option \"--frobnicate\"");
+  CHECK(err({"rollback", "latest"}) == "rollback: \"latest\" is not a version");
+  CHECK(ctl_usage().find("swap FROM_APP TO_APP HOST...") != std::string::npos);
+}
+
+TEST_CASE("each verb becomes one API request") {
+  CHECK(request_for({"routes"}).path == "/v1/routes");
+  CHECK(request_for({"status"}).method == "GET");
+
+  CtlRequest map = request_for({"map", "example2", "example.com", "www.example.com"});
+  CHECK(map.method == "POST");
+  CHECK(map.path == "/v1/batch");
+  CHECK(json::parse(map.body) == json::parse(R"([{"op": "map", "app": "example2", "host": "example.com"},
+                                                 {"op": "map", "app": "example2", "host": "www.example.com"}])"));
+  CHECK(json::parse(request_for({"map", "a", "h", "--weight", "3"}).body)[0]["weight"] == 3);
+
+  CtlRequest unmap_one = request_for({"unmap", "example", "example.com", "--wait"});
+  CHECK(unmap_one.method == "DELETE");
+  CHECK(unmap_one.path == "/v1/routes/example.com/example?wait=1");
+  CHECK(request_for({"unmap", "example", "*.example.org"}).path == "/v1/routes/%2A.example.org/example");
+  CtlRequest unmap_many = request_for({"unmap", "example", "a.com", "b.com", "--wait"});
+  CHECK(unmap_many.path == "/v1/batch?wait=1");
+  CHECK(json::parse(unmap_many.body).size() == 2);
+
+  CtlRequest swap = request_for({"swap", "example", "example2", "example.com", "www.example.com"});
+  CHECK(swap.path == "/v1/swap");
+  CHECK(json::parse(swap.body) == json{{"from", "example"}, {"to", "example2"}, {"hosts", {"example.com", "www.example.com"}}});
+
+  CtlRequest add = request_for({"add-server", "example", "unix:/run/app.sock", "--weight", "2"});
+  CHECK(add.path == "/v1/apps/example/servers");
+  CHECK(json::parse(add.body) == json{{"addr", "unix:/run/app.sock"}, {"weight", 2}});
+  CHECK(request_for({"remove-server", "example", "unix:/run/app.sock"}).path ==
+        "/v1/apps/example/servers/unix%3A%2Frun%2Fapp.sock");
+
+  CtlRequest create = request_for({"app-create", "blue", "127.0.0.1:9001", "127.0.0.1:9002"});
+  CHECK(create.method == "PUT");
+  CHECK(create.path == "/v1/apps/blue");
+  CHECK(json::parse(create.body) == json{{"servers", {"127.0.0.1:9001", "127.0.0.1:9002"}}});
+  CHECK(request_for({"app-delete", "blue"}).method == "DELETE");
+
+  CHECK(request_for({"rollback"}).body.empty());
+  CHECK(json::parse(request_for({"rollback", "12"}).body) == json{{"version", 12}});
+  CHECK(request_for({"reload"}).path == "/v1/reload");
+  CHECK(request_for({"history"}).path == "/v1/history");
+}
+
+TEST_CASE("routes table: sorted by host, weights shown, default last") {
+  json j = json::parse(R"({"version": 7, "default_app": "example",
+    "routes": {"www.example.com": {"example": 1}, "canary.example.com": {"example": 1, "example2": 9},
+               "*.example.org": {"example": 1}}})");
+  CHECK(format_routes(j) ==
+        "table version 7\n"
+        "\n"
+        "HOST                APPS\n"
+        "*.example.org       example(1)\n"
+        "canary.example.com  example(1), example2(9)\n"
+        "www.example.com     example(1)\n"
+        "(default)           example\n");
+  CHECK(format_routes(json::parse(R"({"version": 1, "routes": {}, "default_app": null})")) ==
+        "table version 1\n\nHOST  APPS\nno routes\n");
+}
+
+TEST_CASE("apps table: servers, up/down state, hosts") {
+  json j = json::parse(R"({"version": 3, "default_app": null, "apps": {
+    "example": {"servers": [{"addr": "127.0.0.1:9001", "weight": 1, "up": true},
+                            {"addr": "127.0.0.1:9002", "weight": 1, "up": false}],
+                "hosts": ["example.com", "www.example.com"]},
+    "example2": {"servers": [{"addr": "127.0.0.1:9101", "weight": 3, "up": true}], "hosts": []},
+    "empty": {"servers": [], "hosts": []}}})");
+  CHECK(format_apps(j) ==
+        "table version 3\n"
+        "\n"
+        "APP       SERVERS                         STATE         HOSTS\n"
+        "empty     -                               no servers    -\n"
+        "example   127.0.0.1:9001, 127.0.0.1:9002  1 up, 1 down  example.com, www.example.com\n"
+        "example2  127.0.0.1:9101(3)               1 up          -\n");
+}
+
+TEST_CASE("status, history and change answers") {
+  json status = json::parse(R"({"version": 4, "uptime_s": 10, "workers": {"count": 2}, "listen": ["a", "b"]})");
+  CHECK(format_status(status) == "listen: a, b\nuptime_s: 10\nversion: 4\nworkers.count: 2\n");
+  json history = json::parse(R"({"version": 2, "history": [
+    {"version": 1, "unix_ms": 0, "summary": "start"},
+    {"version": 2, "unix_ms": 1700000000000, "summary": "map example2 example.com"}]})");
+  CHECK(format_history(history) ==
+        "VERSION  TIME (UTC)           CHANGE\n"
+        "1        1970-01-01 00:00:00  start\n"
+        "2        2023-11-14 22:13:20  map example2 example.com\n");
+  CHECK(format_change(json{{"version", 7}}) == "ok: version 7\n");
+  CHECK(format_table({{"A", "B"}, {"long value", ""}}) == "A           B\nlong value\n");
+}
+
+TEST_CASE("rendering an answer: tables, --json verbatim, API errors") {
+  CtlOptions o = *parse({"map", "a", "h"});
+  std::string out, err;
+  CHECK(render_ctl_answer(o, CtlAnswer{200, "{\"version\":7}\n"}, &out, &err) == 0);
+  CHECK(out == "ok: version 7\n");
+  CHECK(err.empty());
+
+  out.clear();
+  CHECK(render_ctl_answer(o, CtlAnswer{409, R"({"error":"app 'a' is still mapped"})"}, &out, &err) == 1);
+  CHECK(err == "turnout ctl: app 'a' is still mapped (HTTP 409)\n");
+
+  CtlOptions j = *parse({"routes", "--json"});
+  out.clear();
+  err.clear();
+  CHECK(render_ctl_answer(j, CtlAnswer{200, R"({"version":1,"routes":{}})"}, &out, &err) == 0);
+  CHECK(out == "{\"version\":1,\"routes\":{}}\n");
+}
+
+TEST_CASE("parse_http_answer") {
+  Result<CtlAnswer> a = parse_http_answer("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
+  REQUIRE(a.ok());
+  CHECK(a->status == 200);
+  CHECK(a->body == "{}");
+  Result<CtlAnswer> b = parse_http_answer("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 409 Conflict\r\ncontent-length: 3\r\n\r\nabcdef");
+  REQUIRE(b.ok());
+  CHECK(b->status == 409);
+  CHECK(b->body == "abc");
+  CHECK(!parse_http_answer("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}").ok());
+  CHECK(!parse_http_answer("garbage").ok());
+}
+
+TEST_CASE("a missing socket gives a clear message and exit 1") {
+  char dir_tmpl[] = "/tmp/turnout-ctl-XXXXXX";
+  REQUIRE(mkdtemp(dir_tmpl) != nullptr);
+  std::string path = std::string(dir_tmpl) + "/turnout.sock";
+  Result<CtlAnswer> r = ctl_call(path, "", CtlRequest{"GET", "/v1/routes", ""});
+  REQUIRE(!r.ok());
+  CHECK(r.error().message ==
+        "cannot connect to " + path + ": No such file or directory (is turnout running? set -s SOCKET)");
+  ::rmdir(dir_tmpl);
+
+  // Through run_ctl, as a user types it.
+  std::string sock_arg = path;
+  std::vector<std::string> args = {"turnout", "ctl", "-s", sock_arg, "routes"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  CHECK(run_ctl(static_cast<int>(argv.size()), argv.data()) == 1);
+  std::vector<std::string> bad = {"turnout", "ctl", "nonsense"};
+  std::vector<char*> bad_argv;
+  for (auto& a : bad) bad_argv.push_back(a.data());
+  CHECK(run_ctl(static_cast<int>(bad_argv.size()), bad_argv.data()) == 2);
+}

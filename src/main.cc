@@ -3,8 +3,11 @@
 // 0 ok, 1 failure, 2 bad usage.
 #include <cstdio>
 #include <cstring>
+#include <vector>
 #include <string>
 #include <string_view>
+
+#include <unistd.h>
 
 #include "turnout/app/server.h"
 #include "turnout/common/log.h"
@@ -28,9 +31,11 @@ constexpr const char* kUsage =
     "      add-server APP ADDR [--weight N]  remove-server APP ADDR\n"
     "      app-create APP ADDR...            app-delete APP\n"
     "      rollback [VERSION]                reload\n"
+    "  turnout upgrade [-s SOCKET]  start the new binary; it takes over sockets and table, the old one drains\n"
     "  turnout --version | --help\n"
     "\n"
-    "signals: SIGHUP reloads the config file; SIGTERM/SIGINT drain and exit.\n";
+    "signals: SIGHUP reloads the config file; SIGUSR2 upgrades (as `turnout upgrade`);\n"
+    "         SIGTERM/SIGINT drain and exit.\n";
 
 int usage_error(const std::string& why) {
   std::fprintf(stderr, "turnout: %s\n\n%s", why.c_str(), kUsage);
@@ -50,7 +55,7 @@ int cmd_check(const std::string& path) {
   return 0;
 }
 
-int cmd_run(const std::string& path) {
+int cmd_run(const std::string& path, const std::string& binary, bool takeover) {
   auto loaded = turnout::load_config(path);
   if (!loaded.ok()) {
     for (auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
@@ -66,7 +71,7 @@ int cmd_run(const std::string& path) {
   }
   int rc;
   {
-    turnout::ProxyServer server(std::move(config));
+    turnout::ProxyServer server(std::move(config), binary, takeover);
     rc = server.run();
   }
   turnout::log_shutdown();
@@ -89,15 +94,25 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (a == "ctl") return turnout::run_ctl(argc - 1, argv + 1);
+    if (a == "upgrade") {
+      // `turnout upgrade [-s SOCKET]` is `turnout ctl [-s SOCKET] upgrade`.
+      std::vector<char*> args(argv + 1, argv + argc);
+      args.push_back(const_cast<char*>("upgrade"));
+      args.push_back(nullptr);
+      return turnout::run_ctl(static_cast<int>(args.size() - 1), args.data());
+    }
     if (a == "run" || a == "check") {
       verb = std::string(a);
       i = 2;
     }
   }
   std::string path = "conf/turnout.yaml";
+  bool takeover = false;
   for (; i < argc; ++i) {
     std::string_view a = argv[i];
-    if (a == "-c" || a == "--config") {
+    if (a == "--takeover" && verb == "run") {
+      takeover = true;
+    } else if (a == "-c" || a == "--config") {
       if (i + 1 >= argc) return usage_error("-c needs a file");
       path = argv[++i];
     } else if (a.rfind("--config=", 0) == 0) {
@@ -106,5 +121,11 @@ int main(int argc, char** argv) {
       return usage_error("unexpected argument '" + std::string(a) + "'");
     }
   }
-  return verb == "check" ? cmd_check(path) : cmd_run(path);
+  if (verb == "check") return cmd_check(path);
+  // The binary an upgrade re-executes: this one's path now (a package upgrade replaces the file).
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  std::string binary = n > 0 ? std::string(exe, static_cast<size_t>(n)) : std::string(argv[0]);
+  if (binary.size() > 10 && binary.compare(binary.size() - 10, 10, " (deleted)") == 0) binary.resize(binary.size() - 10);
+  return cmd_run(path, binary, takeover);
 }

@@ -10,6 +10,10 @@
 #include "turnout/config/config_loader.h"
 #include "turnout/net/listener.h"
 #include "turnout/route/route_builder.h"
+#include "turnout/app/handoff.h"
+
+#include <sys/wait.h>
+#include <cstring>
 
 namespace turnout {
 
@@ -30,11 +34,17 @@ struct ServerCallbacks {
   static void on_drain(uv_timer_t* t) { static_cast<ProxyServer*>(t->data)->check_drained(); }
 };
 
-ProxyServer::ProxyServer(Config config) : config_(std::move(config)) {}
+ProxyServer::ProxyServer(Config config, std::string binary, bool takeover)
+    : config_(std::move(config)), binary_(std::move(binary)), takeover_(takeover) {}
 
 ProxyServer::~ProxyServer() {
+  if (handoff_thread_.joinable()) handoff_thread_.join();
   for (auto& fds : worker_fds_)
     for (int fd : fds) ::close(fd);
+  for (int fd : handoff_fds_) ::close(fd);
+  for (int fd : handoff_admin_fds_)
+    if (fd >= 0) ::close(fd);
+  if (handoff_sock_ >= 0) ::close(handoff_sock_);
 }
 
 ProxySettingsPtr ProxyServer::make_settings(const Config& c) const {
@@ -62,12 +72,110 @@ Result<void> ProxyServer::open_listeners() {
         TLOG_INFO("listening", "addr={} workers={}", addr.text, n);
       }
       worker_fds_[w].push_back(*fd);
+      handoff_fds_.push_back(::dup(*fd));
     }
   }
   return {};
 }
 
+Result<void> ProxyServer::adopt_handoff() {
+  // Ask the running turnout (on our admin socket) for its sockets and live table.
+  auto sock = request_handoff(config_.admin.socket);
+  if (!sock) return sock.error();
+  handoff_sock_ = *sock;
+  auto got = receive_handoff(handoff_sock_, 120000);
+  if (!got) return got.error();
+  std::vector<int> fds = std::move(got->fds);
+  auto close_all = [&] {
+    for (int fd : fds)
+      if (fd >= 0) ::close(fd);
+  };
+  nlohmann::json j = nlohmann::json::parse(got->payload, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    close_all();
+    return make_error(500, "hand-off: unreadable payload");
+  }
+  auto table = table_from_json(j["table"], j.value("version", uint64_t{1}));
+  if (!table) {
+    close_all();
+    return make_error(500, "hand-off: " + table.error().message);
+  }
+  handoff_table_ = *table;
+  // Which received fd is which: listeners[a] = fd indexes of address a; admin_unix, admin_tcp.
+  auto take = [&](int idx) {
+    if (idx < 0 || static_cast<size_t>(idx) >= fds.size()) return -1;
+    int fd = fds[static_cast<size_t>(idx)];
+    fds[static_cast<size_t>(idx)] = -1;
+    return fd;
+  };
+  handoff_admin_fds_ = {take(j.value("admin_unix", -1)), take(j.value("admin_tcp", -1))};
+  std::map<std::string, std::vector<int>> by_addr;  // old listener address -> its sockets
+  for (auto& l : j["listeners"]) {
+    std::vector<int>& v = by_addr[l.value("addr", std::string())];
+    for (auto& idx : l["fds"]) v.push_back(take(idx.get<int>()));
+  }
+  close_all();  // anything not claimed
+
+  unsigned n = config_.workers;
+  worker_fds_.assign(n, {});
+  for (const auto& spec : config_.listen) {
+    SocketAddress addr = spec.address;
+    std::vector<int> inherited;
+    // Port 0 in the config means "whatever the old process had" for the same host.
+    for (auto& [text, socks] : by_addr) {
+      auto parsed = parse_address(text);
+      if (!parsed) continue;
+      bool same = text == spec.address.text ||
+                  (spec.address.port() == 0 && format_address(parsed->sa(), false) == format_address(spec.address.sa(), false));
+      if (same) {
+        inherited = std::move(socks);
+        addr = *parsed;
+        by_addr.erase(text);
+        break;
+      }
+    }
+    if (!inherited.empty()) {
+      listen_addrs_.push_back(addr.text);
+      TLOG_INFO("listening", "addr={} workers={} inherited_sockets={}", addr.text, n, inherited.size());
+    }
+    // Spread the inherited sockets over our workers; open more if we have more workers.
+    for (unsigned w = 0; w < std::max<size_t>(n, inherited.size()); ++w) {
+      int fd;
+      if (w < inherited.size()) {
+        fd = inherited[w];
+      } else {
+        auto opened = open_listen_socket(addr);
+        if (!opened) return opened.error();
+        fd = *opened;
+        if (inherited.empty() && w == 0) {
+          auto bound = local_address(fd);
+          if (bound) addr = *bound;
+          listen_addrs_.push_back(addr.text);
+          TLOG_INFO("listening", "addr={} workers={}", addr.text, n);
+        }
+      }
+      worker_fds_[w % n].push_back(fd);
+      handoff_fds_.push_back(::dup(fd));
+    }
+  }
+  for (auto& [text, socks] : by_addr) {
+    TLOG_WARN("listener not in the new config; closed", "addr={}", text);
+    for (int fd : socks) ::close(fd);
+  }
+  return {};
+}
+
 Result<void> ProxyServer::load_initial_table() {
+  if (handoff_table_) {
+    // Upgrade: the live table of the old process, runtime changes included, same version.
+    current_ = handoff_table_;
+    if (!config_.state_file.empty()) {
+      state_ = std::make_unique<StateStore>(config_.state_file);
+      if (auto r = state_->reset(current_, config_.content_hash); !r) return r.error();
+    }
+    kept_.push_back(Kept{current_, HistoryEntry{current_->version(), unix_ms(), "taken over on upgrade"}});
+    return {};
+  }
   auto built = build_table(config_, 1);
   if (!built) return built.error();
   current_ = *built;
@@ -97,13 +205,21 @@ Result<void> ProxyServer::load_initial_table() {
 int ProxyServer::run() {
   started_ = std::chrono::steady_clock::now();
   signal(SIGPIPE, SIG_IGN);
+  if (takeover_) {
+    if (auto r = adopt_handoff(); !r) {
+      TLOG_ERROR("upgrade: cannot take over from the running turnout", "error={}", log_quote(r.error().message));
+      return 1;
+    }
+  }
   if (auto r = load_initial_table(); !r) {
     TLOG_ERROR("cannot build the route table", "error={}", log_quote(r.error().message));
     return 1;
   }
-  if (auto r = open_listeners(); !r) {
-    TLOG_ERROR("cannot listen", "error={}", log_quote(r.error().message));
-    return 1;
+  if (!takeover_) {
+    if (auto r = open_listeners(); !r) {
+      TLOG_ERROR("cannot listen", "error={}", log_quote(r.error().message));
+      return 1;
+    }
   }
   uv_loop_init(&loop_);
   inbox_.init(&loop_);
@@ -115,7 +231,10 @@ int ProxyServer::run() {
   opts.allow_remote = config_.admin.allow_remote;
   opts.token = config_.admin.token;
   admin_ = std::make_unique<AdminServer>(&loop_, *this, opts);
-  if (auto r = admin_->start(); !r) {
+  Result<void> admin_started = takeover_ ? admin_->adopt(handoff_admin_fds_[0], handoff_admin_fds_[1])
+                                         : admin_->start();
+  if (takeover_) handoff_admin_fds_.clear();  // owned by the admin server now
+  if (auto r = admin_started; !r) {
     TLOG_ERROR("cannot start the admin API", "error={}", log_quote(r.error().message));
     admin_->close();
     inbox_.close();
@@ -151,8 +270,21 @@ int ProxyServer::run() {
   uv_timer_init(&loop_, &drain_timer_);
   drain_timer_.data = this;
 
-  TLOG_INFO("ready", "version={} workers={} routes={} apps={} admin={}", current_->version(), n,
-            current_->route_count(), current_->app_count(), log_quote(config_.admin.socket));
+  if (takeover_) {
+    // Workers accept on the inherited sockets and the admin API answers: let the old one go.
+    if (auto r = send_ready(handoff_sock_); !r)
+      TLOG_ERROR("upgrade: could not confirm to the old process", "error={}", log_quote(r.error().message));
+    ::close(handoff_sock_);
+    handoff_sock_ = -1;
+    TLOG_INFO("upgrade: took over sockets and live table", "version={}", current_->version());
+  }
+  signal(SIGUSR2, SIG_IGN);
+  uv_signal_init(&loop_, &sig_usr2_);
+  sig_usr2_.data = this;
+  uv_signal_start(&sig_usr2_, ServerCallbacks::on_signal, SIGUSR2);
+  notify_systemd(fmt::format("MAINPID={}\nREADY=1\n", getpid()));
+  TLOG_INFO("ready", "version={} workers={} routes={} apps={} admin={} pid={}", current_->version(), n,
+            current_->route_count(), current_->app_count(), log_quote(config_.admin.socket), getpid());
   uv_run(&loop_, UV_RUN_DEFAULT);
 
   int rc = uv_loop_close(&loop_);
@@ -197,6 +329,7 @@ void ProxyServer::on_worker_ack(unsigned worker, uint64_t version) {
 
 void ProxyServer::apply(std::vector<Change> changes, std::optional<uint64_t> if_match, std::string summary, Done done) {
   if (shutting_down_) return done(make_error(503, "turnout is shutting down"));
+  if (handing_over_) return done(make_error(503, "turnout is handing over to a new process (upgrade)"));
   if (if_match && *if_match != current_->version())
     return done(make_error(409, fmt::format("table is at version {}, not {}", current_->version(), *if_match)));
   uint64_t v = current_->version() + 1;
@@ -211,6 +344,7 @@ void ProxyServer::apply(std::vector<Change> changes, std::optional<uint64_t> if_
 
 void ProxyServer::rollback(std::optional<uint64_t> version, std::optional<uint64_t> if_match, Done done) {
   if (shutting_down_) return done(make_error(503, "turnout is shutting down"));
+  if (handing_over_) return done(make_error(503, "turnout is handing over to a new process (upgrade)"));
   if (if_match && *if_match != current_->version())
     return done(make_error(409, fmt::format("table is at version {}, not {}", current_->version(), *if_match)));
   RouteTablePtr target;
@@ -235,6 +369,7 @@ void ProxyServer::rollback(std::optional<uint64_t> version, std::optional<uint64
 
 void ProxyServer::reload(Done done) {
   if (shutting_down_) return done(make_error(503, "turnout is shutting down"));
+  if (handing_over_) return done(make_error(503, "turnout is handing over to a new process (upgrade)"));
   auto loaded = load_config(config_.path);
   if (!loaded.ok()) {
     ++reload_failures_;
@@ -548,9 +683,124 @@ std::string ProxyServer::metrics() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Binary upgrade (old process side)
+
+void ProxyServer::upgrade(Done done) {
+  if (shutting_down_) return done(make_error(503, "turnout is shutting down"));
+  upgrade_waiters_.push_back(std::move(done));
+  if (successor_pid_ != 0 || handing_over_) return;  // one upgrade at a time; answer all waiters
+  spawn_successor();
+}
+
+void ProxyServer::spawn_successor() {
+  std::string config_path = config_.path;
+  std::vector<std::string> args_s = {binary_, "run", "-c", config_path, "--takeover"};
+  std::vector<char*> args;
+  for (auto& a : args_s) args.push_back(a.data());
+  args.push_back(nullptr);
+  uv_stdio_container_t stdio[3];
+  for (int i = 0; i < 3; ++i) {
+    stdio[i].flags = UV_INHERIT_FD;
+    stdio[i].data.fd = i;
+  }
+  uv_process_options_t opts{};
+  opts.file = binary_.c_str();
+  opts.args = args.data();
+  opts.stdio = stdio;
+  opts.stdio_count = 3;
+  opts.exit_cb = [](uv_process_t* p, int64_t status, int signal) {
+    auto* self = static_cast<ProxyServer*>(p->data);
+    self->successor_pid_ = 0;
+    self->successor_ = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(p), [](uv_handle_t* h) { delete reinterpret_cast<uv_process_t*>(h); });
+    // Before READY, an exit means the upgrade failed; after it, the new process is on its own.
+    if (!self->upgrade_waiters_.empty() || (self->handing_over_ && !self->shutting_down_))
+      self->on_handoff_result(make_error(500, fmt::format("the new process exited (status {}, signal {}) before taking over",
+                                                          status, signal)));
+  };
+  auto* proc = new uv_process_t;
+  proc->data = this;
+  int rc = uv_spawn(&loop_, proc, &opts);
+  if (rc != 0) {
+    delete proc;
+    on_handoff_result(make_error(500, fmt::format("cannot start {}: {}", binary_, uv_strerror(rc))));
+    return;
+  }
+  successor_pid_ = proc->pid;
+  successor_ = proc;
+  TLOG_INFO("upgrade: started the new process", "pid={} binary={}", proc->pid, binary_);
+}
+
+void ProxyServer::takeover(int fd) {
+  // A new turnout asks for our sockets and table. `fd` is ours (a dup of the admin connection).
+  if (shutting_down_ || handing_over_) {
+    const char refuse[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    (void)!::write(fd, refuse, sizeof(refuse) - 1);
+    ::close(fd);
+    return;
+  }
+  handing_over_ = true;
+  nlohmann::json j;
+  j["version"] = current_->version();
+  j["pid"] = static_cast<int64_t>(getpid());
+  j["table"] = table_to_json(*current_);
+  std::vector<int> fds;
+  nlohmann::json listeners = nlohmann::json::array();
+  size_t per_addr = config_.workers;
+  for (size_t a = 0; a < listen_addrs_.size(); ++a) {
+    nlohmann::json idx = nlohmann::json::array();
+    for (size_t w = 0; w < per_addr && a * per_addr + w < handoff_fds_.size(); ++w) {
+      idx.push_back(fds.size());
+      fds.push_back(handoff_fds_[a * per_addr + w]);
+    }
+    listeners.push_back({{"addr", listen_addrs_[a]}, {"fds", idx}});
+  }
+  j["listeners"] = listeners;
+  int unix_fd = admin_ ? admin_->unix_fd() : -1;
+  int tcp_fd = admin_ ? admin_->tcp_fd() : -1;
+  j["admin_unix"] = unix_fd >= 0 ? static_cast<int>(fds.size()) : -1;
+  if (unix_fd >= 0) fds.push_back(unix_fd);
+  j["admin_tcp"] = tcp_fd >= 0 ? static_cast<int>(fds.size()) : -1;
+  if (tcp_fd >= 0) fds.push_back(tcp_fd);
+  std::string payload = j.dump();
+  TLOG_INFO("upgrade: handing over", "sockets={} version={}", fds.size(), current_->version());
+  if (handoff_thread_.joinable()) handoff_thread_.join();
+  // Blocking sends and the wait for READY run on their own thread; the loop keeps serving.
+  handoff_thread_ = std::thread([this, fd, fds = std::move(fds), payload = std::move(payload)] {
+    Result<void> r = send_handoff(fd, fds, payload);
+    if (r) r = wait_ready(fd, 120000);
+    ::close(fd);
+    inbox_.post([this, r] { on_handoff_result(r); });
+  });
+}
+
+void ProxyServer::on_handoff_result(Result<void> r) {
+  auto waiters = std::move(upgrade_waiters_);
+  upgrade_waiters_.clear();
+  if (!r) {
+    handing_over_ = false;
+    TLOG_ERROR("upgrade: hand-off failed; this process carries on", "error={}", log_quote(r.error().message));
+    for (auto& w : waiters) w(r.error());
+    return;
+  }
+  TLOG_INFO("upgrade: the new process took over; draining", "pid={}", successor_pid_);
+  for (auto& w : waiters) w(current_->version());
+  // The admin socket file now belongs to the new process: close ours without unlinking it.
+  if (admin_) admin_->release();
+  begin_shutdown();
+}
+
+// ---------------------------------------------------------------------------------------------
 // Signals and shutdown
 
 void ProxyServer::on_signal(int signum) {
+  if (signum == SIGUSR2) {
+    TLOG_INFO("SIGUSR2: upgrading", "binary={}", binary_);
+    upgrade([](Result<uint64_t> r) {
+      if (!r) TLOG_ERROR("upgrade failed", "error={}", log_quote(r.error().message));
+    });
+    return;
+  }
   if (signum == SIGHUP) {
     TLOG_INFO("SIGHUP: reloading", "file={}", config_.path);
     reload([](Result<uint64_t> r) {
@@ -568,6 +818,7 @@ void ProxyServer::begin_shutdown() {
   if (admin_) admin_->close();
   if (health_) health_->close();
   uv_signal_stop(&sig_hup_);
+  uv_signal_stop(&sig_usr2_);
   for (auto& w : workers_) w->post([](Worker& worker) { worker.begin_drain(); });
   drain_deadline_ms_ = uv_now(&loop_) + static_cast<uint64_t>(config_.timeouts.drain.count());
   uv_timer_start(&drain_timer_, ServerCallbacks::on_drain, kDrainPollMs, kDrainPollMs);
@@ -597,6 +848,14 @@ void ProxyServer::finish_shutdown() {
   uv_close(reinterpret_cast<uv_handle_t*>(&sig_hup_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sig_term_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sig_int_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&sig_usr2_), nullptr);
+  if (successor_) {
+    // The new process outlives us: stop watching it, let it run.
+    uv_process_t* p = successor_;
+    successor_ = nullptr;
+    p->data = this;
+    uv_close(reinterpret_cast<uv_handle_t*>(p), [](uv_handle_t* h) { delete reinterpret_cast<uv_process_t*>(h); });
+  }
   uv_close(reinterpret_cast<uv_handle_t*>(&stats_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
   inbox_.close();

@@ -12,6 +12,7 @@ namespace turnout {
 
 namespace {
 constexpr Millis kLingerTimeout{2000};  // how long to drain a client's input after our close
+constexpr Millis kDrainIdleGrace{1000}; // an idle connection's last chance to send a request when draining
 
 uint64_t now_us(uv_loop_t* loop) { return uv_hrtime() / 1000; }
 }  // namespace
@@ -304,9 +305,11 @@ void ClientConnection::begin_linger() {
 }
 
 void ClientConnection::drain() {
-  if (state_ == State::ReadingHead && !parser_.in_message()) {
-    close();
-  }
+  // Closing an idle keep-alive connection races with a request the client may be sending right
+  // now (it would fail). So an idle connection gets a short grace: a request arriving in it is
+  // answered with "Connection: close" and the client reconnects (to the new process, on an
+  // upgrade); one that stays silent is closed when the grace ends.
+  if (state_ == State::ReadingHead && !parser_.in_message()) arm_timer(kDrainIdleGrace);
   // An active exchange sees ctx_.draining when it builds the response head (Connection: close).
 }
 

@@ -19,7 +19,10 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include <sys/types.h>
 
 #include "turnout/admin/admin_server.h"
 #include "turnout/admin/api.h"
@@ -34,7 +37,9 @@ namespace turnout {
 
 class ProxyServer final : public AdminActions {
  public:
-  explicit ProxyServer(Config config);
+  // `binary` is the path to exec for an upgrade (argv[0] resolved at start). `takeover`: start by
+  // taking the sockets and live table over from the turnout running on the admin socket.
+  ProxyServer(Config config, std::string binary, bool takeover);
   ~ProxyServer() override;
 
   // Runs until SIGTERM/SIGINT and a drain; returns the process exit code.
@@ -50,6 +55,8 @@ class ProxyServer final : public AdminActions {
   std::map<std::string, ServerStats> server_stats() override;
   nlohmann::json status() override;
   std::string metrics() override;
+  void takeover(int fd) override;
+  void upgrade(Done done) override;
 
  private:
   friend struct ServerCallbacks;
@@ -65,6 +72,9 @@ class ProxyServer final : public AdminActions {
   struct DrainWait;
   void poll_drained(DrainWait* w);
   Result<void> open_listeners();
+  Result<void> adopt_handoff();               // new process: sockets + table from the old one
+  void spawn_successor();                     // old process: fork/exec the new binary
+  void on_handoff_result(Result<void> r);     // old process: the new one is ready, or failed
   Result<void> load_initial_table();
   // The one publish step: every change of the live table goes through here.
   void publish(RouteTablePtr next, std::string summary, std::function<void()> on_adopted);
@@ -79,7 +89,7 @@ class ProxyServer final : public AdminActions {
   Config config_;                           // the config the live table started from
   uv_loop_t loop_{};                        // the main loop
   EventQueue inbox_;                        // workers -> main (acks, stats)
-  uv_signal_t sig_hup_{}, sig_term_{}, sig_int_{};
+  uv_signal_t sig_hup_{}, sig_term_{}, sig_int_{}, sig_usr2_{};
   uv_timer_t stats_timer_{};                // refreshes the per-worker stats snapshot
   uv_timer_t drain_timer_{};                // drain progress / deadline
   std::unique_ptr<AdminServer> admin_;
@@ -88,6 +98,18 @@ class ProxyServer final : public AdminActions {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::vector<int>> worker_fds_;  // listening fds per worker until started
   std::vector<std::string> listen_addrs_;   // bound addresses, for status
+  std::vector<int> handoff_fds_;            // dups of every listening socket (address-major, then
+                                            //   worker), passed to a successor on upgrade
+  std::string binary_;                      // what an upgrade execs
+  bool takeover_ = false;                   // this process started by taking over another
+  int handoff_sock_ = -1;                   // new process: the connection to the old one until READY
+  RouteTablePtr handoff_table_;             // new process: the live table received
+  std::vector<int> handoff_admin_fds_;      // new process: admin unix + tcp fds received (-1 = none)
+  std::thread handoff_thread_;              // old process: sends sockets, waits for READY
+  bool handing_over_ = false;               // old process: changes refused while handing over
+  pid_t successor_pid_ = 0;                 // old process: the child started by an upgrade
+  uv_process_t* successor_ = nullptr;       // ...its handle until it exits or we stop (freed in close cb)
+  std::vector<Done> upgrade_waiters_;       // answered when the hand-off completes
   RouteTablePtr current_;                   // the latest published table
   ProxySettingsPtr settings_;               // timeouts/limits published with it
   std::deque<Kept> kept_;                   // last kKeep versions, oldest first

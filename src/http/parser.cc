@@ -266,7 +266,6 @@ HttpParser::HttpParser(Kind kind, MessageHead* head, Events* events, const Limit
   settings_ = ParserCallbacks::settings();
   llhttp_init(&parser_, kind == Kind::Request ? HTTP_REQUEST : HTTP_RESPONSE, &settings_);
   parser_.data = this;
-  head_->storage.reserve(1024);
   start_scan(false);
 }
 

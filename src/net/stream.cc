@@ -130,7 +130,6 @@ void Stream::write_owned(std::string&& bytes) {
   if (bytes.empty() || state_ != State::Open) return;
   size_t n = bytes.size();
   out_.push_back(Segment{ChunkRef(), std::move(bytes), true, nullptr, n});
-  out_.back().p = out_.back().owned.data();
   queued_bytes_ += n;
   if (queued_bytes_ >= kHighWatermark) was_above_high_ = true;
 }
@@ -157,8 +156,11 @@ void Stream::flush() {
   constexpr size_t kMaxIov = 64;
   uv_buf_t iov[kMaxIov];
   size_t count = 0;
-  for (auto it = out_.begin(); it != out_.end() && count < kMaxIov; ++it, ++count)
+  for (auto it = out_.begin(); it != out_.end() && count < kMaxIov; ++it, ++count) {
+    // Owned bytes move with their segment when the queue's storage grows: point at them now.
+    if (it->is_owned) it->p = it->owned.data() + (it->owned.size() - it->n);
     iov[count] = uv_buf_init(const_cast<char*>(it->p), static_cast<unsigned>(it->n));
+  }
   int written = uv_try_write(handle(), iov, static_cast<unsigned>(count));
   if (written < 0 && written != UV_EAGAIN && written != UV_ENOSYS) {
     owner_->on_stream_write_error(written);

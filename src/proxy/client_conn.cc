@@ -126,7 +126,8 @@ void ClientConnection::process_input() {
     auto out = parser_.feed(in.p, in.n);
     in_feed_ = false;
     cur_chunk_ = nullptr;
-    if (state_ == State::Closing) return;
+    // Closing or lingering cleared input_ (and `in` with it) inside feed(): nothing more to parse.
+    if (state_ == State::Closing || state_ == State::Lingering) return;
     switch (out.status) {
       case HttpParser::Status::Error:
         if (state_ == State::ReadingHead || state_ == State::Active) {

@@ -16,10 +16,10 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <string>
 
 #include "turnout/common/buffer.h"
+#include "turnout/common/fifo.h"
 
 namespace turnout {
 
@@ -89,11 +89,11 @@ class Stream {
 
  private:
   struct Segment {
-    ChunkRef chunk;     // holds referenced bytes alive (empty for owned bytes)
-    std::string owned;  // owned bytes (empty for chunk spans and static bytes)
-    bool is_owned;      // p points into `owned` (re-pointed when the segment moves)
-    const char* p;      // start of the unsent bytes
-    size_t n;           // unsent length
+    ChunkRef chunk;          // holds referenced bytes alive (empty for owned bytes)
+    std::string owned;       // owned bytes (empty for chunk spans and static bytes)
+    bool is_owned = false;   // p points into `owned` (re-pointed when the segment moves)
+    const char* p = nullptr; // start of the unsent bytes
+    size_t n = 0;            // unsent length
   };
   struct WriteReq;
   friend struct StreamCallbacks;
@@ -112,7 +112,7 @@ class Stream {
   uv_loop_t* loop_;
   ChunkPool& pool_;
   Owner* owner_;                  // notified of events; outlives the Stream's close callback
-  std::deque<Segment> out_;       // queued, not yet handed to uv_write
+  Fifo<Segment> out_;             // queued, not yet handed to uv_write
   WriteReq* inflight_ = nullptr;  // the uv_write in progress, owns its segments
   size_t queued_bytes_ = 0;       // bytes in out_ + inflight_
   State state_ = State::Idle;

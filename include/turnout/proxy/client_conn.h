@@ -9,11 +9,11 @@
 #include <uv.h>
 
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <string>
 
 #include "turnout/common/buffer.h"
+#include "turnout/common/fifo.h"
 #include "turnout/http/message.h"
 #include "turnout/http/parser.h"
 #include "turnout/net/stream.h"
@@ -77,9 +77,9 @@ class ClientConnection final : public Stream::Owner, public HttpParser::Events {
  private:
   friend struct ClientCallbacks;
   struct Input {
-    ChunkRef chunk;  // holds the bytes
-    const char* p;   // unparsed start
-    size_t n;        // unparsed length
+    ChunkRef chunk;          // holds the bytes
+    const char* p = nullptr; // unparsed start
+    size_t n = 0;            // unparsed length
   };
 
   // Stream::Owner
@@ -110,7 +110,7 @@ class ClientConnection final : public Stream::Owner, public HttpParser::Events {
   RequestHead req_;                    // the current request's head (owned here, read by exchange_)
   HttpParser parser_;                  // request parser, paused between messages (fills req_: declared after it)
   std::unique_ptr<Exchange> exchange_; // the request being proxied, if any
-  std::deque<Input> input_;            // bytes read but not parsed yet (pipelining, pre-tunnel)
+  Fifo<Input> input_;                  // bytes read but not parsed yet (pipelining, pre-tunnel)
   const ChunkRef* cur_chunk_ = nullptr;  // chunk being fed to the parser (for zero-copy bodies)
   std::string peer_ip_;                // client address for X-Forwarded-For and the access log
   uint64_t id_;                        // connection id for logs

@@ -3,7 +3,8 @@
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config clang
       libuv1-dev libyaml-cpp-dev libfmt-dev doctest-dev nlohmann-json3-dev node-llhttp
-      curl)
+      curl
+      chromium)  # tests/integration/status_page_test.cc loads the admin status page in headless Chromium
 if [ "${TURNOUT_BENCH_DEPS:-0}" = 1 ]; then pkgs+=(nginx-light haproxy wrk gnuplot-nox); fi
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "turnout/admin/http_util.h"
+#include "turnout/admin/status_page.h"
 
 namespace turnout {
 
@@ -341,20 +342,6 @@ json apps_json(const RouteTable& table, const std::map<std::string, ServerStats>
   return out;
 }
 
-std::string html_escape(std::string_view s) {
-  std::string out;
-  for (char ch : s) {
-    switch (ch) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += ch;
-    }
-  }
-  return out;
-}
-
 // --- handlers -------------------------------------------------------------------------------
 
 void get_routes(Call& c) { c.reply(json_response(200, routes_json(*c.actions.current_table()))); }
@@ -547,31 +534,9 @@ void get_metrics(Call& c) {
   c.reply(std::move(r));
 }
 
-// Placeholder status page: the table at a glance. (A fuller page is planned.)
-void get_index(Call& c) {
-  RouteTablePtr table = c.actions.current_table();
-  std::string rows;
-  std::map<std::string, std::string> sorted;
-  table->for_each_route([&](const Route& route) {
-    std::vector<std::string> apps;
-    for (const RouteEntry& e : route.apps) apps.push_back(fmt::format("{} ({})", e.app, e.weight));
-    sorted[route.host.empty() ? "(default)" : route.host] = join(apps, ", ");
-  });
-  for (const auto& [host, apps] : sorted) {
-    rows += fmt::format("<tr><td>{}</td><td>{}</td></tr>\n", html_escape(host), html_escape(apps));
-  }
-  AdminResponse r;
-  r.content_type = "text/html; charset=utf-8";
-  r.body = fmt::format(
-      "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>turnout</title></head><body>\n"
-      "<h1>turnout</h1>\n<p>table version {}: {} routes, {} apps</p>\n"
-      "<table><tr><th>host</th><th>apps (weight)</th></tr>\n{}</table>\n"
-      "<p><a href=\"/v1/status\">status</a> &middot; <a href=\"/v1/routes\">routes</a> &middot; "
-      "<a href=\"/v1/apps\">apps</a> &middot; <a href=\"/v1/history\">history</a> &middot; "
-      "<a href=\"/metrics\">metrics</a></p>\n</body></html>\n",
-      table->version(), table->route_count(), table->app_count(), rows);
-  c.reply(std::move(r));
-}
+// The status page for a browser (admin/status_page): a static document that renders the JSON
+// endpoints above, so it holds no data and needs no escaping here.
+void get_index(Call& c) { c.reply(status_page_response()); }
 
 // --- the table ------------------------------------------------------------------------------
 

@@ -211,20 +211,19 @@ int ProxyServer::run() {
       return 1;
     }
   }
-  if (auto r = load_initial_table(); !r) {
-    TLOG_ERROR("cannot build the route table", "error={}", log_quote(r.error().message));
-    return 1;
-  }
-  if (!takeover_) {
-    if (auto r = open_listeners(); !r) {
-      TLOG_ERROR("cannot listen", "error={}", log_quote(r.error().message));
-      return 1;
-    }
-  }
   uv_loop_init(&loop_);
   inbox_.init(&loop_);
   settings_ = make_settings(config_);
-
+  // Nothing that could harm a running turnout happens before the admin socket is ours: a second
+  // turnout started by mistake on the same config stops here, before it touches the state file.
+  auto abandon = [this](const char* what, const Error& e) {
+    TLOG_ERROR(what, "error={}", log_quote(e.message));
+    if (admin_) admin_->close();
+    inbox_.close();
+    uv_run(&loop_, UV_RUN_DEFAULT);
+    uv_loop_close(&loop_);
+    return 1;
+  };
   AdminOptions opts;
   opts.socket_path = config_.admin.socket;
   opts.tcp_addr = config_.admin.http;
@@ -234,13 +233,10 @@ int ProxyServer::run() {
   Result<void> admin_started = takeover_ ? admin_->adopt(handoff_admin_fds_[0], handoff_admin_fds_[1])
                                          : admin_->start();
   if (takeover_) handoff_admin_fds_.clear();  // owned by the admin server now
-  if (auto r = admin_started; !r) {
-    TLOG_ERROR("cannot start the admin API", "error={}", log_quote(r.error().message));
-    admin_->close();
-    inbox_.close();
-    uv_run(&loop_, UV_RUN_DEFAULT);
-    uv_loop_close(&loop_);
-    return 1;
+  if (!admin_started) return abandon("cannot start the admin API", admin_started.error());
+  if (auto r = load_initial_table(); !r) return abandon("cannot build the route table", r.error());
+  if (!takeover_) {
+    if (auto r = open_listeners(); !r) return abandon("cannot listen", r.error());
   }
 
   unsigned n = config_.workers;
@@ -536,6 +532,7 @@ nlohmann::json ProxyServer::status() {
       json& r = routes[host.empty() ? std::string("(default)") : host];
       for (auto& [app, counts] : apps) {
         json& a = r[app];
+        if (!a.is_object()) a = json::object();  // value() throws on the null that r[app] creates
         static const char* kClass[] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
         for (size_t i = 0; i < counts.size(); ++i)
           if (counts[i]) a[kClass[i]] = a.value(kClass[i], uint64_t{0}) + counts[i];

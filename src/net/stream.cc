@@ -141,15 +141,49 @@ void Stream::write_ref(const ChunkRef& chunk, const char* p, size_t n) {
   if (queued_bytes_ >= kHighWatermark) was_above_high_ = true;
 }
 
+void Stream::write_small(const char* p, size_t n) {
+  if (n == 0 || state_ != State::Open) return;
+  if (n > Chunk::kSize / 2) {
+    write_copy(p, n);
+    return;
+  }
+  if (!tail_ || tail_used_ + n > Chunk::kSize) {
+    tail_ = ChunkRef(pool_.acquire());
+    tail_used_ = 0;
+  }
+  char* dst = tail_.data() + tail_used_;
+  std::memcpy(dst, p, n);
+  tail_used_ += n;
+  queued_bytes_ += n;
+  if (queued_bytes_ >= kHighWatermark) was_above_high_ = true;
+  if (!out_.empty()) {
+    Segment& last = out_.back();
+    if (last.chunk.get() == tail_.get() && last.p + last.n == dst) {
+      last.n += n;  // contiguous with the previous small write: one iovec
+      return;
+    }
+  }
+  out_.push_back(Segment{tail_, std::string(), false, dst, n});
+}
+
 void Stream::write_static(const char* p, size_t n) {
   if (n == 0 || state_ != State::Open) return;
   out_.push_back(Segment{ChunkRef(), std::string(), false, p, n});
   queued_bytes_ += n;
 }
 
+void Stream::close_after_flush() {
+  close_wanted_ = true;
+  flush();
+}
+
 void Stream::flush() {
   if (state_ != State::Open || inflight_ != nullptr || connecting_) return;
   if (out_.empty()) {
+    if (close_wanted_) {
+      close();
+      return;
+    }
     if (shutdown_wanted_) do_shutdown();
     return;
   }
@@ -180,9 +214,15 @@ void Stream::flush() {
     }
   }
   if (out_.empty()) {
+    tail_.reset();  // everything is written: an idle connection holds no chunk
+    tail_used_ = 0;
     if (was_above_high_ && queued_bytes_ < kLowWatermark) {
       was_above_high_ = false;
       owner_->on_stream_drained();
+    }
+    if (close_wanted_ && state_ == State::Open) {
+      close();
+      return;
     }
     if (shutdown_wanted_ && state_ == State::Open) do_shutdown();
     return;
@@ -250,6 +290,7 @@ void Stream::close() {
   // Queued segments are dropped now; the in-flight write frees itself in its (cancelled) callback.
   for (auto& seg : out_) queued_bytes_ -= seg.n;
   out_.clear();
+  tail_.reset();
   uv_close(reinterpret_cast<uv_handle_t*>(&h_), StreamCallbacks::on_close);
 }
 

@@ -37,8 +37,7 @@ int ClientConnection::accept(uv_stream_t* server) {
   ++pending_closes_;
   rc = uv_accept(server, stream_.handle());
   if (rc != 0) return rc;
-  auto* tcp = reinterpret_cast<uv_tcp_t*>(stream_.handle());
-  uv_tcp_nodelay(tcp, 1);
+  auto* tcp = reinterpret_cast<uv_tcp_t*>(stream_.handle());  // TCP_NODELAY: inherited from the listener
   sockaddr_storage ss{};
   int len = sizeof(ss);
   if (uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&ss), &len) == 0)
@@ -242,6 +241,14 @@ void ClientConnection::on_exchange_done(bool keep_alive) {
   }
   local_response_ = false;
   if (!keep_alive || ctx_.draining || peer_eof_) {
+    // The client asked to close and has nothing more in flight: close once the response is out.
+    // Otherwise (we chose to close) linger, so a request it is sending cannot reset the answer.
+    if (!req_.keep_alive && request_complete_ && input_.empty() && !ctx_.draining) {
+      state_ = State::Lingering;
+      uv_timer_stop(&timer_);
+      stream_.close_after_flush();
+      return;
+    }
     begin_linger();
     return;
   }
@@ -364,7 +371,11 @@ void ClientConnection::close() {
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), ClientCallbacks::on_timer_closed);
 }
 
-void ClientConnection::on_stream_closed() { handle_closed(); }
+void ClientConnection::on_stream_closed() {
+  // The stream may close by itself (close_after_flush): then the rest of the connection follows.
+  if (state_ != State::Closing) close();
+  handle_closed();
+}
 
 void ClientConnection::handle_closed() {
   if (--pending_closes_ == 0) {

@@ -3,6 +3,7 @@
 #include <llhttp.h>
 
 #include <algorithm>
+#include <charconv>
 
 #include "turnout/common/log.h"
 #include "turnout/http/framing.h"
@@ -22,10 +23,13 @@ uint64_t now_us() { return uv_hrtime() / 1000; }
 void write_body(Stream& out, bool chunked, const ChunkRef& chunk, const char* at, size_t len) {
   if (len == 0) return;
   if (chunked) {
-    std::string size_line = fmt::format("{:x}\r\n", len);  // short: stays in the string's inline buffer
-    out.write_owned(std::move(size_line));
+    char size_line[24];
+    auto r = std::to_chars(size_line, size_line + 20, len, 16);
+    *r.ptr++ = '\r';
+    *r.ptr++ = '\n';
+    out.write_small(size_line, static_cast<size_t>(r.ptr - size_line));
     out.write_ref(chunk, at, len);
-    out.write_static(kCrlf, 2);
+    out.write_small(kCrlf, 2);
   } else {
     out.write_ref(chunk, at, len);
   }
@@ -115,11 +119,11 @@ void Exchange::send_request() {
   ForwardContext fwd;
   fwd.client_ip = client->peer_ip();
   fwd.upgrade = upgrade_;
-  std::string head;
-  head.reserve(512 + client->request().storage.size());
+  std::string& head = ctx_.scratch;
+  head.clear();
   build_upstream_request(client->request(), up_framing_, fwd, head);
   Stream& out = up_->stream();
-  out.write_owned(std::move(head));
+  out.write_small(head.data(), head.size());
   bool chunked = up_framing_.kind == BodyKind::Chunked;
   for (auto& p : pending_) write_body(out, chunked, p.chunk, p.p, p.n);
   if (!pending_.empty()) request_body_started_ = true;
@@ -172,7 +176,7 @@ void Exchange::on_request_complete() {
 }
 
 void Exchange::finish_request_upstream() {
-  if (up_framing_.kind == BodyKind::Chunked) up_->stream().write_static(kLastChunk, sizeof(kLastChunk) - 1);
+  if (up_framing_.kind == BodyKind::Chunked) up_->stream().write_small(kLastChunk, sizeof(kLastChunk) - 1);
   up_->request_sent();
 }
 
@@ -217,11 +221,11 @@ HttpParser::Events::HeadAction Exchange::on_upstream_head(ResponseHead& head) {
     // forward its answer, then close rather than read the rest of the body.
     keep_alive_ = false;
   }
-  std::string out;
-  out.reserve(256 + head.storage.size());
+  std::string& out = ctx_.scratch;
+  out.clear();
   build_downstream_response(head, down_framing_, req.version_minor, keep_alive_, out);
   ctx_.stats.bytes_out.add(out.size());
-  client_->stream().write_owned(std::move(out));
+  client_->stream().write_small(out.data(), out.size());
   response_head_sent_ = true;
   ctx_.stats.responses_by_class[head.status / 100 % 6].add();
   record_latency();
@@ -263,7 +267,7 @@ void Exchange::on_client_drained() {
 
 void Exchange::on_upstream_complete() {
   if (!client_) return;
-  if (down_framing_.kind == BodyKind::Chunked) client_->stream().write_static(kLastChunk, sizeof(kLastChunk) - 1);
+  if (down_framing_.kind == BodyKind::Chunked) client_->stream().write_small(kLastChunk, sizeof(kLastChunk) - 1);
   client_->stream().flush();
   response_complete_ = true;
   state_ = State::Done;

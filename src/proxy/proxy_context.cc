@@ -64,6 +64,20 @@ const std::string& ProxyContext::now_text() {
   return now_text_;
 }
 
+ServerCounters& ProxyContext::server_counters(std::string_view addr) {
+  auto it = servers.find(addr);
+  if (it == servers.end()) it = servers.emplace(std::string(addr), ServerCounters{}).first;
+  return it->second;
+}
+
+ClassCounts& ProxyContext::traffic_counts(std::string_view host, std::string_view app) {
+  auto h = traffic.find(host);
+  if (h == traffic.end()) h = traffic.emplace(std::string(host), AppCounts{}).first;
+  auto a = h->second.find(app);
+  if (a == h->second.end()) a = h->second.emplace(std::string(app), ClassCounts{}).first;
+  return a->second;
+}
+
 void ProxyContext::server_failed(const std::string& addr) {
   auto& h = health[addr];
   if (h.backoff_ms > 0 || ++h.consecutive_failures >= kFailuresToTrip) {

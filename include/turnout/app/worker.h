@@ -36,7 +36,7 @@ struct WorkerServerStats {
 // What the main thread copies from a worker for status, metrics and `ctl apps`.
 struct WorkerSnapshot {
   std::unordered_map<std::string, WorkerServerStats> servers;  // by server addr
-  std::unordered_map<std::string, std::unordered_map<std::string, ClassCounts>> traffic;  // host -> app -> counts
+  decltype(ProxyContext::traffic) traffic;  // host -> app -> counts
   uint64_t pooled_total = 0;   // upstream connections, idle + busy
   uint64_t pooled_idle = 0;    // idle upstream connections
   size_t clients = 0;          // open client connections

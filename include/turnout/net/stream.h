@@ -70,6 +70,9 @@ class Stream {
   void write_copy(const char* p, size_t n);
   void write_owned(std::string&& bytes);
   void write_ref(const ChunkRef& chunk, const char* p, size_t n);
+  // Small bytes (heads, chunk-size lines): copied into a pooled tail chunk shared by consecutive
+  // small writes, so building a head costs no malloc and adjacent pieces go out as one iovec.
+  void write_small(const char* p, size_t n);
   // Bytes with static lifetime ("\r\n", "0\r\n\r\n"): queued without copy or ownership.
   void write_static(const char* p, size_t n);
   // Closes once everything queued is written (after a half-close); see ClientConnection linger.
@@ -78,6 +81,8 @@ class Stream {
   void flush();
   // Half-close after the queued output is written (until-close bodies, tunnels).
   void shutdown_after_flush();
+  // close() once the queued output is written.
+  void close_after_flush();
 
   size_t queued_bytes() const { return queued_bytes_; }
   bool above_high_watermark() const { return queued_bytes_ >= kHighWatermark; }
@@ -114,6 +119,8 @@ class Stream {
   Owner* owner_;                  // notified of events; outlives the Stream's close callback
   Fifo<Segment> out_;             // queued, not yet handed to uv_write
   WriteReq* inflight_ = nullptr;  // the uv_write in progress, owns its segments
+  ChunkRef tail_;                 // chunk receiving write_small() bytes; dropped when all is written
+  size_t tail_used_ = 0;          // bytes of tail_ handed out (never rewritten once queued)
   size_t queued_bytes_ = 0;       // bytes in out_ + inflight_
   State state_ = State::Idle;
   bool is_pipe_ = false;
@@ -122,6 +129,7 @@ class Stream {
   bool was_above_high_ = false;   // for on_stream_drained edge
   bool shutdown_wanted_ = false;
   bool shutdown_sent_ = false;
+  bool close_wanted_ = false;     // close_after_flush() pending
 };
 
 }  // namespace turnout

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "turnout/balance/round_robin.h"
@@ -50,9 +51,9 @@ class Exchange final : public UpstreamConnection::User, public ServerFilter, pub
   void abort();
 
   State state() const { return state_; }
-  const std::string& route_host() const { return route_host_; }
-  const std::string& app_name() const { return app_name_; }
-  const std::string& server_addr() const { return server_addr_; }
+  std::string_view route_host() const { return route_host_; }
+  std::string_view app_name() const { return app_name_; }
+  std::string_view server_addr() const { return server_addr_; }
   int status() const { return status_; }
   uint64_t bytes_sent() const { return body_bytes_out_; }
   uint64_t start_us() const { return start_us_; }
@@ -93,9 +94,10 @@ class Exchange final : public UpstreamConnection::User, public ServerFilter, pub
   ClientConnection* client_;          // the owner; null once aborted
   RouteTablePtr table_;               // pinned for the whole exchange
   const Route* route_;                // in table_
-  std::string route_host_;            // route key ("" = default app), for in-flight queries
-  std::string app_name_;              // chosen app
-  std::string server_addr_;           // chosen server, for logs
+  // Views into table_, which this exchange pins for its whole life: no copy per request.
+  std::string_view route_host_;       // route key ("" = default app), for in-flight queries
+  std::string_view app_name_;         // chosen app
+  std::string_view server_addr_;      // chosen server, for logs
   const Server* server_ = nullptr;    // in table_
   ServerCounters* counters_ = nullptr;  // ctx_.servers entry of server_ while a request is in flight
   UpstreamConnection* up_ = nullptr;  // leased connection

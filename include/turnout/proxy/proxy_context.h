@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -60,6 +61,12 @@ struct ProxyStats {
   Counter latency_sum_us;
 };
 
+// Hash for unordered maps with std::string keys that are looked up by string_view.
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
 // Per-server counters of one worker. Written by the worker only; copied for the main thread by
 // a posted collection (never read concurrently). Nodes of the owning unordered_map are stable,
 // so an exchange keeps a pointer to its server's counters for its whole life.
@@ -96,17 +103,22 @@ struct ProxyContext {
   RouteTablePtr table;             // current snapshot; each exchange pins its own copy
   ProxyStats& stats;               // owned by the Worker, read by the main thread
   std::unordered_map<std::string, ServerHealth> health;  // passive health by server addr
-  std::unordered_map<std::string, ServerCounters> servers;  // by server addr
+  std::unordered_map<std::string, ServerCounters, StringHash, std::equal_to<>> servers;  // by server addr
   // Responses by route key ("" = default app) and app: requests by host, app and status class.
-  std::unordered_map<std::string, std::unordered_map<std::string, ClassCounts>> traffic;
-  ServerCounters& server_counters(const std::string& addr) { return servers[addr]; }
-  ClassCounts& traffic_counts(const std::string& host, const std::string& app) { return traffic[host][app]; }
+  using AppCounts = std::unordered_map<std::string, ClassCounts, StringHash, std::equal_to<>>;
+  std::unordered_map<std::string, AppCounts, StringHash, std::equal_to<>> traffic;
+  // Looked up by view: a key string is built only the first time a server / host / app is seen.
+  ServerCounters& server_counters(std::string_view addr);
+  ClassCounts& traffic_counts(std::string_view host, std::string_view app);
   bool draining = false;           // stop keep-alive, close idle connections
 
   // Live client connections (for drain, in-flight queries). Intrusive doubly linked list.
   ClientConnection* clients_head = nullptr;
   size_t client_count = 0;
   std::function<void()> on_client_closed;  // the worker re-admits connections held back by max_connections
+
+  // Scratch buffer for building heads before they are copied into a stream (keeps its capacity).
+  std::string scratch;
 
   // Access log: lines batched here and handed to the log writer by the worker's flush timer.
   std::string access_buf;

@@ -84,14 +84,15 @@ void append_number(std::string& out, uint64_t n) {
   out.append(buf, r.ptr);
 }
 
-// Writes "Name: v1, v2, ..., extra\r\n" from every field with `token`, then `extra`.
+// Writes "Name: v1, v2, ..., extra\r\n" from every field with `token`, then `extra`. When the
+// received Connection header names the field, the received values are hop-by-hop and dropped.
 void append_combined(std::string& out, const MessageHead& head, HeaderToken token, std::string_view name,
-                     std::string_view extra) {
+                     std::string_view extra, bool drop_received = false) {
   out.append(name);
   out.append(": ");
   bool first = true;
   for (const HeaderField& h : head.headers) {
-    if (h.token != token) continue;
+    if (h.token != token || drop_received) continue;
     std::string_view v = head.value(h);
     if (v.empty()) continue;
     if (!first) out.append(", ");
@@ -164,7 +165,7 @@ void build_upstream_request(const RequestHead& head, const Framing& framing, con
   }
   append_header(out, "X-Forwarded-Proto", ctx.proto);
   if (!received_host.empty()) append_header(out, "X-Forwarded-Host", received_host);
-  append_combined(out, head, HeaderToken::Via, "Via", kVia);
+  append_combined(out, head, HeaderToken::Via, "Via", kVia, named.contains("Via"));
   append_framing(out, framing);
   if (ctx.upgrade) out.append("Connection: upgrade\r\n");
   out.append("\r\n");
@@ -188,9 +189,12 @@ void build_downstream_response(const ResponseHead& head, const Framing& framing,
   ConnectionNames named(head);
   for (const HeaderField& h : head.headers) {
     if (!pass_through(head, h, named, switching, metadata_only)) continue;
+    // RFC 9112 6.1: no Transfer-Encoding to a client that did not speak HTTP/1.1, not even as
+    // metadata of a body that is not sent.
+    if (h.token == HeaderToken::TransferEncoding && client_minor_version == 0) continue;
     append_header(out, head.name(h), head.value(h));
   }
-  append_combined(out, head, HeaderToken::Via, "Via", kVia);
+  append_combined(out, head, HeaderToken::Via, "Via", kVia, named.contains("Via"));
   if (!metadata_only) append_framing(out, framing);
   if (switching) {
     out.append("Connection: upgrade\r\n");

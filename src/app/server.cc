@@ -468,7 +468,13 @@ void ProxyServer::collect_stats() {
     w->post([this, id](Worker& worker) {
       auto snap = std::make_shared<WorkerSnapshot>(worker.snapshot());
       inbox_.post([this, id, snap] {
-        if (id < snapshots_.size()) snapshots_[id] = std::move(*snap);
+        if (id >= snapshots_.size()) return;
+        for (auto& t : snap->traffic) {
+          ClassCounts& c = traffic_[{std::move(t.host), std::move(t.app)}];
+          for (size_t i = 0; i < c.size(); ++i) c[i] += t.delta[i];
+        }
+        snap->traffic.clear();
+        snapshots_[id] = std::move(*snap);
       });
     });
   }
@@ -527,17 +533,12 @@ nlohmann::json ProxyServer::status() {
   j["workers"] = workers;
   // Per route and app: responses by status class, summed over workers.
   json routes = json::object();
-  for (auto& snap : snapshots_) {
-    for (auto& [host, apps] : snap.traffic) {
-      json& r = routes[host.empty() ? std::string("(default)") : host];
-      for (auto& [app, counts] : apps) {
-        json& a = r[app];
-        if (!a.is_object()) a = json::object();  // value() throws on the null that r[app] creates
-        static const char* kClass[] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
-        for (size_t i = 0; i < counts.size(); ++i)
-          if (counts[i]) a[kClass[i]] = a.value(kClass[i], uint64_t{0}) + counts[i];
-      }
-    }
+  static const char* kClass[] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
+  for (auto& [key, counts] : traffic_) {
+    json& a = routes[key.first.empty() ? std::string("(default)") : key.first][key.second];
+    a = json::object();
+    for (size_t i = 0; i < counts.size(); ++i)
+      if (counts[i]) a[kClass[i]] = counts[i];
   }
   j["traffic"] = routes;
   json servers = json::object();
@@ -624,15 +625,8 @@ std::string ProxyServer::metrics() {
                    sum([i](const ProxyStats& s) { return s.local_errors[i].get(); }));
 
   prom_header(out, "turnout_requests_total", "counter", "Requests by route host, app and response status class.");
-  std::map<std::pair<std::string, std::string>, ClassCounts> traffic;
-  for (auto& snap : snapshots_)
-    for (auto& [host, apps] : snap.traffic)
-      for (auto& [app, counts] : apps) {
-        auto& t = traffic[{host, app}];
-        for (size_t i = 0; i < counts.size(); ++i) t[i] += counts[i];
-      }
   static const char* kClass[] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
-  for (auto& [key, counts] : traffic)
+  for (auto& [key, counts] : traffic_)
     for (size_t i = 0; i < counts.size(); ++i)
       if (counts[i])
         fmt::format_to(std::back_inserter(out), "turnout_requests_total{{host=\"{}\",app=\"{}\",class=\"{}\"}} {}\n",

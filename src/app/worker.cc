@@ -205,7 +205,7 @@ size_t Worker::in_flight(std::string_view host, std::string_view app) const {
   return n;
 }
 
-WorkerSnapshot Worker::snapshot() const {
+WorkerSnapshot Worker::snapshot() {
   WorkerSnapshot out;
   ctx_->table->for_each_app([&](const App& a) {
     for (auto& s : a.servers) {
@@ -216,7 +216,15 @@ WorkerSnapshot Worker::snapshot() const {
       if (it != ctx_->servers.end()) st.counters = it->second;
     }
   });
-  out.traffic = ctx_->traffic;
+  out.traffic.reserve(ctx_->traffic_dirty.size());
+  for (auto& d : ctx_->traffic_dirty) {
+    WorkerSnapshot::TrafficDelta t{*d.host, *d.app, {}};
+    for (size_t i = 0; i < t.delta.size(); ++i) t.delta[i] = d.entry->counts[i] - d.entry->reported[i];
+    d.entry->reported = d.entry->counts;
+    d.entry->dirty = false;
+    out.traffic.push_back(std::move(t));
+  }
+  ctx_->traffic_dirty.clear();
   out.pooled_total = ctx_->pool.total_count();
   out.pooled_idle = ctx_->pool.idle_count();
   out.clients = ctx_->client_count;

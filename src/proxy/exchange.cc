@@ -47,8 +47,7 @@ Exchange::Exchange(ProxyContext& ctx, ClientConnection& client, RouteTablePtr ta
 Exchange::~Exchange() {
   count_end(false);
   if (!app_name_.empty()) {
-    ClassCounts& c = ctx_.traffic_counts(route_host_, app_name_);
-    ++c[status_ / 100 % 6];
+    ctx_.count_traffic(route_host_, app_name_, static_cast<size_t>(status_ / 100 % 6));
   }
   // Never holds a lease past abort()/release; a stray one is closed, not pooled.
   if (up_) {

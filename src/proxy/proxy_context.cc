@@ -70,12 +70,17 @@ ServerCounters& ProxyContext::server_counters(std::string_view addr) {
   return it->second;
 }
 
-ClassCounts& ProxyContext::traffic_counts(std::string_view host, std::string_view app) {
+void ProxyContext::count_traffic(std::string_view host, std::string_view app, size_t status_class) {
   auto h = traffic.find(host);
   if (h == traffic.end()) h = traffic.emplace(std::string(host), AppCounts{}).first;
   auto a = h->second.find(app);
-  if (a == h->second.end()) a = h->second.emplace(std::string(app), ClassCounts{}).first;
-  return a->second;
+  if (a == h->second.end()) a = h->second.emplace(std::string(app), TrafficEntry{}).first;
+  TrafficEntry& e = a->second;
+  ++e.counts[status_class];
+  if (!e.dirty) {
+    e.dirty = true;
+    traffic_dirty.push_back(DirtyTraffic{&h->first, &a->first, &e});
+  }
 }
 
 void ProxyContext::server_failed(const std::string& addr) {

@@ -116,6 +116,7 @@ class ProxyServer final : public AdminActions {
   std::vector<uint64_t> acked_;             // per worker: highest version adopted
   std::deque<PendingAck> pending_;          // ordered by version
   std::vector<WorkerSnapshot> snapshots_;   // last copy of each worker's counters (<= 250 ms old)
+  std::map<std::pair<std::string, std::string>, ClassCounts> traffic_;  // (host, app) -> responses, all workers
   std::chrono::steady_clock::time_point started_;
   uint64_t changes_applied_ = 0;            // accepted changes since start
   uint64_t reloads_ = 0, reload_failures_ = 0;

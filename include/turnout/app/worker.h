@@ -36,7 +36,11 @@ struct WorkerServerStats {
 // What the main thread copies from a worker for status, metrics and `ctl apps`.
 struct WorkerSnapshot {
   std::unordered_map<std::string, WorkerServerStats> servers;  // by server addr
-  decltype(ProxyContext::traffic) traffic;  // host -> app -> counts
+  struct TrafficDelta {
+    std::string host, app;  // route key, app
+    ClassCounts delta;      // responses since the previous snapshot
+  };
+  std::vector<TrafficDelta> traffic;  // only entries that changed since the previous snapshot
   uint64_t pooled_total = 0;   // upstream connections, idle + busy
   uint64_t pooled_idle = 0;    // idle upstream connections
   size_t clients = 0;          // open client connections
@@ -69,8 +73,8 @@ class Worker {
   void stop();
   // In-flight exchanges routed by `host` to `app`.
   size_t in_flight(std::string_view host, std::string_view app) const;
-  // Counters, pools and passive health, copied for the main thread.
-  WorkerSnapshot snapshot() const;
+  // Counters, pools and passive health, copied for the main thread; traffic as deltas.
+  WorkerSnapshot snapshot();
   // Open client connections (drain progress).
   size_t client_count() const { return ctx_ ? ctx_->client_count : 0; }
 

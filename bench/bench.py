@@ -1,0 +1,1306 @@
+#!/usr/bin/env python3
+"""turnout vs nginx vs HAProxy, measured side by side in one run (bench/run.sh calls this).
+
+Everything runs on 127.0.0.1 from a temp dir: fixed-response backends (bench/backend.cc),
+turnout, nginx and HAProxy each with ONE worker, started by hand with generated configs on
+free ports (never as system services). The proxy is pinned to CPU 0; wrk, the backends and
+every helper to CPU 1. Scenarios (see bench/README.md):
+
+  a  small responses, keep-alive, 50 connections      e  10,000 idle keep-alive clients: RSS/conn
+  b  a new connection per request (Connection: close)  f  remaps every 0.5 s under load: failures
+  c  64 KiB responses                                  g  remap scale at 100k / 1M routes (turnout)
+  d  10 MiB uploads (POST)
+
+Results: bench/results/latest.{md,json,png}. `--profile` also profiles turnout in (a) and (b).
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+FD_LIMIT = 20000  # per proxy process; raised to the hard limit at start (see main)
+BENCH = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH)
+PROXY_CPU, LOAD_CPU = 0, 1
+PROXIES = ["turnout", "nginx", "haproxy"]
+TARGETS = ["direct"] + PROXIES
+SMALL_BYTES, BIG_BYTES = 128, 64 * 1024
+UPLOAD_BYTES = 10 * 1024 * 1024
+COLORS = {"direct": 0x9E9E9E, "turnout": 0xE4572E, "nginx": 0x2E8B57, "haproxy": 0x1F6FB4}
+
+# scenario -> (title, host, wrk args, connections)
+LOAD_SCENARIOS = {
+    "a": ("small responses, keep-alive", "a.test", [], 50),
+    "b": ("new connection per request", "a.test", ["-H", "Connection: close"], 50),
+    "c": ("64 KiB responses", "big.test", [], 50),
+    "d": ("10 MiB uploads", "a.test", ["-s", os.path.join(BENCH, "lua", "upload.lua")], 8),
+}
+
+
+def log(msg):
+    print(f"[{datetime.datetime.now():%H:%M:%S}] {msg}", flush=True)
+
+
+# ---------------------------------------------------------------- processes and /proc
+
+class Procs:
+    """Every process this benchmark starts; all of them are stopped at exit, by pid."""
+
+    def __init__(self):
+        self.live = []
+
+    def spawn(self, cmd, cpu=None, log_path=None, cwd=None, env=None, stdin=None, stdout=None):
+        if cpu is not None:
+            cmd = ["taskset", "-c", str(cpu)] + cmd
+        out = open(log_path, "ab") if log_path else subprocess.DEVNULL
+        p = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=stdin or subprocess.DEVNULL,
+                             stdout=stdout or out, stderr=out, start_new_session=True)
+        self.live.append(p)
+        return p
+
+    def stop(self, p, sig=signal.SIGTERM, timeout=10):
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, sig)  # its own session: the proxy and the workers it forked
+            except ProcessLookupError:
+                pass
+            try:
+                p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                p.wait()
+        if p in self.live:
+            self.live.remove(p)
+
+    def stop_all(self):
+        for p in list(reversed(self.live)):
+            self.stop(p, timeout=5)
+
+
+PROCS = Procs()
+
+
+def children(pid):
+    kids = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                kids += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    return kids
+
+
+def tree(pid):
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += children(p)
+    return out
+
+
+def stat_fields(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu(pid):
+    """utime+stime (s) of pid and its descendants, plus what its reaped children used (cutime+cstime),
+    so workers that exit during a run (reloads) are still counted."""
+    total = 0
+    for i, p in enumerate(tree(pid)):
+        try:
+            f = stat_fields(p)
+        except OSError:
+            continue
+        total += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
+    return total / TICK
+
+
+def vm_rss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=10.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def http_get(port, host, path="/"):
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return data
+
+
+def write_atomic(path, text):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, capture_output=True, text=True, **kw)
+
+
+# ---------------------------------------------------------------- wrk
+
+def parse_duration_ms(s):
+    m = re.match(r"([\d.]+)(us|ms|s|m)$", s)
+    v, u = float(m.group(1)), m.group(2)
+    return v * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[u]
+
+
+def parse_wrk(out):
+    r = {"requests": 0, "seconds": 0.0, "rps": 0.0, "p50_ms": None, "p99_ms": None,
+         "socket_errors": 0, "non2xx": 0}
+    m = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)", out)
+    if m:
+        r["requests"] = int(m.group(1))
+        r["seconds"] = parse_duration_ms(m.group(2) + m.group(3)) / 1e3
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if m:
+        r["rps"] = float(m.group(1))
+    for pct, key in (("50", "p50_ms"), ("99", "p99_ms")):
+        m = re.search(rf"^\s+{pct}%\s+([\d.]+(?:us|ms|s|m))\s*$", out, re.M)
+        if m:
+            r[key] = parse_duration_ms(m.group(1))
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if m:
+        r["socket_errors"] = sum(int(x) for x in m.groups())
+        r["socket_detail"] = dict(zip(["connect", "read", "write", "timeout"], map(int, m.groups())))
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if m:
+        r["non2xx"] = int(m.group(1))
+    r["errors"] = r["socket_errors"] + r["non2xx"]
+    return r
+
+
+def wrk(port, seconds, conns, host=None, extra=(), env=None):
+    cmd = ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", "--timeout", "5s"]
+    if host:
+        cmd += ["-H", f"Host: {host}"]
+    cmd += list(extra) + [f"http://127.0.0.1:{port}/"]
+    p = run(cmd, env=env, timeout=seconds + 60)  # inherits CPU 1 from this process
+    r = parse_wrk(p.stdout)
+    r["raw"] = p.stdout + p.stderr
+    return r
+
+
+# ---------------------------------------------------------------- the setup
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.build = args.build
+        self.tmp = tempfile.mkdtemp(prefix="turnout-bench.")
+        self.ports = {}
+        self.backends = {}   # name -> Popen
+        self.proxies = {}    # name -> Popen (master)
+        self.results = {"runs": [], "idle": [], "remap": [], "scale": {}, "incidents": []}
+        self.gen = 0         # f: which side (blue/green) the configs point at
+
+    # ---- backends
+    def start_backend(self, name, size, port=None):
+        port = port or free_port()
+        p = PROCS.spawn([os.path.join(self.build, "bench", "turnout-backend"), "--listen", f"127.0.0.1:{port}",
+                         "--name", name, "--size", str(size), "--threads", "1"],
+                        log_path=os.path.join(self.tmp, f"backend-{name}.log"))
+        if not wait_port(port):
+            sys.exit(f"backend {name} did not start")
+        self.backends[name] = p
+        self.ports[name] = port
+        return p
+
+    def start_backends(self):
+        for name, size in (("a1", SMALL_BYTES), ("a2", SMALL_BYTES), ("g1", SMALL_BYTES), ("g2", SMALL_BYTES),
+                           ("big1", BIG_BYTES), ("big2", BIG_BYTES)):
+            self.start_backend(name, size)
+
+    def addr(self, name):
+        return f"127.0.0.1:{self.ports[name]}"
+
+    def app_servers(self, app):
+        return {"a": ["a1", "a2"], "a2": ["g1", "g2"], "big": ["big1", "big2"]}[app]
+
+    # ---- turnout
+    def turnout_conf(self, a_test_app="a"):
+        d = os.path.join(self.tmp, "turnout")
+        apps = "\n".join(f"  {app}: {{ servers: [{', '.join(repr(self.addr(s)) for s in self.app_servers(app))}] }}"
+                         for app in ("a", "a2", "big"))
+        return f"""# generated by bench/bench.py
+listen: ["127.0.0.1:{self.ports['turnout']}"]
+workers: 1
+admin: {{ socket: {d}/turnout.sock }}
+access_log: off
+log_level: info
+apps:
+{apps}
+routes:
+  a.test: [{a_test_app}]
+  big.test: [big]
+timeouts: {{ connect: 2s, request_header: 10s, upstream_response: 60s, client_idle: 60s, upstream_idle: 30s, drain: 5s }}
+limits: {{ max_connections: {FD_LIMIT - 500} }}
+"""
+
+    def start_turnout(self):
+        d = os.path.join(self.tmp, "turnout")
+        os.makedirs(d, exist_ok=True)
+        self.ports.setdefault("turnout", free_port())
+        cfg = os.path.join(d, "turnout.yaml")
+        write_atomic(cfg, self.turnout_conf())
+        p = PROCS.spawn([os.path.join(self.build, "turnout"), "run", "-c", cfg], cpu=PROXY_CPU,
+                        log_path=os.path.join(d, "turnout.log"), cwd=d)
+        self.proxies["turnout"] = p
+        self.wait_ready("turnout")
+
+    def turnout_sock(self):
+        return os.path.join(self.tmp, "turnout", "turnout.sock")
+
+    def ctl(self, *args):
+        return run([os.path.join(self.build, "turnout"), "ctl", "-s", self.turnout_sock()] + list(args), timeout=30)
+
+    # ---- nginx
+    def nginx_conf(self, a_test_app="a"):
+        d = os.path.join(self.tmp, "nginx")
+        port = self.ports["nginx"]
+        ups = "".join(
+            f"  upstream app_{app} {{\n" + "".join(f"    server {self.addr(s)};\n" for s in self.app_servers(app)) +
+            "    keepalive 64;\n    keepalive_requests 1000000;\n    keepalive_timeout 30s;\n  }\n"
+            for app in ("a", "a2", "big"))
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        return f"""# generated by bench/bench.py
+{user}daemon off;
+master_process on;
+worker_processes 1;
+worker_rlimit_nofile {FD_LIMIT};
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections {FD_LIMIT - 500}; }}
+http {{
+  access_log off;
+  client_body_temp_path {d}/client_body;
+  proxy_temp_path {d}/proxy;
+  fastcgi_temp_path {d}/fastcgi;
+  uwsgi_temp_path {d}/uwsgi;
+  scgi_temp_path {d}/scgi;
+  keepalive_timeout 60s;
+  keepalive_requests 1000000;
+  client_max_body_size 0;
+  proxy_request_buffering off;
+  proxy_http_version 1.1;
+  proxy_set_header Connection "";
+  proxy_set_header Host $http_host;
+  proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+  proxy_set_header X-Forwarded-Proto $scheme;
+  proxy_set_header X-Forwarded-Host $host;
+  proxy_set_header Via "1.1 nginx";
+{ups}  server {{ listen 127.0.0.1:{port} backlog=4096 default_server; server_name _; return 404 "no route for host\\n"; }}
+  server {{ listen 127.0.0.1:{port}; server_name a.test; location / {{ proxy_pass http://app_{a_test_app}; }} }}
+  server {{ listen 127.0.0.1:{port}; server_name big.test; location / {{ proxy_pass http://app_big; }} }}
+}}
+"""
+
+    def start_nginx(self):
+        d = os.path.join(self.tmp, "nginx")
+        os.makedirs(d, exist_ok=True)
+        self.ports.setdefault("nginx", free_port())
+        write_atomic(os.path.join(d, "nginx.conf"), self.nginx_conf())
+        p = PROCS.spawn(["nginx", "-p", d, "-c", os.path.join(d, "nginx.conf"), "-e", os.path.join(d, "error.log")],
+                        cpu=PROXY_CPU, log_path=os.path.join(d, "stderr.log"))
+        self.proxies["nginx"] = p
+        self.wait_ready("nginx")
+
+    def nginx_reload(self):
+        d = os.path.join(self.tmp, "nginx")
+        return run(["nginx", "-p", d, "-c", os.path.join(d, "nginx.conf"), "-e", os.path.join(d, "error.log"),
+                    "-s", "reload"], timeout=30)
+
+    # ---- HAProxy
+    def haproxy_conf(self, a_side="blue"):
+        d = os.path.join(self.tmp, "haproxy")
+        blue = "" if a_side == "blue" else " disabled"
+        green = "" if a_side == "green" else " disabled"
+        return f"""# generated by bench/bench.py
+global
+  nbthread 1
+  ulimit-n {FD_LIMIT}
+  no strict-limits
+  maxconn {FD_LIMIT // 2 + 500}
+  stats socket {d}/admin.sock mode 600 level admin expose-fd listeners
+  hard-stop-after 30s
+defaults
+  mode http
+  maxconn {FD_LIMIT // 2 + 500}
+  timeout connect 2s
+  timeout client 60s
+  timeout server 60s
+  timeout http-request 10s
+  timeout http-keep-alive 60s
+  option forwardfor
+  http-reuse always
+frontend fe
+  bind 127.0.0.1:{self.ports['haproxy']}
+  http-request set-header X-Forwarded-Proto http
+  http-request set-header X-Forwarded-Host %[req.hdr(host)]
+  http-request add-header Via "1.1 haproxy"
+  use_backend %[req.hdr(host),field(1,:),lower,map({d}/hosts.map,be_none)]
+backend be_a
+  balance roundrobin
+  server s1 {self.addr('a1')}{blue}
+  server s2 {self.addr('a2')}{blue}
+  server g1 {self.addr('g1')}{green}
+  server g2 {self.addr('g2')}{green}
+backend be_big
+  balance roundrobin
+  server b1 {self.addr('big1')}
+  server b2 {self.addr('big2')}
+backend be_none
+  http-request return status 404 content-type text/plain string "no route for host"
+"""
+
+    def start_haproxy(self):
+        d = os.path.join(self.tmp, "haproxy")
+        os.makedirs(d, exist_ok=True)
+        self.ports.setdefault("haproxy", free_port())
+        write_atomic(os.path.join(d, "hosts.map"), "a.test be_a\nbig.test be_big\n")
+        cfg = os.path.join(d, "haproxy.cfg")
+        write_atomic(cfg, self.haproxy_conf())
+        p = PROCS.spawn(["haproxy", "-W", "-f", cfg], cpu=PROXY_CPU, log_path=os.path.join(d, "stderr.log"))
+        self.proxies["haproxy"] = p
+        self.wait_ready("haproxy")
+
+    def haproxy_api(self, cmd):
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(10)
+            s.connect(os.path.join(self.tmp, "haproxy", "admin.sock"))
+            s.sendall((cmd + "\n").encode())
+            out = b""
+            while True:
+                c = s.recv(65536)
+                if not c:
+                    break
+                out += c
+        return out.decode(errors="replace").strip()
+
+    # ---- common
+    def wait_ready(self, name, timeout=15):
+        port = self.ports[name]
+        host = "a.test"
+        end = time.time() + timeout
+        while time.time() < end:
+            if self.proxies[name].poll() is not None:
+                sys.exit(f"{name} exited at start; see {self.tmp}/{name}/")
+            try:
+                if b" 200 " in http_get(port, host).split(b"\r\n", 1)[0]:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        sys.exit(f"{name} did not answer 200 for Host: {host} on port {port}")
+
+    def start(self, name):
+        {"turnout": self.start_turnout, "nginx": self.start_nginx, "haproxy": self.start_haproxy}[name]()
+
+    def ensure_up(self, name):
+        """Restarts a proxy that died (something outside this benchmark may signal it on a shared
+        machine); every such restart is recorded and shown in the report."""
+        p = self.proxies.get(name)
+        if p is None or p.poll() is None:
+            return
+        tail = ""
+        logf = os.path.join(self.tmp, name, "turnout.log" if name == "turnout" else "stderr.log")
+        if os.path.exists(logf):
+            with open(logf, errors="replace") as f:
+                tail = " | ".join(f.read().strip().splitlines()[-2:])
+        log(f"  !! {name} exited unexpectedly (status {p.returncode}); restarting. Log: {tail[:300]}")
+        self.results["incidents"].append(dict(time=datetime.datetime.utcnow().isoformat(), proxy=name,
+                                              status=p.returncode, log=tail[:500]))
+        PROCS.live.remove(p)
+        self.start(name)
+
+    def restart(self, name):
+        PROCS.stop(self.proxies[name])
+        self.start(name)
+
+    def port_of(self, target, host):
+        if target == "direct":
+            return self.ports["big1" if host == "big.test" else "a1"]
+        return self.ports[target]
+
+    def cpu_root(self, target, host):
+        if target == "direct":
+            return self.backends["big1" if host == "big.test" else "a1"].pid
+        return self.proxies[target].pid
+
+    def serving_pids(self, target, host="a.test"):
+        """The processes that serve traffic: turnout itself, nginx's and HAProxy's workers."""
+        root = self.cpu_root(target, host)
+        if target in ("nginx", "haproxy"):
+            return children(root) or [root]
+        return [root]
+
+    def rss_kib(self, target, host="a.test"):
+        return sum(vm_rss_kib(p) for p in self.serving_pids(target, host))
+
+    # ---------------------------------------------------------------- scenarios a-d
+    def load_run(self, scen, target, rnd):
+        title, host, extra, conns = LOAD_SCENARIOS[scen]
+        if target != "direct":
+            self.ensure_up(target)
+        port = self.port_of(target, host)
+        root = self.cpu_root(target, host)
+        cpu0 = tree_cpu(root)
+        load = os.getloadavg()[0]
+        r = wrk(port, self.args.duration, conns, host, extra)
+        cpu = tree_cpu(root) - cpu0
+        r.update(scenario=scen, target=target, round=rnd, loadavg=load, cpu_s=cpu,
+                 cpu_us_per_req=(cpu * 1e6 / r["requests"]) if r["requests"] else None,
+                 rss_kib=self.rss_kib(target, host))
+        raw = r.pop("raw")
+        if not r["requests"]:
+            log(f"  wrk failed: {raw.strip()[:400]}")
+        self.results["runs"].append(r)
+        log(f"  ({scen}) {target:8} round {rnd}: {r['rps']:9.0f} req/s  p50 {fmt_ms(r['p50_ms'])}  "
+            f"p99 {fmt_ms(r['p99_ms'])}  cpu {fmt_num(r['cpu_us_per_req'], 1)} us/req  "
+            f"rss {r['rss_kib'] / 1024:.1f} MiB  errors {r['errors']}  (load {load:.1f})")
+
+    # ---------------------------------------------------------------- scenario e
+    def idle_run(self, target, rnd):
+        n = self.args.idle_conns
+        if target == "direct":  # a fresh backend, so its heap starts empty like the proxies'
+            be = self.start_backend("idle", SMALL_BYTES)
+            port, pids = self.ports["idle"], lambda: [be.pid]
+        else:
+            self.restart(target)  # a fresh process: earlier scenarios' heaps do not hide the growth
+            port, pids = self.ports[target], lambda: self.serving_pids(target)
+            http_get(port, "a.test")
+        time.sleep(0.5)
+        before = sum(vm_rss_kib(p) for p in pids())
+        cl = PROCS.spawn([os.path.join(self.build, "bench", "idle_clients"), "--connect", f"127.0.0.1:{port}",
+                          "--host", "a.test", "--conns", str(n)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        line = cl.stdout.readline().decode().strip()
+        m = re.match(r"ready ok=(\d+) failed=(\d+) ms=(\d+)", line)
+        time.sleep(1.0)
+        after = sum(vm_rss_kib(p) for p in pids())
+        cl.stdin.close()
+        tail = cl.stdout.read().decode()
+        cl.wait(30)
+        PROCS.live.remove(cl)
+        ok, failed = (int(m.group(1)), int(m.group(2))) if m else (0, n)
+        closed = int(re.search(r"closed_by_peer=(\d+)", tail).group(1)) if "closed_by_peer" in tail else None
+        r = dict(target=target, round=rnd, conns=n, ok=ok, failed=failed, open_ms=int(m.group(3)) if m else None,
+                 closed_by_peer=closed, rss_before_kib=before, rss_after_kib=after,
+                 kib_per_conn=(after - before) / ok if ok else None)
+        self.results["idle"].append(r)
+        log(f"  (e) {target:8} round {rnd}: {ok}/{n} open, RSS {before / 1024:.1f} -> {after / 1024:.1f} MiB = "
+            f"{fmt_num(r['kib_per_conn'], 2)} KiB/conn, closed by peer {closed}")
+        if target == "direct":
+            PROCS.stop(be)
+
+    # ---------------------------------------------------------------- scenario f
+    def remap_variants(self):
+        """name -> (proxy, one change(i) -> (ok, detail))."""
+        def nginx_reload(i):
+            self.gen ^= 1
+            write_atomic(os.path.join(self.tmp, "nginx", "nginx.conf"), self.nginx_conf("a2" if self.gen else "a"))
+            p = self.nginx_reload()
+            return p.returncode == 0, p.stderr.strip()
+
+        def haproxy_runtime(i):
+            # Blue-green by server state on even ticks, a dynamic server added (and the previous
+            # one put in maintenance) on odd ticks: both kinds of runtime-API change.
+            if i % 2 == 0:
+                self.gen ^= 1
+                up, down = (("g1", "g2"), ("s1", "s2")) if self.gen else (("s1", "s2"), ("g1", "g2"))
+                cmds = [f"set server be_a/{s} state ready" for s in up] + \
+                       [f"set server be_a/{s} state maint" for s in down]
+            else:
+                k = i // 2
+                srv = self.addr("g1" if self.gen else "a1")
+                cmds = [f"add server be_a/d{k} {srv}", f"enable server be_a/d{k}"]
+                if k > 0:
+                    cmds.append(f"set server be_a/d{k - 1} state maint")
+            bad = []
+            for c in cmds:
+                out = self.haproxy_api(c)
+                if out and out != "New server registered.":
+                    bad.append(f"{c}: {out}")
+            return not bad, "; ".join(bad)
+
+        def haproxy_reload(i):
+            self.gen ^= 1
+            write_atomic(os.path.join(self.tmp, "haproxy", "haproxy.cfg"), self.haproxy_conf("green" if self.gen else "blue"))
+            os.kill(self.proxies["haproxy"].pid, signal.SIGUSR2)
+            return True, ""
+
+        cycle = [["map", "a2", "a.test"], ["unmap", "a", "a.test"], ["map", "a", "a.test"],
+                 ["unmap", "a2", "a.test"], ["swap", "a", "a2", "a.test"], ["swap", "a2", "a", "a.test"]]
+
+        def turnout_ctl(i):
+            p = self.ctl(*cycle[i % len(cycle)])
+            return p.returncode == 0, (p.stderr or p.stdout).strip()
+
+        def turnout_reload(i):
+            self.gen ^= 1
+            write_atomic(os.path.join(self.tmp, "turnout", "turnout.yaml"), self.turnout_conf("a2" if self.gen else "a"))
+            p = self.ctl("reload")
+            return p.returncode == 0, (p.stderr or p.stdout).strip()
+
+        return {
+            "nginx -s reload": ("nginx", nginx_reload),
+            "haproxy runtime API": ("haproxy", haproxy_runtime),
+            "haproxy reload (-W, USR2)": ("haproxy", haproxy_reload),
+            "turnout ctl map/unmap/swap": ("turnout", turnout_ctl),
+            "turnout ctl reload": ("turnout", turnout_reload),
+        }
+
+    def remap_run(self, variant, proxy, change, rnd):
+        secs = self.args.remap_duration
+        self.ensure_up(proxy)
+        self.gen = 0
+        stop = threading.Event()
+        changes = []
+
+        def driver():
+            t0 = time.time()
+            i = 0
+            while not stop.is_set():
+                due = t0 + 0.5 * (i + 1)
+                if stop.wait(max(0.0, due - time.time())):
+                    break
+                tc = time.time()
+                try:
+                    ok, detail = change(i)
+                except Exception as e:  # a broken admin socket counts as a failed change
+                    ok, detail = False, repr(e)
+                changes.append((ok, detail, time.time() - tc))
+                i += 1
+
+        root = self.proxies[proxy].pid
+        cpu0 = tree_cpu(root)
+        th = threading.Thread(target=driver)
+        th.start()
+        r = wrk(self.ports[proxy], secs, 50, "a.test")
+        stop.set()
+        th.join()
+        cpu = tree_cpu(root) - cpu0
+        r.pop("raw")
+        bad = [d for ok, d, _ in changes if not ok]
+        lat = sorted(x for _, _, x in changes)
+        r.update(variant=variant, proxy=proxy, round=rnd, changes=len(changes), changes_failed=len(bad),
+                 change_errors=bad[:3], change_p50_ms=lat[len(lat) // 2] * 1e3 if lat else None,
+                 cpu_us_per_req=cpu * 1e6 / r["requests"] if r["requests"] else None)
+        self.results["remap"].append(r)
+        log(f"  (f) {variant:28} round {rnd}: {r['requests']} requests, failed {r['errors']} "
+            f"(socket {r['socket_errors']}, non-2xx {r['non2xx']}), {len(changes)} changes "
+            f"({len(bad)} rejected{': ' + bad[0][:120] if bad else ''})")
+
+    def restore_remaps(self):
+        write_atomic(os.path.join(self.tmp, "nginx", "nginx.conf"), self.nginx_conf())
+        self.nginx_reload()
+        write_atomic(os.path.join(self.tmp, "turnout", "turnout.yaml"), self.turnout_conf())
+        self.ctl("reload")
+        PROCS.stop(self.proxies["haproxy"])  # drops the runtime-API servers and any old workers
+        self.start_haproxy()
+
+    # ---------------------------------------------------------------- scenario g
+    def start_scale_turnout(self, tag, state_file, cpu=PROXY_CPU):
+        """A fresh turnout of its own for (g), so the big table never touches the other scenarios."""
+        d = os.path.join(self.tmp, tag)
+        os.makedirs(d, exist_ok=True)
+        port = free_port()
+        sock = os.path.join(d, "turnout.sock")
+        text = self.turnout_conf().replace(f"127.0.0.1:{self.ports['turnout']}", f"127.0.0.1:{port}") \
+            .replace(os.path.join(self.tmp, "turnout", "turnout.sock"), sock)
+        if state_file:
+            text += f"state_file: {d}/turnout.state.json\n"
+        cfg = os.path.join(d, "turnout.yaml")
+        write_atomic(cfg, text)
+        p = PROCS.spawn([os.path.join(self.build, "turnout"), "run", "-c", cfg], cpu=cpu,
+                        log_path=os.path.join(d, "turnout.log"), cwd=d)
+        self.proxies[tag], self.ports[tag] = p, port
+        self.wait_ready(tag)
+        return p, port, sock
+
+    def scale_stages(self, p, port, sock, sizes, churn_at, routing_at, state_file, pinned=True):
+        rb = os.path.join(self.build, "bench", "remap_bench")
+        out = self.results["scale"]
+        loaded = 0
+        for n in sizes:
+            t0 = time.time()
+            q = run([rb, "--socket", sock, "load", "--from", str(loaded), "--to", str(n), "--batch", "10000"],
+                    timeout=3600)
+            kv = parse_kv(q.stdout)
+            if q.returncode != 0:
+                log(f"  (g) loading {n} routes failed: {q.stderr.strip()[:300]}")
+                out["stages"].append(dict(routes=n, state_file=state_file, load_failed=q.stderr.strip()[:300]))
+                return
+            loaded = n
+            stage = dict(routes=n, state_file=state_file, pinned=pinned, load_seconds=time.time() - t0,
+                         load_routes_per_s=kv.get("routes_per_s"), batch_p50_ms=kv.get("batch_p50_ms"),
+                         rss_kib=vm_rss_kib(p.pid))
+            log(f"  (g) {n} routes loaded in {stage['load_seconds']:.1f} s (batch p50 {kv.get('batch_p50_ms')} ms)"
+                f"{' with state_file' if state_file else ''}, turnout RSS {stage['rss_kib'] / 1024:.0f} MiB")
+            if n in churn_at:
+                q = run([rb, "--socket", sock, "churn", "--routes", str(n), "--changes", str(self.args.changes)],
+                        timeout=3600)
+                kv = parse_kv(q.stdout)
+                stage.update({k: kv.get(k) for k in ("changes", "ok", "errors", "p50_us", "p99_us", "max_us",
+                                                      "changes_per_s")})
+                stage["rss_after_kib"] = vm_rss_kib(p.pid)
+                log(f"  (g) churn at {n} routes: p50 {kv.get('p50_us')} us, p99 {kv.get('p99_us')} us, max "
+                    f"{kv.get('max_us')} us, {kv.get('changes_per_s')} changes/s, errors {kv.get('errors')}  "
+                    f"{q.stderr.strip()[:200]}")
+            out["stages"].append(stage)
+            if n in routing_at:
+                env = dict(os.environ, ROUTES=str(n))
+                cpu0 = tree_cpu(p.pid)
+                r = wrk(port, self.args.duration, 50, None, ["-s", os.path.join(BENCH, "lua", "random_host.lua")], env=env)
+                cpu = tree_cpu(p.pid) - cpu0
+                r.pop("raw")
+                r.update(routes=n, cpu_us_per_req=cpu * 1e6 / r["requests"] if r["requests"] else None)
+                out["routing"].append(r)
+                log(f"  (g) routing over {n} hosts: {r['rps']:.0f} req/s, turnout {fmt_num(r['cpu_us_per_req'], 1)} "
+                    f"us/req, errors {r['errors']}")
+
+    def scale(self):
+        """Remap apply latency at 100k and 1M routes (in memory, then at 100k with a state_file), and
+        routing CPU per request at 1k / 100k / 1M routes."""
+        self.results["scale"] = {"stages": [], "routing": []}
+        big = self.args.scale_routes
+        p, port, sock = self.start_scale_turnout("scale", False)
+        self.scale_stages(p, port, sock, sorted(set([1000] + big)), set(big), {1000, 100000, max(big)}, False)
+        PROCS.stop(p)
+        if self.args.scale_state:
+            p, port, sock = self.start_scale_turnout("scale-state", True)
+            self.scale_stages(p, port, sock, [min(big)], {min(big)}, set(), True)
+            PROCS.stop(p)
+        # The same churn with turnout's threads free to run on both CPUs: shows what pinning the
+        # main loop and the worker to one CPU costs a change (they hand it over through uv_async).
+        p, port, sock = self.start_scale_turnout("scale-unpinned", False, cpu="0,1")
+        self.scale_stages(p, port, sock, [min(big)], {min(big)}, set(), False, pinned=False)
+        PROCS.stop(p)
+
+    # ---------------------------------------------------------------- profile (turnout in a and b)
+    def profile(self):
+        """perf (cpu-clock sampling; this VM has no hardware counters) on turnout in (a) and (b), plus
+        syscalls per request of every proxy from the syscall tracepoints. Writes results/profile.md."""
+        secs = self.args.duration
+        L = [f"# Profile of turnout in (a) and (b) — {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC\n",
+             f"`perf record -e cpu-clock -F 5000 -g -p <turnout>` during a {secs} s wrk run (same setup and pinning "
+             "as latest.md: one worker on CPU 0; wrk and backends on CPU 1). cpu-clock sampling because this VM "
+             "exposes no hardware counters (`perf stat -e instructions` is unsupported). Syscalls per request: "
+             "`perf stat -e raw_syscalls:sys_enter -e syscalls:sys_enter_<name>` on each proxy's serving process "
+             "during a separate run.\n"]
+        calls = ["read", "write", "readv", "writev", "recvfrom", "sendto", "recvmsg", "sendmsg", "epoll_wait",
+                 "epoll_pwait", "epoll_ctl", "accept4", "connect", "socket", "close", "shutdown", "setsockopt",
+                 "getsockopt", "getsockname", "getpeername", "ioctl", "fcntl", "futex", "mmap", "munmap", "brk",
+                 "madvise", "splice"]
+        for scen in ("a", "b"):
+            title, host, extra, conns = LOAD_SCENARIOS[scen]
+            L.append(f"## ({scen}) {title}, {conns} connections\n")
+            # syscalls per request, every proxy
+            table = {}
+            for proxy in PROXIES:
+                self.ensure_up(proxy)
+                pids = ",".join(str(x) for x in self.serving_pids(proxy))
+                ev = ["-e", "raw_syscalls:sys_enter"] + sum((["-e", f"syscalls:sys_enter_{c}"] for c in calls), [])
+                stat_out = os.path.join(self.tmp, f"perfstat-{proxy}-{scen}.txt")
+                ps = PROCS.spawn(["perf", "stat", "-x", ",", "-o", stat_out] + ev + ["-p", pids],
+                                 log_path=os.path.join(self.tmp, "perf.log"))
+                time.sleep(0.3)
+                r = wrk(self.ports[proxy], min(secs, 5), conns, host, extra)
+                ps.send_signal(signal.SIGINT)
+                ps.wait(60)
+                PROCS.live.remove(ps)
+                counts = {}
+                with open(stat_out) as f:
+                    for line in f:
+                        parts = line.strip().split(",")
+                        if len(parts) > 2 and parts[0].isdigit():
+                            counts[parts[2].split(":")[-1].replace("sys_enter_", "")] = int(parts[0])
+                table[proxy] = {k: v / max(r["requests"], 1) for k, v in counts.items()}
+            rows = [c for c in ["sys_enter"] + calls if any(table[p].get(c, 0) >= 0.005 for p in PROXIES)]
+            L.append("Syscalls per request (`sys_enter` = all syscalls):\n")
+            L.append("| syscall | " + " | ".join(PROXIES) + " |")
+            L.append("|---|" + "---:|" * len(PROXIES))
+            for c in rows:
+                name = "**all**" if c == "sys_enter" else c
+                L.append(f"| {name} | " + " | ".join(f"{table[p].get(c, 0):.2f}" for p in PROXIES) + " |")
+            # perf record of turnout
+            self.ensure_up("turnout")
+            pid = self.proxies["turnout"].pid
+            data = os.path.join(self.tmp, f"perf-{scen}.data")
+            rec = PROCS.spawn(["perf", "record", "-e", "cpu-clock", "-F", "5000", "-g", "-p", str(pid), "-o", data],
+                              log_path=os.path.join(self.tmp, "perf.log"))
+            time.sleep(0.5)
+            cpu0 = tree_cpu(pid)
+            r = wrk(self.ports["turnout"], secs, conns, host, extra)
+            cpu = tree_cpu(pid) - cpu0
+            rec.send_signal(signal.SIGINT)
+            rec.wait(120)
+            PROCS.live.remove(rec)
+
+            def report(*extra_args):
+                out = run(["perf", "report", "-i", data, "--stdio", "--no-children", "-g", "none"] + list(extra_args),
+                          timeout=900).stdout
+                return [re.sub(r"\s+-\s+-$", "", l.rstrip()) for l in out.splitlines()
+                        if l.strip() and not l.startswith("#")]
+            L.append(f"\nturnout under perf: {r['rps']:,.0f} req/s, {cpu * 1e6 / max(r['requests'], 1):.1f} CPU µs/request "
+                     "(perf adds some).\n")
+            L.append("By binary (self time):\n\n```")
+            L += report("--sort", "dso")[:8]
+            L.append("```\n\nTop symbols, user space and kernel (self time):\n\n```")
+            L += report("--sort", "dso,symbol", "--percent-limit", "0.8")[:30]
+            L.append("```\n\nInclusive time per syscall (kernel entry points, children included):\n\n```")
+            L += [l for l in (re.sub(r"\s+-\s+-$", "", x.rstrip()) for x in run(
+                ["perf", "report", "-i", data, "--stdio", "--children", "--sort", "symbol", "-g", "none"],
+                timeout=900).stdout.splitlines()) if re.search(r"\[k\] (__sys_\w+|ksys_\w+|do_writev|do_readv|do_epoll_wait|do_epoll_ctl|"
+                                        r"__x64_sys_(close|shutdown|epoll_ctl)|do_syscall_64)$", l)][:14]
+            L.append("```\n\nTop user-space symbols (what turnout's code and its libraries cost):\n\n```")
+            L += [l for l in report("--sort", "dso,symbol", "--percent-limit", "0.05") if "[.]" in l][:30]
+            L.append("```\n")
+            log(f"  profiled ({scen}): {r['rps']:.0f} req/s under perf")
+        path = os.path.join(self.args.out, "profile.md")
+        with open(path, "w") as f:
+            f.write("\n".join(L) + "\n")
+        log(f"  wrote {path}")
+
+
+def parse_kv(line):
+    out = {}
+    for k, v in re.findall(r"(\w+)=([\d.]+)", line):
+        out[k] = float(v) if "." in v else int(v)
+    return out
+
+
+def human(n):
+    return f"{n // 1000000}M" if n >= 1000000 and n % 1000000 == 0 else f"{n // 1000}k" if n >= 1000 else str(n)
+
+
+def fmt_ms(v):
+    if v is None:
+        return "–"
+    return f"{v * 1000:.0f} µs" if v < 1 else f"{v:.2f} ms" if v < 100 else f"{v:.0f} ms"
+
+
+def fmt_num(v, digits=0):
+    return "–" if v is None else f"{v:,.{digits}f}"
+
+
+# ---------------------------------------------------------------- report
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def summarize(results):
+    s = {}
+    for r in results["runs"]:
+        if r["requests"] > 0:  # a run with no request completed measured nothing (see the log)
+            s.setdefault((r["scenario"], r["target"]), []).append(r)
+    out = {}
+    for key, rs in s.items():
+        out[key] = dict(
+            rps=median([r["rps"] for r in rs]), rps_min=min(r["rps"] for r in rs), rps_max=max(r["rps"] for r in rs),
+            p50=median([r["p50_ms"] for r in rs]), p99=median([r["p99_ms"] for r in rs]),
+            cpu=median([r["cpu_us_per_req"] for r in rs]), rss=max(r["rss_kib"] for r in rs) / 1024,
+            errors=sum(r["errors"] for r in rs), requests=sum(r["requests"] for r in rs), rounds=len(rs))
+    return out
+
+
+def ratio(a, b):
+    return None if a is None or b is None or b == 0 else a / b
+
+
+def fmt_ratio(v):
+    return "–" if v is None else f"{v:.2f}×"
+
+
+def versions(build):
+    def first(cmd):
+        p = run(cmd)
+        return (p.stdout + p.stderr).strip().splitlines()[0] if (p.stdout + p.stderr).strip() else "?"
+    return {
+        "turnout": first([os.path.join(build, "turnout"), "--version"]),
+        "nginx": first(["nginx", "-v"]),
+        "haproxy": first(["haproxy", "-v"]),
+        "wrk": first(["wrk", "-v"]),
+        "kernel": platform.release(),
+        "libuv": run(["pkg-config", "--modversion", "libuv"]).stdout.strip() or "?",
+        "turnout_built": datetime.datetime.utcfromtimestamp(os.path.getmtime(os.path.join(build, "turnout")))
+        .strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def machine():
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem = 0
+    with open("/proc/meminfo") as f:
+        mem = int(f.readline().split()[1]) // 1024
+    return f"{model}, {os.cpu_count()} CPUs, {mem / 1024:.0f} GiB RAM, Linux {platform.release()}"
+
+
+def targets_check(s, results):
+    """Issue #4's targets, met or not, from this run."""
+    rows = []
+
+    def best(scen, key, lower):
+        vals = [s.get((scen, p), {}).get(key) for p in ("nginx", "haproxy")]
+        vals = [v for v in vals if v is not None]
+        return (min(vals) if lower else max(vals)) if vals else None
+
+    for scen in ("a", "b"):
+        if (scen, "turnout") not in s:
+            continue
+        t = s[(scen, "turnout")]
+        bc, br, bp = best(scen, "cpu", True), best(scen, "rps", False), best(scen, "p99", True)
+        rows.append((f"({scen}) CPU/request ≤ 0.7× best of nginx/HAProxy", f"{fmt_ratio(ratio(t['cpu'], bc))}",
+                     t["cpu"] is not None and bc is not None and t["cpu"] <= 0.7 * bc))
+        rows.append((f"({scen}) requests/s ≥ 1.1× best", fmt_ratio(ratio(t["rps"], br)), br is not None and t["rps"] >= 1.1 * br))
+        rows.append((f"({scen}) p99 no worse than best", f"{fmt_ms(t['p99'])} vs {fmt_ms(bp)}",
+                     t["p99"] is not None and bp is not None and t["p99"] <= bp))
+    for scen in ("c", "d"):
+        if (scen, "turnout") in s:
+            br = best(scen, "rps", False)
+            t = s[(scen, "turnout")]
+            rows.append((f"({scen}) throughput ≥ best", fmt_ratio(ratio(t["rps"], br)), br is not None and t["rps"] >= br))
+    idle = {}
+    for r in results["idle"]:
+        idle.setdefault(r["target"], []).append(r["kib_per_conn"])
+    if "turnout" in idle and "nginx" in idle:
+        t, n = median(idle["turnout"]), median(idle["nginx"])
+        rows.append(("(e) memory per idle connection ≤ nginx", f"{fmt_num(t, 2)} vs {fmt_num(n, 2)} KiB",
+                     t is not None and n is not None and t <= n))
+    tf = [r for r in results["remap"] if r["proxy"] == "turnout"]
+    if any(r["requests"] == 0 for r in tf):
+        rows.append(("(f) zero failed requests for turnout", "not measured: a run completed no request", False))
+    elif tf:
+        fails = sum(r["errors"] for r in tf)
+        rows.append(("(f) zero failed requests for turnout", f"{fails} failed", fails == 0))
+    return rows
+
+
+def write_report(b, s, path_md, started, finished, load_start, load_end):
+    res, args = b.results, b.args
+    v = res["versions"]
+    loads = [r["loadavg"] for r in res["runs"]] or [0]
+    L = []
+    L.append(f"# turnout vs nginx vs HAProxy — {finished:%Y-%m-%d %H:%M} UTC\n")
+    L.append("![requests/s and CPU per request, per scenario and proxy](latest.png)\n")
+    L.append(f"- **Machine:** {machine()}")
+    nginx_v = v["nginx"].replace("nginx version: nginx/", "nginx ")
+    haproxy_v = re.sub(r"^HAProxy version (\S+).*", r"HAProxy \1", v["haproxy"])
+    wrk_v = re.sub(r"^wrk (?:debian/)?(\S+).*", r"wrk \1", v["wrk"])
+    built = v.get("turnout_built", "")
+    L.append(f"- **Versions:** {v['turnout']} (Release build{', binary of ' + built if built else ''}); {nginx_v}; {haproxy_v}; {wrk_v}; "
+             f"libuv {v.get('libuv', '?')}")
+    L.append(f"- **Pinning:** each proxy (one worker/thread: turnout `workers: 1`, nginx `worker_processes 1`, "
+             f"HAProxy `nbthread 1`) on CPU {PROXY_CPU}; wrk (`-t1`), the backends and every helper on CPU {LOAD_CPU} "
+             f"(`taskset`). The direct baseline has no proxy: wrk → one backend.")
+    L.append(f"- **Run:** {args.rounds} rounds, targets interleaved (order rotated each round), "
+             f"{args.duration} s per wrk run, remaps {args.remap_duration} s; started {started:%H:%M:%S}, "
+             f"took {(finished - started).total_seconds() / 60:.1f} min.")
+    L.append(f"- **Machine load:** shared with other engineers compiling — load average {load_start:.2f} at start, "
+             f"{load_end:.2f} at the end, {min(loads):.2f}–{max(loads):.2f} at the start of the runs. "
+             f"CPU µs/request is measured on the proxy's own CPU time and is the figure least disturbed by this.")
+    L.append(f"- **Backends:** `turnout-backend` (libuv, fixed response, 1 thread each): {SMALL_BYTES} B bodies for "
+             f"a.test (2 servers), 64 KiB for big.test (2 servers); Host routing and round-robin in every proxy; "
+             f"access logs off; X-Forwarded-For/-Proto/-Host and Via added by all three.\n")
+
+    L.append("## Load scenarios (a–d)\n")
+    L.append("CPU µs/req = proxy utime+stime (all its processes, from /proc) over the run ÷ requests completed. "
+             "RSS = VmRSS of the serving process (turnout; the nginx/HAProxy worker) after the run. "
+             "Errors = wrk socket errors + non-2xx, summed over rounds.\n")
+    L.append("| scenario | target | req/s median (min–max) | p50 | p99 | CPU µs/req | RSS MiB | errors |")
+    L.append("|---|---|---:|---:|---:|---:|---:|---:|")
+    for scen, (title, host, extra, conns) in LOAD_SCENARIOS.items():
+        for t in TARGETS:
+            x = s.get((scen, t))
+            if not x:
+                continue
+            tput = ""
+            if scen == "c":
+                tput = f" = {x['rps'] * BIG_BYTES / 2**20:,.0f} MiB/s"
+            if scen == "d":
+                tput = f" = {x['rps'] * UPLOAD_BYTES / 2**20:,.0f} MiB/s"
+            name = f"**{t}**" if t == "turnout" else ("direct (backend)" if t == "direct" else t)
+            L.append(f"| ({scen}) {title}, {conns} conns | {name} | {x['rps']:,.0f} ({x['rps_min']:,.0f}–{x['rps_max']:,.0f}){tput} "
+                     f"| {fmt_ms(x['p50'])} | {fmt_ms(x['p99'])} | {fmt_num(x['cpu'], 1)} | {x['rss']:.1f} | {x['errors']} |")
+    L.append("\nDirect row: CPU and RSS are the backend's, for scale.\n")
+    L.append("### Ratios (turnout ÷ other; req/s higher is better, CPU and p99 lower is better)\n")
+    L.append("| scenario | req/s ÷ nginx | req/s ÷ HAProxy | CPU/req ÷ nginx | CPU/req ÷ HAProxy | p99 ÷ nginx | p99 ÷ HAProxy |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|")
+    for scen in LOAD_SCENARIOS:
+        t, n, h = s.get((scen, "turnout")), s.get((scen, "nginx")), s.get((scen, "haproxy"))
+        if not (t and n and h):
+            continue
+        L.append(f"| ({scen}) | {fmt_ratio(ratio(t['rps'], n['rps']))} | {fmt_ratio(ratio(t['rps'], h['rps']))} | "
+                 f"{fmt_ratio(ratio(t['cpu'], n['cpu']))} | {fmt_ratio(ratio(t['cpu'], h['cpu']))} | "
+                 f"{fmt_ratio(ratio(t['p99'], n['p99']))} | {fmt_ratio(ratio(t['p99'], h['p99']))} |")
+
+    if res["idle"]:
+        L.append(f"\n## (e) {args.idle_conns:,} idle keep-alive client connections\n")
+        L.append("Each client connection sent one request, read the response and stays open. A fresh proxy process "
+                 "per measurement; RSS of the serving process before and 1 s after all are open. Kernel socket "
+                 "buffers are not in RSS.\n")
+        L.append("| target | KiB per idle conn, median (min–max) | RSS before → with conns (MiB) | open / failed | closed by proxy |")
+        L.append("|---|---:|---:|---:|---:|")
+        for t in TARGETS:
+            rs = [r for r in res["idle"] if r["target"] == t]
+            if not rs:
+                continue
+            k = [r["kib_per_conn"] for r in rs if r["kib_per_conn"] is not None]
+            last = rs[-1]
+            name = "direct (backend)" if t == "direct" else (f"**{t}**" if t == "turnout" else t)
+            L.append(f"| {name} | {fmt_num(median(k), 2)} ({fmt_num(min(k) if k else None, 2)}–{fmt_num(max(k) if k else None, 2)}) | "
+                     f"{last['rss_before_kib'] / 1024:.1f} → {last['rss_after_kib'] / 1024:.1f} | "
+                     f"{sum(r['ok'] for r in rs) // len(rs):,} / {sum(r['failed'] for r in rs)} | "
+                     f"{sum(r['closed_by_peer'] or 0 for r in rs)} |")
+
+    if res["remap"]:
+        L.append(f"\n## (f) remaps under load: a change every 0.5 s while wrk runs {args.remap_duration} s (50 keep-alive conns)\n")
+        L.append("Failed = wrk socket errors (connect/read/write/timeout) + non-2xx responses, summed over rounds.\n")
+        L.append("| change | rounds | changes (rejected) | requests | **failed requests** | failed per change | req/s median | change latency p50 |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+        by = {}
+        for r in res["remap"]:
+            by.setdefault(r["variant"], []).append(r)
+        for variant, rs in by.items():
+            if any(r["requests"] == 0 for r in rs):
+                L.append(f"| {variant} | {len(rs)} | no data: {sum(r['requests'] == 0 for r in rs)} run(s) completed "
+                         f"no request (proxy down?) | | | | | |")
+                continue
+            ch = sum(r["changes"] for r in rs)
+            fails = sum(r["errors"] for r in rs)
+            detail = "; ".join(f"{k} {sum(r.get('socket_detail', {}).get(k, 0) for r in rs)}"
+                               for k in ("connect", "read", "write", "timeout")
+                               if sum(r.get("socket_detail", {}).get(k, 0) for r in rs))
+            non2 = sum(r["non2xx"] for r in rs)
+            why = ", ".join(x for x in (detail, f"non-2xx {non2}" if non2 else "") if x)
+            L.append(f"| {variant} | {len(rs)} | {ch} ({sum(r['changes_failed'] for r in rs)}) | "
+                     f"{sum(r['requests'] for r in rs):,} | **{fails}**{' (' + why + ')' if why else ''} | "
+                     f"{fails / ch if ch else 0:.2f} | {median([r['rps'] for r in rs]):,.0f} | "
+                     f"{fmt_ms(median([r['change_p50_ms'] for r in rs]))} |")
+        L.append("\nChange latency includes starting the client (`nginx -s reload`, `turnout ctl`); the HAProxy "
+                 "runtime-API row alternates blue/green `set server … state` with `add server` + `enable server`.")
+
+    sc = res.get("scale") or {}
+    if sc.get("stages"):
+        L.append("\n## (g) remap scale (turnout only)\n")
+        L.append("Routes `h<i>.r.test → a` loaded with `POST /v1/batch` (10,000 maps per batch), then `remap_bench churn`: "
+                 "changes applied one at a time over one keep-alive admin connection, `PUT /v1/routes/{host}/a2` "
+                 "alternating with `DELETE` of the same; each answer comes after the worker runs the new table. "
+                 "Rows marked *state_file* ran on a second turnout with `state_file` set: each change is "
+                 "journaled and fsynced before the answer (on this VM's disk). The *unpinned* row ran on a third "
+                 "turnout whose threads may use both CPUs (`taskset -c 0,1`; load and helpers still on CPU 1): "
+                 "every other row has turnout's main loop and worker sharing CPU 0.\n")
+        L.append("| routes | load time (routes/s) | turnout RSS | change p50 | change p99 | change max | changes/s | errors |")
+        L.append("|---:|---:|---:|---:|---:|---:|---:|---:|")
+        sf = lambda st: (", *state_file*" if st.get("state_file") else "") + \
+            (", *unpinned*" if st.get("pinned") is False else "")
+        for st in sc["stages"]:
+            if "load_failed" in st:
+                L.append(f"| {st['routes']:,}{sf(st)} | load failed: {st['load_failed']} | | | | | | |")
+                continue
+            us = lambda k: "–" if st.get(k) is None else f"{st[k]:,} µs"
+            L.append(f"| {st['routes']:,}{sf(st)} | {st['load_seconds']:.1f} s ({fmt_num(st['load_routes_per_s'])}/s) | "
+                     f"{st['rss_kib'] / 1024:.0f} MiB | {us('p50_us')} | {us('p99_us')} | {us('max_us')} | "
+                     f"{fmt_num(st.get('changes_per_s'))} | {st.get('errors', '–')} |")
+        if sc.get("routing"):
+            L.append("\nRouting cost: wrk with `lua/random_host.lua` (a random Host of the loaded set per request, "
+                     "50 keep-alive conns).\n")
+            L.append("| routes | req/s | p99 | turnout CPU µs/req | errors |")
+            L.append("|---:|---:|---:|---:|---:|")
+            for r in sc["routing"]:
+                L.append(f"| {r['routes']:,} | {r['rps']:,.0f} | {fmt_ms(r['p99_ms'])} | {fmt_num(r['cpu_us_per_req'], 1)} | {r['errors']} |")
+
+    if res.get("incidents"):
+        L.append("\n## Incidents\n")
+        L.append("Proxies that exited during the run (not stopped by the benchmark) and were restarted:\n")
+        for i in res["incidents"]:
+            L.append(f"- {i['time'][:19]} {i['proxy']}: exit status {i['status']}; last log lines: `{i['log'][:200]}`")
+    rows = targets_check(s, res)
+    if rows:
+        L.append("\n## Issue #4 targets in this run\n")
+        L.append("| target | measured | met |")
+        L.append("|---|---|:---:|")
+        for name, val, ok in rows:
+            L.append(f"| {name} | {val} | {'yes' if ok else '**no**'} |")
+    L.append(f"\nRaw per-run numbers: `latest.json`. Reproduce: `bench/run.sh{' --quick' if args.quick else ''}`.")
+    with open(path_md, "w") as f:
+        f.write("\n".join(L) + "\n")
+
+
+def write_chart(b, s, out_dir):
+    """Grouped bars a user can read at a glance: per scenario req/s and CPU µs/req, then (e)-(g)."""
+    res = b.results
+    dd = os.path.join(b.tmp, "chart")
+    os.makedirs(dd, exist_ok=True)
+    panels = []
+
+    def bars(name, rows, title, ylabel, fmt="%.0f"):
+        path = os.path.join(dd, name + ".dat")
+        with open(path, "w") as f:
+            for label, val, lo, hi, color in rows:
+                f.write(f'"{label}" {val} {lo} {hi} {color}\n')
+        top = max([r[3] for r in rows] + [r[1] for r in rows] + [0]) or 1
+        panels.append((path, title, ylabel, fmt, len(rows), top))
+
+    for scen, (title, host, extra, conns) in LOAD_SCENARIOS.items():
+        rows = [(t, s[(scen, t)]["rps"], s[(scen, t)]["rps_min"], s[(scen, t)]["rps_max"], COLORS[t])
+                for t in TARGETS if (scen, t) in s]
+        if rows:
+            bars(f"rps_{scen}", rows, f"({scen}) {title}: req/s ↑", "requests/s")
+    for scen, (title, host, extra, conns) in LOAD_SCENARIOS.items():
+        rows = [(t, s[(scen, t)]["cpu"], s[(scen, t)]["cpu"], s[(scen, t)]["cpu"], COLORS[t])
+                for t in PROXIES if (scen, t) in s and s[(scen, t)]["cpu"] is not None]
+        if rows:
+            bars(f"cpu_{scen}", rows, f"({scen}) proxy CPU µs/request ↓", "µs / request", "%.1f")
+    if res["idle"]:
+        rows = []
+        for t in PROXIES:
+            k = [r["kib_per_conn"] for r in res["idle"] if r["target"] == t and r["kib_per_conn"] is not None]
+            if k:
+                rows.append((t, median(k), min(k), max(k), COLORS[t]))
+        bars("idle", rows, f"(e) memory per idle connection ↓", "KiB / connection", "%.2f")
+    if res["remap"]:
+        by = {}
+        for r in res["remap"]:
+            by.setdefault(r["variant"], []).append(r)
+        rows = []
+        for variant, rs in by.items():
+            label = {"nginx -s reload": "nginx\\nreload", "haproxy runtime API": "HAProxy\\nAPI",
+                     "haproxy reload (-W, USR2)": "HAProxy\\nreload", "turnout ctl map/unmap/swap": "turnout\\nctl map…",
+                     "turnout ctl reload": "turnout\\nreload"}.get(variant, variant)
+            rs = [r for r in rs if r["requests"] > 0]
+            if not rs:
+                continue
+            fails = sum(r["errors"] for r in rs)
+            rows.append((label, fails, fails, fails, COLORS[rs[0]["proxy"]]))
+        bars("remap", rows, "(f) failed requests during remaps ↓", "failed requests", "%.0f")
+    sc = res.get("scale") or {}
+    st = [x for x in sc.get("stages", []) if x.get("p99_us") is not None]
+    if st:
+        rows = []
+        for x in st:
+            tag = human(x["routes"]) + ("\\nfsync" if x.get("state_file") else "") + \
+                ("\\n2cpu" if x.get("pinned") is False else "")
+            rows.append((f"p50\\n{tag}", x["p50_us"], x["p50_us"], x["p50_us"], COLORS["turnout"]))
+            rows.append((f"p99\\n{tag}", x["p99_us"], x["p99_us"], x["p99_us"], 0xF2A65A))
+        bars("scale", rows, "(g) turnout remap apply latency ↓", "µs / change", "%.0f")
+    if sc.get("routing"):
+        rows = [(f"{human(r['routes'])} routes", r["cpu_us_per_req"], r["cpu_us_per_req"], r["cpu_us_per_req"],
+                 COLORS["turnout"]) for r in sc["routing"] if r["cpu_us_per_req"] is not None]
+        bars("routing", rows, "(g) turnout CPU µs/request by table size ↓", "µs / request", "%.1f")
+
+    if not panels:
+        return
+    cols = 4
+    nrows = (len(panels) + cols - 1) // cols
+    gp = [f'set terminal pngcairo size 1800,{460 * nrows} font "DejaVu Sans,11"',
+          f'set output "{os.path.join(out_dir, "latest.png")}"',
+          f'set multiplot layout {nrows},{cols} title "turnout vs nginx vs HAProxy — one worker each on CPU {PROXY_CPU}, '
+          f'load + backends on CPU {LOAD_CPU} — {datetime.datetime.utcnow():%Y-%m-%d}\\n'
+          f'turnout (orange)  nginx (green)  HAProxy (blue)  direct to backend (grey);  ↑ higher is better, ↓ lower is better" font ",14"',
+          "set style fill solid 0.9 border -1", "set boxwidth 0.7", "set grid ytics lc rgb '#dddddd'",
+          "unset key", "set xtics nomirror scale 0 font ',10'", "set ytics nomirror", "set border 3",
+          "set bmargin 4"]
+    for path, title, ylabel, fmt, n, top in panels:
+        gp += [f'set title "{title}" font ",12"', f'set ylabel "{ylabel}"',
+               f"set xrange [-0.6:{n - 0.4}]", f"set yrange [0:{top * 1.18}]",
+               f"set format y '{'%.0s%c' if top >= 10000 else '%g'}'",
+               f"plot '{path}' using 0:2:5:xtic(1) with boxes lc rgb variable, "
+               f"'' using 0:3:(0):($4-$3) with vectors heads size screen 0.006,90 lc rgb '#222222' lw 1.5, "
+               f"'' using 0:4:($2 >= 1000 ? sprintf('%.0f', $2) : sprintf('{fmt}', $2)) with labels offset 0,0.9 font ',10'"]
+    gp.append("unset multiplot")
+    script = os.path.join(dd, "chart.gp")
+    with open(script, "w") as f:
+        f.write("\n".join(gp) + "\n")
+    p = run(["gnuplot", script])
+    if p.returncode != 0:
+        log(f"gnuplot failed: {p.stderr.strip()[:500]}")
+
+
+# ---------------------------------------------------------------- main
+
+def report_only(args):
+    with open(args.report_only) as f:
+        results = json.load(f)
+    saved = results.get("settings", {})
+    for k in ("rounds", "duration", "remap_duration", "idle_conns", "quick"):
+        if k in saved:
+            setattr(args, k, saved[k])
+    b = Bench(args)
+    b.results = results
+    started = datetime.datetime.fromisoformat(results["started"])
+    finished = datetime.datetime.fromisoformat(results["finished"])
+    os.makedirs(args.out, exist_ok=True)
+    s = summarize(results)
+    write_report(b, s, os.path.join(args.out, "latest.md"), started, finished,
+                 results["loadavg_start"], results["loadavg_end"])
+    write_chart(b, s, args.out)
+    shutil.rmtree(b.tmp, ignore_errors=True)
+    log(f"re-rendered {args.out}/latest.md and latest.png from {args.report_only}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default=os.path.join(ROOT, "build-bench"), help="build dir with turnout and bench/*")
+    ap.add_argument("--quick", action="store_true", help="3 s runs, 6 s remap runs, fewer changes (a smoke run)")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    ap.add_argument("--remap-duration", type=int, default=20, help="seconds of load per remap run (f)")
+    ap.add_argument("--scenarios", default="abcdefg", help="subset of abcdefg")
+    ap.add_argument("--idle-conns", type=int, default=10000)
+    ap.add_argument("--scale-routes", default="100000,1000000", help="route counts for (g)")
+    ap.add_argument("--changes", type=int, default=2000, help="changes per churn in (g)")
+    ap.add_argument("--no-scale-state", dest="scale_state", action="store_false",
+                    help="skip (g)'s churn against a turnout with a state_file (fsync per change)")
+    ap.add_argument("--profile", action="store_true", help="also perf-profile turnout in (a) and (b)")
+    ap.add_argument("--out", default=os.path.join(BENCH, "results"))
+    ap.add_argument("--keep", action="store_true", help="keep the temp dir (configs, logs)")
+    ap.add_argument("--report-only", metavar="JSON", help="re-render latest.md and latest.png from a results JSON")
+    args = ap.parse_args()
+    args.build = os.path.abspath(args.build)
+    if args.report_only:
+        return report_only(args)
+    if args.quick:
+        args.duration, args.remap_duration = min(args.duration, 3), min(args.remap_duration, 6)
+        args.changes = min(args.changes, 500)
+    args.scale_routes = [int(x) for x in args.scale_routes.split(",") if x]
+    os.makedirs(args.out, exist_ok=True)
+    global FD_LIMIT
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    for want in (65536, hard):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, max(want, hard)))
+            break
+        except (ValueError, OSError):
+            continue
+    FD_LIMIT = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if args.idle_conns > FD_LIMIT - 600:
+        log(f"open-file limit is {FD_LIMIT}: (e) uses {FD_LIMIT - 600} connections instead of {args.idle_conns}")
+        args.idle_conns = FD_LIMIT - 600
+
+    if len(os.sched_getaffinity(0)) < 2 and (os.cpu_count() or 1) < 2:
+        sys.exit("needs 2 CPUs: the proxy on CPU 0, load generator and backends on CPU 1")
+    os.sched_setaffinity(0, {LOAD_CPU})  # wrk, backends and helpers inherit CPU 1
+    b = Bench(args)
+    started = datetime.datetime.utcnow()
+    load_start = os.getloadavg()[0]
+
+    def on_signal(sig, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        log(f"temp dir {b.tmp}; proxies on CPU {PROXY_CPU}, wrk + backends on CPU {LOAD_CPU}; load average {load_start:.2f}")
+        b.results["versions"] = versions(args.build)
+        b.start_backends()
+        for name in PROXIES:
+            b.start(name)
+        log("backends, turnout, nginx and HAProxy are up: " +
+            ", ".join(f"{k} :{v}" for k, v in b.ports.items()))
+        scen = [x for x in "abcd" if x in args.scenarios]
+        for rnd in range(1, args.rounds + 1):
+            order = TARGETS[rnd - 1:] + TARGETS[:rnd - 1]
+            for sc in scen:
+                log(f"round {rnd}/{args.rounds}, scenario ({sc}) {LOAD_SCENARIOS[sc][0]}")
+                for t in order:
+                    b.load_run(sc, t, rnd)
+                    time.sleep(0.5)
+        if "e" in args.scenarios:
+            for rnd in range(1, args.rounds + 1):
+                log(f"round {rnd}/{args.rounds}, scenario (e) {args.idle_conns} idle keep-alive connections")
+                for t in TARGETS[rnd - 1:] + TARGETS[:rnd - 1]:
+                    b.idle_run(t, rnd)
+        if args.profile:
+            log("profiling turnout in (a) and (b)")
+            b.profile()
+        if "f" in args.scenarios:
+            variants = b.remap_variants()
+            names = list(variants)
+            for rnd in range(1, args.rounds + 1):
+                log(f"round {rnd}/{args.rounds}, scenario (f) remaps every 0.5 s under load")
+                for v in names:
+                    proxy, change = variants[v]
+                    b.remap_run(v, proxy, change, rnd)
+                    b.restore_remaps()
+        if "g" in args.scenarios:
+            log("scenario (g) remap scale")
+            b.scale()
+    except KeyboardInterrupt:
+        log("interrupted; writing what was measured")
+    finally:
+        PROCS.stop_all()
+    finished = datetime.datetime.utcnow()
+    load_end = os.getloadavg()[0]
+    s = summarize(b.results)
+    b.results.update(machine=machine(), started=started.isoformat(), finished=finished.isoformat(),
+                     loadavg_start=load_start, loadavg_end=load_end,
+                     settings={k: v for k, v in vars(args).items()},
+                     pinning={"proxy_cpu": PROXY_CPU, "load_cpu": LOAD_CPU})
+    with open(os.path.join(args.out, "latest.json"), "w") as f:
+        json.dump(b.results, f, indent=1, default=str)
+    write_report(b, s, os.path.join(args.out, "latest.md"), started, finished, load_start, load_end)
+    write_chart(b, s, args.out)
+    log(f"wrote {args.out}/latest.md, latest.png, latest.json")
+    if not args.keep:
+        shutil.rmtree(b.tmp, ignore_errors=True)
+    else:
+        log(f"kept {b.tmp}")
+
+
+if __name__ == "__main__":
+    main()

@@ -130,13 +130,16 @@ void ClientConnection::process_input() {
     switch (out.status) {
       case HttpParser::Status::Error:
         if (state_ == State::ReadingHead || state_ == State::Active) {
-          if (exchange_ && exchange_->state() != Exchange::State::Connecting) {
-            // Malformed body framing mid-request: the upstream has part of it; give up both sides.
+          if (exchange_ && exchange_->response_head_sent()) {
+            // Malformed body mid-request after the response began: nothing can be said; give up
+            // both sides.
             exchange_->abort();
             finish_exchange_object();
             close();
             return;
           }
+          // Otherwise the upstream (which may have part of the body) is dropped, never pooled,
+          // and the client hears why.
           if (exchange_) {
             exchange_->abort();
             finish_exchange_object();

@@ -138,8 +138,9 @@ void Exchange::on_request_body(const ChunkRef& chunk, const char* at, size_t len
   request_body_bytes_ += len;
   if (ctx_.limits.max_body_bytes && request_body_bytes_ > ctx_.limits.max_body_bytes) {
     // A chunked body grew past the limit (a Content-Length one was refused at the head).
-    if (!request_body_started_ && state_ == State::Connecting) {
-      fail_with(413, "request body too large");
+    // The rest of the body is not read: answer 413 and close, unless the response already began.
+    if (!response_head_sent_) {
+      fail_with(413, "request body too large", true);
     } else if (client_) {
       ClientConnection* c = client_;
       abort();
@@ -337,7 +338,7 @@ void Exchange::on_upstream_failed(UpstreamFailure why, bool response_started) {
   }
 }
 
-void Exchange::fail_with(int status, const char* why) {
+void Exchange::fail_with(int status, const char* why, bool force_close) {
   state_ = State::Failed;
   status_ = status;
   count_end(status == 502 || status == 504);
@@ -352,7 +353,7 @@ void Exchange::fail_with(int status, const char* why) {
   ClientConnection* c = client_;
   client_ = nullptr;
   // Keep the connection when the request is fully read (or its body can still be skipped).
-  c->respond_error(status, why, !c->request().keep_alive || upgrade_);
+  c->respond_error(status, why, force_close || !c->request().keep_alive || upgrade_);
 }
 
 void Exchange::on_upstream_tunnel_data(const ChunkRef& chunk, const char* at, size_t len) {

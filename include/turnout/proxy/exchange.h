@@ -58,6 +58,8 @@ class Exchange final : public UpstreamConnection::User, public ServerFilter, pub
   uint64_t bytes_sent() const { return body_bytes_out_; }
   uint64_t start_us() const { return start_us_; }
   bool upgrading() const { return upgrade_; }
+  // The client has seen our response head: an error can no longer be answered with a status.
+  bool response_head_sent() const { return response_head_sent_; }
 
   // ServerFilter: skip servers already tried or down.
   bool usable(const Server& server) const override;
@@ -77,7 +79,7 @@ class Exchange final : public UpstreamConnection::User, public ServerFilter, pub
   void send_request();            // head + buffered body to the leased connection
   void write_request_body(const ChunkRef& chunk, const char* at, size_t len);
   void finish_request_upstream(); // terminal chunk, response timer
-  void fail_with(int status, const char* why);
+  void fail_with(int status, const char* why, bool force_close = false);
   void release_upstream();
   void maybe_done();
   void record_latency();

@@ -1,0 +1,370 @@
+// Admin security (issue 5, item 8): the unix socket is 0600 and owned by the running user
+// whatever the umask; a TCP admin listener beyond loopback needs `allow_remote: true`, which
+// needs a token, and then every request must carry `Authorization: Bearer <token>`; admin
+// request bodies are size-limited; invalid input answers 4xx and changes nothing (the table
+// version included).
+#include <doctest/doctest.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <tuple>
+
+#include "integration/harness.h"
+#include "integration/remap_util.h"
+
+using namespace turnout::test;
+using namespace turnout::test::remap;
+
+namespace {
+
+const std::string kToken = "s3cret-Token_for.tests";
+
+// blue and green, example.com on blue; `admin` is the whole admin mapping.
+std::string config(const std::string& admin, const Backend& blue, const Backend& green) {
+  return "admin: " + admin + "\n"
+         "apps:\n"
+         "  blue: {servers: " + yaml_list({blue.addr()}) + "}\n"
+         "  green: {servers: " + yaml_list({green.addr()}) + "}\n"
+         "routes:\n"
+         "  example.com: [blue]\n";
+}
+
+std::string admin_map(const TurnoutProcess& t, const std::string& extra) {
+  return "{socket: \"" + t.admin_socket() + "\"" + extra + "}";
+}
+
+// Runs `turnout ARGS...` to completion (at most 30 s).
+CtlRun run_turnout(const std::vector<std::string>& args) {
+  CtlRun run;
+  TempDir tmp;
+  std::vector<std::string> argv_s = {turnout_binary()};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::string out_path = tmp.file("out"), err_path = tmp.file("err");
+  int out_fd = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int err_fd = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (out_fd < 0 || err_fd < 0) return run;
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    ::dup2(out_fd, 1);
+    ::dup2(err_fd, 2);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  ::close(out_fd);
+  ::close(err_fd);
+  if (pid < 0) return run;
+  int st = 0;
+  auto deadline = Clock::now() + Ms(30000);
+  for (;;) {
+    pid_t r = ::waitpid(pid, &st, WNOHANG);
+    if (r == pid) break;
+    if (r < 0) return run;
+    if (Clock::now() > deadline) ::kill(pid, SIGKILL);
+    std::this_thread::sleep_for(Ms(5));
+  }
+  run.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  run.out = tmp.read("out");
+  run.err = tmp.read("err");
+  return run;
+}
+
+// The TCP admin port from "msg="admin listening" http=ADDR port=N".
+int admin_tcp_port(const TurnoutProcess& t) {
+  std::string log = t.stderr_text();
+  size_t at = log.find("admin listening\" http=");
+  if (at == std::string::npos) return -1;
+  size_t p = log.find("port=", at);
+  if (p == std::string::npos) return -1;
+  return std::atoi(log.c_str() + p + 5);
+}
+
+// One request on a fresh TCP connection to the admin listener.
+std::optional<Response> tcp_admin(int port, const std::string& method, const std::string& path,
+                                  const std::string& body, const Headers& headers) {
+  Client cl(port);
+  std::string req = method + " " + path + " HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n";
+  for (const auto& [n, v] : headers) req += n + ": " + v + "\r\n";
+  req += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  if (!cl.send(req)) return std::nullopt;
+  return cl.read_response(Ms(5000));
+}
+
+// Connects to a unix socket; -1 on failure.
+int connect_unix(const std::string& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// What a raw admin exchange over the unix socket returned.
+struct RawReply {
+  int status = 0;     // 0 when nothing parsable came back
+  std::string head;   // status line through CRLFCRLF
+  std::string body;   // everything after the head until turnout closed
+};
+
+// Sends `head`, then as much of `body` as turnout takes within 3 s (it may stop reading once it
+// has decided), then reads the answer through to the close.
+RawReply unix_exchange(const std::string& socket, const std::string& head, const std::string& body) {
+  RawReply out;
+  int fd = connect_unix(socket);
+  if (fd < 0) return out;
+  Conn c(fd);
+  if (!c.send_all(head, Ms(3000))) return out;
+  c.send_all(body, Ms(3000));
+  std::string all;
+  c.read_until_close([&](std::string_view d) { all.append(d); }, Clock::now() + Ms(5000));
+  size_t end = all.find("\r\n\r\n");
+  if (all.rfind("HTTP/1.1 ", 0) != 0 || end == std::string::npos) return out;
+  out.status = std::atoi(all.c_str() + 9);
+  out.head = all.substr(0, end + 4);
+  out.body = all.substr(end + 4);
+  return out;
+}
+
+// The table as the API shows it, for "changes nothing" checks.
+struct TableState {
+  int64_t version = -1;
+  json routes;
+  std::optional<AppServers> apps;
+  bool operator==(const TableState& o) const { return version == o.version && routes == o.routes && apps == o.apps; }
+};
+TableState table_state(const TurnoutProcess& t) {
+  TableState s;
+  s.routes = get_routes(t.admin_socket());
+  if (s.routes.is_object() && s.routes.contains("version")) s.version = s.routes["version"].get<int64_t>();
+  s.apps = get_app_servers(t.admin_socket());
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("the admin socket is 0600 and owned by the running user, even under umask 0") {
+  Backend blue("blue"), green("green");
+  TurnoutProcess t;
+  mode_t old = ::umask(0);  // inherited by turnout: it must not rely on the caller's umask
+  bool started = t.try_start(config(admin_map(t, ""), blue, green));
+  ::umask(old);
+  TURNOUT_INFO_STDERR(t);
+  REQUIRE(started);
+
+  struct stat st {};
+  REQUIRE(::lstat(t.admin_socket().c_str(), &st) == 0);
+  CHECK(S_ISSOCK(st.st_mode));
+  CHECK((st.st_mode & 07777) == 0600);
+  CHECK(st.st_uid == ::getuid());
+  CHECK(st.st_gid == ::getgid());
+  CHECK(t.admin("GET", "/v1/routes").status == 200);
+}
+
+TEST_CASE("admin http beyond loopback without allow_remote: turnout refuses to start and `turnout check` says why") {
+  Backend blue("blue"), green("green");
+  TurnoutProcess t;
+  CHECK_FALSE(t.try_start(config(admin_map(t, ", http: \"0.0.0.0:0\""), blue, green)));
+  auto code = t.wait_exit(Ms(5000));
+  REQUIRE(code.has_value());
+  CHECK(*code != 0);
+  std::string err = t.stderr_text();
+  INFO("turnout stderr:\n" << err);
+  CHECK(err.find("0.0.0.0") != std::string::npos);
+  CHECK(err.find("allow_remote") != std::string::npos);
+
+  CtlRun check = run_turnout({"check", "-c", t.config_path()});
+  INFO("check stdout:\n" << check.out << "\ncheck stderr:\n" << check.err);
+  CHECK(check.code == 1);
+  std::string said = check.out + check.err;
+  CHECK(said.find("allow_remote") != std::string::npos);
+  CHECK(said.find("admin") != std::string::npos);
+  CHECK(said.find("turnout.yaml") != std::string::npos);  // names the file
+}
+
+TEST_CASE("allow_remote without a token: turnout refuses to start and `turnout check` says why") {
+  Backend blue("blue"), green("green");
+  for (std::string token_part : {std::string(""), std::string(", token: \"\"")}) {
+    CAPTURE(token_part);
+    TurnoutProcess t;
+    CHECK_FALSE(t.try_start(config(admin_map(t, ", http: \"0.0.0.0:0\", allow_remote: true" + token_part), blue, green)));
+    auto code = t.wait_exit(Ms(5000));
+    REQUIRE(code.has_value());
+    CHECK(*code != 0);
+    std::string err = t.stderr_text();
+    INFO("turnout stderr:\n" << err);
+    CHECK(err.find("token") != std::string::npos);
+
+    CtlRun check = run_turnout({"check", "-c", t.config_path()});
+    INFO("check stdout:\n" << check.out << "\ncheck stderr:\n" << check.err);
+    CHECK(check.code == 1);
+    CHECK((check.out + check.err).find("token") != std::string::npos);
+  }
+}
+
+TEST_CASE("allow_remote with a token: requests without the bearer token get 401 and change nothing; with it they work") {
+  Backend blue("blue"), green("green");
+  TurnoutProcess t;
+  t.start(config(admin_map(t, ", http: \"0.0.0.0:0\", allow_remote: true, token: \"" + kToken + "\""), blue, green));
+  TURNOUT_INFO_STDERR(t);
+  int port = admin_tcp_port(t);
+  REQUIRE(port > 0);
+  const TableState before = table_state(t);
+  REQUIRE(before.version > 0);
+
+  const std::vector<std::pair<std::string, Headers>> refused = {
+      {"no Authorization", {}},
+      {"wrong token", {{"Authorization", "Bearer wrong-token"}}},
+      {"token with a suffix", {{"Authorization", "Bearer " + kToken + "x"}}},
+      {"token prefix only", {{"Authorization", "Bearer " + kToken.substr(0, kToken.size() - 1)}}},
+      {"no scheme", {{"Authorization", kToken}}},
+      {"Basic scheme", {{"Authorization", "Basic " + kToken}}},
+      {"empty bearer", {{"Authorization", "Bearer "}}},
+      {"token in another header", {{"X-Token", kToken}}},
+  };
+  for (const auto& [name, headers] : refused) {
+    CAPTURE(name);
+    for (auto [method, path, body] : std::vector<std::tuple<std::string, std::string, std::string>>{
+             {"PUT", "/v1/routes/example.com/green", ""},
+             {"DELETE", "/v1/routes/example.com/blue", ""},
+             {"POST", "/v1/batch", R"([{"op": "swap", "from": "blue", "to": "green", "host": "example.com"}])"},
+             {"PUT", "/v1/apps/evil", R"({"servers": ["127.0.0.1:1"]})"},
+             {"GET", "/v1/routes", ""},
+             {"GET", "/v1/apps", ""},
+             {"POST", "/v1/reload", ""},
+         }) {
+      CAPTURE(method);
+      CAPTURE(path);
+      auto r = tcp_admin(port, method, path, body, headers);
+      REQUIRE(r);
+      CHECK(r->status == 401);
+      CHECK(r->header("WWW-Authenticate").has_value());
+      CHECK(r->body.find(kToken) == std::string::npos);
+      CHECK(r->body.find("blue") == std::string::npos);  // no table data leaks
+    }
+  }
+  CHECK(table_state(t) == before);
+  CHECK(who(http_get(t.port(), "example.com", "/")) == "blue");
+
+  // With the token: reads and changes work.
+  const Headers auth = {{"Authorization", "Bearer " + kToken}};
+  auto r = tcp_admin(port, "GET", "/v1/routes", "", auth);
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  r = tcp_admin(port, "PUT", "/v1/routes/example.com/green", "", auth);
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(json::parse(r->body, nullptr, false) == json({{"version", before.version + 1}}));
+  r = tcp_admin(port, "DELETE", "/v1/routes/example.com/blue", "", {{"authorization", "bearer " + kToken}});
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(who(http_get(t.port(), "example.com", "/")) == "green");
+  // The unix socket (0600, same user) needs no token.
+  CHECK(t.admin("GET", "/v1/routes").status == 200);
+}
+
+TEST_CASE("admin request bodies over the limit get 413 and change nothing") {
+  Backend blue("blue"), green("green");
+  TurnoutProcess t;
+  t.start(config(admin_map(t, ""), blue, green));
+  TURNOUT_INFO_STDERR(t);
+  const TableState before = table_state(t);
+  REQUIRE(before.version > 0);
+
+  // A valid JSON body of 2 MiB (the padding is inside a string).
+  const std::string big = R"({"servers": ["127.0.0.1:1"], "x": ")" + std::string(2 << 20, 'a') + "\"}";
+  SUBCASE("announced by Content-Length") {
+    RawReply r = unix_exchange(t.admin_socket(),
+                               "PUT /v1/apps/big HTTP/1.1\r\nHost: admin\r\nContent-Type: application/json\r\n"
+                               "Content-Length: " + std::to_string(big.size()) + "\r\n\r\n",
+                               big);
+    INFO("answer head: " << r.head);
+    CHECK(r.status == 413);
+    CHECK(json::parse(r.body, nullptr, false).value("error", std::string()) != "");
+  }
+  SUBCASE("chunked") {
+    std::string chunked;
+    for (size_t off = 0; off < big.size(); off += 65536) {
+      std::string piece = big.substr(off, 65536);
+      char size[32];
+      std::snprintf(size, sizeof size, "%zx\r\n", piece.size());
+      chunked += size + piece + "\r\n";
+    }
+    chunked += "0\r\n\r\n";
+    RawReply r = unix_exchange(t.admin_socket(),
+                               "POST /v1/batch HTTP/1.1\r\nHost: admin\r\nContent-Type: application/json\r\n"
+                               "Transfer-Encoding: chunked\r\n\r\n",
+                               chunked);
+    INFO("answer head: " << r.head);
+    CHECK(r.status == 413);
+  }
+  SUBCASE("announced, with only the head sent") {
+    RawReply r = unix_exchange(t.admin_socket(),
+                               "PUT /v1/apps/big HTTP/1.1\r\nHost: admin\r\nContent-Length: 104857600\r\n\r\n", "");
+    CHECK(r.status == 413);
+  }
+  CHECK(table_state(t) == before);
+  CHECK(t.admin("GET", "/v1/status").status == 200);
+}
+
+TEST_CASE("invalid admin input answers 4xx and changes nothing, not even the version") {
+  Backend blue("blue"), green("green");
+  TurnoutProcess t;
+  t.start(config(admin_map(t, ""), blue, green));
+  TURNOUT_INFO_STDERR(t);
+  const TableState before = table_state(t);
+  REQUIRE(before.version > 0);
+
+  struct Bad {
+    std::string method, path, body;
+  };
+  const std::vector<Bad> bad = {
+      {"POST", "/v1/batch", "{not json"},
+      {"POST", "/v1/batch", "[{\"op\": \"map\", \"app\": \"green\", \"host\": \"example.com\"}"},  // truncated
+      {"POST", "/v1/batch", "[{\"op\": \"map\", \"app\": \"green\", \"host\": \"example.com\"}, {\"op\": \"explode\"}]"},
+      {"POST", "/v1/batch", "[{\"op\": \"map\", \"app\": \"green\", \"host\": \"exa mple.com\"}]"},
+      {"POST", "/v1/batch", "[{\"op\": \"map\", \"app\": \"green\", \"host\": \"\"}]"},
+      {"POST", "/v1/batch", "[{\"op\": \"map\", \"app\": \"green\", \"host\": \"a/b.com\"}]"},
+      {"POST", "/v1/batch", "[{\"op\": \"map\", \"app\": \"green\", \"host\": 7}]"},
+      {"POST", "/v1/batch", "[{\"op\": \"map\", \"app\": \"green\", \"host\": \"example.com\", \"weight\": 0}]"},
+      {"POST", "/v1/batch", "{\"op\": \"map\", \"app\": \"green\", \"host\": \"example.com\"}"},  // not a list
+      {"POST", "/v1/batch", "\"map\""},
+      {"PUT", "/v1/routes/exa%20mple.com/green", ""},
+      {"PUT", "/v1/routes/a..b/green", ""},
+      {"PUT", "/v1/routes/%00evil.com/green", ""},
+      {"PUT", "/v1/routes/example.com%2fx/green", ""},
+      {"PUT", "/v1/routes/example.com/green", "{\"weight\": "},
+      {"PUT", "/v1/routes/example.com/green", "[1, 2]"},
+      {"PUT", "/v1/apps/gray", "{\"servers\": [\"127.0.0.1:1\"] trailing"},
+      {"PUT", "/v1/apps/gray", "{\"servers\": [\"nowhere\"]}"},
+      {"PUT", "/v1/apps/gray", "{\"servers\": [{\"addr\": \"127.0.0.1:1\", \"weight\": -5}]}"},
+      {"POST", "/v1/apps/blue/servers", "{\"addr\": 12}"},
+      {"POST", "/v1/rollback", "{\"version\": -1}"},
+      {"POST", "/v1/rollback", "{bad"},
+  };
+  for (const auto& b : bad) {
+    CAPTURE(b.method);
+    CAPTURE(b.path);
+    CAPTURE(b.body);
+    AdminReply r = t.admin(b.method, b.path, b.body);
+    CAPTURE(r.body);
+    CHECK(r.status >= 400);
+    CHECK(r.status < 500);
+    CHECK(r.json.is_object());
+    CHECK(table_state(t) == before);
+  }
+  // A good change afterwards gets exactly the next version.
+  AdminReply ok = t.admin("PUT", "/v1/routes/example.com/green");
+  CHECK(ok.status == 200);
+  CHECK(ok.json == json({{"version", before.version + 1}}));
+}

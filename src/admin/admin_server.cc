@@ -246,9 +246,19 @@ Result<void> AdminServer::adopt(int unix_fd, int tcp_fd) {
   return {};
 }
 
-void AdminServer::release() {
-  keep_socket_file_ = true;
-  close();
+void AdminServer::stop_listening(bool keep_socket_file) {
+  keep_socket_file_ = keep_socket_file || keep_socket_file_;
+  bool had_unix = unix_ != nullptr && !keep_socket_file_;
+  close_listener(unix_);
+  close_listener(tcp_);
+  if (had_unix && socket_ino_ != 0) {
+    struct stat st {};
+    // Only our own file: a successor may already have bound a new socket at this path.
+    if (::lstat(options_.socket_path.c_str(), &st) == 0 && st.st_dev == socket_dev_ && st.st_ino == socket_ino_) {
+      ::unlink(options_.socket_path.c_str());
+    }
+  }
+  socket_ino_ = 0;
 }
 
 void AdminServer::close() {

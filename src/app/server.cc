@@ -776,8 +776,9 @@ void ProxyServer::on_handoff_result(Result<void> r) {
   }
   TLOG_INFO("upgrade: the new process took over; draining", "pid={}", successor_pid_);
   for (auto& w : waiters) w(current_->version());
-  // The admin socket file now belongs to the new process: close ours without unlinking it.
-  if (admin_) admin_->release();
+  // The admin socket file now belongs to the new process: stop accepting on it without unlinking
+  // it; requests already open here are still answered while we drain.
+  if (admin_) admin_->stop_listening(true);
   begin_shutdown();
 }
 
@@ -806,8 +807,14 @@ void ProxyServer::on_signal(int signum) {
 void ProxyServer::begin_shutdown() {
   if (shutting_down_) return;
   shutting_down_ = true;
-  if (admin_) admin_->close();
+  // Stop accepting admin connections now; open ones are answered until the drain ends.
+  if (admin_) admin_->stop_listening(false);
   if (health_) health_->close();
+  // Our duplicates of the listening sockets would keep them open after the workers close theirs,
+  // and the kernel would go on completing handshakes nobody answers: let them close (a process
+  // that took over holds its own descriptors).
+  for (int fd : handoff_fds_) ::close(fd);
+  handoff_fds_.clear();
   uv_signal_stop(&sig_hup_);
   uv_signal_stop(&sig_usr2_);
   for (auto& w : workers_) w->post([](Worker& worker) { worker.begin_drain(); });
@@ -829,6 +836,7 @@ void ProxyServer::check_drained() {
 
 void ProxyServer::finish_shutdown() {
   stopped_workers_ = true;
+  if (admin_) admin_->close();
   uv_timer_stop(&stats_timer_);
   uv_timer_stop(&drain_timer_);
   for (auto& w : workers_) w->post([](Worker& worker) { worker.stop(); });

@@ -51,8 +51,9 @@ class AdminServer {
   // Stops listening, closes every connection (pending answers are dropped), removes the socket
   // file this server created. Safe to call twice.
   void close();
-  // Like close(), but leaves the socket file: a successor process serves on it now.
-  void release();
+  // Stops accepting (connections already open finish their answers until close()). With
+  // `keep_socket_file` the file is left in place: a successor process serves on it now.
+  void stop_listening(bool keep_socket_file);
 
   // Listening descriptors, for handing them to a successor process later; -1 when absent.
   int unix_fd() const;

@@ -8,18 +8,24 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 jobs=$(nproc)
 
-run_suite() {  # name, cmake flags...
-  local dir=build-$1; shift
-  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+run_suite() {  # name, ctest filter ("" = all), cmake flags...
+  local dir=build-$1 filter=$2; shift 2
+  echo "=== $dir ==="
+  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTURNOUT_BENCH=OFF "$@" >/dev/null
   cmake --build "$dir" -j "$jobs"
-  (cd "$dir" && ctest --output-on-failure -j 2 --timeout 600)
+  (cd "$dir" && ctest --output-on-failure -j 2 --timeout 600 ${filter:+-R "$filter"})
 }
 
+run_suite release ""
 if [ "${TURNOUT_TEST_FAST:-0}" != 1 ]; then
-  run_suite release -DTURNOUT_BENCH=OFF
+  # ThreadSanitizer, opt-in (TURNOUT_TEST_TSAN=1): the tests where threads meet (worker inboxes,
+  # table publication, counters).
+  if [ "${TURNOUT_TEST_TSAN:-0}" = 1 ]; then
+    export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+    run_suite tsan 'unit_net|unit_route|integration_(workers|remap_under_load|admin_map_unmap|upgrade)' -DTURNOUT_TSAN=ON
+  fi
+  # AddressSanitizer + UndefinedBehaviorSanitizer: everything (its ctest summary ends the output).
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-  run_suite asan -DTURNOUT_SANITIZE=ON -DTURNOUT_BENCH=OFF
-else
-  run_suite release -DTURNOUT_BENCH=OFF
+  run_suite asan "" -DTURNOUT_SANITIZE=ON
 fi

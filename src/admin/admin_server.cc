@@ -264,16 +264,7 @@ void AdminServer::stop_listening(bool keep_socket_file) {
 void AdminServer::close() {
   if (closed_) return;
   closed_ = true;
-  bool had_unix = unix_ != nullptr && !keep_socket_file_;
-  close_listener(unix_);
-  close_listener(tcp_);
-  if (had_unix && socket_ino_ != 0) {
-    struct stat st {};
-    // Only our own file: a successor may already have bound a new socket at this path.
-    if (::lstat(options_.socket_path.c_str(), &st) == 0 && st.st_dev == socket_dev_ && st.st_ino == socket_ino_) {
-      ::unlink(options_.socket_path.c_str());
-    }
-  }
+  stop_listening(keep_socket_file_);
   std::vector<AdminConnection*> open(connections_.begin(), connections_.end());
   connections_.clear();
   for (AdminConnection* c : open) c->close();

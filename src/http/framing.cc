@@ -121,6 +121,8 @@ Result<void> decide_request_framing(RequestHead& head, const Limits& limits) {
 }
 
 Result<void> decide_response_framing(ResponseHead& head, uint8_t request_method) {
+  // RFC 9112 4: status-code = 3DIGIT; RFC 9110 15: 100..599. llhttp takes "HTTP/1.1 \r\n" as 0.
+  if (head.status < 100 || head.status > 599) return make_error(502, "upstream status code out of range");
   Framing framing;
   if (auto r = decide_body_headers(head, 502, &framing); !r) return r;
   uint16_t s = head.status;

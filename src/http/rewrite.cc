@@ -23,11 +23,16 @@ class ConnectionNames {
     for (const HeaderField& h : head.headers) {
       if (h.token != HeaderToken::Connection) continue;
       for_each_list_element(head.value(h), [this](std::string_view el) {
-        if (iequals(el, "close") || (token_flags(lookup_token(el)) & kHopByHop)) return;
+        if (!counts(el)) return;
         if (count_ < kMax) names_[count_] = el;
         ++count_;
       });
     }
+  }
+
+  // "close" is a connection option, not a header name; hop-by-hop names are dropped anyway.
+  static bool counts(std::string_view el) {
+    return !iequals(el, "close") && !(token_flags(lookup_token(el)) & kHopByHop);
   }
 
   bool empty() const { return count_ == 0; }
@@ -43,7 +48,8 @@ class ConnectionNames {
     bool found = false;
     for (const HeaderField& h : head_.headers) {
       if (h.token != HeaderToken::Connection) continue;
-      for_each_list_element(head_.value(h), [&](std::string_view el) { found |= iequals(el, name); });
+      // Same filter as the constructor: the answer must not depend on how many names there are.
+      for_each_list_element(head_.value(h), [&](std::string_view el) { found |= counts(el) && iequals(el, name); });
       if (found) return true;
     }
     return false;

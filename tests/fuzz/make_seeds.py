@@ -66,6 +66,10 @@ def request_seeds():
     write("request", "chunked_trailers_limits", prefix(3, 0, (2,)) + crlf(
         "POST / HTTP/1.1\nHost: a.example.org\nTransfer-Encoding: Chunked\n\n"
         "a\n0123456789\n10\n0123456789abcdef\n0\nX-Checksum: 1\nY: 2\n\n"))
+    # Finding close-header-over-16: a Close header with more than 16 names in Connection.
+    write("request", "close_header_17_names", prefix() + crlf(
+        "GET / HTTP/1.1\nHost: a.example\nConnection: close, " + ", ".join(f"x{i}" for i in range(17)) +
+        "\nClose: 1\n\n"))
     write("request", "ipv6_host", prefix() + crlf("GET / HTTP/1.1\nHost: [::1]:8080\n\n"))
 
 
@@ -94,6 +98,8 @@ def response_seeds():
     write("response", "bad_cl_te", prefix(0, GET) + crlf("HTTP/1.1 200 OK\nContent-Length: 3\nTransfer-Encoding: chunked\n\n0\n\n"))
     # Finding te-to-http10 (tests/unit/http/fuzz_regressions_test.cc).
     write("response", "head_te_to_http10_client", prefix(4, HEAD) + crlf("HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n"))
+    # Finding status-range: a status line without a three-digit status.
+    write("response", "status_missing", prefix(0, GET) + crlf("HTTP/1.1 \nContent-Length: 0\n\n"))
     write("response", "garbage_status", prefix(0, GET) + b"HTTP/1.1 2OO OK\r\n\r\n")
     write("response", "empty_reason", prefix(0, POST) + crlf("HTTP/1.1 599 \nContent-Length: 1\n\nx"))
 

@@ -97,3 +97,55 @@ TEST_CASE("fuzz regression: the HEAD metadata case keeps Content-Length for an H
   CHECK(out.find("Content-Length: 42\r\n") != std::string::npos);
   CHECK(out.find("Connection: keep-alive\r\n") != std::string::npos);
 }
+
+// fuzz_request / fuzz_response, id close-header-over-16: "end-to-end headers changed". Whether a
+// header literally named "Close" is forwarded depends on how many names the Connection fields
+// list. rewrite.cc's ConnectionNames skips "close" (a connection option) when it collects up to
+// 16 names, but past 16 its contains() re-scans the raw lists without that filter, so
+// "Connection: close" then also drops a "Close" header. Either answer is defensible (RFC 9110
+// reserves the Close field name); depending on the count is not.
+namespace {
+std::string with_connection_names(size_t n) {
+  std::string names = "close";
+  for (size_t i = 0; i < n; ++i) names += ", x" + std::to_string(i);
+  return forwarded_request("GET / HTTP/1.1\r\nHost: example.com\r\nConnection: " + names + "\r\nClose: 1\r\n\r\n");
+}
+}  // namespace
+
+TEST_CASE("fuzz regression: a Close header is treated alike whatever the number of Connection names") {
+  bool forwarded_16 = with_connection_names(16).find("\r\nClose: 1\r\n") != std::string::npos;
+  bool forwarded_17 = with_connection_names(17).find("\r\nClose: 1\r\n") != std::string::npos;
+  CHECK(forwarded_16 == forwarded_17);
+}
+
+// fuzz_response, id status-range: "response with status 0 accepted". llhttp 8.1 takes a status
+// line with no status code ("HTTP/1.1 \r\n" -> 0), with two digits ("HTTP/1.1 20 X") or below
+// 100 ("000", "099"), and decide_response_framing does not check the range, so turnout forwards
+// "HTTP/1.1 0 Unknown" to the client. RFC 9112 4: status-code = 3DIGIT; RFC 9110 15: values
+// outside 100..599 are invalid. DESIGN.md / issue 5: a garbage status line is a 502.
+namespace {
+// True if turnout refuses `raw` as an upstream response (parser error or framing error).
+bool response_refused(std::string_view raw) {
+  OneHead<ResponseHead> ev;
+  Limits limits;
+  HttpParser parser(HttpParser::Kind::Response, &ev.head, &ev, limits);
+  parser.set_request_method(HTTP_GET);
+  HttpParser::Outcome o = parser.feed(raw.data(), raw.size());
+  if (o.status == HttpParser::Status::Error) return true;
+  REQUIRE(ev.heads == 1);
+  return !decide_response_framing(ev.head, HTTP_GET).ok();
+}
+}  // namespace
+
+TEST_CASE("fuzz regression: a status line without a three-digit status is refused") {
+  CHECK(response_refused("HTTP/1.1 \r\nContent-Length: 0\r\n\r\n"));
+  CHECK(response_refused("HTTP/1.1 20 OK\r\nContent-Length: 0\r\n\r\n"));
+  CHECK(response_refused("HTTP/1.1 000 X\r\nContent-Length: 0\r\n\r\n"));
+  CHECK(response_refused("HTTP/1.1 099 X\r\nContent-Length: 0\r\n\r\n"));
+}
+
+TEST_CASE("fuzz regression: ordinary status codes are still accepted") {
+  CHECK_FALSE(response_refused("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"));
+  CHECK_FALSE(response_refused("HTTP/1.1 599 \r\nContent-Length: 0\r\n\r\n"));
+  CHECK_FALSE(response_refused("HTTP/1.1 103 Early Hints\r\n\r\n"));
+}

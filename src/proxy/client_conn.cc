@@ -426,7 +426,10 @@ void ClientConnection::log_access(int status, uint64_t bytes, std::string_view u
                    peer_ip_, host, method.empty() ? "-" : method, target.empty() ? "-" : target, status, bytes,
                    upstream, dur, ctx_.worker_id);
   }
-  if (ctx_.access_buf.size() > 32 * 1024) access_log_submit(std::move(ctx_.access_buf)), ctx_.access_buf.clear();
+  if (ctx_.access_buf.size() > 32 * 1024) {
+    access_log_submit(std::move(ctx_.access_buf));
+    ctx_.access_buf.clear();
+  }
 }
 
 }  // namespace turnout

@@ -299,9 +299,7 @@ void Exchange::maybe_done() {
 }
 
 void Exchange::on_upstream_failed(UpstreamFailure why, bool response_started) {
-  UpstreamConnection* failed = up_;
-  up_ = nullptr;
-  (void)failed;  // closed by itself
+  up_ = nullptr;  // the connection closed itself
   ctx_.stats.upstream_failures.add();
   if (!client_) return;
   if (why == UpstreamFailure::ConnectFailed || why == UpstreamFailure::Reset) {
@@ -323,10 +321,8 @@ void Exchange::on_upstream_failed(UpstreamFailure why, bool response_started) {
   if ((nothing_sent || pooled_reset) && attempts_ < kMaxAttempts && state_ != State::Tunnel) {
     ctx_.stats.upstream_retries.add();
     if (nothing_sent && server_) tried_.push_back(server_);
-    if (pooled_reset) {
-      // The server closed a pooled connection just as we reused it: the request never reached
-      // it, so send it again on a fresh connection (to any server).
-    }
+    // A pooled connection the server closed just as we reused it never got the request: send
+    // it again (the balancer picks the server; a dead pooled connection was already closed).
     attempt();
     return;
   }

@@ -60,6 +60,7 @@ class FakeActions : public AdminActions {
     }
     FUZZ_CHECK((*next)->version() == current_->version() + 1, "apply_changes built version %llu",
                static_cast<unsigned long long>((*next)->version()));
+    accepted.insert(accepted.end(), changes.begin(), changes.end());
     publish(*next, std::move(done));
   }
 
@@ -94,6 +95,7 @@ class FakeActions : public AdminActions {
   std::string metrics() override { return "turnout_table_version 1\n"; }
 
   std::vector<Change> applied;  // every change handed to apply(), accepted or not
+  std::vector<Change> accepted; // the changes of accepted apply() calls (what the journal gets)
   int published = 0;            // new versions made current
   bool allow_takeover = false;  // takeover() is expected (socket-level target)
   int takeovers = 0;            // connections handed over

@@ -99,8 +99,9 @@ void check_table_json(const RouteTable& table) {
   check_snapshot_round_trip(table);
 }
 
-// Through the public JSON codec (DOM), then through the journal's bytes.
-void check_change_json(const Change& c) {
+// Through the public JSON codec (DOM); an accepted change (`durable`) also through the
+// journal's bytes.
+void check_change_json(const Change& c, bool durable) {
   json j = change_to_json(c);
   Result<Change> back = change_from_json(j);
   FUZZ_CHECK(back.ok(), "change_from_json refused change_to_json's output: %s\n  %s", back.error().message.c_str(),
@@ -109,7 +110,7 @@ void check_change_json(const Change& c) {
   FUZZ_CHECK(again == j, "change changed through JSON: %s vs %s",
              j.dump(-1, ' ', false, json::error_handler_t::replace).c_str(),
              again.dump(-1, ' ', false, json::error_handler_t::replace).c_str());
-  check_change_round_trip(c);
+  if (durable) check_change_round_trip(c);
 }
 
 // The state file's decoders straight on the body.
@@ -131,7 +132,7 @@ void decode_state_json(const std::string& body) {
   }
   for (const json* c : changes) {
     Result<Change> r = change_from_json(*c);
-    if (r) check_change_json(*r);
+    if (r) check_change_json(*r, true);
   }
   for (const json* t : tables) {
     Result<RouteTablePtr> r = table_from_json(*t, 7);
@@ -191,7 +192,8 @@ void run(std::string_view text) {
                req.method.c_str(), printable(req.target).c_str(), s);
   }
   if (actions.published) check_table_json(*after);
-  for (const Change& c : actions.applied) check_change_json(c);
+  for (const Change& c : actions.applied) check_change_json(c, false);
+  for (const Change& c : actions.accepted) check_change_json(c, true);
 
   decode_state_json(req.body);
 }

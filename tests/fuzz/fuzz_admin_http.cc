@@ -94,9 +94,9 @@ class Answers : public HttpParser::Events {
  public:
   HeadAction on_head_complete() override {
     static const int kStatuses[] = {100, 200, 400, 401, 404, 405, 409, 413, 414, 431, 500};
-    bool known = false;
-    for (int s : kStatuses) known |= head.status == s;
-    FUZZ_CHECK(known, "admin answered status %u", head.status);
+    bool documented = false;
+    for (int s : kStatuses) documented |= head.status == s;
+    FUZZ_CHECK(documented, "admin answered status %u", head.status);
     json_body = false;
     for (const HeaderField& h : head.headers) {
       if (iequals(head.name(h), "Content-Type") && head.value(h) == "application/json") json_body = true;

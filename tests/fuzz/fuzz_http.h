@@ -151,19 +151,6 @@ inline bool named_in_connection(const MessageHead& head, std::string_view name) 
   return found;
 }
 
-// True if `head` has a header named "Close" and its Connection fields list more than 16 names
-// (finding close-header-over-16: past 16 names rewrite.cc also drops a header named "close").
-inline bool close_header_case(const MessageHead& head) {
-  if (!known("close-header-over-16")) return false;
-  size_t names = 0;
-  bool has_close = false;
-  for (const HeaderField& h : head.headers) {
-    has_close |= iequals(head.name(h), "close");
-    if (h.token == HeaderToken::Connection) for_each_list_element(head.value(h), [&](std::string_view) { ++names; });
-  }
-  return has_close && names > 16;
-}
-
 // Headers that must pass byte for byte, in order: those turnout has no rule for.
 inline bool end_to_end(const HeaderField& h) {
   return token_flags(h.token) == 0 && h.token != HeaderToken::Host && h.token != HeaderToken::XForwardedFor &&

@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <string>
 #include <string_view>
@@ -32,17 +33,23 @@ using namespace turnout::fuzz;
 
 namespace {
 
-const std::string& state_dir() {
-  static const std::string dir = [] {
-    std::string d = "/dev/shm/turnout-fuzz-state-" + std::to_string(::getpid());
-    ::mkdir(d.c_str(), 0700);
-    return d;
-  }();
-  return dir;
-}
-
 void remove_state(const std::string& path) {
   for (const char* suffix : {"", ".journal", ".old", ".journal.old", ".tmp"}) ::unlink((path + suffix).c_str());
+}
+
+// A directory on tmpfs (fsync is cheap there), removed when the fuzzer exits. The path is never
+// freed, so the exit handler can still read it after static destructors ran.
+const std::string& state_dir() {
+  static const std::string* dir = [] {
+    auto* d = new std::string("/dev/shm/turnout-fuzz-state-" + std::to_string(::getpid()));
+    ::mkdir(d->c_str(), 0700);
+    std::atexit([] {
+      remove_state(state_dir() + "/state.json");
+      ::rmdir(state_dir().c_str());
+    });
+    return d;
+  }();
+  return *dir;
 }
 
 void write_file(const std::string& path, std::string_view bytes) {

@@ -123,7 +123,6 @@ class ClientConnection final : public Stream::Owner, public HttpParser::Events {
   bool request_complete_ = false;      // the current request has been fully read
   bool local_response_ = false;        // turnout answered this request itself (no exchange)
   bool local_keep_alive_ = true;       // ...and the connection may carry on afterwards
-  bool close_after_ = false;           // close once the current response is written
   bool peer_eof_ = false;              // client half-closed
   bool idle_counted_ = false;          // counted in stats.connections_idle
   bool in_feed_ = false;               // inside parser_.feed(): callbacks must not re-enter it

@@ -100,11 +100,11 @@ AdminConnection::AdminConnection(Settings settings, OnClose on_close)
   parser_.data = this;
 }
 
-AdminConnection* AdminConnection::accept(uv_loop_t* loop, uv_stream_t* listener, Settings settings,
-                                         OnClose on_close) {
+AdminConnection* AdminConnection::open(uv_loop_t* loop, int fd, Settings settings, OnClose on_close) {
   auto* c = new AdminConnection(std::move(settings), std::move(on_close));
   int rc = c->settings_.is_tcp ? uv_tcp_init(loop, &c->stream_.tcp) : uv_pipe_init(loop, &c->stream_.pipe, 0);
   if (rc != 0) {  // no handle exists yet: plain delete is right
+    ::close(fd);
     delete c;
     return nullptr;
   }
@@ -116,9 +116,10 @@ AdminConnection* AdminConnection::accept(uv_loop_t* loop, uv_stream_t* listener,
   uv_timer_init(loop, &c->resume_timer_);
   c->resume_timer_.data = c;
   c->pending_closes_ = 2;
-  rc = uv_accept(listener, reinterpret_cast<uv_stream_t*>(&c->stream_));
-  if (rc != 0) {
-    TLOG_WARN("admin accept failed", "error={}", uv_strerror(rc));
+  rc = c->settings_.is_tcp ? uv_tcp_open(&c->stream_.tcp, fd) : uv_pipe_open(&c->stream_.pipe, fd);
+  if (rc != 0) {  // the handle did not take the fd
+    ::close(fd);
+    TLOG_WARN("admin connection failed", "error={}", uv_strerror(rc));
     c->on_close_ = nullptr;
     c->close();
     return nullptr;

@@ -16,48 +16,19 @@
 #include "turnout/admin/admin_connection.h"
 #include "turnout/common/address.h"
 #include "turnout/common/log.h"
+#include "turnout/net/acceptor.h"
+#include "turnout/net/listener.h"
 
 namespace turnout {
-
-// One listening socket. Heap-allocated; freed only by its close callback.
-struct AdminListener {
-  union {
-    uv_pipe_t pipe;
-    uv_tcp_t tcp;
-  } h;                            // the listening handle (pipe for unix, tcp otherwise)
-  bool is_tcp = false;            // which member of `h` is live
-  AdminServer* server = nullptr;  // cleared when the server closes it
-
-  uv_handle_t* handle() { return reinterpret_cast<uv_handle_t*>(&h); }
-  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&h); }
-
-  static void on_connection(uv_stream_t* stream, int status) {
-    auto* self = static_cast<AdminListener*>(stream->data);
-    if (status < 0) {
-      TLOG_WARN("admin listener error", "error={}", uv_strerror(status));
-      return;
-    }
-    if (self->server != nullptr) self->server->on_connection(self);
-  }
-  static void on_closed(uv_handle_t* handle) { delete static_cast<AdminListener*>(handle->data); }
-};
 
 namespace {
 
 Error start_error(std::string message) { return make_error(500, std::move(message)); }
 
-void close_listener(AdminListener*& listener) {
-  if (listener == nullptr) return;
-  listener->server = nullptr;
-  uv_close(listener->handle(), AdminListener::on_closed);
-  listener = nullptr;
-}
-
-int listener_fd(AdminListener* listener) {
-  if (listener == nullptr) return -1;
-  uv_os_fd_t fd = -1;
-  if (uv_fileno(listener->handle(), &fd) != 0) return -1;
-  return fd;
+void close_acceptor(Acceptor*& acceptor) {
+  if (acceptor == nullptr) return;
+  acceptor->close();
+  acceptor = nullptr;
 }
 
 // Is a process accepting on the unix socket at `path`? Returns 1 live, 0 stale (connect
@@ -125,11 +96,6 @@ Result<void> AdminServer::start_unix() {
     }
   }
 
-  auto* l = new AdminListener;
-  uv_pipe_init(loop_, &l->h.pipe, 0);
-  l->h.pipe.data = l;
-  l->server = this;
-  unix_ = l;
   // Bound here rather than by uv_pipe_bind: libuv unlinks the path of a socket it bound when the
   // handle closes, which would delete the file under a successor that took the socket over on
   // upgrade. close() unlinks it itself, and only if it is still our file.
@@ -147,21 +113,27 @@ Result<void> AdminServer::start_unix() {
     ::close(fd);
     return start_error(fmt::format("cannot bind admin socket {}: {}", path, std::strerror(bind_errno)));
   }
-  int rc = uv_pipe_open(&l->h.pipe, fd);
-  if (rc != 0) {
-    ::close(fd);
-    ::unlink(path.c_str());
-    return start_error(fmt::format("cannot open admin socket {}: {}", path, uv_strerror(rc)));
-  }
   if (::lstat(path.c_str(), &st) == 0) {
     socket_dev_ = st.st_dev;
     socket_ino_ = st.st_ino;
   }
   if (::chmod(path.c_str(), 0600) != 0) {
-    return start_error(fmt::format("cannot chmod admin socket {}: {}", path, std::strerror(errno)));
+    int e = errno;
+    ::close(fd);
+    ::unlink(path.c_str());
+    return start_error(fmt::format("cannot chmod admin socket {}: {}", path, std::strerror(e)));
   }
-  rc = uv_listen(l->stream(), 64, AdminListener::on_connection);
-  if (rc != 0) return start_error(fmt::format("cannot listen on admin socket {}: {}", path, uv_strerror(rc)));
+  if (::listen(fd, kAdminBacklog) != 0) {
+    int e = errno;
+    ::close(fd);
+    ::unlink(path.c_str());
+    return start_error(fmt::format("cannot listen on admin socket {}: {}", path, std::strerror(e)));
+  }
+  unix_ = serve(fd, false);
+  if (unix_ == nullptr) {
+    ::unlink(path.c_str());
+    return start_error(fmt::format("cannot serve admin socket {}", path));
+  }
   TLOG_INFO("admin listening", "socket={}", log_quote(path));
   return {};
 }
@@ -179,27 +151,35 @@ Result<void> AdminServer::start_tcp() {
       return start_error(fmt::format("admin http {} listens beyond loopback and needs admin.token", options_.tcp_addr));
     }
   }
-  auto* l = new AdminListener;
-  l->is_tcp = true;
-  uv_tcp_init(loop_, &l->h.tcp);
-  l->h.tcp.data = l;
-  l->server = this;
-  tcp_ = l;
-  int rc = uv_tcp_bind(&l->h.tcp, addr->sa(), 0);
-  if (rc == 0) rc = uv_listen(l->stream(), 64, AdminListener::on_connection);
-  if (rc != 0) return start_error(fmt::format("cannot listen on admin http {}: {}", options_.tcp_addr, uv_strerror(rc)));
+  // No SO_REUSEPORT here: a second turnout must not share the admin port.
+  Result<int> fd = open_listen_socket(*addr, ListenOptions{.reuse_port = false, .backlog = kAdminBacklog});
+  if (!fd) return start_error(fmt::format("admin http: {}", fd.error().message));
+  tcp_ = serve(*fd, true);
+  if (tcp_ == nullptr) return start_error(fmt::format("cannot serve admin http {}", options_.tcp_addr));
   TLOG_INFO("admin listening", "http={} port={}", options_.tcp_addr, tcp_port());
   return {};
 }
 
-void AdminServer::on_connection(AdminListener* listener) {
+Acceptor* AdminServer::serve(int listen_fd, bool is_tcp) {
+  return Acceptor::open(
+      loop_, listen_fd,
+      [this, is_tcp](int fd, const sockaddr*, socklen_t) {
+        on_connection(fd, is_tcp);
+        return true;
+      },
+      [](int err) {
+        if (err != 0) TLOG_WARN("admin accepting paused", "error={}", std::strerror(err));
+      });
+}
+
+void AdminServer::on_connection(int fd, bool is_tcp) {
   AdminConnection::Settings settings;
   settings.actions = &actions_;
   settings.max_body = options_.max_body;
   settings.token = options_.token;
-  settings.is_tcp = listener->is_tcp;
+  settings.is_tcp = is_tcp;
   AdminConnection* conn =
-      AdminConnection::accept(loop_, listener->stream(), std::move(settings), [this](AdminConnection* c) { forget(c); });
+      AdminConnection::open(loop_, fd, std::move(settings), [this](AdminConnection* c) { forget(c); });
   if (conn != nullptr) connections_.insert(conn);
 }
 
@@ -208,16 +188,11 @@ void AdminServer::forget(AdminConnection* conn) { connections_.erase(conn); }
 Result<void> AdminServer::adopt(int unix_fd, int tcp_fd) {
   if (closed_) return start_error("admin server was closed");
   if (unix_fd >= 0) {
-    auto* l = new AdminListener;
-    uv_pipe_init(loop_, &l->h.pipe, 0);
-    l->h.pipe.data = l;
-    l->server = this;
-    unix_ = l;
-    int rc = uv_pipe_open(&l->h.pipe, unix_fd);
-    if (rc == 0) rc = uv_listen(l->stream(), 64, AdminListener::on_connection);
-    if (rc != 0) {
+    unix_ = serve(unix_fd, false);
+    if (unix_ == nullptr) {
+      if (tcp_fd >= 0) ::close(tcp_fd);
       close();
-      return start_error(fmt::format("cannot serve the inherited admin socket: {}", uv_strerror(rc)));
+      return start_error("cannot serve the inherited admin socket");
     }
     struct stat st {};
     if (!options_.socket_path.empty() && ::lstat(options_.socket_path.c_str(), &st) == 0) {
@@ -227,17 +202,10 @@ Result<void> AdminServer::adopt(int unix_fd, int tcp_fd) {
     TLOG_INFO("admin listening", "socket={} inherited=true", log_quote(options_.socket_path));
   }
   if (tcp_fd >= 0) {
-    auto* l = new AdminListener;
-    l->is_tcp = true;
-    uv_tcp_init(loop_, &l->h.tcp);
-    l->h.tcp.data = l;
-    l->server = this;
-    tcp_ = l;
-    int rc = uv_tcp_open(&l->h.tcp, tcp_fd);
-    if (rc == 0) rc = uv_listen(l->stream(), 64, AdminListener::on_connection);
-    if (rc != 0) {
+    tcp_ = serve(tcp_fd, true);
+    if (tcp_ == nullptr) {
       close();
-      return start_error(fmt::format("cannot serve the inherited admin http socket: {}", uv_strerror(rc)));
+      return start_error("cannot serve the inherited admin http socket");
     }
     TLOG_INFO("admin listening", "http={} port={} inherited=true", options_.tcp_addr, tcp_port());
   } else if (!options_.tcp_addr.empty()) {
@@ -249,8 +217,8 @@ Result<void> AdminServer::adopt(int unix_fd, int tcp_fd) {
 void AdminServer::stop_listening(bool keep_socket_file) {
   keep_socket_file_ = keep_socket_file || keep_socket_file_;
   bool had_unix = unix_ != nullptr && !keep_socket_file_;
-  close_listener(unix_);
-  close_listener(tcp_);
+  close_acceptor(unix_);
+  close_acceptor(tcp_);
   if (had_unix && socket_ino_ != 0) {
     struct stat st {};
     // Only our own file: a successor may already have bound a new socket at this path.
@@ -270,17 +238,13 @@ void AdminServer::close() {
   for (AdminConnection* c : open) c->close();
 }
 
-int AdminServer::unix_fd() const { return listener_fd(unix_); }
-int AdminServer::tcp_fd() const { return listener_fd(tcp_); }
+int AdminServer::unix_fd() const { return unix_ ? unix_->fd() : -1; }
+int AdminServer::tcp_fd() const { return tcp_ ? tcp_->fd() : -1; }
 
 int AdminServer::tcp_port() const {
   if (tcp_ == nullptr) return 0;
-  sockaddr_storage ss{};
-  int len = sizeof ss;
-  if (uv_tcp_getsockname(&tcp_->h.tcp, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return 0;
-  if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
-  if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
-  return 0;
+  Result<SocketAddress> addr = local_address(tcp_->fd());
+  return addr ? addr->port() : 0;
 }
 
 }  // namespace turnout

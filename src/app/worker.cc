@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cassert>
+#include <cstring>
 #include <future>
 #include <unordered_set>
 
@@ -17,8 +18,6 @@ constexpr uint64_t kAccessLogFlushMs = 200;
 }
 
 struct WorkerCallbacks {
-  static void on_connection(uv_stream_t* s, int status) { static_cast<Worker*>(s->data)->on_connection(s, status); }
-  static void on_listener_closed(uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); }
   static void on_log_timer(uv_timer_t* t) { static_cast<Worker*>(t->data)->flush_access_log(); }
 };
 
@@ -53,22 +52,20 @@ void Worker::join() {
 
 void Worker::run(RouteTablePtr table, ProxySettingsPtr settings) {
   ctx_ = std::make_unique<ProxyContext>(&loop_, id_, stats_);
-  ctx_->on_client_closed = [this] {
-    if (!paused_listeners_.empty()) resume_accepting();
-  };
+  // A closed connection frees a descriptor and a max_connections slot: accepting may resume.
+  ctx_->on_client_closed = [this] { resume_accepting(); };
   adopt(std::move(table), std::move(settings));
   for (int fd : listen_fds_) {
-    auto* tcp = new uv_tcp_t;
-    uv_tcp_init(&loop_, tcp);
-    tcp->data = this;
-    if (uv_tcp_open(tcp, fd) != 0 || uv_listen(reinterpret_cast<uv_stream_t*>(tcp), 1024, WorkerCallbacks::on_connection) != 0) {
-      TLOG_ERROR("cannot listen", "fd={}", fd);
-      uv_close(reinterpret_cast<uv_handle_t*>(tcp), WorkerCallbacks::on_listener_closed);
+    Acceptor* a = Acceptor::open(
+        &loop_, fd, [this](int cfd, const sockaddr* peer, socklen_t) { return on_accept(cfd, peer); },
+        [this](int err) { on_accept_shortage(err); });
+    if (a == nullptr) {
+      TLOG_ERROR("cannot listen", "worker={} fd={}", id_, fd);
       continue;
     }
-    listeners_.push_back(tcp);
+    acceptors_.push_back(a);
   }
-  listen_fds_.clear();  // owned by the uv handles now
+  listen_fds_.clear();  // owned by the acceptors now
   uv_timer_init(&loop_, &log_timer_);
   log_timer_.data = this;
   uv_timer_start(&log_timer_, WorkerCallbacks::on_log_timer, kAccessLogFlushMs, kAccessLogFlushMs);
@@ -119,23 +116,11 @@ void Worker::adopt(RouteTablePtr table, ProxySettingsPtr settings) {
   version_.store(ctx_->table->version(), std::memory_order_release);
 }
 
-void Worker::on_connection(uv_stream_t* listener, int status) {
-  if (status < 0) {
-    // EMFILE/ENFILE: libuv's reserve-fd trick already refused the connection; don't spin.
-    TLOG_WARN("accept failed", "worker={} error={}", id_, uv_strerror(status));
-    return;
+bool Worker::on_accept(int fd, const sockaddr* peer) {
+  if (draining_ || stopping_) {  // the acceptors are closing; this one arrived first
+    ::close(fd);
+    return false;
   }
-  if (draining_ || stopping_) return;
-  if (ctx_->client_count >= max_connections_) {
-    // Leave it unaccepted: libuv stops polling this listener until uv_accept is called, so
-    // accepting pauses here and resumes when a connection closes.
-    paused_listeners_.push_back(listener);
-    return;
-  }
-  accept_one(listener);
-}
-
-void Worker::accept_one(uv_stream_t* listener) {
   auto* conn = new ClientConnection(*ctx_, (static_cast<uint64_t>(id_) << 48) | next_conn_id_++);
   // Link first: close() unlinks from the list in its final callback.
   conn->next = ctx_->clients_head;
@@ -144,15 +129,34 @@ void Worker::accept_one(uv_stream_t* listener) {
   ++ctx_->client_count;
   ctx_->stats.connections_accepted.add();
   ctx_->stats.connections_active.add();
-  if (conn->accept(listener) != 0) conn->close();
+  if (conn->open(fd, peer) != 0) conn->close();
+  if (ctx_->client_count < max_connections_) return true;
+  // At the limit: every listener of this worker pauses (not only this one), so the limit holds
+  // exactly; connections wait in the kernel backlog until one closes (resume_accepting).
+  for (auto* a : acceptors_) a->pause();
+  return false;
+}
+
+void Worker::on_accept_shortage(int err) {
+  // Near the descriptor limit accepting can flap paused/resumed with every closed connection;
+  // one line per second per worker says as much as a line per flap.
+  uint64_t now = uv_now(&loop_);
+  if (err != 0) {
+    ++accept_shortages_;
+    if (last_shortage_log_ms_ != 0 && now - last_shortage_log_ms_ < 1000) return;
+    last_shortage_log_ms_ = now;
+    TLOG_WARN("accepting paused", "worker={} error={} retry_ms={} pauses={}", id_, std::strerror(err),
+              Acceptor::kShortageRetryMs, accept_shortages_);
+  } else if (now - last_shortage_log_ms_ >= 1000) {
+    last_shortage_log_ms_ = now;
+    TLOG_INFO("accepting resumed", "worker={} pauses={}", id_, accept_shortages_);
+  }
 }
 
 void Worker::resume_accepting() {
-  while (!paused_listeners_.empty() && ctx_->client_count < max_connections_ && !draining_) {
-    uv_stream_t* l = paused_listeners_.back();
-    paused_listeners_.pop_back();
-    accept_one(l);
-  }
+  if (draining_ || stopping_ || ctx_->client_count >= max_connections_) return;
+  for (auto* a : acceptors_)
+    if (a->paused()) a->resume();
 }
 
 void Worker::flush_access_log() {
@@ -160,20 +164,14 @@ void Worker::flush_access_log() {
     access_log_submit(std::move(ctx_->access_buf));
     ctx_->access_buf.clear();
   }
-  // Also the moment to re-admit connections held back by max_connections.
-  if (!paused_listeners_.empty()) resume_accepting();
-  if (draining_ && ctx_->client_count == 0 && stopping_) {
-    // nothing: stop() closes the timer
-  }
 }
 
 void Worker::begin_drain() {
   if (draining_) return;
   draining_ = true;
   ctx_->draining = true;
-  for (auto* l : listeners_) uv_close(reinterpret_cast<uv_handle_t*>(l), WorkerCallbacks::on_listener_closed);
-  listeners_.clear();
-  paused_listeners_.clear();
+  for (auto* a : acceptors_) a->close();
+  acceptors_.clear();
   std::vector<ClientConnection*> conns;
   for (auto* c = ctx_->clients_head; c; c = c->next) conns.push_back(c);
   for (auto* c : conns) c->drain();
@@ -184,8 +182,8 @@ void Worker::stop() {
   if (stopping_) return;
   stopping_ = true;
   flush_access_log();
-  for (auto* l : listeners_) uv_close(reinterpret_cast<uv_handle_t*>(l), WorkerCallbacks::on_listener_closed);
-  listeners_.clear();
+  for (auto* a : acceptors_) a->close();
+  acceptors_.clear();
   std::vector<ClientConnection*> conns;
   for (auto* c = ctx_->clients_head; c; c = c->next) conns.push_back(c);
   for (auto* c : conns) c->close();

@@ -11,12 +11,12 @@
 
 namespace turnout {
 
-Result<int> open_listen_socket(const SocketAddress& addr) {
+Result<int> open_listen_socket(const SocketAddress& addr, ListenOptions options) {
   int fd = ::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return make_error(500, std::string("socket: ") + strerror(errno));
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+  if (options.reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
     int e = errno;
     ::close(fd);
     return make_error(500, std::string("SO_REUSEPORT: ") + strerror(e));
@@ -30,7 +30,7 @@ Result<int> open_listen_socket(const SocketAddress& addr) {
     ::close(fd);
     return make_error(500, "cannot listen on " + addr.text + ": " + strerror(e));
   }
-  if (::listen(fd, 1024) != 0) {
+  if (::listen(fd, options.backlog) != 0) {
     int e = errno;
     ::close(fd);
     return make_error(500, "listen on " + addr.text + ": " + strerror(e));

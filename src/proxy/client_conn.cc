@@ -1,5 +1,7 @@
 #include "turnout/proxy/client_conn.h"
 
+#include <unistd.h>
+
 #include <llhttp.h>
 
 #include "turnout/common/address.h"
@@ -31,17 +33,20 @@ ClientConnection::ClientConnection(ProxyContext& ctx, uint64_t id)
 
 ClientConnection::~ClientConnection() = default;
 
-int ClientConnection::accept(uv_stream_t* server) {
+int ClientConnection::open(int fd, const sockaddr* peer) {
   int rc = stream_.init_tcp();
-  if (rc != 0) return rc;
+  if (rc != 0) {
+    ::close(fd);
+    return rc;
+  }
   ++pending_closes_;
-  rc = uv_accept(server, stream_.handle());
-  if (rc != 0) return rc;
-  auto* tcp = reinterpret_cast<uv_tcp_t*>(stream_.handle());  // TCP_NODELAY: inherited from the listener
-  sockaddr_storage ss{};
-  int len = sizeof(ss);
-  if (uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&ss), &len) == 0)
-    peer_ip_ = format_address(reinterpret_cast<sockaddr*>(&ss), false);
+  // TCP_NODELAY is inherited from the listening socket.
+  rc = uv_tcp_open(reinterpret_cast<uv_tcp_t*>(stream_.handle()), fd);
+  if (rc != 0) {  // the handle did not take the fd
+    ::close(fd);
+    return rc;
+  }
+  peer_ip_ = format_address(peer, false);
   ctx_.stats.connections_idle.add();
   idle_counted_ = true;
   stream_.start_read();

@@ -32,9 +32,9 @@ class AdminConnection {
   };
   using OnClose = std::function<void(AdminConnection*)>;
 
-  // Accepts one pending connection from `listener`. nullptr if the accept failed (then nothing
+  // Serves the accepted socket `fd` (owned from this call). nullptr if that failed (then nothing
   // is left open). `on_close` runs once, when close() is first called.
-  static AdminConnection* accept(uv_loop_t* loop, uv_stream_t* listener, Settings settings, OnClose on_close);
+  static AdminConnection* open(uv_loop_t* loop, int fd, Settings settings, OnClose on_close);
 
   // Closes the socket; the object frees itself once libuv has released both handles.
   void close();

@@ -21,8 +21,8 @@
 
 namespace turnout {
 
+class Acceptor;
 class AdminConnection;
-struct AdminListener;
 
 struct AdminOptions {
   std::string socket_path;     // unix socket path; "" = no unix listener
@@ -64,17 +64,19 @@ class AdminServer {
   size_t connection_count() const { return connections_.size(); }
 
  private:
-  friend struct AdminListener;
+  static constexpr int kAdminBacklog = 64;
   Result<void> start_unix();
   Result<void> start_tcp();
-  void on_connection(AdminListener* listener);
+  // Starts accepting on a listening fd (owned from this call); nullptr on failure.
+  Acceptor* serve(int listen_fd, bool is_tcp);
+  void on_connection(int fd, bool is_tcp);
   void forget(AdminConnection* conn);
 
   uv_loop_t* loop_;                                // the main loop
   AdminActions& actions_;                          // outlives this server (app/Server)
   AdminOptions options_;                           // as given
-  AdminListener* unix_ = nullptr;                  // owned until its close callback frees it
-  AdminListener* tcp_ = nullptr;                   // owned until its close callback frees it
+  Acceptor* unix_ = nullptr;                       // frees itself after close()
+  Acceptor* tcp_ = nullptr;                        // frees itself after close()
   std::unordered_set<AdminConnection*> connections_;  // open ones; each frees itself once closed
   dev_t socket_dev_ = 0;                           // identity of the socket file we created,
   ino_t socket_ino_ = 0;                           //   so close() never unlinks someone else's

@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "turnout/net/acceptor.h"
 #include "turnout/net/event_queue.h"
 #include "turnout/proxy/proxy_context.h"
 #include "turnout/route/route_table.h"
@@ -86,24 +87,28 @@ class Worker {
  private:
   friend struct WorkerCallbacks;
   void run(RouteTablePtr table, ProxySettingsPtr settings);
-  void on_connection(uv_stream_t* listener, int status);
-  void accept_one(uv_stream_t* listener);
+  // A new client socket from one of the acceptors; false pauses them all (max_connections).
+  bool on_accept(int fd, const sockaddr* peer);
+  void on_accept_shortage(int err);
+  // After a connection closed: accepting resumes below the limit, and retries at once after a
+  // descriptor shortage.
   void resume_accepting();
   void flush_access_log();
 
   unsigned id_;                          // 0..workers-1
-  std::vector<int> listen_fds_;          // owned until adopted by uv_tcp_open
+  std::vector<int> listen_fds_;          // owned until handed to the acceptors
   uint32_t max_connections_;             // this worker's share of limits.max_connections
   std::thread thread_;
   uv_loop_t loop_{};
   EventQueue inbox_;                     // main -> worker
   std::unique_ptr<ProxyContext> ctx_;    // created on the worker thread
-  std::vector<uv_tcp_t*> listeners_;     // freed in their close callbacks
-  std::vector<uv_stream_t*> paused_listeners_;  // a connection waiting for a free slot
+  std::vector<Acceptor*> acceptors_;     // one per listening socket; each frees itself after close()
   uv_timer_t log_timer_{};               // flushes the access-log buffer
   ProxyStats stats_;                     // written by this worker, read by the main thread
   std::atomic<uint64_t> version_{0};     // adopted table version
   uint64_t next_conn_id_ = 1;
+  uint64_t accept_shortages_ = 0;        // times accepting paused for lack of descriptors/memory
+  uint64_t last_shortage_log_ms_ = 0;    // loop time of the last "accepting paused" line
   bool draining_ = false;
   bool stopping_ = false;
 };

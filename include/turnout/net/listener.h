@@ -13,9 +13,14 @@
 
 namespace turnout {
 
-// Creates a non-blocking, close-on-exec, SO_REUSEADDR + SO_REUSEPORT socket bound to `addr` and
-// listening (backlog 1024). Returns the fd.
-Result<int> open_listen_socket(const SocketAddress& addr);
+struct ListenOptions {
+  bool reuse_port = true;  // SO_REUSEPORT: one socket per worker on the same port
+  int backlog = 1024;
+};
+
+// Creates a non-blocking, close-on-exec, SO_REUSEADDR (+ SO_REUSEPORT unless told otherwise)
+// socket with TCP_NODELAY, bound to `addr` and listening. Returns the fd.
+Result<int> open_listen_socket(const SocketAddress& addr, ListenOptions options = {});
 
 // The address a socket is bound to (to learn the port chosen for port 0).
 Result<SocketAddress> local_address(int fd);

@@ -42,8 +42,9 @@ class ClientConnection final : public Stream::Owner, public HttpParser::Events {
   ClientConnection(ProxyContext& ctx, uint64_t id);
   ~ClientConnection() override;
 
-  // Accepts from `server`; starts reading. Returns non-zero on failure (then call close()).
-  int accept(uv_stream_t* server);
+  // Takes the accepted socket `fd` (owned from this call, closed on failure) from `peer`; starts
+  // reading. Returns non-zero on failure (then call close()).
+  int open(int fd, const sockaddr* peer);
   void close();
 
   // --- called by the Exchange ---

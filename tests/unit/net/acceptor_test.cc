@@ -1,0 +1,198 @@
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+#include <vector>
+
+#include "loop_fixture.h"
+#include "turnout/common/address.h"
+#include "turnout/net/acceptor.h"
+#include "turnout/net/listener.h"
+
+using namespace turnout;
+
+namespace {
+
+struct Listening {
+  int fd = -1;
+  SocketAddress addr;
+  Listening() {
+    auto a = parse_address("127.0.0.1:0");
+    REQUIRE(a.ok());
+    auto f = open_listen_socket(*a);
+    REQUIRE(f.ok());
+    fd = *f;
+    auto bound = local_address(fd);
+    REQUIRE(bound.ok());
+    addr = *bound;
+  }
+};
+
+// A blocking client socket connected to `addr` (the kernel completes the handshake from the
+// backlog whether or not anyone has accepted yet).
+int connect_client(const SocketAddress& addr) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  REQUIRE(::connect(fd, addr.sa(), addr.length) == 0);
+  return fd;
+}
+
+// Runs the loop for about `ms` milliseconds (the acceptor keeps it alive, so UV_RUN_DEFAULT
+// would never return).
+void run_for(uv_loop_t* loop, uint64_t ms) {
+  uv_timer_t t;
+  uv_timer_init(loop, &t);
+  uv_timer_start(&t, [](uv_timer_t* h) { uv_stop(h->loop); }, ms, 0);
+  uv_run(loop, UV_RUN_DEFAULT);
+  uv_close(reinterpret_cast<uv_handle_t*>(&t), nullptr);
+  uv_run(loop, UV_RUN_NOWAIT);
+}
+
+bool fd_open(int fd) { return ::fcntl(fd, F_GETFD) != -1 || errno != EBADF; }
+
+}  // namespace
+
+TEST_CASE("Acceptor: accepts with the peer address, pauses with connections left queued, resumes, closes clean") {
+  test::LoopFixture f;
+  Listening l;
+  std::vector<int> accepted;
+  std::vector<std::string> peers;
+  bool take_more = true;
+  Acceptor* a = Acceptor::open(&f.loop, l.fd, [&](int fd, const sockaddr* peer, socklen_t) {
+    accepted.push_back(fd);
+    peers.push_back(format_address(peer, false));
+    return take_more;
+  });
+  REQUIRE(a != nullptr);
+  CHECK(a->fd() == l.fd);
+
+  int c1 = connect_client(l.addr);
+  run_for(&f.loop, 50);
+  REQUIRE(accepted.size() == 1);
+  CHECK(peers[0] == "127.0.0.1");
+  // The accepted socket is non-blocking and close-on-exec.
+  CHECK((::fcntl(accepted[0], F_GETFL) & O_NONBLOCK) != 0);
+  CHECK((::fcntl(accepted[0], F_GETFD) & FD_CLOEXEC) != 0);
+
+  // The owner says "no more" (a connection limit): the next ones wait in the kernel backlog.
+  take_more = false;
+  int c2 = connect_client(l.addr);
+  int c3 = connect_client(l.addr);
+  run_for(&f.loop, 50);
+  CHECK(accepted.size() == 2);
+  CHECK(a->paused());
+  run_for(&f.loop, 50);
+  CHECK(accepted.size() == 2);  // paused: the third stays queued
+
+  take_more = true;
+  a->resume();
+  run_for(&f.loop, 50);
+  CHECK(accepted.size() == 3);
+  CHECK_FALSE(a->paused());
+
+  a->close();
+  f.run();  // close callbacks: the Acceptor frees itself and closes the listening socket
+  CHECK_FALSE(fd_open(l.fd));
+  for (int fd : accepted) ::close(fd);
+  for (int fd : {c1, c2, c3}) ::close(fd);
+}
+
+TEST_CASE("Acceptor: out of descriptors it pauses and retries on a timer instead of spinning, then accepts") {
+  test::LoopFixture f;
+  Listening l;
+  std::vector<int> accepted;
+  std::vector<int> shortage_events;
+  Acceptor* a = Acceptor::open(
+      &f.loop, l.fd,
+      [&](int fd, const sockaddr*, socklen_t) {
+        accepted.push_back(fd);
+        return true;
+      },
+      [&](int err) { shortage_events.push_back(err); });
+  REQUIRE(a != nullptr);
+
+  int client = connect_client(l.addr);
+
+  // Lower the soft descriptor limit to just above what is open, then use up the rest.
+  rlimit saved{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &saved) == 0);
+  int highest = 0;
+  for (int fd = 0; fd < 4096; ++fd)
+    if (fd_open(fd)) highest = fd;
+  rlimit low = saved;
+  low.rlim_cur = static_cast<rlim_t>(highest + 8);
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+  std::vector<int> fillers;
+  for (;;) {
+    int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) break;
+    fillers.push_back(fd);
+  }
+  CHECK(errno == EMFILE);
+
+  run_for(&f.loop, 350);
+  CHECK(accepted.empty());
+  REQUIRE(shortage_events.size() == 1);
+  CHECK(shortage_events[0] == EMFILE);
+  CHECK(a->paused());
+  // A spinning acceptor would have tried thousands of times; this one tries once per retry
+  // period (100 ms) plus the first attempt.
+  INFO("accept attempts refused: " << a->shortages());
+  CHECK(a->shortages() >= 2);
+  CHECK(a->shortages() <= 10);
+
+  // Descriptors come back: resume() (what the worker calls when a connection closes) retries now.
+  for (int fd : fillers) ::close(fd);
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &saved) == 0);
+  a->resume();
+  CHECK(accepted.size() == 1);
+  REQUIRE(shortage_events.size() == 2);
+  CHECK(shortage_events[1] == 0);
+  CHECK_FALSE(a->paused());
+
+  a->close();
+  f.run();
+  for (int fd : accepted) ::close(fd);
+  ::close(client);
+}
+
+TEST_CASE("Acceptor: the retry timer alone resumes accepting once descriptors are free") {
+  test::LoopFixture f;
+  Listening l;
+  std::vector<int> accepted;
+  Acceptor* a = Acceptor::open(&f.loop, l.fd, [&](int fd, const sockaddr*, socklen_t) {
+    accepted.push_back(fd);
+    return true;
+  });
+  REQUIRE(a != nullptr);
+  int client = connect_client(l.addr);
+
+  rlimit saved{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &saved) == 0);
+  int highest = 0;
+  for (int fd = 0; fd < 4096; ++fd)
+    if (fd_open(fd)) highest = fd;
+  rlimit low = saved;
+  low.rlim_cur = static_cast<rlim_t>(highest + 8);
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+  std::vector<int> fillers;
+  for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) fillers.push_back(fd);
+  run_for(&f.loop, 150);
+  CHECK(accepted.empty());
+  for (int fd : fillers) ::close(fd);
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &saved) == 0);
+
+  run_for(&f.loop, 250);  // no resume(): the 100 ms retry timer finds a free descriptor
+  CHECK(accepted.size() == 1);
+  CHECK_FALSE(a->paused());
+
+  a->close();
+  f.run();
+  for (int fd : accepted) ::close(fd);
+  ::close(client);
+}

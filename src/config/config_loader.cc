@@ -194,6 +194,7 @@ LoadResult parse_config(std::string_view yaml_text, const std::string& path) {
   cfg.content_hash = hash_bytes(yaml_text);
   try {
     YAML::Node root = YAML::Load(std::string(yaml_text));
+    reader.check_utf8(root, "");
     read_root(reader, root, cfg);
   } catch (const YAML::ParserException& e) {
     // Syntax errors stop yaml-cpp at the first one; whatever the walk found before is moot.

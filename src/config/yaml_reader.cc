@@ -4,6 +4,10 @@
 #include <charconv>
 #include <set>
 
+#include <fmt/format.h>
+
+#include "turnout/common/utf8.h"
+
 namespace turnout::config_detail {
 
 namespace {
@@ -168,6 +172,40 @@ std::optional<Millis> YamlReader::duration(const YAML::Node& n, const std::strin
     return std::nullopt;
   }
   return d;
+}
+
+namespace {
+
+std::string utf8_problem(std::string_view s) {
+  size_t at = utf8_error_offset(s);
+  return fmt::format("is not valid UTF-8 (byte 0x{:02X} at offset {}); the config must be UTF-8 text",
+                     static_cast<unsigned char>(s[at]), at);
+}
+
+}  // namespace
+
+void YamlReader::check_utf8(const YAML::Node& n, const std::string& path) {
+  switch (n.Type()) {
+    case YAML::NodeType::Scalar:
+      if (!is_valid_utf8(n.Scalar())) error(n, path.empty() ? "(top level)" : path, "value " + utf8_problem(n.Scalar()));
+      break;
+    case YAML::NodeType::Sequence:
+      for (size_t i = 0; i < n.size(); ++i) check_utf8(n[i], path + "[" + std::to_string(i) + "]");
+      break;
+    case YAML::NodeType::Map:
+      for (const auto& kv : n) {
+        const YAML::Node& k = kv.first;
+        if (!k.IsScalar()) continue;  // the section readers report non-scalar keys
+        if (!is_valid_utf8(k.Scalar())) {
+          error(k, path.empty() ? "(top level)" : path, "a key " + utf8_problem(k.Scalar()));
+          continue;  // its value would be reported under an unprintable path
+        }
+        check_utf8(kv.second, path.empty() ? k.Scalar() : path + "." + k.Scalar());
+      }
+      break;
+    default:
+      break;
+  }
 }
 
 }  // namespace turnout::config_detail

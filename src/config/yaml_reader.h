@@ -65,6 +65,10 @@ class YamlReader {
 
   int line_of(const YAML::Node& n) const;  // 1-based, 0 when unknown
 
+  // Reports every key and scalar under `n` that is not valid UTF-8. yaml-cpp passes such bytes
+  // through; the rest of turnout (admin JSON, state file) speaks UTF-8 only.
+  void check_utf8(const YAML::Node& n, const std::string& path);
+
  private:
   struct Entry {
     int column;

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "turnout/common/utf8.h"
 #include "turnout/ctl/ctl_client.h"
 #include "turnout/ctl/ctl_format.h"
 
@@ -46,6 +47,16 @@ const VerbSpec* find_verb(const std::string& name) {
 }
 
 Error usage_error(std::string message) { return make_error(2, std::move(message)); }
+
+// `s` with every byte outside printable ASCII as \xHH, for an error message.
+std::string printable_arg(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c >= 0x20 && c < 0x7f) out += static_cast<char>(c);
+    else out += fmt::format("\\x{:02x}", c);
+  }
+  return out;
+}
 
 bool parse_uint(const std::string& s, uint64_t* out) {
   if (s.empty() || s.size() > 19) return false;
@@ -103,6 +114,12 @@ Result<CtlOptions> parse_ctl_args(const std::vector<std::string>& args, const ch
   if (env_token != nullptr) o.token = env_token;
   std::vector<std::string> positional;
   bool options_done = false;
+  for (const std::string& a : args) {
+    // Requests are JSON, which is UTF-8: a host or path with other bytes would otherwise reach
+    // the server with those bytes replaced, naming something else.
+    if (!is_valid_utf8(a))
+      return usage_error(fmt::format("argument \"{}\" is not valid UTF-8", printable_arg(a)));
+  }
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (options_done || a.empty() || a[0] != '-' || a == "-") {

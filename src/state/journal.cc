@@ -107,10 +107,11 @@ Result<void> move_aside(const std::string& from, const std::string& to) {
   return {};
 }
 
-std::string snapshot_text(const RouteTable& table, const std::string& config_hash) {
+Result<std::string> snapshot_text(const RouteTable& table, const std::string& config_hash) {
+  // config_hash is hex digits, written by us.
   std::string out = "{\"config_hash\":" + json(config_hash).dump() + ",\"version\":" + std::to_string(table.version()) +
                     ",\"table\":";
-  append_table_text(table, out);
+  if (auto ok = append_table_text(table, out); !ok) return ok.error();
   out += "}\n";
   return out;
 }
@@ -247,10 +248,11 @@ Result<StateStore::Loaded> StateStore::load(const std::string& config_hash) {
 }
 
 Result<void> StateStore::reset(const RouteTablePtr& table, const std::string& config_hash) {
+  Result<std::string> snap = snapshot_text(*table, config_hash);
+  if (!snap) return snap.error();
   config_hash_ = config_hash;
-  std::string snap = snapshot_text(*table, config_hash_);
-  if (auto written = replace_file(path_, snap); !written) return written.error();
-  snapshot_bytes_ = snap.size();
+  if (auto written = replace_file(path_, *snap); !written) return written.error();
+  snapshot_bytes_ = snap->size();
   // The snapshot is durable first: a crash before the truncate leaves journal entries whose
   // versions the snapshot already covers, and load() skips those.
   if (auto opened = open_journal(); !opened) return opened.error();
@@ -266,7 +268,13 @@ Result<void> StateStore::append(const RouteTablePtr& table_after, std::span<cons
   std::string line = "{\"version\":" + std::to_string(table_after->version()) + ",\"changes\":[";
   for (size_t i = 0; i < changes.size(); ++i) {
     if (i > 0) line += ',';
-    line += change_to_json(changes[i]).dump(-1, ' ', false, json::error_handler_t::replace);
+    // Strings arrive through admin JSON (already UTF-8) or a config reload (checked by the
+    // loader); a change that still is not UTF-8 is refused, never written with bytes replaced.
+    try {
+      line += change_to_json(changes[i]).dump();
+    } catch (const json::type_error&) {
+      return make_error(500, "state: a change holds text that is not valid UTF-8; the state file cannot hold it");
+    }
   }
   line += "]}\n";
   return append_line(table_after, line);
@@ -274,7 +282,7 @@ Result<void> StateStore::append(const RouteTablePtr& table_after, std::span<cons
 
 Result<void> StateStore::append_table(const RouteTablePtr& table) {
   std::string line = "{\"version\":" + std::to_string(table->version()) + ",\"table\":";
-  append_table_text(*table, line);
+  if (auto ok = append_table_text(*table, line); !ok) return ok.error();
   line += "}\n";
   return append_line(table, line);
 }
@@ -306,9 +314,10 @@ Result<void> StateStore::append_line(const RouteTablePtr& table_after, std::stri
 }
 
 Result<void> StateStore::compact(const RouteTable& table) {
-  std::string snap = snapshot_text(table, config_hash_);
-  if (auto written = replace_file(path_, snap); !written) return written.error();
-  snapshot_bytes_ = snap.size();
+  Result<std::string> snap = snapshot_text(table, config_hash_);
+  if (!snap) return snap.error();
+  if (auto written = replace_file(path_, *snap); !written) return written.error();
+  snapshot_bytes_ = snap->size();
   if (::ftruncate(journal_fd_, 0) != 0 || ::fdatasync(journal_fd_) != 0)
     return sys_error("cannot truncate", journal_path(), errno);
   journal_entries_ = 0;

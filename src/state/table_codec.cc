@@ -3,6 +3,7 @@
 #include <array>
 
 #include "table_codec_internal.h"
+#include "turnout/common/utf8.h"
 #include "turnout/state/journal.h"
 
 namespace turnout {
@@ -90,8 +91,10 @@ Result<HealthSpec> health_from_json(const json& j, const std::string& where) {
   return h;
 }
 
-// Appends `s` as a JSON string literal (invalid UTF-8 replaced, as nlohmann does).
-void append_quoted(std::string& out, const std::string& s) {
+// Appends `s` as a JSON string literal. Returns false, appending nothing, when `s` is not valid
+// UTF-8: such a string cannot be written to JSON unchanged, and replacing the bytes would bring a
+// different name back at the next start.
+bool append_quoted(std::string& out, const std::string& s) {
   bool plain = true;
   for (unsigned char c : s)
     if (c < 0x20 || c == '"' || c == '\\' || c >= 0x80) {
@@ -102,9 +105,11 @@ void append_quoted(std::string& out, const std::string& s) {
     out += '"';
     out += s;
     out += '"';
-    return;
+    return true;
   }
-  out += json(s).dump(-1, ' ', false, json::error_handler_t::replace);
+  if (!is_valid_utf8(s)) return false;
+  out += json(s).dump();
+  return true;
 }
 
 }  // namespace
@@ -130,22 +135,32 @@ json table_to_json(const RouteTable& table) {
   return out;
 }
 
-void append_table_text(const RouteTable& table, std::string& out) {
+Result<void> append_table_text(const RouteTable& table, std::string& out) {
+  std::string bad_text;  // the first string that is not UTF-8, described
+  auto quoted = [&](const std::string& s, const char* what) {
+    if (!append_quoted(out, s) && bad_text.empty()) bad_text = what;
+  };
   out += "{\"apps\":{";
   bool first = true;
   table.for_each_app([&](const App& app) {
     if (!first) out += ',';
     first = false;
-    append_quoted(out, app.name);
+    quoted(app.name, "an app name");
     out += ":{\"servers\":[";
     for (size_t i = 0; i < app.servers.size(); ++i) {
       if (i > 0) out += ',';
       out += "{\"addr\":";
-      append_quoted(out, app.servers[i].addr);
+      quoted(app.servers[i].addr, "a server address");
       out += ",\"weight\":" + std::to_string(app.servers[i].weight) + "}";
     }
     out += ']';
-    if (app.health) out += ",\"health\":" + health_to_json(*app.health).dump();
+    if (app.health) {
+      if (is_valid_utf8(app.health->path)) {
+        out += ",\"health\":" + health_to_json(*app.health).dump();
+      } else if (bad_text.empty()) {
+        bad_text = "a health-check path";
+      }
+    }
     out += '}';
   });
   out += "},\"routes\":{";
@@ -153,11 +168,11 @@ void append_table_text(const RouteTable& table, std::string& out) {
   table.for_each_route([&](const Route& route) {
     if (!first) out += ',';
     first = false;
-    append_quoted(out, route.host);
+    quoted(route.host, "a host");
     out += ":{";
     for (size_t i = 0; i < route.apps.size(); ++i) {
       if (i > 0) out += ',';
-      append_quoted(out, route.apps[i].app);
+      quoted(route.apps[i].app, "an app name");
       out += ':';
       out += std::to_string(route.apps[i].weight);
     }
@@ -165,10 +180,13 @@ void append_table_text(const RouteTable& table, std::string& out) {
   });
   out += "},\"default_app\":";
   if (table.default_app())
-    append_quoted(out, *table.default_app());
+    quoted(*table.default_app(), "the default app");
   else
     out += "null";
   out += '}';
+  if (!bad_text.empty())
+    return make_error(500, "state: " + bad_text + " of the table is not valid UTF-8; the state file cannot hold it");
+  return {};
 }
 
 Result<void> apps_from_json(const json& apps, Config& cfg) {

@@ -379,3 +379,45 @@ TEST_CASE("ConfigError::to_string") {
         "conf/turnout.yaml:12: apps.example.servers[1]: invalid port");
   CHECK(ConfigError{"x.yaml", 0, "", "cannot open"}.to_string() == "x.yaml: cannot open");
 }
+
+TEST_CASE("bytes that are not UTF-8 are refused with file, line and key, never passed on") {
+  // A unix socket path and a health path with raw bytes: the state file and admin JSON could not
+  // carry them unchanged, so the loader refuses them where the operator can fix them.
+  ConfigError e = one_error(
+      "listen: \"127.0.0.1:8080\"\n"
+      "apps:\n"
+      "  a:\n"
+      "    servers: [\"unix:/run/\xd0.sock\"]\n"  // 4
+      "routes:\n"
+      "  example.com: [a]\n");
+  CHECK(e.line == 4);
+  CHECK(e.key == "apps.a.servers[0]");
+  CHECK(e.message.find("not valid UTF-8") != std::string::npos);
+  CHECK(e.message.find("0xD0") != std::string::npos);
+
+  LoadResult r = parse(
+      "listen: \"127.0.0.1:8080\"\n"
+      "apps:\n"
+      "  a: { servers: [\"127.0.0.1:9001\"], health: { path: \"/\xff\" } }\n"  // 3
+      "  w\xe9\x62: { servers: [\"127.0.0.1:9002\"] }\n"                        // 4: Latin-1 key
+      "routes:\n"
+      "  example.com: [a]\n");
+  REQUIRE_FALSE(r.ok());
+  bool health_reported = false, key_reported = false;
+  for (const auto& err : r.errors) {
+    if (err.line == 3 && err.key == "apps.a.health.path") health_reported = true;
+    if (err.line == 4 && err.key == "apps" && err.message.find("key is not valid UTF-8") != std::string::npos)
+      key_reported = true;
+  }
+  CHECK(health_reported);
+  CHECK(key_reported);
+
+  // Valid UTF-8 beyond ASCII is fine.
+  Config c = ok(
+      "listen: \"127.0.0.1:8080\"\n"
+      "apps:\n"
+      "  a: { servers: [\"unix:/run/caf\xc3\xa9.sock\"], health: { path: \"/sant\xc3\xa9\" } }\n"
+      "routes:\n"
+      "  example.com: [a]\n");
+  CHECK(c.apps.at("a").servers.at(0).addr == "unix:/run/caf\xc3\xa9.sock");
+}

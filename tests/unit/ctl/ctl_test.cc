@@ -68,6 +68,9 @@ TEST_CASE("ctl usage errors carry code 2") {
   CHECK(err({"unmap", "a", "h", "--weight", "2"}) == "unmap: --weight does not apply");
   CHECK(err({"routes", "--frobnicate"}) == "unknown option \"--frobnicate\"");
   CHECK(err({"rollback", "latest"}) == "rollback: \"latest\" is not a version");
+  // Bytes that are not UTF-8 are refused, not sent with U+FFFD in their place.
+  CHECK(err({"map", "example2", "caf\xe9.example.com"}) == "argument \"caf\\xe9.example.com\" is not valid UTF-8");
+  CHECK(parse({"map", "example2", "caf\xc3\xa9.example.com"}).ok());
   CHECK(ctl_usage().find("swap FROM_APP TO_APP HOST...") != std::string::npos);
 }
 

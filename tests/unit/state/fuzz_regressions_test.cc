@@ -89,27 +89,29 @@ void check_survives_restart(const RouteTablePtr& table, bool must_accept = false
 
 // fuzz_config, id state-utf8 (crash). Minimised input:
 //   listen: "1.0.0.1:1" / apps: {web: {servers: ["unix:c"], health: {path: "/\xff"}}} / routes: {o: [web]}
-// append_table_text() (src/state/table_codec.cc:148) writes the health spec with
-// health_to_json(...).dump(), whose default error handler throws nlohmann type_error 316 on a
-// byte that is not UTF-8. Nothing catches it: std::terminate. It runs at every start with
-// state_file set (reset), at every compaction and on rollback/reload (append_table), so such a
-// config aborts turnout. The codec promises "a malformed state file yields an Error, not a throw";
-// its writer must not throw either.
-TEST_CASE("fuzz regression: a health path that is not UTF-8 does not abort the state writer" *
-          doctest::should_fail()) {
+// append_table_text() wrote the health spec with health_to_json(...).dump(), whose default error
+// handler throws nlohmann type_error 316 on a byte that is not UTF-8; nothing caught it, so such
+// a config aborted turnout at every start with state_file set. Fixed twice over: the config
+// loader refuses text that is not UTF-8 (file, line, key), and the state writer answers an Error.
+TEST_CASE("fuzz regression: a health path that is not UTF-8 does not abort the state writer") {
   check_survives_restart(table_with([](Config& c) { c.apps["web"].health = HealthSpec{"/\xff", Millis(5000), Millis(1000), 2, 3}; }));
 }
 
 // fuzz_config, id state-utf8 (silent change). Minimised input:
 //   listen: ["[::]:0"] / apps: {a: {servers: ["unix:\xd0"]}, b: {servers: []}} / routes: {m: [{app: b}]}
-// Strings are written with nlohmann's `replace` error handler (append_quoted, and change_to_json
-// in StateStore::append), so a byte that is not UTF-8 becomes U+FFFD: after a restart the server
-// is "unix:\xef\xbf\xbd", a different socket path. The state layer must keep such bytes exactly
-// or refuse the table with an Error (and the config loader may well refuse them first: YAML
-// text must be Unicode).
-TEST_CASE("fuzz regression: a server address that is not UTF-8 survives a restart unchanged" *
-          doctest::should_fail()) {
-  check_survives_restart(table_with([](Config& c) { c.apps["web"].servers.push_back({"unix:/run/\xd0.sock", 1}); }));
+// Strings were written with nlohmann's `replace` error handler, so a byte that is not UTF-8
+// became U+FFFD: after a restart the server was "unix:\xef\xbf\xbd", a different socket path.
+// Now the state writer refuses such a table with an Error (and the config loader refuses the
+// bytes first).
+TEST_CASE("fuzz regression: a server address that is not UTF-8 is refused by the state writer, never replaced") {
+  RouteTablePtr table = table_with([](Config& c) { c.apps["web"].servers.push_back({"unix:/run/\xd0.sock", 1}); });
+  check_survives_restart(table);
+  TempDir dir;
+  StateStore store(dir.file("state.json"));
+  Result<void> r = store.reset(table, "cafe");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().message.find("server address") != std::string::npos);
+  CHECK(r.error().message.find("not valid UTF-8") != std::string::npos);
 }
 
 // The same path with valid UTF-8 works today and must keep working.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what turnout needs to build and test on Debian 12 (idempotent; needs root or sudo).
 set -euo pipefail
-pkgs=(build-essential cmake ninja-build pkg-config clang
+pkgs=(build-essential cmake ninja-build pkg-config
+      clang libclang-rt-14-dev  # libFuzzer and its sanitizer runtimes (scripts/fuzz.sh); only Recommended by clang
       libuv1-dev libyaml-cpp-dev libfmt-dev doctest-dev nlohmann-json3-dev node-llhttp
       curl
       chromium)  # tests/integration/status_page_test.cc loads the admin status page in headless Chromium

@@ -1,31 +1,44 @@
 #!/usr/bin/env bash
-# The whole test suite: unit + integration tests, built twice — a normal build, then with
-# AddressSanitizer + UndefinedBehaviorSanitizer — each run under ctest. Installs what is missing.
-#   scripts/test.sh            both builds
+# The whole test suite. Installs what is missing, then:
+#   1. a normal build: every unit and integration test under ctest;
+#   2. the libFuzzer targets (clang): the seed corpora replayed, then each target fuzzed for a
+#      bounded time (FUZZ_SECONDS, default 15 s per target);
+#   3. ThreadSanitizer: the tests where threads meet (worker inboxes, table publication and
+#      acknowledgement, counters, upgrade hand-over);
+#   4. AddressSanitizer + UndefinedBehaviorSanitizer: every test (its ctest summary ends the output).
+#
+#   scripts/test.sh            all of it
 #   TURNOUT_TEST_FAST=1 ...    only the normal build
+#   TURNOUT_TEST_FUZZ=0 ...    skip the fuzzing step
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 jobs=$(nproc)
 
-run_suite() {  # name, ctest filter ("" = all), cmake flags...
-  local dir=build-$1 filter=$2; shift 2
+run_suite() {  # name, ctest filter ("" = all), build targets ("" = all), cmake flags...
+  local dir=build-$1 filter=$2 targets=$3; shift 3
   echo "=== $dir ==="
   cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTURNOUT_BENCH=OFF "$@" >/dev/null
-  cmake --build "$dir" -j "$jobs"
+  cmake --build "$dir" -j "$jobs" ${targets:+--target $targets}
   (cd "$dir" && ctest --output-on-failure -j 2 --timeout 600 ${filter:+-R "$filter"})
 }
 
-run_suite release ""
+run_suite release "" ""
 if [ "${TURNOUT_TEST_FAST:-0}" != 1 ]; then
-  # ThreadSanitizer, opt-in (TURNOUT_TEST_TSAN=1): the tests where threads meet (worker inboxes,
-  # table publication, counters).
-  if [ "${TURNOUT_TEST_TSAN:-0}" = 1 ]; then
-    export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
-    run_suite tsan 'unit_net|unit_route|integration_(workers|remap_under_load|admin_map_unmap|upgrade)' -DTURNOUT_TSAN=ON
+  if [ "${TURNOUT_TEST_FUZZ:-1}" != 0 ]; then
+    echo "=== fuzz ==="
+    scripts/fuzz.sh --regress
+    FUZZ_SECONDS=${FUZZ_SECONDS:-15} scripts/fuzz.sh
   fi
-  # AddressSanitizer + UndefinedBehaviorSanitizer: everything (its ctest summary ends the output).
+
+  (
+    export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+    run_suite tsan '^(unit_net|unit_route|integration_(workers|remap_under_load|admin_map_unmap|reload|upgrade))$' \
+      "turnout unit_net unit_route it_workers it_remap_under_load it_admin_map_unmap it_reload it_upgrade" \
+      -DTURNOUT_TSAN=ON
+  )
+
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-  run_suite asan "" -DTURNOUT_SANITIZE=ON
+  run_suite asan "" "" -DTURNOUT_SANITIZE=ON
 fi

@@ -1156,6 +1156,17 @@ TurnoutProcess::~TurnoutProcess() {
     int st;
     ::waitpid(pid_, &st, 0);
   }
+  if (pid_ > 0) {
+    // Under a sanitizer build a report may come too late to fail any request (or not stop the
+    // process at all): whatever the test asserted, a report in turnout's stderr fails it.
+    std::string err = stderr_text();
+    for (const char* marker : {"WARNING: ThreadSanitizer", "ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                               "runtime error:"}) {
+      size_t at = err.find(marker);
+      CHECK_MESSAGE(at == std::string::npos, "sanitizer report in turnout's stderr:\n"
+                                                 << err.substr(at == std::string::npos ? 0 : at, 4000));
+    }
+  }
 }
 
 std::string TurnoutProcess::stderr_tail(size_t max) const {

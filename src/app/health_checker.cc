@@ -1,6 +1,7 @@
 #include "turnout/app/health_checker.h"
 
 #include <cstring>
+#include <unordered_set>
 
 #include "turnout/common/log.h"
 
@@ -115,13 +116,26 @@ HealthChecker::~HealthChecker() { close(); }
 
 void HealthChecker::update(const RouteTable& table) {
   if (closed_) return;
-  // The Host header of a check: the first route mapping the app, else the server address.
+  // A target is kept (with its Host) while its app, server, path and interval stay the same.
+  auto kept = [this](const App& a, const Server& s) {
+    auto it = targets_.find(a.name + "|" + s.addr);
+    return it != targets_.end() && it->second->spec.path == a.health->path &&
+           it->second->spec.interval == a.health->interval;
+  };
+  // The Host header of a new check: the first route mapping the app, else the server address.
+  // Finding it walks every route, so only when some target is new: a route change (the common
+  // case, on tables of a million routes) must not cost a walk of the table.
+  std::unordered_set<std::string> need_host;
+  table.for_each_app([&](const App& a) {
+    if (!a.health) return;
+    for (auto& s : a.servers)
+      if (!kept(a, s)) need_host.insert(a.name);
+  });
   std::unordered_map<std::string, std::string> host_of;
-  bool any_health = false;
-  table.for_each_app([&](const App& a) { any_health |= a.health.has_value(); });
-  if (any_health) {
+  if (!need_host.empty()) {
     table.for_each_route([&](const Route& r) {
-      for (auto& e : r.apps) host_of.emplace(e.app, r.host.rfind("*.", 0) == 0 ? r.host.substr(2) : r.host);
+      for (auto& e : r.apps)
+        if (need_host.count(e.app)) host_of.emplace(e.app, r.host.rfind("*.", 0) == 0 ? r.host.substr(2) : r.host);
     });
   }
   std::map<std::string, std::unique_ptr<Target>> next;
@@ -130,8 +144,7 @@ void HealthChecker::update(const RouteTable& table) {
     for (auto& s : a.servers) {
       std::string key = a.name + "|" + s.addr;
       auto it = targets_.find(key);
-      if (it != targets_.end() && it->second->spec.path == a.health->path &&
-          it->second->spec.interval == a.health->interval) {
+      if (kept(a, s)) {
         it->second->spec = *a.health;
         next.emplace(key, std::move(it->second));
         targets_.erase(it);

@@ -298,7 +298,11 @@ void ProxyServer::publish(RouteTablePtr next, std::string summary, std::function
   HistoryEntry entry{next->version(), unix_ms(), std::move(summary)};
   TLOG_INFO("table published", "version={} change={}", entry.version, log_quote(entry.summary));
   kept_.push_back(Kept{next, std::move(entry)});
-  while (kept_.size() > kKeep) kept_.pop_front();
+  while (kept_.size() > kKeep) {
+    // Possibly the last reference to a large unique part of the trie: freed off the main loop.
+    reclaimer_.retire(std::move(kept_.front().table));
+    kept_.pop_front();
+  }
   pending_.push_back(PendingAck{next->version(), std::move(on_adopted)});
   if (health_) health_->update(*next);
   ProxySettingsPtr settings = settings_;

@@ -90,6 +90,11 @@ Balancer::Pick Balancer::pick(const RouteTable& table, const Route& route, const
 }
 
 void Balancer::prune() {
+  // Amortised: a sweep visits every cursor (one per multi-app route picked, up to the route
+  // count), so it runs at most once per kIdlePicks picks, not on every table change — a stream
+  // of changes on a million-route table must not pay a million-entry sweep each.
+  if (picks_ - last_prune_ < kIdlePicks) return;
+  last_prune_ = picks_;
   auto drop_idle = [this](std::unordered_map<uint64_t, Cursor>& cursors) {
     for (auto it = cursors.begin(); it != cursors.end();) {
       if (picks_ - it->second.last_used > kIdlePicks)

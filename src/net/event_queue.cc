@@ -1,22 +1,51 @@
 #include "turnout/net/event_queue.h"
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+
 namespace turnout {
 
+EventQueue::~EventQueue() {
+  if (efd_ >= 0 && !open_) ::close(efd_);  // init() failed after eventfd(): nothing polls it
+}
+
 int EventQueue::init(uv_loop_t* loop) {
-  int rc = uv_async_init(loop, &async_, &EventQueue::on_async);
-  if (rc == 0) {
-    async_.data = this;
+  efd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (efd_ < 0) return uv_translate_sys_error(errno);
+  int rc = uv_poll_init(loop, &poll_, efd_);
+  if (rc != 0) return rc;
+  poll_.data = this;
+  rc = uv_poll_start(&poll_, UV_READABLE, &EventQueue::on_readable);
+  if (rc != 0) {
+    // The handle exists: it must be closed through libuv, and the fd after it.
     open_ = true;
+    close();
+    return rc;
   }
-  return rc;
+  open_ = true;
+  return 0;
 }
 
 void EventQueue::post(Event ev) {
+  bool wake;
   {
     std::lock_guard lock(mu_);
     events_.push_back(std::move(ev));
+    wake = !wake_pending_;
+    wake_pending_ = true;
   }
-  uv_async_send(&async_);
+  if (wake) {
+    // Only fails at a counter of 2^64-2 (impossible: the loop reads it back to 0) or on a
+    // closed fd (a post after close(), which the lifetime rule forbids).
+    uint64_t one = 1;
+    ssize_t n;
+    do {
+      n = ::write(efd_, &one, sizeof one);
+    } while (n < 0 && errno == EINTR);
+  }
 }
 
 void EventQueue::drain() {
@@ -25,23 +54,35 @@ void EventQueue::drain() {
     {
       std::lock_guard lock(mu_);
       batch.swap(events_);
+      // Posts from here on write the eventfd again, so none waits for a wake-up already spent.
+      wake_pending_ = false;
     }
     if (batch.empty()) return;
     for (auto& ev : batch) ev();
   }
 }
 
-void EventQueue::on_async(uv_async_t* h) { static_cast<EventQueue*>(h->data)->drain(); }
+void EventQueue::on_readable(uv_poll_t* h, int /*status*/, int /*events*/) {
+  auto* q = static_cast<EventQueue*>(h->data);
+  uint64_t count;
+  // Reset the counter first: a post after this read wakes the loop again.
+  while (::read(q->efd_, &count, sizeof count) < 0 && errno == EINTR) {
+  }
+  q->drain();
+}
 
 void EventQueue::close(std::function<void()> on_closed) {
   if (!open_) return;
   open_ = false;
   on_closed_ = std::move(on_closed);
-  uv_close(reinterpret_cast<uv_handle_t*>(&async_), &EventQueue::on_close);
+  uv_close(reinterpret_cast<uv_handle_t*>(&poll_), &EventQueue::on_close);
 }
 
 void EventQueue::on_close(uv_handle_t* h) {
   auto* q = static_cast<EventQueue*>(h->data);
+  // libuv no longer watches the fd: now it may go.
+  ::close(q->efd_);
+  q->efd_ = -1;
   if (q->on_closed_) q->on_closed_();
 }
 

@@ -6,7 +6,7 @@
 //
 // Lives on the stack of main(); everything runs on the main loop thread. Shutdown order: stop
 // admin and signals, drain, post stop to every worker, join them, then close the main handles
-// (libuv #2226: no uv_async_send may race a close).
+// (no EventQueue::post may race the close of the queue it posts to).
 #pragma once
 
 #include <uv.h>
@@ -28,6 +28,7 @@
 #include "turnout/admin/api.h"
 #include "turnout/app/health_checker.h"
 #include "turnout/app/worker.h"
+#include "turnout/common/reclaimer.h"
 #include "turnout/config/config.h"
 #include "turnout/net/event_queue.h"
 #include "turnout/proxy/proxy_context.h"
@@ -113,6 +114,7 @@ class ProxyServer final : public AdminActions {
   RouteTablePtr current_;                   // the latest published table
   ProxySettingsPtr settings_;               // timeouts/limits published with it
   std::deque<Kept> kept_;                   // last kKeep versions, oldest first
+  Reclaimer reclaimer_;                     // frees versions that leave kept_, off the main loop
   std::vector<uint64_t> acked_;             // per worker: highest version adopted
   std::deque<PendingAck> pending_;          // ordered by version
   std::vector<WorkerSnapshot> snapshots_;   // last copy of each worker's counters (<= 250 ms old)

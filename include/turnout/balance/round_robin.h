@@ -48,7 +48,8 @@ class Balancer {
   // server of any app is usable (-> 503).
   Pick pick(const RouteTable& table, const Route& route, const ServerFilter& filter);
 
-  // Drops cursors of routes/apps not seen for a while (called on table change; bounded work).
+  // Drops cursors of routes/apps not seen for a while. Called on table change; sweeps at most
+  // once per kIdlePicks picks.
   void prune();
 
  private:
@@ -60,6 +61,7 @@ class Balancer {
   std::unordered_map<uint64_t, Cursor> route_cursors_;  // key: Route::id
   std::unordered_map<uint64_t, Cursor> app_cursors_;    // key: App::id
   uint64_t picks_ = 0;
+  uint64_t last_prune_ = 0;  // picks_ at the last sweep
   std::vector<bool> scratch_eligible_;
   std::vector<uint32_t> scratch_weights_;
 };

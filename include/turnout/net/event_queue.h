@@ -1,10 +1,16 @@
 // EventQueue: how other threads hand work to a loop (a worker's inbox, the main loop's inbox).
-// A mutex-guarded deque of closures plus a uv_async_t; wake-ups coalesce, so each wake-up drains
-// everything queued. Any thread may post(); the closures run on the owning loop's thread.
+// A mutex-guarded deque of closures plus an eventfd the loop polls; wake-ups coalesce (only the
+// post that finds no wake-up pending writes the eventfd), so each wake-up drains everything
+// queued. Any thread may post(); the closures run on the owning loop's thread.
 //
-// Lifetime: close() (owning thread) only after every thread that posts has stopped posting
-// (libuv #2226/#3626: uv_async_send racing a close). The object must outlive its close callback;
-// `on_closed` is invoked from it.
+// Why not uv_async_t: libuv 1.44's uv_async_send marks the handle busy, writes its eventfd, then
+// marks it done. When the loop thread shares a CPU with the sender, the write wakes it before the
+// sender finishes; the loop then spins and sched_yield()s in uv__async_spin until the sender runs
+// again. With turnout pinned to one CPU that spin was a quarter of the main thread's time during
+// a stream of route changes (each change is a post to every worker and an ack back).
+//
+// Lifetime: close() (owning thread) only after every thread that posts has stopped posting. The
+// object must outlive its close callback; `on_closed` is invoked from it.
 #pragma once
 
 #include <uv.h>
@@ -20,9 +26,11 @@ class EventQueue {
   using Event = std::function<void()>;
 
   EventQueue() = default;
+  ~EventQueue();
   EventQueue(const EventQueue&) = delete;
   EventQueue& operator=(const EventQueue&) = delete;
 
+  // Returns 0 or a libuv error code.
   int init(uv_loop_t* loop);
   void post(Event ev);  // any thread
   void close(std::function<void()> on_closed = {});
@@ -30,13 +38,15 @@ class EventQueue {
   void drain();
 
  private:
-  static void on_async(uv_async_t* h);
+  static void on_readable(uv_poll_t* h, int status, int events);
   static void on_close(uv_handle_t* h);
 
-  uv_async_t async_{};
+  int efd_ = -1;               // the eventfd; closed in the close callback
+  uv_poll_t poll_{};           // watches efd_ on the owning loop
   std::mutex mu_;
-  std::deque<Event> events_;  // guarded by mu_
-  bool open_ = false;         // owning thread only
+  std::deque<Event> events_;   // guarded by mu_
+  bool wake_pending_ = false;  // guarded by mu_: efd_ was written and not yet drained
+  bool open_ = false;          // owning thread only
   std::function<void()> on_closed_;
 };
 

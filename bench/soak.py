@@ -38,10 +38,12 @@ import sys
 import tempfile
 import threading
 import time
+import types
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 sys.path.insert(0, BENCH)
+sys.dont_write_bytecode = True  # no bench/__pycache__ in the tree
 import bench as B  # noqa: E402  (helpers only: importing bench.py has no side effects)
 
 HOST = "soak.test"            # wrk's host: soak.test -> blue, swapped to green and back every 2 s
@@ -749,7 +751,7 @@ def write_md(path, s, res, meta):
          f"- **Machine:** {meta['machine']}; load average {meta['loadavg_start']:.2f} at the start, "
          f"{meta['loadavg_end']:.2f} at the end (shared with other engineers; requests/s moves with it).",
          f"- **turnout:** {meta['turnout_version']} (Release, `{os.path.relpath(s.build, ROOT)}/turnout`, binary of "
-         f"{meta['turnout_built']}), `workers: 2`, admin socket, `state_file`, passive health only, "
+         f"{meta['turnout_built']}{'; git tree at run time ' + meta['commit'] if meta.get('commit') else ''}), `workers: 2`, admin socket, `state_file`, passive health only, "
          f"`access_log: off`, timeouts {', '.join(f'{k} {v}' for k, v in TIMEOUTS.items())}.",
          f"- **Pinning:** " + ("turnout on CPU 0; wrk, the backends and this script on CPU 1 (as bench.py)." if a.pin
                                else "none: turnout's 2 workers, wrk, the backends and this script share both CPUs."),
@@ -781,7 +783,8 @@ def write_md(path, s, res, meta):
           "|---|---:|",
           f"| requests completed (wrk) | {tot['requests']:,} ({tot['rps']:,.0f} req/s on average) |",
           f"| failed requests (non-2xx + socket errors) | {tot['failed']} ({tot['non2xx']} non-2xx, "
-          f"{tot['socket_errors']} socket errors: " + ", ".join(f"{k} {v}" for k, v in tot['socket_detail'].items()) + ") |",
+          f"{tot['socket_errors']} socket errors" + (": " + ", ".join(f"{k} {v}" for k, v in tot['socket_detail'].items())
+                                                      if tot['socket_errors'] else "") + ") |",
           f"| … in slices with a backend kill (unavoidable) | {tot['in_kill_slices']} |",
           f"| … unexplained (no kill in the slice, or more than the {a.conns} requests in flight) | {tot['unexplained']} |",
           f"| backend kills / restarts | {len(s.kills)} / {sum(1 for k in s.kills if k.get('t_restart') is not None)} |",
@@ -854,7 +857,8 @@ def write_md(path, s, res, meta):
     L += ["",
           "## Over time",
           "",
-          "Every 30 s (samples every 5 s; the full series is in soak.json). Clients and upstream connections from "
+          f"Every 30 s (`/metrics` every {a.sample_every:g} s and /proc every {a.fast_sample:g} s in soak.json). "
+          "Clients and upstream connections from "
           "`/metrics` (active+idle, busy+idle); 5xx = turnout's `requests_total{class=\"5xx\"}` for "
           f"`{HOST}` so far.",
           "",
@@ -995,6 +999,27 @@ def write_chart(s, res, out_dir, tmp):
 
 # ---------------------------------------------------------------- main
 
+def report_only(path, out_dir):
+    """Re-renders soak.md / soak.png (and the analysis in soak.json) from a soak.json, measuring nothing."""
+    with open(path) as f:
+        d = json.load(f)
+    args = argparse.Namespace(**d["meta"]["settings"])
+    s = types.SimpleNamespace(args=args, build=args.build, **{k: d[k] for k in (
+        "load_seconds", "idle_before", "final", "kills", "slices", "samples", "aborts", "events", "crash",
+        "left_running", "remaps", "verifies")})
+    res = analyse(s, args)
+    tmp = tempfile.mkdtemp(prefix="turnout-soak-report.")
+    os.makedirs(out_dir, exist_ok=True)
+    d["meta"]["chart"] = write_chart(s, res, out_dir, tmp)
+    shutil.rmtree(tmp, ignore_errors=True)
+    d.update(analysis=res, verdict=res["verdict"], kills=s.kills)
+    with open(os.path.join(out_dir, "soak.json"), "w") as f:
+        json.dump(d, f, indent=1, default=str)
+    write_md(os.path.join(out_dir, "soak.md"), s, res, d["meta"])
+    log(f"re-rendered {out_dir}/soak.md{', soak.png' if d['meta']['chart'] else ''} from {path}: {res['verdict']}")
+    return 0 if res["verdict"] == "PASS" else 1
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default=os.path.join(ROOT, "build-bench"), help="build dir with turnout and bench/")
@@ -1015,7 +1040,10 @@ def main():
     ap.add_argument("--pin", action="store_true", help="turnout on CPU 0, everything else on CPU 1 (as bench.py)")
     ap.add_argument("--out", default=os.path.join(BENCH, "results"))
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (config, logs, state file)")
+    ap.add_argument("--report-only", metavar="JSON", help="re-render soak.md and soak.png from a soak.json")
     args = ap.parse_args()
+    if args.report_only:
+        return report_only(args.report_only, args.out)
     args.build = os.path.abspath(args.build)
     if args.quick and "--duration" not in " ".join(sys.argv):
         args.duration = 120
@@ -1074,6 +1102,7 @@ def main():
                 turnout_version=(p.stdout + p.stderr).strip().splitlines()[0] if (p.stdout + p.stderr).strip() else "?",
                 turnout_built=datetime.datetime.utcfromtimestamp(os.path.getmtime(os.path.join(args.build, "turnout")))
                 .strftime("%Y-%m-%d %H:%M UTC"),
+                commit=B.run(["git", "-C", ROOT, "describe", "--always", "--dirty"]).stdout.strip() or "?",
                 turnout_cpu_s=turnout_cpu, log=log_summary(os.path.join(s.tmp, "turnout.log")),
                 settings={k: v for k, v in vars(args).items()}, timeouts=TIMEOUTS,
                 pinning="turnout CPU 0, rest CPU 1" if args.pin else "none")

@@ -188,6 +188,7 @@ void Worker::stop() {
   for (auto* c = ctx_->clients_head; c; c = c->next) conns.push_back(c);
   for (auto* c : conns) c->close();
   ctx_->pool.close_all();
+  ctx_->deadlines.close();
   uv_timer_stop(&log_timer_);
   uv_close(reinterpret_cast<uv_handle_t*>(&log_timer_), nullptr);
   if (ctx_->reaper_armed) uv_check_stop(&ctx_->reaper);

@@ -263,8 +263,8 @@ struct ParserCallbacks {
 
 HttpParser::HttpParser(Kind kind, MessageHead* head, Events* events, const Limits& limits)
     : kind_(kind), head_(head), events_(events), limits_(limits) {
-  settings_ = ParserCallbacks::settings();
-  llhttp_init(&parser_, kind == Kind::Request ? HTTP_REQUEST : HTTP_RESPONSE, &settings_);
+  // One static settings table for every parser: llhttp keeps only the pointer.
+  llhttp_init(&parser_, kind == Kind::Request ? HTTP_REQUEST : HTTP_RESPONSE, &ParserCallbacks::settings());
   parser_.data = this;
   start_scan(false);
 }

@@ -95,8 +95,8 @@ int Stream::init_pipe() {
 int Stream::connect(const sockaddr* addr, ConnectCb cb, void* arg) {
   connect_cb_ = cb;
   connect_arg_ = arg;
-  connect_req_.data = this;
-  int rc = uv_tcp_connect(&connect_req_, &h_.tcp, addr, StreamCallbacks::on_connect);
+  req_.connect.data = this;
+  int rc = uv_tcp_connect(&req_.connect, &h_.tcp, addr, StreamCallbacks::on_connect);
   if (rc == 0) connecting_ = true;
   return rc;
 }
@@ -104,8 +104,8 @@ int Stream::connect(const sockaddr* addr, ConnectCb cb, void* arg) {
 int Stream::connect_pipe(const char* path, ConnectCb cb, void* arg) {
   connect_cb_ = cb;
   connect_arg_ = arg;
-  connect_req_.data = this;
-  uv_pipe_connect(&connect_req_, &h_.pipe, path, StreamCallbacks::on_connect);
+  req_.connect.data = this;
+  uv_pipe_connect(&req_.connect, &h_.pipe, path, StreamCallbacks::on_connect);
   connecting_ = true;
   return 0;
 }
@@ -279,8 +279,8 @@ void Stream::shutdown_after_flush() {
 void Stream::do_shutdown() {
   if (shutdown_sent_) return;
   shutdown_sent_ = true;
-  shutdown_req_.data = this;
-  uv_shutdown(&shutdown_req_, handle(), StreamCallbacks::on_shutdown);
+  req_.shutdown.data = this;
+  uv_shutdown(&req_.shutdown, handle(), StreamCallbacks::on_shutdown);
 }
 
 void Stream::close() {

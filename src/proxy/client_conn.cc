@@ -20,15 +20,16 @@ uint64_t now_us(uv_loop_t* loop) { return uv_hrtime() / 1000; }
 }  // namespace
 
 struct ClientCallbacks {
-  static void on_timer(uv_timer_t* t) { static_cast<ClientConnection*>(t->data)->on_timer(); }
-  static void on_timer_closed(uv_handle_t* h) { static_cast<ClientConnection*>(h->data)->handle_closed(); }
+  static void on_deadline(Deadline* d) { static_cast<ClientConnection*>(d->data)->on_timer(); }
 };
 
 ClientConnection::ClientConnection(ProxyContext& ctx, uint64_t id)
-    : ctx_(ctx), stream_(ctx.loop, ctx.chunks, this), parser_(HttpParser::Kind::Request, &req_, this, ctx.limits), id_(id) {
-  uv_timer_init(ctx_.loop, &timer_);
-  timer_.data = this;
-  pending_closes_ = 1;
+    : ctx_(ctx),
+      stream_(ctx.loop, ctx.chunks, this),
+      deadline_(ClientCallbacks::on_deadline),
+      parser_(HttpParser::Kind::Request, &req_, this, ctx.limits),
+      id_(id) {
+  deadline_.data = this;
 }
 
 ClientConnection::~ClientConnection() = default;
@@ -54,9 +55,7 @@ int ClientConnection::open(int fd, const sockaddr* peer) {
   return 0;
 }
 
-void ClientConnection::arm_timer(Millis ms) {
-  uv_timer_start(&timer_, ClientCallbacks::on_timer, static_cast<uint64_t>(ms.count()), 0);
-}
+void ClientConnection::arm_timer(Millis ms) { ctx_.deadlines.arm(deadline_, static_cast<uint64_t>(ms.count())); }
 
 void ClientConnection::on_timer() {
   switch (state_) {
@@ -119,6 +118,7 @@ void ClientConnection::process_input() {
     if (!parser_.in_message() && state_ == State::ReadingHead) {
       // First byte of a new request: the request_header deadline starts now.
       head_start_us_ = now_us(ctx_.loop);
+      borrow_head_buffers();
       if (idle_counted_) {
         ctx_.stats.connections_idle.sub();
         idle_counted_ = false;
@@ -253,7 +253,7 @@ void ClientConnection::on_exchange_done(bool keep_alive) {
     // Otherwise (we chose to close) linger, so a request it is sending cannot reset the answer.
     if (!req_.keep_alive && request_complete_ && input_.empty() && !ctx_.draining) {
       state_ = State::Lingering;
-      uv_timer_stop(&timer_);
+      deadline_.cancel();
       stream_.close_after_flush();
       return;
     }
@@ -276,6 +276,7 @@ void ClientConnection::reset_for_next_request() {
   state_ = State::ReadingHead;
   request_complete_ = false;
   req_.clear();
+  if (input_.empty()) lend_head_buffers();  // idle until the next request: keep nothing
   parser_paused_ = false;
   parser_.resume();
   ctx_.stats.connections_idle.add();
@@ -285,13 +286,31 @@ void ClientConnection::reset_for_next_request() {
   update_reading();
 }
 
+void ClientConnection::lend_head_buffers() {
+  if (req_.storage.capacity() <= kInlineString || ctx_.head_buffers.size() >= ProxyContext::kMaxPooledHeads) return;
+  ctx_.head_buffers.push_back(HeadBuffers{std::move(req_.storage), std::move(req_.headers), std::move(req_.host)});
+  // Moved-from strings and vectors are unspecified: make them empty and unallocated.
+  req_.storage = std::string();
+  req_.headers = std::vector<HeaderField>();
+  req_.host = std::string();
+}
+
+void ClientConnection::borrow_head_buffers() {
+  if (req_.storage.capacity() > kInlineString || ctx_.head_buffers.empty()) return;
+  HeadBuffers& b = ctx_.head_buffers.back();
+  req_.storage = std::move(b.storage);
+  req_.headers = std::move(b.headers);
+  req_.host = std::move(b.host);
+  ctx_.head_buffers.pop_back();
+}
+
 void ClientConnection::finish_exchange_object() {
   if (exchange_) ctx_.defer_delete(std::move(exchange_));
 }
 
 void ClientConnection::enter_tunnel() {
   state_ = State::Tunnel;
-  uv_timer_stop(&timer_);
+  deadline_.cancel();
   pause_ = 0;
   // Bytes the client sent after its upgrade request go first.
   while (!input_.empty() && exchange_) {
@@ -375,8 +394,15 @@ void ClientConnection::close() {
   }
   state_ = State::Closing;
   input_.clear();
+  deadline_.cancel();
+  if (pending_closes_ == 0) {
+    // The socket never got a handle (open() failed early): nothing to wait for. Freed here, so
+    // this must be the last thing close() does.
+    ++pending_closes_;
+    handle_closed();
+    return;
+  }
   stream_.close();
-  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), ClientCallbacks::on_timer_closed);
 }
 
 void ClientConnection::on_stream_closed() {
@@ -387,7 +413,7 @@ void ClientConnection::on_stream_closed() {
 
 void ClientConnection::handle_closed() {
   if (--pending_closes_ == 0) {
-    // Unlink from the worker and free: both handles are closed.
+    // Unlink from the worker and free: the socket's handle is closed.
     if (prev) prev->next = next;
     else ctx_.clients_head = next;
     if (next) next->prev = prev;

@@ -89,7 +89,6 @@ class HttpParser {
   bool keep_alive(bool skip_body) const;
 
   llhttp_t parser_{};
-  llhttp_settings_t settings_{};
   Kind kind_;
   MessageHead* head_;
   Events* events_;

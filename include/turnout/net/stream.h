@@ -110,10 +110,15 @@ class Stream {
     uv_tcp_t tcp;
     uv_pipe_t pipe;
   } h_;                           // the handle; data points to this Stream
-  uv_connect_t connect_req_{};    // at most one connect in flight
+  // A stream connects at most once, before anything else, and shuts down only once connected and
+  // flushed (flush() waits while connecting_): the two requests never overlap, so they share
+  // storage — a client connection, which never connects, carries one request slot, not two.
+  union Req {
+    uv_connect_t connect;
+    uv_shutdown_t shutdown;
+  } req_{};
   ConnectCb connect_cb_ = nullptr;
   void* connect_arg_ = nullptr;
-  uv_shutdown_t shutdown_req_{};
   uv_loop_t* loop_;
   ChunkPool& pool_;
   Owner* owner_;                  // notified of events; outlives the Stream's close callback

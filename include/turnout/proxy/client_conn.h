@@ -2,8 +2,8 @@
 // the keep-alive loop, and at most one Exchange (the request being proxied). Pipelined requests
 // wait, unparsed, until the current response is done.
 //
-// Created by the Worker on accept; freed by the Worker after both of its handles' close
-// callbacks ran (on_closed). Worker thread only.
+// Created by the Worker on accept; freed after its socket handle's close callback ran
+// (handle_closed). Worker thread only.
 #pragma once
 
 #include <uv.h>
@@ -16,6 +16,7 @@
 #include "turnout/common/fifo.h"
 #include "turnout/http/message.h"
 #include "turnout/http/parser.h"
+#include "turnout/net/deadlines.h"
 #include "turnout/net/stream.h"
 #include "turnout/proxy/proxy_context.h"
 
@@ -99,6 +100,10 @@ class ClientConnection final : public Stream::Owner, public HttpParser::Events {
   void arm_timer(Millis ms);
   void on_timer();
   void finish_exchange_object();
+  // Idle: hand req_'s heap buffers to the worker's pool. New request: take a set back.
+  void lend_head_buffers();
+  void borrow_head_buffers();
+  static constexpr size_t kInlineString = 15;  // libstdc++'s small-string capacity
   void start_next_request();
   void reset_for_next_request();
   void begin_linger();
@@ -107,7 +112,7 @@ class ClientConnection final : public Stream::Owner, public HttpParser::Events {
 
   ProxyContext& ctx_;                  // the worker's shared state
   Stream stream_;                      // the client socket
-  uv_timer_t timer_{};                 // request-header / idle / linger deadline
+  Deadline deadline_;                  // request-header / idle / linger deadline (ctx_.deadlines)
   RequestHead req_;                    // the current request's head (owned here, read by exchange_)
   HttpParser parser_;                  // request parser, paused between messages (fills req_: declared after it)
   std::unique_ptr<Exchange> exchange_; // the request being proxied, if any

@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "turnout/net/deadlines.h"
 #include "turnout/balance/round_robin.h"
 #include "turnout/common/buffer.h"
 #include "turnout/config/config.h"
@@ -89,12 +90,24 @@ struct ServerHealth {
   uint32_t backoff_ms = 0;            // current back-off (doubles on each trip)
 };
 
+// The heap buffers of a request head (storage, header index, host), lent to a client connection
+// while it reads and serves a request and returned when it goes idle: an idle keep-alive
+// connection holds none of them, and a busy one reuses another's without allocating.
+struct HeadBuffers {
+  std::string storage;               // RequestHead::storage capacity
+  std::vector<HeaderField> headers;  // RequestHead::headers capacity
+  std::string host;                  // RequestHead::host capacity
+};
+
 struct ProxyContext {
   ProxyContext(uv_loop_t* loop, unsigned worker_id, ProxyStats& stats);
 
   uv_loop_t* loop;                 // the worker's loop
   unsigned worker_id;              // 0..workers-1, for logs
   ChunkPool chunks;                // read buffers
+  Deadlines deadlines;             // client connections' timeouts; closed by Worker::stop()
+  std::vector<HeadBuffers> head_buffers;  // idle request-head buffers (at most kMaxPooledHeads)
+  static constexpr size_t kMaxPooledHeads = 4096;
   ProxySettingsPtr settings;       // current timeouts and limits (pinned per connection use)
   Timeouts timeouts;               // copy of settings->timeouts that ConnPool refers to
   Limits limits;                   // copy of settings->limits that parsers refer to

@@ -929,6 +929,20 @@ def targets_check(s, results):
     elif tf:
         fails = sum(r["errors"] for r in tf)
         rows.append(("(f) zero failed requests for turnout", f"{fails} failed", fails == 0))
+    # Issue #3's scale figures: pinned to one CPU, in memory (a state_file adds an fdatasync).
+    scale = results.get("scale") or {}
+    for st in scale.get("stages", []):
+        if st.get("state_file") or not st.get("pinned", True) or st.get("p99_us") is None:
+            continue
+        n = human(st["routes"])
+        p99, cps = float(st["p99_us"]), float(st.get("changes_per_s") or 0)
+        rows.append((f"(g) {n} routes: change acknowledged at p99 < 1 ms", f"{p99 / 1000:.2f} ms", p99 < 1000))
+        rows.append((f"(g) {n} routes: ≥ 5,000 acknowledged changes/s", f"{cps:,.0f}/s", cps >= 5000))
+    routing = {r["routes"]: r.get("cpu_us_per_req") for r in scale.get("routing", [])}
+    small, large = routing.get(1000), routing.get(max(routing) if routing else None)
+    if small and large and max(routing) > 1000:
+        rows.append((f"(g) routing cost at {human(max(routing))} routes ≈ at 1k (within 15%)",
+                     f"{large:.1f} vs {small:.1f} µs/req", large <= 1.15 * small))
     return rows
 
 

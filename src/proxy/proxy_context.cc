@@ -72,7 +72,13 @@ ServerCounters& ProxyContext::server_counters(std::string_view addr) {
 
 void ProxyContext::count_traffic(std::string_view host, std::string_view app, size_t status_class) {
   auto h = traffic.find(host);
-  if (h == traffic.end()) h = traffic.emplace(std::string(host), AppCounts{}).first;
+  if (h == traffic.end()) {
+    // Past the cap, new hosts share one entry: a million routed hosts must not mean a million
+    // counters per worker, an allocation per first request, and a million metric series.
+    std::string_view key = traffic.size() < kMaxTrafficHosts ? host : std::string_view(kOtherHosts);
+    h = traffic.find(key);
+    if (h == traffic.end()) h = traffic.emplace(std::string(key), AppCounts{}).first;
+  }
   auto a = h->second.find(app);
   if (a == h->second.end()) a = h->second.emplace(std::string(app), TrafficEntry{}).first;
   TrafficEntry& e = a->second;

@@ -118,6 +118,10 @@ struct ProxyContext {
   std::unordered_map<std::string, ServerHealth> health;  // passive health by server addr
   std::unordered_map<std::string, ServerCounters, StringHash, std::equal_to<>> servers;  // by server addr
   // Responses by route key ("" = default app) and app: requests by host, app and status class.
+  // At most kMaxTrafficHosts hosts per worker are counted by name; hosts first seen after that
+  // are counted together under kOtherHosts (not a valid host name, so it cannot collide).
+  static constexpr size_t kMaxTrafficHosts = 10000;
+  static constexpr const char* kOtherHosts = "(other)";
   struct TrafficEntry {
     ClassCounts counts{};   // since start
     ClassCounts reported{}; // what the main thread has already been sent

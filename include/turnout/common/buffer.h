@@ -1,4 +1,4 @@
-// Fixed 16 KiB chunks from a per-worker free list: every socket read lands in one, and body
+// Fixed 64 KiB chunks from a per-worker free list: every socket read lands in one, and body
 // bytes are forwarded by reference (ChunkRef) instead of copied, so a proxied body is never
 // copied and a read never calls malloc once the pool is warm.
 //
@@ -17,7 +17,7 @@ namespace turnout {
 class ChunkPool;
 
 struct Chunk {
-  static constexpr size_t kSize = 16 * 1024;
+  static constexpr size_t kSize = 64 * 1024;
   uint32_t refs = 0;        // live ChunkRefs (plus the read in progress)
   ChunkPool* pool = nullptr;  // where it returns when refs reaches 0
   alignas(16) char data[kSize];
@@ -52,7 +52,8 @@ class ChunkRef {
 
 class ChunkPool {
  public:
-  explicit ChunkPool(size_t max_free = 1024) : max_free_(max_free) {}
+  // 256 idle chunks = 16 MiB per worker at most.
+  explicit ChunkPool(size_t max_free = 256) : max_free_(max_free) {}
   ~ChunkPool();
   ChunkPool(const ChunkPool&) = delete;
   ChunkPool& operator=(const ChunkPool&) = delete;

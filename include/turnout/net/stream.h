@@ -1,7 +1,7 @@
 // Stream: one connected socket (TCP, or a unix socket for `unix:` servers) with pooled reads,
 // batched writes and watermarks.
 //
-// Reads land in 16 KiB chunks from the worker's ChunkPool and are handed to the owner by
+// Reads land in 64 KiB chunks from the worker's ChunkPool and are handed to the owner by
 // reference. Writes are queued as segments (owned bytes, or spans of chunks held by ChunkRef)
 // and flushed once per call to flush(): uv_try_write of up to 64 iovecs first, and only the
 // remainder goes into one uv_write whose request owns its segments until its callback

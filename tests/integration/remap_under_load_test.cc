@@ -113,6 +113,7 @@ struct TunnelState {
   std::vector<Clock::time_point> echoes;  // when each echo came back
   std::string failure;                    // first failure
   std::string backend;                    // who took the upgrade
+  std::atomic<bool> started{false};       // the first echo came back (or the tunnel failed)
 };
 
 void run_tunnel(int port, TunnelState& ts, const std::atomic<bool>& stop) {
@@ -120,15 +121,18 @@ void run_tunnel(int port, TunnelState& ts, const std::atomic<bool>& stop) {
   auto tunnel = Tunnel::open(port, kHosts[0], &why);
   if (!tunnel) {
     ts.failure = "upgrade failed: " + why;
+    ts.started = true;
     return;
   }
   ts.backend = tunnel->backend();
   for (uint64_t n = 0; !stop; ++n) {
     if (!tunnel->echo("message " + std::to_string(n) + "\n", &why)) {
       ts.failure = "message " + std::to_string(n) + ": " + why;
+      ts.started = true;
       return;
     }
     ts.echoes.push_back(Clock::now());
+    ts.started = true;
     std::this_thread::sleep_for(Ms(3));
   }
 }
@@ -231,6 +235,9 @@ TEST_CASE("500 mixed changes under load: nothing fails or closes, and every requ
         Ms(5000));
   };
   REQUIRE(clients_caught_up(changes[0].acked));
+  // The tunnel is open and echoing before the first change (a slow start, as under TSan, would
+  // otherwise look like a tunnel that only came up during the changes).
+  REQUIRE(wait_until([&] { return tunnel.started.load(); }, Ms(5000)));
 
   std::map<std::string, int> kinds;  // what was applied, for the report
   std::string apply_failure;

@@ -185,12 +185,21 @@ std::string utf8_problem(std::string_view s) {
 }  // namespace
 
 void YamlReader::check_utf8(const YAML::Node& n, const std::string& path) {
+  std::set<size_t> visited;
+  check_utf8(n, path, visited);
+}
+
+void YamlReader::check_utf8(const YAML::Node& n, const std::string& path, std::set<size_t>& visited) {
+  // An alias is the node it names, at the anchor's position: visiting each position once keeps
+  // the walk linear in the text, even for an alias inside its own anchor (a cycle) or aliases
+  // nested to make exponentially many paths.
+  if ((n.IsMap() || n.IsSequence()) && !visited.insert(static_cast<size_t>(n.Mark().pos)).second) return;
   switch (n.Type()) {
     case YAML::NodeType::Scalar:
       if (!is_valid_utf8(n.Scalar())) error(n, path.empty() ? "(top level)" : path, "value " + utf8_problem(n.Scalar()));
       break;
     case YAML::NodeType::Sequence:
-      for (size_t i = 0; i < n.size(); ++i) check_utf8(n[i], path + "[" + std::to_string(i) + "]");
+      for (size_t i = 0; i < n.size(); ++i) check_utf8(n[i], path + "[" + std::to_string(i) + "]", visited);
       break;
     case YAML::NodeType::Map:
       for (const auto& kv : n) {
@@ -200,7 +209,7 @@ void YamlReader::check_utf8(const YAML::Node& n, const std::string& path) {
           error(k, path.empty() ? "(top level)" : path, "a key " + utf8_problem(k.Scalar()));
           continue;  // its value would be reported under an unprintable path
         }
-        check_utf8(kv.second, path.empty() ? k.Scalar() : path + "." + k.Scalar());
+        check_utf8(kv.second, path.empty() ? k.Scalar() : path + "." + k.Scalar(), visited);
       }
       break;
     default:

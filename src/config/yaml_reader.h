@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -70,6 +71,8 @@ class YamlReader {
   void check_utf8(const YAML::Node& n, const std::string& path);
 
  private:
+  void check_utf8(const YAML::Node& n, const std::string& path, std::set<size_t>& visited);
+
   struct Entry {
     int column;
     uint64_t seq;

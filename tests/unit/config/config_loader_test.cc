@@ -421,3 +421,21 @@ TEST_CASE("bytes that are not UTF-8 are refused with file, line and key, never p
       "  example.com: [a]\n");
   CHECK(c.apps.at("a").servers.at(0).addr == "unix:/run/caf\xc3\xa9.sock");
 }
+
+// fuzz_config found it: an alias inside its own anchor makes the YAML tree a cycle. The UTF-8
+// walk recursed until the stack overflowed; now every node is visited once and the file is
+// simply refused (or accepted) like any other.
+TEST_CASE("an alias inside its own anchor (a cycle) is walked once, not forever") {
+  LoadResult r = parse("base: &b { servers250ms: Kb, c: { <<: *b } }\nrnmtes: { a.com: [a, a] }\n");
+  CHECK_FALSE(r.ok());
+  // Aliases nested to make 2^40 paths through a small file: linear work all the same.
+  std::string bomb = "listen: \"127.0.0.1:8080\"\nx0: &a0 [caf\xe9]\n";  // a raw Latin-1 byte
+  for (int i = 1; i <= 40; ++i)
+    bomb += "x" + std::to_string(i) + ": &a" + std::to_string(i) + " [*a" + std::to_string(i - 1) + ", *a" +
+            std::to_string(i - 1) + "]\n";
+  LoadResult b = parse(bomb);
+  REQUIRE_FALSE(b.ok());
+  size_t utf8_errors = 0;
+  for (const auto& e : b.errors) utf8_errors += e.message.find("not valid UTF-8") != std::string::npos;
+  CHECK(utf8_errors == 1);  // the one bad scalar, reported once
+}

@@ -55,6 +55,32 @@ void run_for(uv_loop_t* loop, uint64_t ms) {
 
 bool fd_open(int fd) { return ::fcntl(fd, F_GETFD) != -1 || errno != EBADF; }
 
+// Uses up every descriptor the process may open: lowers the soft limit to just above what is
+// open, then fills the rest. release() (or the destructor) gives them back and restores the limit.
+// Assert nothing while exhausted: a failing assertion could not even be reported.
+struct DescriptorsExhausted {
+  rlimit saved{};
+  std::vector<int> fillers;
+  int fill_errno = 0;  // why the last open failed (EMFILE expected)
+  DescriptorsExhausted() {
+    REQUIRE(::getrlimit(RLIMIT_NOFILE, &saved) == 0);
+    int highest = 0;
+    for (int fd = 0; fd < 4096; ++fd)
+      if (fd_open(fd)) highest = fd;
+    rlimit low = saved;
+    low.rlim_cur = static_cast<rlim_t>(highest + 8);
+    REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+    for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) fillers.push_back(fd);
+    fill_errno = errno;
+  }
+  void release() {
+    for (int fd : fillers) ::close(fd);
+    fillers.clear();
+    CHECK(::setrlimit(RLIMIT_NOFILE, &saved) == 0);  // after the fillers are closed: reportable
+  }
+  ~DescriptorsExhausted() { release(); }
+};
+
 }  // namespace
 
 TEST_CASE("Acceptor: accepts with the peer address, pauses with connections left queued, resumes, closes clean") {
@@ -118,22 +144,8 @@ TEST_CASE("Acceptor: out of descriptors it pauses and retries on a timer instead
 
   int client = connect_client(l.addr);
 
-  // Lower the soft descriptor limit to just above what is open, then use up the rest.
-  rlimit saved{};
-  REQUIRE(::getrlimit(RLIMIT_NOFILE, &saved) == 0);
-  int highest = 0;
-  for (int fd = 0; fd < 4096; ++fd)
-    if (fd_open(fd)) highest = fd;
-  rlimit low = saved;
-  low.rlim_cur = static_cast<rlim_t>(highest + 8);
-  REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
-  std::vector<int> fillers;
-  for (;;) {
-    int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) break;
-    fillers.push_back(fd);
-  }
-  const int fill_errno = errno;
+  DescriptorsExhausted exhausted;
+  const int fill_errno = exhausted.fill_errno;
 
   run_for(&f.loop, 350);
   // Read everything before asserting: a failing assertion while no descriptor is free could not
@@ -144,8 +156,7 @@ TEST_CASE("Acceptor: out of descriptors it pauses and retries on a timer instead
   const uint64_t attempts = a->shortages();
 
   // Descriptors come back: resume() (what the worker calls when a connection closes) retries now.
-  for (int fd : fillers) ::close(fd);
-  REQUIRE(::setrlimit(RLIMIT_NOFILE, &saved) == 0);
+  exhausted.release();
   a->resume();
 
   CHECK(fill_errno == EMFILE);
@@ -181,20 +192,10 @@ TEST_CASE("Acceptor: the retry timer alone resumes accepting once descriptors ar
   REQUIRE(a != nullptr);
   int client = connect_client(l.addr);
 
-  rlimit saved{};
-  REQUIRE(::getrlimit(RLIMIT_NOFILE, &saved) == 0);
-  int highest = 0;
-  for (int fd = 0; fd < 4096; ++fd)
-    if (fd_open(fd)) highest = fd;
-  rlimit low = saved;
-  low.rlim_cur = static_cast<rlim_t>(highest + 8);
-  REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
-  std::vector<int> fillers;
-  for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) fillers.push_back(fd);
+  DescriptorsExhausted exhausted;
   run_for(&f.loop, 150);
   const size_t accepted_while_short = accepted.size();
-  for (int fd : fillers) ::close(fd);
-  REQUIRE(::setrlimit(RLIMIT_NOFILE, &saved) == 0);
+  exhausted.release();
   CHECK(accepted_while_short == 0);
 
   run_for(&f.loop, 250);  // no resume(): the 100 ms retry timer finds a free descriptor

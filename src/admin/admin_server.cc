@@ -229,6 +229,16 @@ void AdminServer::stop_listening(bool keep_socket_file) {
   socket_ino_ = 0;
 }
 
+void AdminServer::pause_accepting() {
+  if (unix_ != nullptr) unix_->pause();
+  if (tcp_ != nullptr) tcp_->pause();
+}
+
+void AdminServer::resume_accepting() {
+  if (unix_ != nullptr) unix_->resume();
+  if (tcp_ != nullptr) tcp_->resume();
+}
+
 void AdminServer::close() {
   if (closed_) return;
   closed_ = true;

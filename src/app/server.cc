@@ -735,6 +735,9 @@ void ProxyServer::takeover(int fd) {
     return;
   }
   handing_over_ = true;
+  // From here until the hand-off ends, admin connections queue in the shared backlog: the new
+  // process takes them once it runs, and nobody sees the old pid answer after the new one did.
+  if (admin_) admin_->pause_accepting();
   nlohmann::json j;
   j["version"] = current_->version();
   j["pid"] = static_cast<int64_t>(getpid());
@@ -774,6 +777,7 @@ void ProxyServer::on_handoff_result(Result<void> r) {
   upgrade_waiters_.clear();
   if (!r) {
     handing_over_ = false;
+    if (admin_ && !shutting_down_) admin_->resume_accepting();
     TLOG_ERROR("upgrade: hand-off failed; this process carries on", "error={}", log_quote(r.error().message));
     for (auto& w : waiters) w(r.error());
     return;

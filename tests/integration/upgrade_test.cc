@@ -439,6 +439,13 @@ std::string trigger_upgrade(const TurnoutProcess& proc, int i, int64_t version, 
         return now.pid > 0 && now.pid != current;
       }, Ms(10000));
       if (!moved) return "SIGUSR2: /v1/status still shows pid " + std::to_string(now.pid) + " after 10 s";
+      // Once the new process has answered, the old one never answers again: it stopped taking
+      // admin connections when the hand-off began.
+      for (int k = 0; k < 20; ++k) {
+        StatusView again = get_status(proc.admin_socket());
+        if (again.pid != now.pid)
+          return "SIGUSR2: pid " + std::to_string(now.pid) + " answered, then pid " + std::to_string(again.pid);
+      }
       return "";
     }
     default: {

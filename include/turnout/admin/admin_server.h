@@ -54,6 +54,11 @@ class AdminServer {
   // Stops accepting (connections already open finish their answers until close()). With
   // `keep_socket_file` the file is left in place: a successor process serves on it now.
   void stop_listening(bool keep_socket_file);
+  // Binary upgrade, old process: while the listening sockets are handed over, new admin
+  // connections wait in the kernel backlog for whichever process serves next, so that only one
+  // process ever answers on the shared socket. resume_accepting() undoes it if the hand-off fails.
+  void pause_accepting();
+  void resume_accepting();
 
   // Listening descriptors, for handing them to a successor process later; -1 when absent.
   int unix_fd() const;

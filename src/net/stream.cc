@@ -2,6 +2,7 @@
 
 #include <cassert>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 namespace turnout {
@@ -13,6 +14,16 @@ struct Stream::WriteReq {
   std::vector<Segment> segments;
   std::vector<uv_buf_t> bufs;
   size_t bytes = 0;
+};
+
+struct Stream::Request {
+  union {
+    uv_connect_t connect;
+    uv_shutdown_t shutdown;
+  };
+  Stream* stream;  // outlives the request: its handle closes only after this callback ran
+  ConnectCb cb;    // connect only
+  void* arg;       // passed to cb
 };
 
 struct StreamCallbacks {
@@ -48,15 +59,16 @@ struct StreamCallbacks {
   }
 
   static void on_connect(uv_connect_t* req, int status) {
-    auto* s = static_cast<Stream*>(req->data);
+    std::unique_ptr<Stream::Request> r(static_cast<Stream::Request*>(req->data));
+    Stream* s = r->stream;
     s->connecting_ = false;
     if (s->state_ != Stream::State::Open && status == 0) status = UV_ECANCELED;
-    if (s->connect_cb_) s->connect_cb_(s, status, s->connect_arg_);
+    if (r->cb) r->cb(s, status, r->arg);
   }
 
   static void on_shutdown(uv_shutdown_t* req, int status) {
-    (void)req;
     (void)status;  // a failed half-close shows up as a read/write error anyway
+    delete static_cast<Stream::Request*>(req->data);
   }
 
   static void on_close(uv_handle_t* h) {
@@ -93,19 +105,21 @@ int Stream::init_pipe() {
 }
 
 int Stream::connect(const sockaddr* addr, ConnectCb cb, void* arg) {
-  connect_cb_ = cb;
-  connect_arg_ = arg;
-  req_.connect.data = this;
-  int rc = uv_tcp_connect(&req_.connect, &h_.tcp, addr, StreamCallbacks::on_connect);
-  if (rc == 0) connecting_ = true;
-  return rc;
+  auto* r = new Request{{}, this, cb, arg};
+  r->connect.data = r;
+  int rc = uv_tcp_connect(&r->connect, &h_.tcp, addr, StreamCallbacks::on_connect);
+  if (rc != 0) {
+    delete r;  // no callback follows a synchronous failure
+    return rc;
+  }
+  connecting_ = true;
+  return 0;
 }
 
 int Stream::connect_pipe(const char* path, ConnectCb cb, void* arg) {
-  connect_cb_ = cb;
-  connect_arg_ = arg;
-  req_.connect.data = this;
-  uv_pipe_connect(&req_.connect, &h_.pipe, path, StreamCallbacks::on_connect);
+  auto* r = new Request{{}, this, cb, arg};
+  r->connect.data = r;
+  uv_pipe_connect(&r->connect, &h_.pipe, path, StreamCallbacks::on_connect);  // always calls back
   connecting_ = true;
   return 0;
 }
@@ -279,8 +293,9 @@ void Stream::shutdown_after_flush() {
 void Stream::do_shutdown() {
   if (shutdown_sent_) return;
   shutdown_sent_ = true;
-  req_.shutdown.data = this;
-  uv_shutdown(&req_.shutdown, handle(), StreamCallbacks::on_shutdown);
+  auto* r = new Request{{}, this, nullptr, nullptr};
+  r->shutdown.data = r;
+  if (uv_shutdown(&r->shutdown, handle(), StreamCallbacks::on_shutdown) != 0) delete r;  // no callback then
 }
 
 void Stream::close() {

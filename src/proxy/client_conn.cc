@@ -27,12 +27,11 @@ ClientConnection::ClientConnection(ProxyContext& ctx, uint64_t id)
     : ctx_(ctx),
       stream_(ctx.loop, ctx.chunks, this),
       deadline_(ClientCallbacks::on_deadline),
-      parser_(HttpParser::Kind::Request, &req_, this, ctx.limits),
       id_(id) {
   deadline_.data = this;
 }
 
-ClientConnection::~ClientConnection() = default;
+ClientConnection::~ClientConnection() { return_request_state(); }
 
 int ClientConnection::open(int fd, const sockaddr* peer) {
   int rc = stream_.init_tcp();
@@ -60,7 +59,7 @@ void ClientConnection::arm_timer(Millis ms) { ctx_.deadlines.arm(deadline_, stat
 void ClientConnection::on_timer() {
   switch (state_) {
     case State::ReadingHead:
-      if (parser_.in_message()) {
+      if (reading_head()) {
         // Slowloris: a head that never completes.
         respond_error(408, "request header timeout", true);
       } else {
@@ -115,10 +114,10 @@ void ClientConnection::on_stream_read(const ChunkRef& chunk, size_t len) {
 void ClientConnection::process_input() {
   while (!input_.empty() && !parser_paused_ && (state_ == State::ReadingHead || state_ == State::Active)) {
     Input& in = input_.front();
-    if (!parser_.in_message() && state_ == State::ReadingHead) {
+    if (state_ == State::ReadingHead && !reading_head()) {
       // First byte of a new request: the request_header deadline starts now.
       head_start_us_ = now_us(ctx_.loop);
-      borrow_head_buffers();
+      take_request_state();
       if (idle_counted_) {
         ctx_.stats.connections_idle.sub();
         idle_counted_ = false;
@@ -127,7 +126,7 @@ void ClientConnection::process_input() {
     }
     cur_chunk_ = &in.chunk;
     in_feed_ = true;
-    auto out = parser_.feed(in.p, in.n);
+    auto out = rs_->parser->feed(in.p, in.n);
     in_feed_ = false;
     cur_chunk_ = nullptr;
     // Closing or lingering cleared input_ (and `in` with it) inside feed(): nothing more to parse.
@@ -149,8 +148,11 @@ void ClientConnection::process_input() {
             exchange_->abort();
             finish_exchange_object();
           }
-          respond_error(parser_.error_status() ? parser_.error_status() : 400,
-                        parser_.error_reason().empty() ? "bad request" : parser_.error_reason(), true);
+          {
+            const HttpParser& parser = *rs_->parser;
+            respond_error(parser.error_status() ? parser.error_status() : 400,
+                          parser.error_reason().empty() ? "bad request" : parser.error_reason(), true);
+          }
         }
         input_.clear();
         return;
@@ -181,23 +183,24 @@ HttpParser::Events::HeadAction ClientConnection::on_head_complete() {
   // While a request is in progress, a stalled client is cut after client_idle.
   arm_timer(ctx_.timeouts.client_idle);
 
-  auto framed = decide_request_framing(req_, ctx_.limits);
+  RequestHead& req = rs_->head;
+  auto framed = decide_request_framing(req, ctx_.limits);
   if (!framed) {
     respond_error(framed.error().code, framed.error().message, true);
     return HeadAction::Reject;
   }
   const RouteTablePtr& table = ctx_.table;
-  const Route* route = table ? table->lookup(req_.host) : nullptr;
+  const Route* route = table ? table->lookup(req.host) : nullptr;
   if (route == nullptr) {
     // A body is read and dropped so the connection stays usable (as for every local answer).
-    respond_error(404, "no route for host", req_.upgrade);
+    respond_error(404, "no route for host", req.upgrade);
   } else {
     exchange_ = std::make_unique<Exchange>(ctx_, *this, table, *route, head_start_us_);
     exchange_->start();
   }
   if (state_ == State::Closing || state_ == State::Lingering) return HeadAction::Reject;
   if (local_response_) return HeadAction::Continue;
-  return req_.upgrade ? HeadAction::Upgrade : HeadAction::Continue;
+  return req.upgrade ? HeadAction::Upgrade : HeadAction::Continue;
 }
 
 void ClientConnection::on_body(const char* at, size_t len) {
@@ -222,7 +225,7 @@ void ClientConnection::respond_error(int status, std::string_view body, bool clo
   int idx = local_error_index(status);
   if (idx >= 0) ctx_.stats.local_errors[idx].add();
   ctx_.stats.responses_by_class[status / 100 % 6].add();
-  bool keep = !close_conn && req_.keep_alive && !ctx_.draining && !peer_eof_;
+  bool keep = !close_conn && rs_ && rs_->head.keep_alive && !ctx_.draining && !peer_eof_;
   std::string out;
   build_error_response(status, body, keep, out);
   ctx_.stats.bytes_out.add(out.size());
@@ -251,7 +254,7 @@ void ClientConnection::on_exchange_done(bool keep_alive) {
   if (!keep_alive || ctx_.draining || peer_eof_) {
     // The client asked to close and has nothing more in flight: close once the response is out.
     // Otherwise (we chose to close) linger, so a request it is sending cannot reset the answer.
-    if (!req_.keep_alive && request_complete_ && input_.empty() && !ctx_.draining) {
+    if (rs_ && !rs_->head.keep_alive && request_complete_ && input_.empty() && !ctx_.draining) {
       state_ = State::Lingering;
       deadline_.cancel();
       stream_.close_after_flush();
@@ -275,10 +278,14 @@ void ClientConnection::reset_for_next_request() {
   next_request_pending_ = false;
   state_ = State::ReadingHead;
   request_complete_ = false;
-  req_.clear();
-  if (input_.empty()) lend_head_buffers();  // idle until the next request: keep nothing
   parser_paused_ = false;
-  parser_.resume();
+  if (input_.empty()) {
+    return_request_state();  // idle until the next request: keep nothing
+  } else if (rs_) {
+    // Pipelined input waits: the same parser goes on with it.
+    rs_->head.clear();
+    rs_->parser->resume();
+  }
   ctx_.stats.connections_idle.add();
   idle_counted_ = true;
   arm_timer(ctx_.timeouts.client_idle);
@@ -286,22 +293,12 @@ void ClientConnection::reset_for_next_request() {
   update_reading();
 }
 
-void ClientConnection::lend_head_buffers() {
-  if (req_.storage.capacity() <= kInlineString || ctx_.head_buffers.size() >= ProxyContext::kMaxPooledHeads) return;
-  ctx_.head_buffers.push_back(HeadBuffers{std::move(req_.storage), std::move(req_.headers), std::move(req_.host)});
-  // Moved-from strings and vectors are unspecified: make them empty and unallocated.
-  req_.storage = std::string();
-  req_.headers = std::vector<HeaderField>();
-  req_.host = std::string();
+void ClientConnection::take_request_state() {
+  if (!rs_) rs_ = ctx_.take_request_state(this);
 }
 
-void ClientConnection::borrow_head_buffers() {
-  if (req_.storage.capacity() > kInlineString || ctx_.head_buffers.empty()) return;
-  HeadBuffers& b = ctx_.head_buffers.back();
-  req_.storage = std::move(b.storage);
-  req_.headers = std::move(b.headers);
-  req_.host = std::move(b.host);
-  ctx_.head_buffers.pop_back();
+void ClientConnection::return_request_state() {
+  if (rs_) ctx_.return_request_state(std::move(rs_));
 }
 
 void ClientConnection::finish_exchange_object() {
@@ -344,11 +341,11 @@ void ClientConnection::drain() {
   // now (it would fail). So an idle connection gets a short grace: a request arriving in it is
   // answered with "Connection: close" and the client reconnects (to the new process, on an
   // upgrade); one that stays silent is closed when the grace ends.
-  if (state_ == State::ReadingHead && !parser_.in_message()) arm_timer(kDrainIdleGrace);
+  if (state_ == State::ReadingHead && !reading_head()) arm_timer(kDrainIdleGrace);
   // An active exchange sees ctx_.draining when it builds the response head (Connection: close).
 }
 
-bool ClientConnection::idle() const { return state_ == State::ReadingHead && !parser_.in_message(); }
+bool ClientConnection::idle() const { return state_ == State::ReadingHead && !reading_head(); }
 
 bool ClientConnection::has_exchange_for(std::string_view host, std::string_view app) const {
   return exchange_ && exchange_->route_host() == host && exchange_->app_name() == app;
@@ -428,9 +425,13 @@ void ClientConnection::handle_closed() {
 void ClientConnection::log_access(int status, uint64_t bytes, std::string_view upstream, uint64_t start_us) {
   if (!access_log_enabled()) return;
   uint64_t dur = start_us ? now_us(ctx_.loop) - start_us : 0;
-  std::string_view method = req_.str(req_.method_name);
-  std::string_view target = req_.str(req_.target);
-  std::string_view host = req_.host.empty() ? std::string_view("-") : std::string_view(req_.host);
+  std::string_view method, target, host = "-";
+  if (rs_) {
+    const RequestHead& req = rs_->head;
+    method = req.str(req.method_name);
+    target = req.str(req.target);
+    if (!req.host.empty()) host = req.host;
+  }
   if (ctx_.settings && ctx_.settings->access_log_json) {
     auto esc = [](std::string_view s) {
       std::string o;

@@ -52,6 +52,26 @@ void ProxyContext::defer_delete(std::unique_ptr<Deferred> obj) {
   }
 }
 
+std::unique_ptr<RequestState> ProxyContext::take_request_state(HttpParser::Events* events) {
+  std::unique_ptr<RequestState> state;
+  if (!request_states.empty()) {
+    state = std::move(request_states.back());
+    request_states.pop_back();
+  } else {
+    state = std::make_unique<RequestState>();
+  }
+  state->parser.emplace(HttpParser::Kind::Request, &state->head, events, limits);
+  return state;
+}
+
+void ProxyContext::return_request_state(std::unique_ptr<RequestState> state) {
+  if (!state) return;
+  if (request_states.size() >= kMaxPooledRequests || state->head.storage.capacity() > kMaxPooledHeadBytes) return;
+  state->parser.reset();
+  state->head.clear();
+  request_states.push_back(std::move(state));
+}
+
 const std::string& ProxyContext::now_text() {
   auto now = std::time(nullptr);
   if (static_cast<uint64_t>(now) != now_text_sec_) {

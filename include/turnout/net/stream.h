@@ -110,15 +110,10 @@ class Stream {
     uv_tcp_t tcp;
     uv_pipe_t pipe;
   } h_;                           // the handle; data points to this Stream
-  // A stream connects at most once, before anything else, and shuts down only once connected and
-  // flushed (flush() waits while connecting_): the two requests never overlap, so they share
-  // storage — a client connection, which never connects, carries one request slot, not two.
-  union Req {
-    uv_connect_t connect;
-    uv_shutdown_t shutdown;
-  } req_{};
-  ConnectCb connect_cb_ = nullptr;
-  void* connect_arg_ = nullptr;
+  // A connect or shutdown in progress lives on the heap from its start until its callback
+  // (which libuv always calls, with UV_ECANCELED when the handle closes first): most streams
+  // never connect (clients) or shut down (pooled upstreams), so none carries the 96 bytes inline.
+  struct Request;
   uv_loop_t* loop_;
   ChunkPool& pool_;
   Owner* owner_;                  // notified of events; outlives the Stream's close callback

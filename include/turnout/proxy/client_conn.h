@@ -1,6 +1,7 @@
-// ClientConnection: one accepted client socket. Owns the socket, the request parser and head,
-// the keep-alive loop, and at most one Exchange (the request being proxied). Pipelined requests
-// wait, unparsed, until the current response is done.
+// ClientConnection: one accepted client socket. Owns the socket, the keep-alive loop, the
+// request state (head and parser, taken from the worker's pool at a request's first byte and
+// returned when the connection goes idle) and at most one Exchange (the request being proxied).
+// Pipelined requests wait, unparsed, until the current response is done.
 //
 // Created by the Worker on accept; freed after its socket handle's close callback ran
 // (handle_closed). Worker thread only.
@@ -50,7 +51,8 @@ class ClientConnection final : public Stream::Owner, public HttpParser::Events {
 
   // --- called by the Exchange ---
   Stream& stream() { return stream_; }
-  RequestHead& request() { return req_; }
+  // The current request's head; only while a request is in progress (an Exchange exists).
+  RequestHead& request() { return rs_->head; }
   const std::string& peer_ip() const { return peer_ip_; }
   uint64_t id() const { return id_; }
   void pause_reading(PauseReason why);
@@ -100,10 +102,11 @@ class ClientConnection final : public Stream::Owner, public HttpParser::Events {
   void arm_timer(Millis ms);
   void on_timer();
   void finish_exchange_object();
-  // Idle: hand req_'s heap buffers to the worker's pool. New request: take a set back.
-  void lend_head_buffers();
-  void borrow_head_buffers();
-  static constexpr size_t kInlineString = 15;  // libstdc++'s small-string capacity
+  // A request's first byte: take a request state from the worker's pool. Idle: give it back.
+  void take_request_state();
+  void return_request_state();
+  // A request head is being read (its first byte has arrived, its end not yet).
+  bool reading_head() const { return rs_ && rs_->parser->in_message(); }
   void start_next_request();
   void reset_for_next_request();
   void begin_linger();
@@ -113,8 +116,7 @@ class ClientConnection final : public Stream::Owner, public HttpParser::Events {
   ProxyContext& ctx_;                  // the worker's shared state
   Stream stream_;                      // the client socket
   Deadline deadline_;                  // request-header / idle / linger deadline (ctx_.deadlines)
-  RequestHead req_;                    // the current request's head (owned here, read by exchange_)
-  HttpParser parser_;                  // request parser, paused between messages (fills req_: declared after it)
+  std::unique_ptr<RequestState> rs_;   // head + parser from a request's first byte until idle again
   std::unique_ptr<Exchange> exchange_; // the request being proxied, if any
   Fifo<Input> input_;                  // bytes read but not parsed yet (pipelining, pre-tunnel)
   const ChunkRef* cur_chunk_ = nullptr;  // chunk being fed to the parser (for zero-copy bodies)

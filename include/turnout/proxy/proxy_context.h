@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -21,6 +22,8 @@
 #include "turnout/balance/round_robin.h"
 #include "turnout/common/buffer.h"
 #include "turnout/config/config.h"
+#include "turnout/http/message.h"
+#include "turnout/http/parser.h"
 #include "turnout/route/route_table.h"
 #include "turnout/upstream/conn_pool.h"
 
@@ -90,13 +93,13 @@ struct ServerHealth {
   uint32_t backoff_ms = 0;            // current back-off (doubles on each trip)
 };
 
-// The heap buffers of a request head (storage, header index, host), lent to a client connection
-// while it reads and serves a request and returned when it goes idle: an idle keep-alive
-// connection holds none of them, and a busy one reuses another's without allocating.
-struct HeadBuffers {
-  std::string storage;               // RequestHead::storage capacity
-  std::vector<HeaderField> headers;  // RequestHead::headers capacity
-  std::string host;                  // RequestHead::host capacity
+// A client request in progress: its head and the parser filling it. A connection takes one from
+// its worker's pool at the first byte of a request and gives it back when it goes idle, so an
+// idle keep-alive connection carries neither (about 350 bytes, plus the head's heap buffers),
+// and a busy one reuses another's buffers without allocating.
+struct RequestState {
+  RequestHead head;                  // filled by `parser`; read by the connection's Exchange
+  std::optional<HttpParser> parser;  // built afresh for each connection that takes the state
 };
 
 struct ProxyContext {
@@ -106,8 +109,12 @@ struct ProxyContext {
   unsigned worker_id;              // 0..workers-1, for logs
   ChunkPool chunks;                // read buffers
   Deadlines deadlines;             // client connections' timeouts; closed by Worker::stop()
-  std::vector<HeadBuffers> head_buffers;  // idle request-head buffers (at most kMaxPooledHeads)
-  static constexpr size_t kMaxPooledHeads = 4096;
+  // Idle request states. The cap only needs to cover the connections that read a request at
+  // the same moment; beyond it (a burst has ended) they are freed.
+  std::vector<std::unique_ptr<RequestState>> request_states;
+  static constexpr size_t kMaxPooledRequests = 256;
+  // A head buffer grown past this by one large request is freed rather than kept in the pool.
+  static constexpr size_t kMaxPooledHeadBytes = 16 * 1024;
   ProxySettingsPtr settings;       // current timeouts and limits (pinned per connection use)
   Timeouts timeouts;               // copy of settings->timeouts that ConnPool refers to
   Limits limits;                   // copy of settings->limits that parsers refer to
@@ -163,6 +170,10 @@ struct ProxyContext {
   uv_check_t reaper{};             // empties the graveyard once per loop iteration
   bool reaper_armed = false;
   void defer_delete(std::unique_ptr<Deferred> obj);
+  // A request state from the pool (or new), its parser built to report to `events`.
+  std::unique_ptr<RequestState> take_request_state(HttpParser::Events* events);
+  // Back to the pool, or freed when the pool is full or its buffers grew large.
+  void return_request_state(std::unique_ptr<RequestState> state);
 
   // Cached "2026-11-26T21:30:00Z" for access logs, refreshed once per second of loop time.
   const std::string& now_text();

@@ -6,7 +6,8 @@
 //   remap_bench --socket PATH churn --routes N --changes M [--app a2] [--suffix .r.test] [--seed S]
 //       applies M changes one by one: PUT /v1/routes/h<i><suffix>/<app> then DELETE of the same,
 //       alternating, i random in [0, N); each waits for its answer (the API answers once every
-//       worker runs the new table), so a change's latency is what an operator's script sees
+//       worker runs the new table), so a change's latency is what an operator's script sees.
+//       --dump FILE also writes each change's latency in µs, one per line, in order.
 //
 // Prints one line of key=value pairs for bench/bench.py, e.g.
 //   churn routes=100000 changes=2000 ok=2000 errors=0 p50_us=80 p99_us=310 max_us=900 changes_per_s=9500
@@ -101,14 +102,15 @@ double seconds_since(Clock::time_point t0) {
 int usage() {
   std::fprintf(stderr,
                "usage: remap_bench --socket PATH load --from A --to B [--app a] [--batch 10000] [--suffix .r.test]\n"
-               "       remap_bench --socket PATH churn --routes N --changes M [--app a2] [--suffix .r.test] [--seed S]\n");
+               "       remap_bench --socket PATH churn --routes N --changes M [--app a2] [--suffix .r.test] [--seed S]\n"
+               "             [--dump FILE]\n");
   return 2;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string socket_path, verb, app, suffix = ".r.test";
+  std::string socket_path, verb, app, suffix = ".r.test", dump;
   long from = 0, to = 0, batch = 10000, routes = 0, changes = 0;
   unsigned seed = 1;
   for (int i = 1; i < argc; ++i) {
@@ -124,6 +126,7 @@ int main(int argc, char** argv) {
     else if (a == "--suffix") suffix = v;
     else if (a == "--routes") routes = std::atol(v.c_str());
     else if (a == "--changes") changes = std::atol(v.c_str());
+    else if (a == "--dump") dump = v;
     else if (a == "--seed") seed = static_cast<unsigned>(std::atol(v.c_str()));
     else return usage();
   }
@@ -189,6 +192,12 @@ int main(int argc, char** argv) {
     std::printf("churn routes=%ld changes=%ld ok=%ld errors=%ld p50_us=%.0f p99_us=%.0f max_us=%.0f changes_per_s=%.0f\n",
                 routes, done, done - errors, errors, percentile(us, 50), percentile(us, 99), percentile(us, 100),
                 static_cast<double>(done) / std::max(secs, 1e-9));
+    if (!dump.empty()) {
+      if (FILE* f = std::fopen(dump.c_str(), "w")) {
+        for (double v : us) std::fprintf(f, "%.0f\n", v);
+        std::fclose(f);
+      }
+    }
     return errors == 0 ? 0 : 1;
   }
   return usage();

@@ -11,31 +11,9 @@
 # runs on 127.0.0.1 from a temp dir. Results: bench/results/soak.{md,json,png}. Exit status 0 = PASS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD_DIR=${BUILD_DIR:-build-bench}
-JOBS=${JOBS:-2}
+. bench/common.sh
 
-SUDO=""
-if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
-
-scripts/install-deps.sh
-want=()
-command -v wrk >/dev/null || want+=(wrk)
-command -v gnuplot >/dev/null || want+=(gnuplot-nox)
-[ -x /usr/bin/python3 ] || want+=(python3)
-command -v taskset >/dev/null || want+=(util-linux)
-if [ ${#want[@]} -gt 0 ]; then
-  echo "installing: ${want[*]}"
-  $SUDO apt-get update -qq
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
-fi
-
-# NO_BUILD=1 soaks the binaries already in $BUILD_DIR (e.g. while the tree is mid-edit).
-if [ "${NO_BUILD:-0}" != 1 ]; then
-  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTURNOUT_TESTS=OFF >/dev/null
-  cmake --build "$BUILD_DIR" -j "$JOBS" --target turnout turnout-backend
-fi
-
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=python3
-SOAK_VIA_SH=1 exec "$PY" bench/soak.py --build "$BUILD_DIR" "$@"
+bench_install wrk:wrk gnuplot:gnuplot-nox taskset:util-linux
+bench_build turnout turnout-backend
+export SOAK_VIA_SH=1
+bench_python bench/soak.py --build "$BUILD_DIR" "$@"

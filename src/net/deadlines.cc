@@ -38,15 +38,19 @@ Deadlines::~Deadlines() { assert(closed_ || lists_.empty()); }
 Deadline::List* Deadlines::list_for(uint64_t ms) {
   for (Deadline::List* l : lists_)
     if (l->duration == ms) return l;
-  // A new duration (first use, or timeouts changed by a reload): drop lists nobody is in.
-  for (auto it = lists_.begin(); it != lists_.end();) {
-    Deadline::List* l = *it;
-    if (l->head == nullptr) {
-      l->owner = nullptr;
-      uv_close(reinterpret_cast<uv_handle_t*>(&l->timer), DeadlineCallbacks::on_closed);
-      it = lists_.erase(it);
-    } else {
-      ++it;
+  // A new duration. The few in use (request header, client idle, linger, drain grace) keep their
+  // lists even while empty, so a quiet connection arming them in turn allocates nothing; only
+  // when reloads have changed the timeouts often are lists nobody is in dropped.
+  if (lists_.size() >= kMaxLists) {
+    for (auto it = lists_.begin(); it != lists_.end();) {
+      Deadline::List* l = *it;
+      if (l->head == nullptr) {
+        l->owner = nullptr;
+        uv_close(reinterpret_cast<uv_handle_t*>(&l->timer), DeadlineCallbacks::on_closed);
+        it = lists_.erase(it);
+      } else {
+        ++it;
+      }
     }
   }
   auto* l = new Deadline::List;

@@ -3,8 +3,10 @@
 #include <llhttp.h>
 
 #include <algorithm>
+#include <cassert>
 #include <charconv>
 
+#include "turnout/common/block_cache.h"
 #include "turnout/common/log.h"
 #include "turnout/http/framing.h"
 #include "turnout/http/rewrite.h"
@@ -43,6 +45,14 @@ Exchange::Exchange(ProxyContext& ctx, ClientConnection& client, RouteTablePtr ta
   upgrade_ = req.upgrade;
   up_framing_ = req.framing;
 }
+
+void* Exchange::operator new(size_t size) {
+  assert(size == sizeof(Exchange));  // final: no larger derived class
+  (void)size;
+  return ThreadBlockCache<sizeof(Exchange)>::take();
+}
+
+void Exchange::operator delete(void* p) { ThreadBlockCache<sizeof(Exchange)>::give(p); }
 
 Exchange::~Exchange() {
   count_end(false);

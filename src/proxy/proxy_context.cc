@@ -13,11 +13,13 @@ constexpr uint32_t kMaxBackoffMs = 30000;     // back-off cap
 
 void on_reap(uv_check_t* h) {
   auto* ctx = static_cast<ProxyContext*>(h->data);
-  // Deleting may queue more (an exchange's destructor closing a connection does not), so swap first.
-  auto doomed = std::move(ctx->graveyard);
-  ctx->graveyard.clear();
+  // Deleting may queue more (an exchange's destructor closing a connection does not), so swap
+  // first. The emptied vector then goes back, keeping its capacity: no allocation per request.
+  decltype(ctx->graveyard) doomed;
+  doomed.swap(ctx->graveyard);
   doomed.clear();
   if (ctx->graveyard.empty()) {
+    ctx->graveyard.swap(doomed);
     uv_check_stop(&ctx->reaper);
     ctx->reaper_armed = false;
   }

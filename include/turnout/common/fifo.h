@@ -4,9 +4,9 @@
 // Memory: an empty Fifo owns nothing. Unlike libstdc++'s std::deque (a map and a 512-byte block
 // from construction), and unlike a vector that keeps its capacity, it gives its storage back as
 // soon as it empties — an idle keep-alive connection holds no queue storage at all. The first
-// block (kFirstBlock elements, enough for a response head and body) comes from a small per-thread
-// cache and returns there, so a connection that queues and drains a few items per request never
-// calls malloc. Blocks grown beyond it go back to the allocator when the queue empties.
+// block (kFirstBlock elements, enough for a response head and body) comes from a per-thread
+// ThreadBlockCache and returns there, so a connection that queues and drains a few items per
+// request never calls malloc. Blocks grown beyond it go back to the allocator when it empties.
 // Not thread-safe; a Fifo stays on the thread that uses it.
 #pragma once
 
@@ -15,46 +15,13 @@
 #include <utility>
 #include <vector>
 
+#include "turnout/common/block_cache.h"
+
 namespace turnout {
 
 namespace fifo_detail {
 
-// Per-thread free list of first blocks for one element type; bounded, freed at thread exit.
-template <class T, size_t kBlock>
-class BlockCache {
- public:
-  static constexpr size_t kMaxBlocks = 256;
-  static void* take() {
-    auto& blocks = list().blocks;
-    if (blocks.empty()) return ::operator new(kBlock * sizeof(T));
-    void* p = blocks.back();
-    blocks.pop_back();
-    return p;
-  }
-  static void give(void* p) {
-    auto& blocks = list().blocks;
-    if (blocks.size() < kMaxBlocks) {
-      blocks.push_back(p);
-      return;
-    }
-    ::operator delete(p);
-  }
-  static size_t cached() { return list().blocks.size(); }
-
- private:
-  struct List {
-    std::vector<void*> blocks;
-    ~List() {
-      for (void* p : blocks) ::operator delete(p);
-    }
-  };
-  static List& list() {
-    thread_local List l;
-    return l;
-  }
-};
-
-// Vector allocator: blocks of exactly kBlock elements through BlockCache, others from the heap.
+// Vector allocator: blocks of exactly kBlock elements through ThreadBlockCache, others from the heap.
 template <class T, size_t kBlock>
 struct FirstBlockAllocator {
   using value_type = T;
@@ -66,11 +33,11 @@ struct FirstBlockAllocator {
     using other = FirstBlockAllocator<U, kBlock>;
   };
   T* allocate(size_t n) {
-    if (n == kBlock) return static_cast<T*>(BlockCache<T, kBlock>::take());
+    if (n == kBlock) return static_cast<T*>(ThreadBlockCache<kBlock * sizeof(T)>::take());
     return static_cast<T*>(::operator new(n * sizeof(T)));
   }
   void deallocate(T* p, size_t n) {
-    if (n == kBlock) return BlockCache<T, kBlock>::give(p);
+    if (n == kBlock) return ThreadBlockCache<kBlock * sizeof(T)>::give(p);
     ::operator delete(p);
   }
   template <class U>

@@ -58,8 +58,10 @@ class Deadlines {
   // is ignored.
   void close();
 
-  // Durations with a list (for tests: stale ones are dropped when a new one is needed).
+  // Durations with a list (for tests). Empty lists stay until kMaxLists exist; then a new
+  // duration drops every list nobody is in.
   size_t list_count() const { return lists_.size(); }
+  static constexpr size_t kMaxLists = 8;
 
  private:
   friend class Deadline;

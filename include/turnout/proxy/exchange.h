@@ -37,6 +37,9 @@ class Exchange final : public UpstreamConnection::User, public ServerFilter, pub
   Exchange(ProxyContext& ctx, ClientConnection& client, RouteTablePtr table, const Route& route,
            uint64_t start_us);
   ~Exchange() override;
+  // One Exchange per request: its memory is recycled through a per-thread cache, not malloc.
+  static void* operator new(size_t size);
+  static void operator delete(void* p);
 
   // Picks a server and starts sending. May synchronously answer an error through the client.
   void start();

@@ -75,15 +75,25 @@ TEST_CASE("Deadlines: re-arming moves a deadline to the back; an expiry may re-a
   deadlines.close();
 }
 
-TEST_CASE("Deadlines: a new duration drops lists nobody is in; close detaches what is still armed") {
+TEST_CASE("Deadlines: empty lists stay for reuse up to a cap, then a new duration drops them; close detaches") {
   test::LoopFixture f;
   Deadlines deadlines(&f.loop);
   std::vector<std::string> log;
   Timed a("a", &log), b("b", &log);
-  deadlines.arm(a.d, 1000);
-  a.d.cancel();
-  CHECK(deadlines.list_count() == 1);
-  deadlines.arm(b.d, 2000);  // timeouts changed by a reload: the empty 1000 ms list goes
+  // A quiet connection arming its few durations in turn keeps reusing the same lists.
+  for (int round = 0; round < 3; ++round) {
+    deadlines.arm(a.d, 1000);
+    deadlines.arm(a.d, 60000);
+    deadlines.arm(a.d, 2000);
+    a.d.cancel();
+  }
+  CHECK(deadlines.list_count() == 3);
+  // Timeouts changed by many reloads: at the cap, the empty lists go when a new one is needed.
+  for (uint64_t ms = 3000; deadlines.list_count() < Deadlines::kMaxLists; ms += 1000) {
+    deadlines.arm(a.d, ms);
+    a.d.cancel();
+  }
+  deadlines.arm(b.d, 500);
   CHECK(deadlines.list_count() == 1);
   deadlines.close();          // b is still armed: detached, never called
   CHECK_FALSE(b.d.armed());

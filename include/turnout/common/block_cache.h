@@ -4,18 +4,32 @@
 // are kept per thread (beyond that, blocks go back to the allocator), and a thread's blocks are
 // freed when it exits. A block may be given back on another thread than the one it came from;
 // it then simply joins that thread's list.
+//
+// Under AddressSanitizer the cache is off (every take is operator new, every give operator
+// delete), so a use after free of a recycled object is still caught.
 #pragma once
 
 #include <cstddef>
 #include <new>
 #include <vector>
 
+#if defined(__SANITIZE_ADDRESS__)
+#define TURNOUT_BLOCK_CACHE_ENABLED 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TURNOUT_BLOCK_CACHE_ENABLED 0
+#endif
+#endif
+#ifndef TURNOUT_BLOCK_CACHE_ENABLED
+#define TURNOUT_BLOCK_CACHE_ENABLED 1
+#endif
+
 namespace turnout {
 
 template <size_t kBytes>
 class ThreadBlockCache {
  public:
-  static constexpr size_t kMaxBlocks = 256;
+  static constexpr size_t kMaxBlocks = TURNOUT_BLOCK_CACHE_ENABLED ? 256 : 0;
 
   static void* take() {
     auto& blocks = list().blocks;

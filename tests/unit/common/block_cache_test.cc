@@ -14,6 +14,10 @@ using Cache = ThreadBlockCache<200>;  // a size no other test uses
 TEST_CASE("thread block cache: a block given back is the next one taken") {
   void* a = Cache::take();
   Cache::give(a);
+  if (Cache::kMaxBlocks == 0) {  // AddressSanitizer build: caching is off so it sees every free
+    CHECK(Cache::cached() == 0);
+    return;
+  }
   CHECK(Cache::cached() == 1);
   void* b = Cache::take();
   CHECK(b == a);

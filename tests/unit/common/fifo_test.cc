@@ -41,8 +41,9 @@ TEST_CASE("fifo: the first block is reused from the thread's cache, not allocate
   a.pop_front();  // the block goes back to the cache
   Fifo<int> b;
   b.push_back(2);
-  CHECK(&b.front() == block);
   CHECK(b.front() == 2);
+  // (An AddressSanitizer build turns the cache off, so that it sees every free.)
+  if (ThreadBlockCache<Fifo<int>::kFirstBlock * sizeof(int)>::kMaxBlocks > 0) CHECK(&b.front() == block);
 }
 
 TEST_CASE("fifo: pop_front releases what the element holds at once") {

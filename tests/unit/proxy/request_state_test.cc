@@ -4,26 +4,13 @@
 #include <string>
 #include <vector>
 
-#include "loop_fixture.h"
-#include "turnout/proxy/proxy_context.h"
+#include "context_fixture.h"
 
 using namespace turnout;
 
 namespace {
 
-// A worker's ProxyContext on a test loop, closed the way Worker::stop() closes it.
-struct Context {
-  test::LoopFixture f;
-  ProxyStats stats;
-  std::unique_ptr<ProxyContext> ctx = std::make_unique<ProxyContext>(&f.loop, 0, stats);
-  ~Context() {
-    ctx->pool.close_all();
-    ctx->deadlines.close();
-    uv_close(reinterpret_cast<uv_handle_t*>(&ctx->reaper), nullptr);
-    f.run();
-    ctx.reset();
-  }
-};
+using Context = test::ContextFixture;
 
 // Records what a request parser reports, as a client connection would.
 struct Recorder : HttpParser::Events {

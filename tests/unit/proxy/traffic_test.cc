@@ -2,26 +2,13 @@
 
 #include <string>
 
-#include "loop_fixture.h"
-#include "turnout/proxy/proxy_context.h"
+#include "context_fixture.h"
 
 using namespace turnout;
 
 namespace {
 
-// A worker's ProxyContext on a test loop, closed the way Worker::stop() closes it.
-struct Context {
-  test::LoopFixture f;
-  ProxyStats stats;
-  std::unique_ptr<ProxyContext> ctx = std::make_unique<ProxyContext>(&f.loop, 0, stats);
-  ~Context() {
-    ctx->pool.close_all();
-    ctx->deadlines.close();
-    uv_close(reinterpret_cast<uv_handle_t*>(&ctx->reaper), nullptr);
-    f.run();
-    ctx.reset();
-  }
-};
+using Context = test::ContextFixture;
 
 uint64_t total(const ProxyContext::AppCounts& apps) {
   uint64_t n = 0;

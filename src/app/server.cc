@@ -61,7 +61,7 @@ Result<void> ProxyServer::open_listeners() {
   for (const auto& spec : config_.listen) {
     SocketAddress addr = spec.address;
     for (unsigned w = 0; w < n; ++w) {
-      auto fd = open_listen_socket(addr);
+      auto fd = open_listen_socket(addr, kClientListenOptions);
       if (!fd) return fd.error();
       if (w == 0) {
         // With port 0 the kernel picks a port; the other workers join that same port.
@@ -143,8 +143,9 @@ Result<void> ProxyServer::adopt_handoff() {
       int fd;
       if (w < inherited.size()) {
         fd = inherited[w];
+        enable_defer_accept(fd);  // a socket from an older binary may not have it yet
       } else {
-        auto opened = open_listen_socket(addr);
+        auto opened = open_listen_socket(addr, kClientListenOptions);
         if (!opened) return opened.error();
         fd = *opened;
         if (inherited.empty() && w == 0) {

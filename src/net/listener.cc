@@ -25,6 +25,7 @@ Result<int> open_listen_socket(const SocketAddress& addr, ListenOptions options)
   // Accepted sockets inherit TCP_NODELAY from the listener on Linux: one setsockopt here instead
   // of one per connection.
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  if (options.defer_accept) enable_defer_accept(fd);
   if (::bind(fd, addr.sa(), addr.length) != 0) {
     int e = errno;
     ::close(fd);
@@ -36,6 +37,14 @@ Result<int> open_listen_socket(const SocketAddress& addr, ListenOptions options)
     return make_error(500, "listen on " + addr.text + ": " + strerror(e));
   }
   return fd;
+}
+
+void enable_defer_accept(int fd) {
+  // One second, as nginx's `deferred`: Linux turns it into one SYN-ACK retransmission, after
+  // which a silent client's connection is handed over after all. A failure only costs the
+  // optimisation, so it is not an error.
+  int seconds = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &seconds, sizeof(seconds));
 }
 
 Result<SocketAddress> local_address(int fd) {

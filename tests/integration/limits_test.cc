@@ -1,6 +1,6 @@
 // Limits from the config (issue 5, item 2): a chunked body growing past max_body_bytes is a 413
 // that closes the connection and releases the upstream; max_connections pauses accepting at the
-// limit and resumes below it; running out of file descriptors neither crashes turnout nor makes
+// limit and resumes below it, and a connection that has sent nothing takes no slot; running out of file descriptors neither crashes turnout nor makes
 // it spin, and it serves again once descriptors are free. (431 for header bytes and count, and
 // 413 for a Content-Length over the limit, are in errors_test.cc.)
 #include <doctest/doctest.h>
@@ -191,6 +191,36 @@ TEST_CASE("max_connections: accepting pauses at the limit and resumes when a con
   auto r6 = sixth.read_response(Ms(3000));
   REQUIRE(r6);
   CHECK(r6->status == 200);
+}
+
+TEST_CASE("max_connections: a client that has sent nothing yet takes no slot") {
+  // Listeners defer accepting until a connection's first bytes arrive (TCP_DEFER_ACCEPT), so a
+  // silent connection cannot lock out clients that speak. The kernel hands it over anyway after
+  // about a second, which bounds how long this test may take for the talking client.
+  Backend b("e");
+  TurnoutProcess t;
+  t.start(one_app(b, "workers: 1\nlimits: {max_connections: 1}\n"
+                     "timeouts: {request_header: 10s, client_idle: 10s}\n"));
+  TURNOUT_INFO_STDERR(t);
+
+  Client silent(t.port());  // the handshake completes; not a byte is sent
+  std::this_thread::sleep_for(Ms(100));
+
+  auto start = Clock::now();
+  {
+    Client talker(t.port());
+    auto r = talker.get("lim.test", "/talker", {}, Ms(3000));
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    CHECK(Clock::now() - start < Ms(700));
+  }
+
+  // The silent client is served once it speaks.
+  REQUIRE(silent.send_request("GET", "/late", "lim.test"));
+  auto late = silent.read_response(Ms(3000));
+  REQUIRE(late);
+  CHECK(late->status == 200);
+  CHECK(b.request_count() == 2);
 }
 
 TEST_CASE("out of file descriptors: no crash, no busy loop, serving again once they are free") {

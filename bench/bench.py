@@ -136,6 +136,21 @@ def tree_cpu(pid):
     return total / TICK
 
 
+def cpu_ticks(cpu):
+    """(busy, total) jiffies of one CPU from /proc/stat; busy excludes idle and iowait."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith(f"cpu{cpu} "):
+                v = [int(x) for x in line.split()[1:9]]
+                return sum(v) - v[3] - v[4], sum(v)
+    return 0, 0
+
+
+def busy_pct(before, after):
+    dt = after[1] - before[1]
+    return 100.0 * (after[0] - before[0]) / dt if dt > 0 else None
+
+
 def vm_rss_kib(pid):
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -496,10 +511,17 @@ backend be_none
         root = self.cpu_root(target, host)
         cpu0 = tree_cpu(root)
         load = os.getloadavg()[0]
+        # How busy each CPU was: a proxy whose CPU has headroom while the load CPU is saturated is
+        # not what limits requests/s in that run.
+        t0, p0, l0 = time.monotonic(), cpu_ticks(PROXY_CPU), cpu_ticks(LOAD_CPU)
         r = wrk(port, self.args.duration, conns, host, extra)
         cpu = tree_cpu(root) - cpu0
+        wall = time.monotonic() - t0
         r.update(scenario=scen, target=target, round=rnd, loadavg=load, cpu_s=cpu,
                  cpu_us_per_req=(cpu * 1e6 / r["requests"]) if r["requests"] else None,
+                 proxy_busy_pct=100.0 * cpu / wall if wall > 0 else None,
+                 load_cpu_busy_pct=busy_pct(l0, cpu_ticks(LOAD_CPU)),
+                 proxy_cpu_busy_pct=busy_pct(p0, cpu_ticks(PROXY_CPU)),
                  rss_kib=self.rss_kib(target, host))
         raw = r.pop("raw")
         if not r["requests"]:
@@ -507,7 +529,8 @@ backend be_none
         self.results["runs"].append(r)
         log(f"  ({scen}) {target:8} round {rnd}: {r['rps']:9.0f} req/s  p50 {fmt_ms(r['p50_ms'])}  "
             f"p99 {fmt_ms(r['p99_ms'])}  cpu {fmt_num(r['cpu_us_per_req'], 1)} us/req  "
-            f"rss {r['rss_kib'] / 1024:.1f} MiB  errors {r['errors']}  (load {load:.1f})")
+            f"rss {r['rss_kib'] / 1024:.1f} MiB  errors {r['errors']}  busy: proxy {fmt_num(r['proxy_busy_pct'])}% "
+            f"load CPU {fmt_num(r['load_cpu_busy_pct'])}%  (load {load:.1f})")
 
     # ---------------------------------------------------------------- scenario e
     def idle_run(self, target, rnd):
@@ -861,8 +884,14 @@ def summarize(results):
             rps=median([r["rps"] for r in rs]), rps_min=min(r["rps"] for r in rs), rps_max=max(r["rps"] for r in rs),
             p50=median([r["p50_ms"] for r in rs]), p99=median([r["p99_ms"] for r in rs]),
             cpu=median([r["cpu_us_per_req"] for r in rs]), rss=max(r["rss_kib"] for r in rs) / 1024,
+            proxy_busy=median([r.get("proxy_busy_pct") for r in rs]),
+            load_busy=median([r.get("load_cpu_busy_pct") for r in rs]),
             errors=sum(r["errors"] for r in rs), requests=sum(r["requests"] for r in rs), rounds=len(rs))
     return out
+
+
+def fmt_pct(v):
+    return "–" if v is None else f"{v:.0f}%"
 
 
 def ratio(a, b):
@@ -986,9 +1015,12 @@ def write_report(b, s, path_md, started, finished, load_start, load_end):
     L.append("## Load scenarios (a–d)\n")
     L.append("CPU µs/req = proxy utime+stime (all its processes, from /proc) over the run ÷ requests completed. "
              "RSS = VmRSS of the serving process (turnout; the nginx/HAProxy worker) after the run. "
-             "Errors = wrk socket errors + non-2xx, summed over rounds.\n")
-    L.append("| scenario | target | req/s median (min–max) | p50 | p99 | CPU µs/req | RSS MiB | errors |")
-    L.append("|---|---|---:|---:|---:|---:|---:|---:|")
+             "Errors = wrk socket errors + non-2xx, summed over rounds. "
+             f"Busy = the proxy's CPU time ÷ wall time (100% = one core saturated), and how busy CPU {LOAD_CPU} "
+             "(wrk and the backends) was, from /proc/stat: where the load CPU is saturated and the proxy is not, "
+             "requests/s measures the load side rather than the proxy.\n")
+    L.append("| scenario | target | req/s median (min–max) | p50 | p99 | CPU µs/req | busy: proxy / load CPU | RSS MiB | errors |")
+    L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for scen, (title, host, extra, conns) in LOAD_SCENARIOS.items():
         for t in TARGETS:
             x = s.get((scen, t))
@@ -1001,8 +1033,9 @@ def write_report(b, s, path_md, started, finished, load_start, load_end):
                 tput = f" = {x['rps'] * UPLOAD_BYTES / 2**20:,.0f} MiB/s"
             name = f"**{t}**" if t == "turnout" else ("direct (backend)" if t == "direct" else t)
             L.append(f"| ({scen}) {title}, {conns} conns | {name} | {x['rps']:,.0f} ({x['rps_min']:,.0f}–{x['rps_max']:,.0f}){tput} "
-                     f"| {fmt_ms(x['p50'])} | {fmt_ms(x['p99'])} | {fmt_num(x['cpu'], 1)} | {x['rss']:.1f} | {x['errors']} |")
-    L.append("\nDirect row: CPU and RSS are the backend's, for scale.\n")
+                     f"| {fmt_ms(x['p50'])} | {fmt_ms(x['p99'])} | {fmt_num(x['cpu'], 1)} "
+                     f"| {fmt_pct(x['proxy_busy'])} / {fmt_pct(x['load_busy'])} | {x['rss']:.1f} | {x['errors']} |")
+    L.append("\nDirect row: CPU, busy (proxy column) and RSS are the backend's, for scale.\n")
     L.append("### Ratios (turnout ÷ other; req/s higher is better, CPU and p99 lower is better)\n")
     L.append("| scenario | req/s ÷ nginx | req/s ÷ HAProxy | CPU/req ÷ nginx | CPU/req ÷ HAProxy | p99 ÷ nginx | p99 ÷ HAProxy |")
     L.append("|---|---:|---:|---:|---:|---:|---:|")

@@ -33,7 +33,9 @@ void Worker::start(RouteTablePtr table, ProxySettingsPtr settings) {
   std::promise<void> started;
   auto fut = started.get_future();
   thread_ = std::thread([this, table = std::move(table), settings = std::move(settings), &started]() mutable {
-    set_log_thread_name("w" + std::to_string(id_));
+    std::string name = "w";
+    name += std::to_string(id_);  // (not "w" + ...: GCC 12 warns falsely about that at -O2)
+    set_log_thread_name(name);
     uv_loop_init(&loop_);
     inbox_.init(&loop_);
     started.set_value();

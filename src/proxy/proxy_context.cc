@@ -41,7 +41,7 @@ int local_error_index(int status) {
 }
 
 ProxyContext::ProxyContext(uv_loop_t* l, unsigned id, ProxyStats& s)
-    : loop(l), worker_id(id), deadlines(l), pool(l, chunks, timeouts, limits), stats(s) {
+    : loop(l), worker_id(id), deadlines(l), pool(l, chunks, deadlines, timeouts, limits), stats(s) {
   uv_check_init(loop, &reaper);
   reaper.data = this;
 }

@@ -4,8 +4,9 @@
 
 namespace turnout {
 
-ConnPool::ConnPool(uv_loop_t* loop, ChunkPool& chunks, const Timeouts& timeouts, const Limits& limits)
-    : loop_(loop), chunks_(chunks), timeouts_(timeouts), limits_(limits) {}
+ConnPool::ConnPool(uv_loop_t* loop, ChunkPool& chunks, Deadlines& deadlines, const Timeouts& timeouts,
+                   const Limits& limits)
+    : loop_(loop), chunks_(chunks), deadlines_(deadlines), timeouts_(timeouts), limits_(limits) {}
 
 ConnPool::~ConnPool() {
   // Every connection must have been closed (close_all) and its callbacks run before this.
@@ -24,13 +25,14 @@ UpstreamConnection* ConnPool::take_idle(const std::string& server_addr, Upstream
 
 UpstreamConnection* ConnPool::open(const std::string& server_addr, const SocketAddress& address,
                                    UpstreamConnection::User* user, int* err) {
-  auto* c = new UpstreamConnection(loop_, chunks_, *this, timeouts_, limits_, server_addr);
+  auto* c = new UpstreamConnection(loop_, chunks_, *this, deadlines_, timeouts_, limits_, server_addr);
   all_.insert(c);
   int rc = c->connect(user, address);
   if (rc != 0) {
     if (err) *err = rc;
     c->detach();
-    c->close();  // freed from its close callbacks
+    c->close();  // freed from its socket's close callback...
+    if (!c->awaiting_close_callback()) on_conn_closed(c);  // ...or now, if no socket was opened
     return nullptr;
   }
   return c;

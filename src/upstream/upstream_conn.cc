@@ -11,21 +11,19 @@ struct UpstreamCallbacks {
   static void on_connect(Stream*, int status, void* arg) {
     static_cast<UpstreamConnection*>(arg)->on_connected(status);
   }
-  static void on_timer(uv_timer_t* t) { static_cast<UpstreamConnection*>(t->data)->on_timer(); }
-  static void on_timer_closed(uv_handle_t* h) { static_cast<UpstreamConnection*>(h->data)->handle_closed(); }
+  static void on_deadline(Deadline* d) { static_cast<UpstreamConnection*>(d->data)->on_timer(); }
 };
 
-UpstreamConnection::UpstreamConnection(uv_loop_t* loop, ChunkPool& chunks, ConnPool& pool,
+UpstreamConnection::UpstreamConnection(uv_loop_t* loop, ChunkPool& chunks, ConnPool& pool, Deadlines& deadlines,
                                        const Timeouts& timeouts, const Limits& limits, std::string server_addr)
     : stream_(loop, chunks, this),
       pool_(pool),
+      deadlines_(deadlines),
+      deadline_(UpstreamCallbacks::on_deadline),
       timeouts_(timeouts),
       parser_(HttpParser::Kind::Response, &head_, this, limits),
       server_addr_(std::move(server_addr)) {
-  uv_timer_init(loop, &timer_);
-  timer_.data = this;
-  timer_open_ = true;
-  pending_closes_ = 1;
+  deadline_.data = this;
 }
 
 UpstreamConnection::~UpstreamConnection() = default;
@@ -55,7 +53,7 @@ int UpstreamConnection::connect(User* user, const SocketAddress& address) {
 
 void UpstreamConnection::on_connected(int status) {
   if (state_ == State::Closing) return;
-  uv_timer_stop(&timer_);
+  deadline_.cancel();
   if (status != 0) {
     fail(UpstreamFailure::ConnectFailed);
     return;
@@ -68,7 +66,7 @@ void UpstreamConnection::on_connected(int status) {
 void UpstreamConnection::lease(User* user) {
   user_ = user;
   state_ = State::Busy;
-  uv_timer_stop(&timer_);
+  deadline_.cancel();
 }
 
 void UpstreamConnection::begin_exchange(uint8_t method) {
@@ -91,12 +89,10 @@ void UpstreamConnection::request_sent() {
 void UpstreamConnection::start_tunnel() {
   state_ = State::Tunnel;
   reusable_ = false;
-  uv_timer_stop(&timer_);
+  deadline_.cancel();
 }
 
-void UpstreamConnection::arm_timer(Millis ms) {
-  uv_timer_start(&timer_, UpstreamCallbacks::on_timer, static_cast<uint64_t>(ms.count()), 0);
-}
+void UpstreamConnection::arm_timer(Millis ms) { deadlines_.arm(deadline_, static_cast<uint64_t>(ms.count())); }
 
 void UpstreamConnection::on_timer() {
   switch (state_) {
@@ -175,7 +171,7 @@ void UpstreamConnection::on_stream_read(const ChunkRef& chunk, size_t len) {
     if (off < len) reusable_ = false;  // extra bytes after the response
     complete_ = true;
     parser_paused_ = true;
-    uv_timer_stop(&timer_);
+    deadline_.cancel();
     User* u = user_;
     cur_chunk_ = nullptr;
     if (u) u->on_upstream_complete();
@@ -210,7 +206,7 @@ void UpstreamConnection::on_stream_end(int status) {
     if (status == UV_EOF && response_started_ && parser_.finish()) {
       complete_ = true;
       reusable_ = false;
-      uv_timer_stop(&timer_);
+      deadline_.cancel();
       User* u = user_;
       if (u) u->on_upstream_complete();
       return;
@@ -243,11 +239,8 @@ void UpstreamConnection::close() {
   state_ = State::Closing;
   user_ = nullptr;
   if (was_idle) pool_.on_idle_conn_gone(this);
+  deadline_.cancel();
   if (stream_.state() == Stream::State::Open) stream_.close();  // counted in pending_closes_ at init
-  if (timer_open_) {
-    timer_open_ = false;
-    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), UpstreamCallbacks::on_timer_closed);
-  }
 }
 
 void UpstreamConnection::on_stream_closed() { handle_closed(); }

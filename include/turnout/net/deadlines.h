@@ -1,5 +1,6 @@
 // Deadlines: timeouts for many objects that share a few durations — a worker's client
-// connections (request_header, client_idle, linger, drain grace). Deadlines of one duration are
+// connections (request_header, client_idle, linger, drain grace) and upstream connections
+// (connect, upstream_response, upstream_idle). Deadlines of one duration are
 // armed in time order, so each duration keeps an intrusive list sorted by expiry: arming is an
 // append, cancelling an unlink (both O(1)), and one uv_timer per duration fires at the head.
 //

@@ -108,7 +108,7 @@ struct ProxyContext {
   uv_loop_t* loop;                 // the worker's loop
   unsigned worker_id;              // 0..workers-1, for logs
   ChunkPool chunks;                // read buffers
-  Deadlines deadlines;             // client connections' timeouts; closed by Worker::stop()
+  Deadlines deadlines;             // client and upstream connections' timeouts; closed by Worker::stop()
   // Idle request states. The cap only needs to cover the connections that read a request at
   // the same moment; beyond it (a burst has ended) they are freed.
   std::vector<std::unique_ptr<RequestState>> request_states;

@@ -18,13 +18,17 @@
 
 #include "turnout/common/buffer.h"
 #include "turnout/config/config.h"
+#include "turnout/net/deadlines.h"
 #include "turnout/upstream/upstream_conn.h"
 
 namespace turnout {
 
 class ConnPool {
  public:
-  ConnPool(uv_loop_t* loop, ChunkPool& chunks, const Timeouts& timeouts, const Limits& limits);
+  // `deadlines` times the connections out (connect, upstream_response, upstream_idle); it
+  // outlives the pool's connections (Worker::stop closes the pool first).
+  ConnPool(uv_loop_t* loop, ChunkPool& chunks, Deadlines& deadlines, const Timeouts& timeouts,
+           const Limits& limits);
   ~ConnPool();
 
   // An idle connection to `server_addr`, leased to `user`, or nullptr.
@@ -54,6 +58,7 @@ class ConnPool {
  private:
   uv_loop_t* loop_;
   ChunkPool& chunks_;
+  Deadlines& deadlines_;
   const Timeouts& timeouts_;
   const Limits& limits_;
   std::unordered_map<std::string, std::vector<UpstreamConnection*>> idle_;  // addr -> idle, LIFO

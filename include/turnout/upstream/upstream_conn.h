@@ -2,7 +2,10 @@
 //
 // Owned by the worker's ConnPool from creation to its close callbacks (the pool frees it). While
 // an Exchange leases it (`user_` set) events go to that Exchange; while idle it sits in the pool
-// with a read armed (to notice the server closing) and an idle timer. Worker thread only.
+// with a read armed (to notice the server closing) and an idle deadline. Its one timeout at a time
+// (connect, upstream_response, upstream_idle) is a Deadline in the worker's Deadlines: re-armed on
+// every read of a response, so an append to a list rather than a timer-heap update. Worker thread
+// only.
 #pragma once
 
 #include <uv.h>
@@ -15,6 +18,7 @@
 #include "turnout/config/config.h"
 #include "turnout/http/message.h"
 #include "turnout/http/parser.h"
+#include "turnout/net/deadlines.h"
 #include "turnout/net/stream.h"
 
 namespace turnout {
@@ -50,8 +54,8 @@ class UpstreamConnection final : public Stream::Owner, public HttpParser::Events
 
   enum class State : uint8_t { Connecting, Busy, Idle, Tunnel, Closing };
 
-  UpstreamConnection(uv_loop_t* loop, ChunkPool& chunks, ConnPool& pool, const Timeouts& timeouts,
-                     const Limits& limits, std::string server_addr);
+  UpstreamConnection(uv_loop_t* loop, ChunkPool& chunks, ConnPool& pool, Deadlines& deadlines,
+                     const Timeouts& timeouts, const Limits& limits, std::string server_addr);
   ~UpstreamConnection() override;
 
   // Starts connecting (connect timeout armed); the user hears on_upstream_connected or
@@ -78,6 +82,9 @@ class UpstreamConnection final : public Stream::Owner, public HttpParser::Events
   bool response_started() const { return response_started_; }
 
   void close();
+  // Whether a socket was opened whose close callback will free this (through the pool). False
+  // only when connect() failed before any socket existed: the pool frees it at once then.
+  bool awaiting_close_callback() const { return pending_closes_ > 0; }
 
   // ConnPool use: park idle / wake.
   void park(Millis idle_timeout);
@@ -103,8 +110,9 @@ class UpstreamConnection final : public Stream::Owner, public HttpParser::Events
   void handle_closed();
 
   Stream stream_;               // the socket
-  uv_timer_t timer_{};          // connect / response / idle deadline
-  ConnPool& pool_;              // owner: frees this after both handles closed
+  ConnPool& pool_;              // owner: frees this after the socket's close callback
+  Deadlines& deadlines_;        // the worker's; times deadline_
+  Deadline deadline_;           // connect / response / idle timeout
   const Timeouts& timeouts_;    // worker's settings
   ResponseHead head_;           // the response being parsed
   HttpParser parser_;           // response parser (fills head_: declared after it)
@@ -112,14 +120,13 @@ class UpstreamConnection final : public Stream::Owner, public HttpParser::Events
   User* user_ = nullptr;        // the leasing Exchange, or null when idle/closing
   const ChunkRef* cur_chunk_ = nullptr;  // chunk being parsed (for on_body zero-copy)
   State state_ = State::Connecting;
-  int pending_closes_ = 0;      // handles whose close callback has not run yet
+  int pending_closes_ = 0;      // 1 from the socket's init until its close callback
   uint64_t uses_ = 0;           // exchanges served
   bool reusable_ = true;        // false once framing was unsafe or extra bytes arrived
   bool response_started_ = false;  // a byte of the response arrived for this exchange
   bool complete_ = false;       // the final response was parsed
   bool interim_ = false;        // current head is a 1xx (not 101)
   bool parser_paused_ = false;  // paused after a complete response; resumed by begin_exchange
-  bool timer_open_ = false;
 };
 
 }  // namespace turnout

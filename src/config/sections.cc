@@ -4,6 +4,7 @@
 #include <set>
 
 #include "turnout/common/address.h"
+#include "turnout/common/app_name.h"
 #include "turnout/common/host.h"
 
 namespace turnout::config_detail {
@@ -79,16 +80,6 @@ void read_health(YamlReader& r, const YAML::Node& n, const std::string& path, Ap
 }
 
 }  // namespace
-
-bool valid_app_name(std::string_view name) {
-  if (name.empty()) return false;
-  for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-              c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
 
 std::string normalize_route_key(std::string_view key) {
   std::string k(key);

@@ -27,7 +27,4 @@ void read_default_app(YamlReader& r, const YAML::Node& n, bool check_apps, Confi
 // Valid: a hostname, an IPv4 literal, an "[IPv6]" literal, or "*." followed by a hostname.
 std::string normalize_route_key(std::string_view key);
 
-// [A-Za-z0-9_.-]+
-bool valid_app_name(std::string_view name);
-
 }  // namespace turnout::config_detail

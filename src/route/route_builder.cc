@@ -5,6 +5,8 @@
 #include <cstring>
 #include <unordered_map>
 
+#include "turnout/common/app_name.h"
+
 namespace turnout {
 
 namespace {
@@ -18,18 +20,6 @@ uint64_t next_object_id() { return g_next_object_id.fetch_add(1, std::memory_ord
 std::string quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
 
 bool is_wildcard(std::string_view key) { return key.substr(0, 2) == "*."; }
-
-// App names appear in admin paths, logs and the config file: [A-Za-z0-9_.-]+, the grammar the
-// config loader accepts, so every app the API creates can also be written in the config.
-bool valid_app_name(std::string_view name) {
-  if (name.empty()) return false;
-  for (char c : name) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-              c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
 
 bool same_endpoint(const SocketAddress& a, const SocketAddress& b) {
   return a.length == b.length && std::memcmp(&a.storage, &b.storage, a.length) == 0;

@@ -36,45 +36,6 @@ std::string admin_map(const TurnoutProcess& t, const std::string& extra) {
   return "{socket: \"" + t.admin_socket() + "\"" + extra + "}";
 }
 
-// Runs `turnout ARGS...` to completion (at most 30 s).
-CtlRun run_turnout(const std::vector<std::string>& args) {
-  CtlRun run;
-  TempDir tmp;
-  std::vector<std::string> argv_s = {turnout_binary()};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::string out_path = tmp.file("out"), err_path = tmp.file("err");
-  int out_fd = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  int err_fd = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (out_fd < 0 || err_fd < 0) return run;
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    ::dup2(out_fd, 1);
-    ::dup2(err_fd, 2);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  ::close(out_fd);
-  ::close(err_fd);
-  if (pid < 0) return run;
-  int st = 0;
-  auto deadline = Clock::now() + Ms(30000);
-  for (;;) {
-    pid_t r = ::waitpid(pid, &st, WNOHANG);
-    if (r == pid) break;
-    if (r < 0) return run;
-    if (Clock::now() > deadline) ::kill(pid, SIGKILL);
-    std::this_thread::sleep_for(Ms(5));
-  }
-  run.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  run.out = tmp.read("out");
-  run.err = tmp.read("err");
-  return run;
-}
-
 // The TCP admin port from "msg="admin listening" http=ADDR port=N".
 int admin_tcp_port(const TurnoutProcess& t) {
   std::string log = t.stderr_text();

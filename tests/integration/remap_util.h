@@ -39,11 +39,11 @@ inline std::string turnout_binary() {
   return b && *b ? b : TURNOUT_BINARY;
 }
 
-// Runs `turnout ctl -s SOCKET ARGS...` and waits for it (at most 30 s, then SIGKILL).
-inline CtlRun run_ctl(const std::string& socket, const std::vector<std::string>& args) {
+// Runs `turnout ARGS...` (stdin /dev/null) and waits for it (at most 30 s, then SIGKILL).
+inline CtlRun run_turnout(const std::vector<std::string>& args) {
   CtlRun run;
   TempDir tmp;
-  std::vector<std::string> argv_s = {turnout_binary(), "ctl", "-s", socket};
+  std::vector<std::string> argv_s = {turnout_binary()};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& a : argv_s) argv.push_back(a.data());
@@ -78,6 +78,13 @@ inline CtlRun run_ctl(const std::string& socket, const std::vector<std::string>&
   run.out = tmp.read("out");
   run.err = tmp.read("err");
   return run;
+}
+
+// Runs `turnout ctl -s SOCKET ARGS...` and waits for it.
+inline CtlRun run_ctl(const std::string& socket, const std::vector<std::string>& args) {
+  std::vector<std::string> all = {"ctl", "-s", socket};
+  all.insert(all.end(), args.begin(), args.end());
+  return run_turnout(all);
 }
 
 // GET /v1/routes (whole answer); a discarded json when the socket did not answer.

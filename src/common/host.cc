@@ -75,28 +75,37 @@ bool valid_hostname(std::string_view name) {
   return label != 0;
 }
 
-std::string normalize_host(std::string_view host) {
-  if (host.empty()) return {};
-  if (host[0] == '[') return normalize_ip_literal(host);
+void normalize_host_into(std::string_view host, std::string& out) {
+  out.clear();
+  if (host.empty()) return;
+  if (host[0] == '[') {
+    out = normalize_ip_literal(host);  // rare: literals are not worth a second code path
+    return;
+  }
   size_t colon = host.find(':');
   std::string_view name = host.substr(0, colon);
-  if (colon != std::string_view::npos && !valid_port_suffix(host.substr(colon))) return {};
+  if (colon != std::string_view::npos && !valid_port_suffix(host.substr(colon))) return;
   if (!name.empty() && name.back() == '.') name.remove_suffix(1);  // one trailing dot only
-  if (name.empty() || name.size() > kMaxHostLength) return {};
+  if (name.empty() || name.size() > kMaxHostLength) return;
   char prev = '.';
   for (char c : name) {
     // Hostname letters only: sub-delims and '*' would let a client address wildcard route
     // keys directly or smuggle bytes into logs.
     if (c == '.') {
-      if (prev == '.') return {};  // empty label (leading dot or "..")
+      if (prev == '.') return;  // empty label (leading dot or "..")
     } else if (!(is_alnum(c) || c == '-' || c == '_')) {
-      return {};
+      return;
     }
     prev = c;
   }
-  if (prev == '.') return {};  // "example.com.." had two trailing dots
-  std::string out(name);
+  if (prev == '.') return;  // "example.com.." had two trailing dots
+  out.assign(name);
   for (char& c : out) c = lower(c);
+}
+
+std::string normalize_host(std::string_view host) {
+  std::string out;
+  normalize_host_into(host, out);
   return out;
 }
 

@@ -84,10 +84,12 @@ Result<void> decide_request_framing(RequestHead& head, const Limits& limits) {
   if (host_count > 1) return make_error(400, "more than one Host");
   if (!host && head.version_major == 1 && head.version_minor >= 1) return make_error(400, "missing Host");
 
-  std::string host_key;
+  // Normalised straight into the head's buffer (pooled with the head: no allocation per request).
+  std::string& host_key = head.host;
+  host_key.clear();
   if (host) {
     std::string_view v = head.value(*host);
-    host_key = normalize_host(v);
+    normalize_host_into(v, host_key);
     // An empty Host is legal (RFC 9112 3.2) and routes like an unknown host; junk is not.
     if (host_key.empty() && !v.empty()) return make_error(400, "invalid Host");
   }
@@ -114,7 +116,6 @@ Result<void> decide_request_framing(RequestHead& head, const Limits& limits) {
   }
 
   head.framing = framing;
-  head.host = std::move(host_key);
   head.host_header = host ? host->value : Slice{};
   head.expect_continue = expect_continue;
   return {};

@@ -14,6 +14,11 @@ namespace turnout {
 // directly), empty labels, a non-numeric port, an invalid IPv6 literal. Callers answer 400.
 std::string normalize_host(std::string_view host);
 
+// The same into `out`, reusing its capacity: the request path normalises every Host into the
+// pooled request head's buffer, so a long host name costs no allocation per request. `out` is
+// left empty for an empty or invalid host.
+void normalize_host_into(std::string_view host, std::string& out);
+
 // A lower-case DNS-style name: labels of [a-z0-9_-], 1-63 bytes each, 253 bytes at most.
 bool valid_hostname(std::string_view name);
 

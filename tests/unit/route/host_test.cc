@@ -79,3 +79,23 @@ TEST_CASE("valid_route_key accepts host names, wildcards and IP literals in lowe
   CHECK_FALSE(valid_route_key(std::string(64, 'a') + ".com"));  // label over 63 bytes
   CHECK(valid_route_key(std::string(63, 'a') + ".com"));
 }
+
+TEST_CASE("normalize_host_into writes into the caller's buffer without reallocating it") {
+  // The request path normalises each Host into the pooled request head: a long name must cost
+  // no allocation once the buffer has grown.
+  std::string out;
+  out.reserve(64);
+  const char* storage = out.data();
+  turnout::normalize_host_into("API.Accounts.Example-Company.COM:8443", out);
+  CHECK(out == "api.accounts.example-company.com");
+  CHECK(out.data() == storage);
+
+  turnout::normalize_host_into("bad host", out);  // invalid: left empty, as normalize_host says ""
+  CHECK(out.empty());
+  turnout::normalize_host_into("", out);
+  CHECK(out.empty());
+  turnout::normalize_host_into("[::1]:80", out);
+  CHECK(out == "[::1]");
+  turnout::normalize_host_into("Shop.Example.org.", out);
+  CHECK(out == normalize_host("Shop.Example.org."));
+}

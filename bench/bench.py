@@ -513,7 +513,7 @@ backend be_none
         load = os.getloadavg()[0]
         # How busy each CPU was: a proxy whose CPU has headroom while the load CPU is saturated is
         # not what limits requests/s in that run.
-        t0, p0, l0 = time.monotonic(), cpu_ticks(PROXY_CPU), cpu_ticks(LOAD_CPU)
+        t0, l0 = time.monotonic(), cpu_ticks(LOAD_CPU)
         r = wrk(port, self.args.duration, conns, host, extra)
         cpu = tree_cpu(root) - cpu0
         wall = time.monotonic() - t0
@@ -521,7 +521,6 @@ backend be_none
                  cpu_us_per_req=(cpu * 1e6 / r["requests"]) if r["requests"] else None,
                  proxy_busy_pct=100.0 * cpu / wall if wall > 0 else None,
                  load_cpu_busy_pct=busy_pct(l0, cpu_ticks(LOAD_CPU)),
-                 proxy_cpu_busy_pct=busy_pct(p0, cpu_ticks(PROXY_CPU)),
                  rss_kib=self.rss_kib(target, host))
         raw = r.pop("raw")
         if not r["requests"]:

@@ -38,9 +38,10 @@ Deadlines::~Deadlines() { assert(closed_ || lists_.empty()); }
 Deadline::List* Deadlines::list_for(uint64_t ms) {
   for (Deadline::List* l : lists_)
     if (l->duration == ms) return l;
-  // A new duration. The few in use (request header, client idle, linger, drain grace) keep their
-  // lists even while empty, so a quiet connection arming them in turn allocates nothing; only
-  // when reloads have changed the timeouts often are lists nobody is in dropped.
+  // A new duration. The few in use (request_header, client_idle, linger and drain grace for
+  // clients; connect, upstream_response and upstream_idle for upstreams: at most 7) keep their
+  // lists even while empty, so a connection arming them in turn allocates nothing; only when
+  // reloads have changed the timeouts often are lists nobody is in dropped.
   if (lists_.size() >= kMaxLists) {
     for (auto it = lists_.begin(); it != lists_.end();) {
       Deadline::List* l = *it;

@@ -62,7 +62,7 @@ class Deadlines {
   // Durations with a list (for tests). Empty lists stay until kMaxLists exist; then a new
   // duration drops every list nobody is in.
   size_t list_count() const { return lists_.size(); }
-  static constexpr size_t kMaxLists = 8;
+  static constexpr size_t kMaxLists = 16;  // room for the 7 in use and a reload's new ones
 
  private:
   friend class Deadline;

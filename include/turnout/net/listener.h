@@ -17,21 +17,23 @@ struct ListenOptions {
   bool reuse_port = true;  // SO_REUSEPORT: one socket per worker on the same port
   int backlog = 1024;
   // TCP_DEFER_ACCEPT: the kernel hands over a connection only once its first bytes have arrived
-  // (or after about a second of silence). The worker is then woken once per
-  // connection, with the request ready to read, instead of once for the handshake and again for
-  // the data; and a connection that never speaks takes no slot of limits.max_connections while
-  // it is silent. Off for the admin socket, whose clients always speak first anyway.
+  // (or after about a second of silence). The worker is then woken once per connection, with the
+  // request ready to read, instead of once for the handshake and again for the data; and a
+  // connection that never speaks takes no slot of limits.max_connections while it is silent.
+  // Off for the admin socket, whose clients always speak first anyway.
   bool defer_accept = false;
 };
 
 // The options of the proxy's client listeners.
-inline constexpr ListenOptions kClientListenOptions{.reuse_port = true, .backlog = 1024, .defer_accept = true};
+inline constexpr ListenOptions kClientListenOptions{.reuse_port = true, .backlog = 1024,
+                                                   .defer_accept = true};
 
 // Turns TCP_DEFER_ACCEPT on for a listening socket (also one inherited from an older binary).
 void enable_defer_accept(int fd);
 
 // Creates a non-blocking, close-on-exec, SO_REUSEADDR (+ SO_REUSEPORT unless told otherwise)
-// socket with TCP_NODELAY (and TCP_DEFER_ACCEPT if asked), bound to `addr` and listening. Returns the fd.
+// socket with TCP_NODELAY (and TCP_DEFER_ACCEPT if asked), bound to `addr` and listening.
+// Returns the fd.
 Result<int> open_listen_socket(const SocketAddress& addr, ListenOptions options = {});
 
 // The address a socket is bound to (to learn the port chosen for port 0).

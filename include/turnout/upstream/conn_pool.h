@@ -1,7 +1,7 @@
 // ConnPool: a worker's upstream connections, idle ones keyed by server address.
 //
-// Owns every UpstreamConnection of its worker from creation until its close callbacks, and
-// frees them. Idle connections are reused LIFO (warmest first) and closed after upstream_idle.
+// Owns every UpstreamConnection of its worker from creation until its socket's close callback,
+// and frees them. Idle connections are reused LIFO (warmest first) and closed after upstream_idle.
 // When the route table changes, connections to servers no longer in it are retired: idle ones
 // closed at once, busy ones closed instead of pooled when their response ends.
 // Worker thread only; no locks.

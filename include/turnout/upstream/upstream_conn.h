@@ -1,6 +1,6 @@
 // UpstreamConnection: one connection from a worker to a backend server, with its response parser.
 //
-// Owned by the worker's ConnPool from creation to its close callbacks (the pool frees it). While
+// Owned by the worker's ConnPool from creation to its socket's close callback (the pool frees it). While
 // an Exchange leases it (`user_` set) events go to that Exchange; while idle it sits in the pool
 // with a read armed (to notice the server closing) and an idle deadline. Its one timeout at a time
 // (connect, upstream_response, upstream_idle) is a Deadline in the worker's Deadlines: re-armed on

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "descriptors_fixture.h"
+#include "listener_fixture.h"
 #include "loop_fixture.h"
 #include "turnout/common/address.h"
 #include "turnout/net/acceptor.h"
@@ -18,19 +20,9 @@ using namespace turnout;
 
 namespace {
 
-struct Listening {
-  int fd = -1;
-  SocketAddress addr;
-  Listening() {
-    auto a = parse_address("127.0.0.1:0");
-    REQUIRE(a.ok());
-    auto f = open_listen_socket(*a);
-    REQUIRE(f.ok());
-    fd = *f;
-    auto bound = local_address(fd);
-    REQUIRE(bound.ok());
-    addr = *bound;
-  }
+// The Acceptor under test owns (and closes) the listening fd.
+struct Listening : test::LocalListener {
+  Listening() { close_at_exit = false; }
 };
 
 // A blocking client socket connected to `addr` (the kernel completes the handshake from the
@@ -53,33 +45,8 @@ void run_for(uv_loop_t* loop, uint64_t ms) {
   uv_run(loop, UV_RUN_NOWAIT);
 }
 
-bool fd_open(int fd) { return ::fcntl(fd, F_GETFD) != -1 || errno != EBADF; }
-
-// Uses up every descriptor the process may open: lowers the soft limit to just above what is
-// open, then fills the rest. release() (or the destructor) gives them back and restores the limit.
-// Assert nothing while exhausted: a failing assertion could not even be reported.
-struct DescriptorsExhausted {
-  rlimit saved{};
-  std::vector<int> fillers;
-  int fill_errno = 0;  // why the last open failed (EMFILE expected)
-  DescriptorsExhausted() {
-    REQUIRE(::getrlimit(RLIMIT_NOFILE, &saved) == 0);
-    int highest = 0;
-    for (int fd = 0; fd < 4096; ++fd)
-      if (fd_open(fd)) highest = fd;
-    rlimit low = saved;
-    low.rlim_cur = static_cast<rlim_t>(highest + 8);
-    REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
-    for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) fillers.push_back(fd);
-    fill_errno = errno;
-  }
-  void release() {
-    for (int fd : fillers) ::close(fd);
-    fillers.clear();
-    CHECK(::setrlimit(RLIMIT_NOFILE, &saved) == 0);  // after the fillers are closed: reportable
-  }
-  ~DescriptorsExhausted() { release(); }
-};
+using test::DescriptorsExhausted;
+using test::fd_open;
 
 }  // namespace
 

@@ -2,18 +2,13 @@
 // by its upstream_idle deadline (a Deadline in the worker's Deadlines, not a timer of its own),
 // and a connection that fails at once is freed with nothing left on the loop.
 #include <doctest/doctest.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <chrono>
-#include <vector>
 
+#include "descriptors_fixture.h"
+#include "listener_fixture.h"
 #include "loop_fixture.h"
-#include "turnout/common/address.h"
 #include "turnout/net/deadlines.h"
-#include "turnout/net/listener.h"
 #include "turnout/upstream/conn_pool.h"
 
 using namespace turnout;
@@ -42,45 +37,11 @@ struct ReleasingUser : UpstreamConnection::User {
   void on_upstream_drained() override {}
 };
 
-// A listening socket on 127.0.0.1 (the kernel completes handshakes without an accept).
-struct Listener {
-  int fd = -1;
-  SocketAddress addr;
-  Listener() {
-    auto a = parse_address("127.0.0.1:0");
-    REQUIRE(a.ok());
-    auto f = open_listen_socket(*a, ListenOptions{.reuse_port = false});
-    REQUIRE(f.ok());
-    fd = *f;
-    auto bound = local_address(fd);
-    REQUIRE(bound.ok());
-    addr = *bound;
-  }
-  ~Listener() { ::close(fd); }
-};
-
-// Uses up every descriptor below a lowered RLIMIT_NOFILE; restores both on destruction.
-struct NoFreeDescriptors {
-  rlimit old{};
-  std::vector<int> held;
-  NoFreeDescriptors() {
-    getrlimit(RLIMIT_NOFILE, &old);
-    rlimit low = old;
-    low.rlim_cur = 256;
-    setrlimit(RLIMIT_NOFILE, &low);
-    for (int fd; (fd = ::dup(0)) >= 0;) held.push_back(fd);
-  }
-  ~NoFreeDescriptors() {
-    for (int fd : held) ::close(fd);
-    setrlimit(RLIMIT_NOFILE, &old);
-  }
-};
-
 }  // namespace
 
 TEST_CASE("ConnPool: a pooled connection is closed after upstream_idle, and the loop closes clean") {
   test::LoopFixture f;
-  Listener server;
+  test::LocalListener server;
   ChunkPool chunks;
   Deadlines deadlines(&f.loop);
   Timeouts timeouts;
@@ -134,7 +95,7 @@ TEST_CASE("ConnPool: a pooled connection is closed after upstream_idle, and the 
 
 TEST_CASE("ConnPool: a connection that fails at once is reported and freed, nothing pooled") {
   test::LoopFixture f;
-  Listener server;
+  test::LocalListener server;
   ChunkPool chunks;
   Deadlines deadlines(&f.loop);
   Timeouts timeouts;
@@ -145,8 +106,7 @@ TEST_CASE("ConnPool: a connection that fails at once is reported and freed, noth
   user.pool = &pool;
   int err = 0;
   {
-    NoFreeDescriptors full;
-    REQUIRE_FALSE(full.held.empty());
+    test::DescriptorsExhausted full;  // assert nothing while exhausted (see the fixture)
     user.conn = pool.open("server", server.addr, &user, &err);
   }
   CHECK(user.conn == nullptr);

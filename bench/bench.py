@@ -36,9 +36,17 @@ ROOT = os.path.dirname(BENCH)
 PROXY_CPU, LOAD_CPU = 0, 1
 PROXIES = ["turnout", "nginx", "haproxy"]
 TARGETS = ["direct"] + PROXIES
+# The floor of (a): bench/tcp_relay copies bytes between each client and its own backend
+# connection, with no HTTP. In (a) every request and response fits one read, so the relay makes
+# the fewest syscalls any proxy can (a read and a write each way) and its CPU per request is a
+# lower bound for all of them. Not run elsewhere: in (b) it would connect to a backend per request
+# (no pooling), and in (c) and (d) its 64 KiB reads set its cost, not the kernel's minimum.
+FLOOR = "relay"
+FLOOR_SCENARIOS = "a"
+LOAD_TARGETS = TARGETS + [FLOOR]
 SMALL_BYTES, BIG_BYTES = 128, 64 * 1024
 UPLOAD_BYTES = 10 * 1024 * 1024
-COLORS = {"direct": 0x9E9E9E, "turnout": 0xE4572E, "nginx": 0x2E8B57, "haproxy": 0x1F6FB4}
+COLORS = {"direct": 0x9E9E9E, "relay": 0xC8C8C8, "turnout": 0xE4572E, "nginx": 0x2E8B57, "haproxy": 0x1F6FB4}
 
 # scenario -> (title, host, wrk args, connections)
 LOAD_SCENARIOS = {
@@ -256,6 +264,7 @@ class Bench:
         self.ports = {}
         self.backends = {}   # name -> Popen
         self.proxies = {}    # name -> Popen (master)
+        self.relays = {}     # host -> (Popen, port): the floor
         self.results = {"runs": [], "idle": [], "remap": [], "scale": {}, "incidents": []}
         self.gen = 0         # f: which side (blue/green) the configs point at
 
@@ -458,6 +467,18 @@ backend be_none
             time.sleep(0.1)
         sys.exit(f"{name} did not answer 200 for Host: {host} on port {port}")
 
+    # ---- the floor: one tcp_relay per host, since it cannot route
+    def start_relays(self):
+        for host, app in (("a.test", "a"), ("big.test", "big")):
+            port = free_port()
+            cmd = [os.path.join(self.build, "bench", "tcp_relay"), "--listen", f"127.0.0.1:{port}"]
+            for s in self.app_servers(app):
+                cmd += ["--backend", self.addr(s)]
+            p = PROCS.spawn(cmd, cpu=PROXY_CPU, log_path=os.path.join(self.tmp, f"relay-{app}.log"))
+            if not wait_port(port):
+                sys.exit(f"tcp_relay for {host} did not start")
+            self.relays[host] = (p, port)
+
     def start(self, name):
         {"turnout": self.start_turnout, "nginx": self.start_nginx, "haproxy": self.start_haproxy}[name]()
 
@@ -483,11 +504,15 @@ backend be_none
         self.start(name)
 
     def port_of(self, target, host):
+        if target == FLOOR:
+            return self.relays[host][1]
         if target == "direct":
             return self.ports["big1" if host == "big.test" else "a1"]
         return self.ports[target]
 
     def cpu_root(self, target, host):
+        if target == FLOOR:
+            return self.relays[host][0].pid
         if target == "direct":
             return self.backends["big1" if host == "big.test" else "a1"].pid
         return self.proxies[target].pid
@@ -505,7 +530,7 @@ backend be_none
     # ---------------------------------------------------------------- scenarios a-d
     def load_run(self, scen, target, rnd):
         title, host, extra, conns = LOAD_SCENARIOS[scen]
-        if target != "direct":
+        if target in PROXIES:
             self.ensure_up(target)
         port = self.port_of(target, host)
         root = self.cpu_root(target, host)
@@ -689,7 +714,7 @@ backend be_none
         self.wait_ready(tag)
         return p, port, sock
 
-    def scale_stages(self, p, port, sock, sizes, churn_at, routing_at, state_file, pinned=True):
+    def scale_stages(self, p, port, sock, sizes, churn_at, routing_at, state_file, pinned=True, small=None):
         rb = os.path.join(self.build, "bench", "remap_bench")
         out = self.results["scale"]
         loaded = 0
@@ -729,25 +754,42 @@ backend be_none
                              changes_per_s=med("changes_per_s"), churn_runs=runs)
                 stage["rss_after_kib"] = vm_rss_kib(p.pid)
             out["stages"].append(stage)
-            if n in routing_at:
+            if n in routing_at and small is not None:
+                self.routing_cost(small, (p, port, n))
+
+    def routing_cost(self, small, big):
+        """Routing CPU per request with n routes against 1,000 routes: two turnouts, one per table
+        size, measured in turn over the rounds (order rotated), like the load scenarios, so the
+        machine's load shifts both alike. Each request carries a random Host of its turnout's table."""
+        time.sleep(1.0)  # let the churn's retired table versions be reclaimed first
+        pair = [small, big]
+        for rnd in range(1, self.args.rounds + 1):
+            for p, port, n in pair[rnd % 2:] + pair[:rnd % 2]:
                 env = dict(os.environ, ROUTES=str(n))
                 cpu0 = tree_cpu(p.pid)
                 r = wrk(port, self.args.duration, 50, None, ["-s", os.path.join(BENCH, "lua", "random_host.lua")], env=env)
                 cpu = tree_cpu(p.pid) - cpu0
                 r.pop("raw")
-                r.update(routes=n, cpu_us_per_req=cpu * 1e6 / r["requests"] if r["requests"] else None)
-                out["routing"].append(r)
-                log(f"  (g) routing over {n} hosts: {r['rps']:.0f} req/s, turnout {fmt_num(r['cpu_us_per_req'], 1)} "
-                    f"us/req, errors {r['errors']}")
+                r.update(routes=n, versus=big[2], round=rnd,
+                         cpu_us_per_req=cpu * 1e6 / r["requests"] if r["requests"] else None)
+                self.results["scale"]["routing"].append(r)
+                log(f"  (g) routing over {n:,} hosts (vs {big[2]:,}), round {rnd}: {r['rps']:.0f} req/s, turnout "
+                    f"{fmt_num(r['cpu_us_per_req'], 1)} us/req, errors {r['errors']}")
 
     def scale(self):
         """Remap apply latency at 100k and 1M routes (in memory, then at 100k with a state_file), and
         routing CPU per request at 1k / 100k / 1M routes."""
         self.results["scale"] = {"stages": [], "routing": []}
         big = self.args.scale_routes
+        # The 1,000-route turnout every routing-cost figure is compared with, alive for the whole stage.
+        sp, sport, ssock = self.start_scale_turnout("scale-1k", False)
+        rb = os.path.join(self.build, "bench", "remap_bench")
+        q = run([rb, "--socket", ssock, "load", "--from", "0", "--to", "1000", "--batch", "10000"], timeout=600)
+        small = (sp, sport, 1000) if q.returncode == 0 else None
         p, port, sock = self.start_scale_turnout("scale", False)
-        self.scale_stages(p, port, sock, sorted(set([1000] + big)), set(big), {1000, 100000, max(big)}, False)
+        self.scale_stages(p, port, sock, sorted(set([1000] + big)), set(big), set(big), False, small=small)
         PROCS.stop(p)
+        PROCS.stop(sp)
         if self.args.scale_state:
             p, port, sock = self.start_scale_turnout("scale-state", True)
             self.scale_stages(p, port, sock, [min(big)], {min(big)}, set(), True)
@@ -930,6 +972,20 @@ def machine():
     return f"{model}, {os.cpu_count()} CPUs, {mem / 1024:.0f} GiB RAM, Linux {platform.release()}"
 
 
+def target_label(t):
+    return {"turnout": "**turnout**", "direct": "direct (backend)", FLOOR: "floor: TCP relay, no HTTP"}.get(t, t)
+
+
+def routing_pairs(scale):
+    """{n routes: (median CPU µs/req at 1k routes, median at n)} over the interleaved rounds."""
+    out = {}
+    for n in sorted({r["versus"] for r in scale.get("routing", []) if "versus" in r}):
+        rs = [r for r in scale["routing"] if r.get("versus") == n and r["cpu_us_per_req"] is not None]
+        out[n] = (median([r["cpu_us_per_req"] for r in rs if r["routes"] == 1000]),
+                  median([r["cpu_us_per_req"] for r in rs if r["routes"] == n]))
+    return out
+
+
 def targets_check(s, results):
     """Issue #4's targets, met or not, from this run."""
     rows = []
@@ -944,7 +1000,9 @@ def targets_check(s, results):
             continue
         t = s[(scen, "turnout")]
         bc, br, bp = best(scen, "cpu", True), best(scen, "rps", False), best(scen, "p99", True)
-        rows.append((f"({scen}) CPU/request ≤ 0.7× best of nginx/HAProxy", f"{fmt_ratio(ratio(t['cpu'], bc))}",
+        floor = s.get((scen, FLOOR), {}).get("cpu")
+        floor_note = f" (floor: the bare TCP relay is {fmt_ratio(ratio(floor, bc))})" if floor else ""
+        rows.append((f"({scen}) CPU/request ≤ 0.7× best of nginx/HAProxy", f"{fmt_ratio(ratio(t['cpu'], bc))}{floor_note}",
                      t["cpu"] is not None and bc is not None and t["cpu"] <= 0.7 * bc))
         rows.append((f"({scen}) requests/s ≥ 1.1× best", fmt_ratio(ratio(t["rps"], br)), br is not None and t["rps"] >= 1.1 * br))
         rows.append((f"({scen}) p99 no worse than best", f"{fmt_ms(t['p99'])} vs {fmt_ms(bp)}",
@@ -976,10 +1034,11 @@ def targets_check(s, results):
         p99, cps = float(st["p99_us"]), float(st.get("changes_per_s") or 0)
         rows.append((f"(g) {n} routes: change acknowledged at p99 < 1 ms", f"{p99 / 1000:.2f} ms", p99 < 1000))
         rows.append((f"(g) {n} routes: ≥ 5,000 acknowledged changes/s", f"{cps:,.0f}/s", cps >= 5000))
-    routing = {r["routes"]: r.get("cpu_us_per_req") for r in scale.get("routing", [])}
-    small, large = routing.get(1000), routing.get(max(routing) if routing else None)
-    if small and large and max(routing) > 1000:
-        rows.append((f"(g) routing cost at {human(max(routing))} routes ≈ at 1k (within 15%)",
+    routing = routing_pairs(scale)
+    n = max(routing) if routing else None
+    small, large = routing[n] if n else (None, None)
+    if small and large:
+        rows.append((f"(g) routing cost at {human(n)} routes ≈ at 1k (within 15%)",
                      f"{large:.1f} vs {small:.1f} µs/req", large <= 1.15 * small))
     return rows
 
@@ -1021,7 +1080,7 @@ def write_report(b, s, path_md, started, finished, load_start, load_end):
     L.append("| scenario | target | req/s median (min–max) | p50 | p99 | CPU µs/req | busy: proxy / load CPU | RSS MiB | errors |")
     L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for scen, (title, host, extra, conns) in LOAD_SCENARIOS.items():
-        for t in TARGETS:
+        for t in LOAD_TARGETS:
             x = s.get((scen, t))
             if not x:
                 continue
@@ -1030,11 +1089,15 @@ def write_report(b, s, path_md, started, finished, load_start, load_end):
                 tput = f" = {x['rps'] * BIG_BYTES / 2**20:,.0f} MiB/s"
             if scen == "d":
                 tput = f" = {x['rps'] * UPLOAD_BYTES / 2**20:,.0f} MiB/s"
-            name = f"**{t}**" if t == "turnout" else ("direct (backend)" if t == "direct" else t)
+            name = target_label(t)
             L.append(f"| ({scen}) {title}, {conns} conns | {name} | {x['rps']:,.0f} ({x['rps_min']:,.0f}–{x['rps_max']:,.0f}){tput} "
                      f"| {fmt_ms(x['p50'])} | {fmt_ms(x['p99'])} | {fmt_num(x['cpu'], 1)} "
                      f"| {fmt_pct(x['proxy_busy'])} / {fmt_pct(x['load_busy'])} | {x['rss']:.1f} | {x['errors']} |")
-    L.append("\nDirect row: CPU, busy (proxy column) and RSS are the backend's, for scale.\n")
+    L.append("\nDirect row: CPU, busy (proxy column) and RSS are the backend's, for scale. Floor row, (a) only: "
+             "`bench/tcp_relay` on CPU 0 pairs each client connection with its own backend connection and copies "
+             "bytes both ways (one read and one write per message, epoll; no HTTP parsing, routing, header rewriting "
+             "or pooling). Its CPU per request is what the kernel charges any user-space proxy for the same bytes "
+             "over loopback TCP: no proxy's CPU µs/req in (a) can be lower.\n")
     L.append("### Ratios (turnout ÷ other; req/s higher is better, CPU and p99 lower is better)\n")
     L.append("| scenario | req/s ÷ nginx | req/s ÷ HAProxy | CPU/req ÷ nginx | CPU/req ÷ HAProxy | p99 ÷ nginx | p99 ÷ HAProxy |")
     L.append("|---|---:|---:|---:|---:|---:|---:|")
@@ -1059,7 +1122,7 @@ def write_report(b, s, path_md, started, finished, load_start, load_end):
                 continue
             k = [r["kib_per_conn"] for r in rs if r["kib_per_conn"] is not None]
             last = rs[-1]
-            name = "direct (backend)" if t == "direct" else (f"**{t}**" if t == "turnout" else t)
+            name = target_label(t)
             L.append(f"| {name} | {fmt_num(median(k), 2)} ({fmt_num(min(k) if k else None, 2)}–{fmt_num(max(k) if k else None, 2)}) | "
                      f"{last['rss_before_kib'] / 1024:.1f} → {last['rss_after_kib'] / 1024:.1f} | "
                      f"{sum(r['ok'] for r in rs) // len(rs):,} / {sum(r['failed'] for r in rs)} | "
@@ -1118,13 +1181,23 @@ def write_report(b, s, path_md, started, finished, load_start, load_end):
             L.append(f"| {st['routes']:,}{sf(st)} | {st['load_seconds']:.1f} s ({fmt_num(st['load_routes_per_s'])}/s) | "
                      f"{st['rss_kib'] / 1024:.0f} MiB | {us('p50_us')} | {p99} | {us('max_us')} | "
                      f"{fmt_num(st.get('changes_per_s'))} | {st.get('errors', '–')} |")
-        if sc.get("routing"):
-            L.append("\nRouting cost: wrk with `lua/random_host.lua` (a random Host of the loaded set per request, "
-                     "50 keep-alive conns).\n")
-            L.append("| routes | req/s | p99 | turnout CPU µs/req | errors |")
-            L.append("|---:|---:|---:|---:|---:|")
-            for r in sc["routing"]:
-                L.append(f"| {r['routes']:,} | {r['rps']:,.0f} | {fmt_ms(r['p99_ms'])} | {fmt_num(r['cpu_us_per_req'], 1)} | {r['errors']} |")
+        pairs = routing_pairs(sc)
+        if pairs:
+            L.append("\nRouting cost: two turnouts, one with 1,000 routes and one with the large table, measured in "
+                     "turn for the rounds (order rotated): wrk with `lua/random_host.lua`, a random Host of that "
+                     "turnout's table per request (50 keep-alive conns), so the large table's lookups miss the CPU "
+                     "caches. CPU µs/request is all of turnout's threads; medians, range in brackets.\n")
+            L.append("| routes | turnout CPU µs/req | at 1,000 routes, same rounds | ratio | req/s (large table) | p99 | errors |")
+            L.append("|---:|---:|---:|---:|---:|---:|---:|")
+            for n, (small, large) in pairs.items():
+                rs = [r for r in sc["routing"] if r.get("versus") == n]
+                big = [r for r in rs if r["routes"] == n]
+                lo = [r["cpu_us_per_req"] for r in rs if r["routes"] == 1000 and r["cpu_us_per_req"] is not None]
+                hi = [r["cpu_us_per_req"] for r in big if r["cpu_us_per_req"] is not None]
+                rng = lambda v: f" ({min(v):.1f}–{max(v):.1f})" if len(v) > 1 else ""
+                L.append(f"| {n:,} | {fmt_num(large, 1)}{rng(hi)} | {fmt_num(small, 1)}{rng(lo)} | "
+                         f"{fmt_ratio(ratio(large, small))} | {median([r['rps'] for r in big]):,.0f} | "
+                         f"{fmt_ms(median([r['p99_ms'] for r in big]))} | {sum(r['errors'] for r in rs)} |")
 
     if res.get("incidents"):
         L.append("\n## Incidents\n")
@@ -1160,12 +1233,12 @@ def write_chart(b, s, out_dir):
 
     for scen, (title, host, extra, conns) in LOAD_SCENARIOS.items():
         rows = [(t, s[(scen, t)]["rps"], s[(scen, t)]["rps_min"], s[(scen, t)]["rps_max"], COLORS[t])
-                for t in TARGETS if (scen, t) in s]
+                for t in LOAD_TARGETS if (scen, t) in s]
         if rows:
             bars(f"rps_{scen}", rows, f"({scen}) {title}: req/s ↑", "requests/s")
     for scen, (title, host, extra, conns) in LOAD_SCENARIOS.items():
         rows = [(t, s[(scen, t)]["cpu"], s[(scen, t)]["cpu"], s[(scen, t)]["cpu"], COLORS[t])
-                for t in PROXIES if (scen, t) in s and s[(scen, t)]["cpu"] is not None]
+                for t in PROXIES + [FLOOR] if (scen, t) in s and s[(scen, t)]["cpu"] is not None]
         if rows:
             bars(f"cpu_{scen}", rows, f"({scen}) proxy CPU µs/request ↓", "µs / request", "%.1f")
     if res["idle"]:
@@ -1200,9 +1273,13 @@ def write_chart(b, s, out_dir):
             rows.append((f"p50\\n{tag}", x["p50_us"], x["p50_us"], x["p50_us"], COLORS["turnout"]))
             rows.append((f"p99\\n{tag}", x["p99_us"], x["p99_us"], x["p99_us"], 0xF2A65A))
         bars("scale", rows, "(g) turnout remap apply latency ↓", "µs / change", "%.0f")
-    if sc.get("routing"):
-        rows = [(f"{human(r['routes'])} routes", r["cpu_us_per_req"], r["cpu_us_per_req"], r["cpu_us_per_req"],
-                 COLORS["turnout"]) for r in sc["routing"] if r["cpu_us_per_req"] is not None]
+    pairs = routing_pairs(sc)
+    if pairs:
+        rows = []
+        for n, (small, large) in pairs.items():
+            if small is not None and large is not None:
+                rows.append((f"1k\n(vs {human(n)})", small, small, small, 0xF2A65A))
+                rows.append((f"{human(n)} routes", large, large, large, COLORS["turnout"]))
         bars("routing", rows, "(g) turnout CPU µs/request by table size ↓", "µs / request", "%.1f")
 
     if not panels:
@@ -1213,7 +1290,7 @@ def write_chart(b, s, out_dir):
           f'set output "{os.path.join(out_dir, "latest.png")}"',
           f'set multiplot layout {nrows},{cols} title "turnout vs nginx vs HAProxy — one worker each on CPU {PROXY_CPU}, '
           f'load + backends on CPU {LOAD_CPU} — {datetime.datetime.utcnow():%Y-%m-%d}\\n'
-          f'turnout (orange)  nginx (green)  HAProxy (blue)  direct to backend (grey);  ↑ higher is better, ↓ lower is better" font ",14"',
+          f'turnout (orange)  nginx (green)  HAProxy (blue)  direct to backend (grey)  bare TCP relay, the floor (light grey);  ↑ higher is better, ↓ lower is better" font ",14"',
           "set style fill solid 0.9 border -1", "set boxwidth 0.7", "set grid ytics lc rgb '#dddddd'",
           "unset key", "set xtics nomirror scale 0 font ',10'", "set ytics nomirror", "set border 3",
           "set bmargin 4"]
@@ -1310,14 +1387,17 @@ def main():
         b.start_backends()
         for name in PROXIES:
             b.start(name)
+        b.start_relays()
         log("backends, turnout, nginx and HAProxy are up: " +
             ", ".join(f"{k} :{v}" for k, v in b.ports.items()))
         scen = [x for x in "abcd" if x in args.scenarios]
         for rnd in range(1, args.rounds + 1):
-            order = TARGETS[rnd - 1:] + TARGETS[:rnd - 1]
+            order = LOAD_TARGETS[rnd - 1:] + LOAD_TARGETS[:rnd - 1]
             for sc in scen:
                 log(f"round {rnd}/{args.rounds}, scenario ({sc}) {LOAD_SCENARIOS[sc][0]}")
                 for t in order:
+                    if t == FLOOR and sc not in FLOOR_SCENARIOS:
+                        continue
                     b.load_run(sc, t, rnd)
                     time.sleep(0.5)
         if "e" in args.scenarios:

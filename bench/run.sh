@@ -18,5 +18,5 @@ cd "$(dirname "$0")/.."
 tools=(nginx:nginx-light haproxy:haproxy wrk:wrk gnuplot:gnuplot-nox taskset:util-linux)
 case " $* " in *" --profile "*) tools+=(perf:linux-perf) ;; esac
 bench_install "${tools[@]}"
-bench_build turnout turnout-backend idle_clients remap_bench
+bench_build turnout turnout-backend idle_clients remap_bench tcp_relay
 bench_python bench/bench.py --build "$BUILD_DIR" "$@"

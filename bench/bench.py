@@ -1278,7 +1278,7 @@ def write_chart(b, s, out_dir):
         rows = []
         for n, (small, large) in pairs.items():
             if small is not None and large is not None:
-                rows.append((f"1k\n(vs {human(n)})", small, small, small, 0xF2A65A))
+                rows.append((f"1k\\n(vs {human(n)})", small, small, small, 0xF2A65A))
                 rows.append((f"{human(n)} routes", large, large, large, COLORS["turnout"]))
         bars("routing", rows, "(g) turnout CPU µs/request by table size ↓", "µs / request", "%.1f")
 

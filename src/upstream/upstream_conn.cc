@@ -35,14 +35,12 @@ int UpstreamConnection::connect(User* user, const SocketAddress& address) {
   if (address.is_unix()) {
     rc = stream_.init_pipe();
     if (rc == 0) {
-      ++pending_closes_;
       rc = stream_.connect_pipe(reinterpret_cast<const sockaddr_un*>(&address.storage)->sun_path,
                                 UpstreamCallbacks::on_connect, this);
     }
   } else {
     rc = stream_.init_tcp();
     if (rc == 0) {
-      ++pending_closes_;
       uv_tcp_nodelay(reinterpret_cast<uv_tcp_t*>(stream_.handle()), 1);
       rc = stream_.connect(address.sa(), UpstreamCallbacks::on_connect, this);
     }
@@ -240,13 +238,9 @@ void UpstreamConnection::close() {
   user_ = nullptr;
   if (was_idle) pool_.on_idle_conn_gone(this);
   deadline_.cancel();
-  if (stream_.state() == Stream::State::Open) stream_.close();  // counted in pending_closes_ at init
+  stream_.close();  // its callback frees this (through the pool); a no-op if no socket was opened
 }
 
-void UpstreamConnection::on_stream_closed() { handle_closed(); }
-
-void UpstreamConnection::handle_closed() {
-  if (--pending_closes_ == 0) pool_.on_conn_closed(this);
-}
+void UpstreamConnection::on_stream_closed() { pool_.on_conn_closed(this); }
 
 }  // namespace turnout

@@ -84,7 +84,9 @@ class UpstreamConnection final : public Stream::Owner, public HttpParser::Events
   void close();
   // Whether a socket was opened whose close callback will free this (through the pool). False
   // only when connect() failed before any socket existed: the pool frees it at once then.
-  bool awaiting_close_callback() const { return pending_closes_ > 0; }
+  bool awaiting_close_callback() const {
+    return stream_.state() == Stream::State::Open || stream_.state() == Stream::State::Closing;
+  }
 
   // ConnPool use: park idle / wake.
   void park(Millis idle_timeout);
@@ -107,7 +109,6 @@ class UpstreamConnection final : public Stream::Owner, public HttpParser::Events
   void arm_timer(Millis ms);
   void on_timer();
   void on_connected(int status);
-  void handle_closed();
 
   Stream stream_;               // the socket
   ConnPool& pool_;              // owner: frees this after the socket's close callback
@@ -120,7 +121,6 @@ class UpstreamConnection final : public Stream::Owner, public HttpParser::Events
   User* user_ = nullptr;        // the leasing Exchange, or null when idle/closing
   const ChunkRef* cur_chunk_ = nullptr;  // chunk being parsed (for on_body zero-copy)
   State state_ = State::Connecting;
-  int pending_closes_ = 0;      // 1 from the socket's init until its close callback
   uint64_t uses_ = 0;           // exchanges served
   bool reusable_ = true;        // false once framing was unsafe or extra bytes arrived
   bool response_started_ = false;  // a byte of the response arrived for this exchange

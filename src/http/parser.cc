@@ -1,35 +1,31 @@
-// HttpParser over llhttp 8.1 (built in loose mode; no lenient flag is ever set).
+// HttpParser over llhttp 8.1 (built in strict mode; no lenient flag is ever set).
 //
-// llhttp accepts a few things turnout must not forward or act on: a bare LF ending the start
-// line or the head, obs-fold continuation lines, whitespace before the colon, empty header
-// names, HTTP/0.9 and 2.x versions, and a bare LF ending a chunked trailer section. So the head
-// (and the trailer section) is first scanned byte by byte here, and names and versions are
-// checked in the callbacks. The scan also counts head bytes for the 431 limit, start line and
-// line endings included.
+// llhttp accepts a few things turnout must not forward or act on: a bare LF ending the head,
+// obs-fold continuation lines, whitespace before the colon, empty header names, HTTP/0.9 and
+// 2.x versions, RTSP/ and ICE/ request lines, and a bare LF ending a chunked trailer section.
+// It also refuses valid input: extension methods, HTTP/1.2..1.9, and chunk extensions with
+// whitespace, several parameters or quoted-pairs. So the request line and each chunk-size line
+// are read and checked here (request_line.h, chunk_line.h) and given to llhttp in a form it
+// parses, and each head and trailer section is scanned byte by byte before llhttp sees it
+// (bad bytes, and the 431 limit, start line and line endings included). llhttp is only ever
+// given a head up to its end, so it stops where our own reading of the body starts.
 #include "turnout/http/parser.h"
 
 #include <algorithm>
+#include <charconv>
 #include <array>
 #include <cstring>
 #include <limits>
+
+#include "turnout/http/request_line.h"
 
 namespace turnout {
 namespace {
 
 using HeadAction = HttpParser::Events::HeadAction;
 
-constexpr uint32_t kMaxChunkExtensionBytes = 256;  // per chunk; real clients send none
 constexpr uint32_t kResponseMinHeadBytes = 65536;  // upstreams may send large Set-Cookie heads
 constexpr uint32_t kResponseMinHeaders = 256;
-
-constexpr std::array<bool, 256> kTchar = [] {
-  std::array<bool, 256> t{};
-  for (int c = '0'; c <= '9'; ++c) t[c] = true;
-  for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
-  for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
-  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
-  return t;
-}();
 
 // Bytes that need no attention inside a head line: everything but CR, LF and the control
 // bytes that may not appear in a head at all (HTAB is allowed).
@@ -74,13 +70,6 @@ struct ParserCallbacks {
     s.in_message_ = true;
     s.head_done_ = false;
     s.field_state_ = 0;
-    s.chunk_ext_bytes_ = 0;
-    return 0;
-  }
-
-  static int on_method(llhttp_t* p, const char* at, size_t len) {
-    HttpParser& s = self(p);
-    extend(s.head_, static_cast<RequestHead*>(s.head_)->method_name, at, len);
     return 0;
   }
 
@@ -119,7 +108,7 @@ struct ParserCallbacks {
     std::string_view name = s.head_->name(h);
     // llhttp lets "Host :" and ": x" through; a name is a non-empty token (RFC 9110 5.1).
     bool ok = !name.empty() &&
-              std::all_of(name.begin(), name.end(), [](char c) { return kTchar[static_cast<unsigned char>(c)]; });
+              std::all_of(name.begin(), name.end(), is_tchar);
     if (!ok) {
       s.fail(s.kind_ == HttpParser::Kind::Request ? 400 : 502, "invalid header name");
       return HPE_USER;
@@ -159,14 +148,15 @@ struct ParserCallbacks {
     head->version_major = p->http_major;
     head->version_minor = p->http_minor;
     if (p->http_major != 1) {
-      // llhttp parses HTTP/0.9 and 2.x heads; turnout speaks HTTP/1.x only.
+      // llhttp parses HTTP/0.9 and 2.x heads; turnout speaks HTTP/1.x only. (Requests never
+      // get here: their version was checked with the request line.)
       s.fail(request ? (p->http_major == 0 ? 400 : 505) : 502, "unsupported HTTP version");
       return -1;
     }
     bool skip = false;  // the message has no body whatever its headers say
     if (request) {
       auto* req = static_cast<RequestHead*>(head);
-      req->method = p->method;
+      req->method = s.method_id_;  // llhttp's may be a stand-in (request_line.h)
       head->upgrade = p->upgrade != 0;
     } else {
       auto* res = static_cast<ResponseHead*>(head);
@@ -197,6 +187,9 @@ struct ParserCallbacks {
     }
     // Not upgrading: make llhttp treat the message as ordinary, or it would pause for a tunnel.
     p->upgrade = 0;
+    // llhttp was given the head only: what follows is ours to read first if it is chunked.
+    s.phase_ = !skip && (p->flags & F_CHUNKED) ? HttpParser::Phase::ChunkLine : HttpParser::Phase::Body;
+    s.chunk_line_.reset();
     return skip ? 1 : 0;
   }
 
@@ -205,19 +198,8 @@ struct ParserCallbacks {
     return 0;
   }
 
-  static int on_chunk_extension(llhttp_t* p, const char* at, size_t len) {
-    HttpParser& s = self(p);
-    s.chunk_ext_bytes_ += static_cast<uint32_t>(len);
-    if (s.chunk_ext_bytes_ > kMaxChunkExtensionBytes) {
-      s.fail(s.kind_ == HttpParser::Kind::Request ? 400 : 502, "chunk extensions too long");
-      return HPE_USER;
-    }
-    return 0;
-  }
-
   static int on_chunk_header(llhttp_t* p) {
     HttpParser& s = self(p);
-    s.chunk_ext_bytes_ = 0;
     if (p->content_length == 0) {
       // Last chunk: pause so feed() can scan the trailer section from here (llhttp would
       // accept a bare LF ending it).
@@ -227,9 +209,19 @@ struct ParserCallbacks {
     return 0;
   }
 
+  static int on_chunk_complete(llhttp_t* p) {
+    HttpParser& s = self(p);
+    // llhttp calls this after the trailer section too: the message is complete then.
+    if (s.phase_ == HttpParser::Phase::Trailers) return 0;
+    // The chunk's data and CRLF are done: the next chunk-size line is read by chunk_line_.
+    s.pause_ = HttpParser::Pause::ChunkLine;
+    return HPE_PAUSED;
+  }
+
   static int on_message_complete(llhttp_t* p) {
     HttpParser& s = self(p);
     s.in_message_ = false;
+    s.phase_ = s.kind_ == HttpParser::Kind::Request ? HttpParser::Phase::StartLine : HttpParser::Phase::Head;
     s.start_scan(false);
     if (s.upgrading_) return 0;  // llhttp goes on to HPE_PAUSED_UPGRADE
     s.events_->on_message_complete();
@@ -242,7 +234,6 @@ struct ParserCallbacks {
       llhttp_settings_t st;
       llhttp_settings_init(&st);
       st.on_message_begin = on_message_begin;
-      st.on_method = on_method;
       st.on_url = on_url;
       st.on_status = on_status;
       st.on_header_field = on_header_field;
@@ -251,9 +242,8 @@ struct ParserCallbacks {
       st.on_header_value_complete = on_header_value_complete;
       st.on_headers_complete = on_headers_complete;
       st.on_body = on_body;
-      st.on_chunk_extension_name = on_chunk_extension;
-      st.on_chunk_extension_value = on_chunk_extension;
       st.on_chunk_header = on_chunk_header;
+      st.on_chunk_complete = on_chunk_complete;
       st.on_message_complete = on_message_complete;
       return st;
     }();
@@ -266,6 +256,7 @@ HttpParser::HttpParser(Kind kind, MessageHead* head, Events* events, const Limit
   // One static settings table for every parser: llhttp keeps only the pointer.
   llhttp_init(&parser_, kind == Kind::Request ? HTTP_REQUEST : HTTP_RESPONSE, &ParserCallbacks::settings());
   parser_.data = this;
+  phase_ = kind == Kind::Request ? Phase::StartLine : Phase::Head;
   start_scan(false);
 }
 
@@ -290,11 +281,17 @@ bool HttpParser::keep_alive(bool skip_body) const {
   return conn && (skip_body || !llhttp_message_needs_eof(&parser_));
 }
 
-void HttpParser::fail(int status, const char* reason) {
+void HttpParser::fail(int status, std::string_view reason) {
   if (failed_) return;
   failed_ = true;
   error_status_ = status;
-  error_reason_ = reason;
+  error_reason_.assign(reason);
+}
+
+void HttpParser::fail_llhttp(llhttp_errno_t err) {
+  // Callbacks that failed set error_* themselves; llhttp errors are reported with its reason.
+  const char* reason = llhttp_get_error_reason(&parser_);
+  fail(kind_ == Kind::Request ? 400 : 502, reason ? reason : llhttp_errno_name(err));
 }
 
 void HttpParser::start_scan(bool trailers) {
@@ -302,12 +299,14 @@ void HttpParser::start_scan(bool trailers) {
   scan_seen_line_ = trailers;  // a trailer section has no start line: its first empty line ends it
   line_len_ = 0;
   head_bytes_ = 0;
+  line_cr_ = false;
 }
 
-bool HttpParser::scan(const char* data, size_t len) {
+bool HttpParser::scan(const char* data, size_t len, size_t* used) {
   int bad = kind_ == Kind::Request ? 400 : 502;
   uint32_t max = max_head_bytes();
   size_t i = 0;
+  *used = 0;
   while (i < len && scan_ != Scan::Off) {
     unsigned char c = static_cast<unsigned char>(data[i]);
     if (scan_ == Scan::SawCR) {
@@ -317,7 +316,7 @@ bool HttpParser::scan(const char* data, size_t len) {
       }
       ++i;
       if (line_len_ == 0) {
-        // Empty line: ends the head, or is one of the CRLFs tolerated before a start line.
+        // Empty line: ends the head, or is one of the CRLFs tolerated before a status line.
         scan_ = scan_seen_line_ ? Scan::Off : Scan::LineStart;
       } else {
         scan_seen_line_ = true;
@@ -351,9 +350,175 @@ bool HttpParser::scan(const char* data, size_t len) {
   }
   head_bytes_ += static_cast<uint32_t>(std::min<size_t>(i, std::numeric_limits<uint32_t>::max() - head_bytes_));
   if (max != 0 && head_bytes_ > max) {
-    fail(kind_ == Kind::Request ? 431 : 502, head_done_ ? "trailer section too large" : "head too large");
+    fail(kind_ == Kind::Request ? 431 : 502, phase_ == Phase::Trailers ? "trailer section too large" : "head too large");
     return false;
   }
+  *used = i;
+  return true;
+}
+
+bool HttpParser::read_request_line(const char* data, size_t len, size_t* used) {
+  uint32_t max = max_head_bytes();
+  size_t i = 0;
+  *used = 0;
+  // Empty lines before the request line (RFC 9112 2.2: a server SHOULD ignore at least one).
+  // They count against the head limit, so a stream of them cannot go on for ever.
+  while (!in_message_ && i < len) {
+    char c = data[i];
+    if (line_cr_) {
+      if (c != '\n') {
+        fail(400, "bare CR in head");
+        return false;
+      }
+      line_cr_ = false;
+      ++i;
+      head_bytes_ += 2;
+      if (max != 0 && head_bytes_ > max) {
+        fail(431, "head too large");
+        return false;
+      }
+    } else if (c == '\r') {
+      line_cr_ = true;
+      ++i;
+    } else if (c == '\n') {
+      fail(400, "bare LF in head");
+      return false;
+    } else {
+      in_message_ = true;  // the request's first byte (llhttp has not seen it yet)
+    }
+  }
+  *used = i;
+  if (i == len) return true;
+
+  const char* start = data + i;
+  const char* nl = static_cast<const char*>(std::memchr(start, '\n', len - i));
+  size_t seg = nl ? static_cast<size_t>(nl - start) : len - i;
+  if (nl == nullptr || !line_.empty()) {
+    // Split across reads: kept until its LF arrives, checked as far as it goes so that
+    // garbage is refused at once, not after max_header_bytes of it.
+    line_.append(start, seg);
+    size_t cr = line_.find('\r');
+    if (cr != std::string::npos && cr != line_.size() - 1) {  // only the last byte may be the CR of CRLF
+      fail(400, "bare CR in request line");
+      return false;
+    }
+    if (auto r = check_request_line_prefix(std::string_view(line_).substr(0, cr)); !r) {
+      fail(r.error().code, r.error().message);
+      return false;
+    }
+  }
+  std::string_view line = line_.empty() ? std::string_view(start, seg) : std::string_view(line_);
+  if (max != 0 && line.size() > max) {
+    fail(414, "request line too long");
+    return false;
+  }
+  if (nl == nullptr) {
+    *used = len;
+    return true;
+  }
+  *used = i + seg + 1;
+  if (line.empty() || line.back() != '\r') {
+    fail(400, "bare LF in request line");
+    return false;
+  }
+  // The line with its CRLF, in one piece: in the caller's buffer, or completed in line_.
+  std::string_view with_crlf = std::string_view(start, seg + 1);
+  if (!line_.empty()) {
+    line_.push_back('\n');
+    with_crlf = line_;
+  }
+  uint32_t before = head_bytes_;
+  bool ok = start_request(with_crlf);
+  line_.clear();
+  if (!ok) return false;
+  start_scan(true);  // the request line was the start line: the first empty line ends the head
+  head_bytes_ = before + static_cast<uint32_t>(with_crlf.size());
+  phase_ = Phase::Head;
+  return true;
+}
+
+bool HttpParser::start_request(std::string_view with_crlf) {
+  std::string_view line = with_crlf.substr(0, with_crlf.size() - 2);
+  RequestLine rl;
+  if (auto r = parse_request_line(line, &rl); !r) {
+    fail(r.error().code, r.error().message);
+    return false;
+  }
+  method_id_ = rl.method_id;
+  std::string_view version = line.substr(rl.method.size() + rl.target.size() + 2);
+  if (rl.method_id != kMethodExtension && (version == "HTTP/1.1" || version == "HTTP/1.0")) {
+    // The common case: llhttp parses the line as received, in one call.
+    if (!execute_own(with_crlf.data(), with_crlf.size())) return false;
+  } else {
+    // llhttp gets the method, or for an extension method a stand-in (it frames every request
+    // alike, CONNECT aside, and no stand-in is CONNECT); then " target " as received; then
+    // HTTP/1.0 or HTTP/1.1 (1.2..1.9 are handled as 1.1). It still checks the target itself.
+    std::string_view method = rl.method_id == kMethodExtension ? std::string_view("GET") : rl.method;
+    std::string_view middle = line.substr(rl.method.size(), rl.target.size() + 2);
+    std::string_view v = rl.version_minor == 0 ? "HTTP/1.0\r\n" : "HTTP/1.1\r\n";
+    if (!execute_own(method.data(), method.size()) || !execute_own(middle.data(), middle.size()) ||
+        !execute_own(v.data(), v.size())) {
+      return false;
+    }
+  }
+  // After on_message_begin cleared the head: the method as received, whatever llhttp saw.
+  extend(head_, static_cast<RequestHead*>(head_)->method_name, rl.method.data(), rl.method.size());
+  return true;
+}
+
+bool HttpParser::execute_own(const char* p, size_t n) {
+  llhttp_errno_t err = llhttp_execute(&parser_, p, n);
+  if (err == HPE_OK) return true;
+  if (err == HPE_PAUSED && pause_ == Pause::Trailers) {
+    // "0\r\n": the trailer section (or the final CRLF) comes next, from the caller's input.
+    pause_ = Pause::None;
+    llhttp_resume(&parser_);
+    phase_ = Phase::Trailers;
+    start_scan(true);
+    return true;
+  }
+  fail_llhttp(err);
+  return false;
+}
+
+bool HttpParser::execute(const char* data, size_t* pos, size_t n, Outcome* out) {
+  llhttp_errno_t err = llhttp_execute(&parser_, data + *pos, n);
+  if (err == HPE_OK) {
+    *pos += n;
+    return false;
+  }
+  const char* at = llhttp_get_error_pos(&parser_);
+  size_t off = at ? static_cast<size_t>(at - data) : *pos;
+  if (err == HPE_PAUSED) {
+    Pause why = pause_;
+    pause_ = Pause::None;
+    switch (why) {
+      case Pause::ChunkLine:
+        llhttp_resume(&parser_);
+        phase_ = Phase::ChunkLine;
+        chunk_line_.reset();
+        *pos = off;
+        return false;
+      case Pause::Trailers:
+        llhttp_resume(&parser_);
+        phase_ = Phase::Trailers;
+        start_scan(true);
+        *pos = off;
+        return false;
+      case Pause::MessageComplete:
+        paused_ = true;
+        *out = {Status::MessageComplete, off};
+        return true;
+      case Pause::None:
+        break;
+    }
+  }
+  if (err == HPE_PAUSED_UPGRADE && upgrading_) {
+    *out = {Status::Upgrade, off};
+    return true;
+  }
+  fail_llhttp(err);
+  *out = {Status::Error, off};
   return true;
 }
 
@@ -361,31 +526,49 @@ HttpParser::Outcome HttpParser::feed(const char* data, size_t len) {
   if (failed_) return {Status::Error, 0};
   if (upgrading_) return {Status::Upgrade, 0};
   if (paused_) return {Status::MessageComplete, 0};
+  const int bad = kind_ == Kind::Request ? 400 : 502;
   size_t pos = 0;
-  for (;;) {
-    if (scan_ != Scan::Off && !scan(data + pos, len - pos)) return {Status::Error, pos};
-    llhttp_errno_t err = llhttp_execute(&parser_, data + pos, len - pos);
-    if (err == HPE_OK) return {Status::NeedMore, len};
-    // Callbacks that failed set error_* themselves; llhttp errors are reported with its reason.
-    const char* at = llhttp_get_error_pos(&parser_);
-    size_t off = at ? static_cast<size_t>(at - data) : pos;
-    if (err == HPE_PAUSED && pause_ == Pause::Trailers) {
-      pause_ = Pause::None;
-      llhttp_resume(&parser_);
-      start_scan(true);
-      pos = off;
-      continue;
+  Outcome out;
+  while (pos < len) {
+    size_t used = 0;
+    switch (phase_) {
+      case Phase::StartLine:
+        if (!read_request_line(data + pos, len - pos, &used)) return {Status::Error, pos + used};
+        pos += used;
+        break;
+      case Phase::Head:
+      case Phase::Trailers:
+        if (!scan(data + pos, len - pos, &used)) return {Status::Error, pos};
+        if (used == 0) {
+          // The scan saw the section end but llhttp did not: never loop on it.
+          fail(bad, "head end not recognised");
+          return {Status::Error, pos};
+        }
+        if (execute(data, &pos, used, &out)) return out;
+        break;
+      case Phase::Body:
+        if (execute(data, &pos, len - pos, &out)) return out;
+        break;
+      case Phase::ChunkLine: {
+        ChunkLineScanner::Status st = chunk_line_.feed(data + pos, len - pos, &used);
+        pos += used;
+        if (st == ChunkLineScanner::Status::Error) {
+          fail(bad, chunk_line_.error());
+          return {Status::Error, pos};
+        }
+        if (st == ChunkLineScanner::Status::NeedMore) break;
+        // llhttp gets the size only; extensions are not forwarded (bodies are re-chunked).
+        char line[24];
+        auto r = std::to_chars(line, line + 16, chunk_line_.size(), 16);
+        *r.ptr++ = '\r';
+        *r.ptr++ = '\n';
+        phase_ = Phase::Body;  // or Trailers, set by execute_own after the last chunk
+        if (!execute_own(line, static_cast<size_t>(r.ptr - line))) return {Status::Error, pos};
+        break;
+      }
     }
-    if (err == HPE_PAUSED && pause_ == Pause::MessageComplete) {
-      pause_ = Pause::None;
-      paused_ = true;
-      return {Status::MessageComplete, off};
-    }
-    if (err == HPE_PAUSED_UPGRADE && upgrading_) return {Status::Upgrade, off};
-    const char* reason = llhttp_get_error_reason(&parser_);
-    fail(kind_ == Kind::Request ? 400 : 502, reason ? reason : llhttp_errno_name(err));
-    return {Status::Error, off};
   }
+  return {Status::NeedMore, len};
 }
 
 void HttpParser::resume() {

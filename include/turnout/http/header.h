@@ -3,6 +3,7 @@
 // Pure functions, any thread.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string_view>
 
@@ -38,6 +39,17 @@ enum HeaderFlag : uint32_t {
 // Case-insensitive lookup of a header name; Other for anything not in the table.
 HeaderToken lookup_token(std::string_view name);
 uint32_t token_flags(HeaderToken token);
+
+// tchar (RFC 9110 5.6.2): the bytes of a token (header names, methods, chunk extensions).
+inline constexpr std::array<bool, 256> kTchar = [] {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
+inline bool is_tchar(char c) { return kTchar[static_cast<unsigned char>(c)]; }
 
 // ASCII case-insensitive equality.
 bool iequals(std::string_view a, std::string_view b);

@@ -9,6 +9,7 @@
 
 #include "turnout/http/framing.h"
 #include "turnout/http/parser.h"
+#include "turnout/http/request_line.h"
 
 using namespace turnout;
 using HeadAction = HttpParser::Events::HeadAction;
@@ -254,8 +255,15 @@ TEST_CASE("head size and header count limits answer 431") {
   std::string over = "GET / HTTP/1.1\r\nHost: a\r\nX-Pad: " + std::string(64 - 16 - 9 - 9 - 1, 'p') + "\r\n\r\n";
   CHECK(request(over, 0, limits).error == 431);
   CHECK(request(over, 1, limits).error == 431);
-  // A long request line counts too.
-  CHECK(request("GET /" + std::string(80, 'a') + " HTTP/1.1\r\nHost: a\r\n\r\n", 0, limits).error == 431);
+  // A request line longer than the whole limit is 414 (URI Too Long); one within it counts
+  // towards the head.
+  CHECK(request("GET /" + std::string(80, 'a') + " HTTP/1.1\r\nHost: a\r\n\r\n", 0, limits).error == 414);
+  CHECK(request("GET /" + std::string(40, 'a') + " HTTP/1.1\r\nHost: a\r\nX: 12345\r\n\r\n", 0, limits).error == 431);
+  // Empty lines before the request line count too.
+  std::string empty_lines;
+  for (int i = 0; i < 40; ++i) empty_lines += "\r\n";
+  CHECK(request(empty_lines + "GET / HTTP/1.1\r\nHost: a\r\n\r\n", 0, limits).error == 431);
+  CHECK(request("\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", 1, limits).error == 0);
   // Endless whitespace never reaches a callback but is still counted.
   CHECK(request("GET / HTTP/1.1\r\nHost: a\r\nX:" + std::string(100, ' '), 7, limits).error == 431);
   CHECK(request("GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nHost: a\r\n\r\n", 0, limits).error == 0);
@@ -340,7 +348,17 @@ TEST_CASE("smuggling and malformed requests are rejected with 400") {
       {"absolute-form disagreeing with Host", "GET http://victim.example/ HTTP/1.1\r\nHost: a\r\n\r\n"},
       {"space in target", "GET /a b HTTP/1.1\r\nHost: a\r\n\r\n"},
       {"HTTP/0.9", "GET /\r\n\r\n"},
-      {"HTTP/1.2", "GET / HTTP/1.2\r\nHost: a\r\n\r\n"},
+      {"RTSP/1.0", "OPTIONS / RTSP/1.0\r\nHost: a\r\n\r\n"},
+      {"ICE/1.0", "SOURCE / ICE/1.0\r\nHost: a\r\n\r\n"},
+      {"two spaces after the method", "GET  / HTTP/1.1\r\nHost: a\r\n\r\n"},
+      {"lower-case HEAD", "head / HTTP/1.1\r\nHost: a\r\n\r\n"},
+      {"PRI on HTTP/1.1", "PRI / HTTP/1.1\r\nHost: a\r\n\r\n"},
+      {"chunk extension with a bare CR", chunked + "5;a=b\rc\r\nhello\r\n0\r\n\r\n"},
+      {"chunk extension with a NUL", chunked + std::string("5;a=b\0\r\nhello\r\n0\r\n\r\n", 20)},
+      {"chunk extension unterminated quote", chunked + "5;a=\"b\r\nhello\r\n0\r\n\r\n"},
+      {"chunk extension with a control byte", chunked + "5;a=b\x01\r\nhello\r\n0\r\n\r\n"},
+      {"chunk extension followed by whitespace", chunked + "5;a=b \r\nhello\r\n0\r\n\r\n"},
+      {"last chunk with an invalid extension", chunked + "5\r\nhello\r\n0;a==b\r\n\r\n"},
       {"bad method", "G(T / HTTP/1.1\r\nHost: a\r\n\r\n"},
       {"relative target", "GET index.html HTTP/1.1\r\nHost: a\r\n\r\n"},
   };
@@ -361,6 +379,111 @@ TEST_CASE("a leading empty line is tolerated, HTTP/2 heads get 505") {
   CHECK(r.error == 0);
   CHECK(r.heads.size() == 1);
   CHECK(request("GET / HTTP/2.0\r\nHost: a\r\n\r\n").error == 505);
+  CHECK(request("GET / HTTP/3.0\r\nHost: a\r\n\r\n").error == 505);
+  CHECK(request("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").error == 505);
+  CHECK(request("\r\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n").error == 400);
+  CHECK(request("\nGET / HTTP/1.1\r\nHost: a\r\n\r\n").error == 400);
+}
+
+TEST_CASE("HTTP/1.2 to 1.9 are handled as HTTP/1.1 (RFC 9110 2.5)") {
+  for (char minor = '2'; minor <= '9'; ++minor) {
+    std::string raw = std::string("POST /v HTTP/1.") + minor + "\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi";
+    for (size_t step : {size_t(0), size_t(1)}) {
+      Run r = request(raw, step);
+      REQUIRE(r.error == 0);
+      REQUIRE(r.heads.size() == 1);
+      CHECK(r.heads[0] == "POST /v HTTP/1.1 ka|Host=a*|Content-Length=2*");
+      CHECK(r.bodies[0] == "hi");
+    }
+  }
+}
+
+TEST_CASE("extension methods are parsed with the framing of any request") {
+  const std::string raw =
+      "QUERY /search HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nq=abc"
+      "BREW /pot HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\ntea\r\n0\r\n\r\n"
+      "MKCOLA /x HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+      "PLAY /m HTTP/1.1\r\nHost: a\r\n\r\n";
+  for (size_t step : {size_t(0), size_t(1), size_t(3)}) {
+    CAPTURE(step);
+    Recorder rec(HttpParser::Kind::Request);
+    HttpParser parser(HttpParser::Kind::Request, &rec.req, &rec, rec.limits);
+    std::vector<uint8_t> methods;
+    size_t pos = 0;
+    while (pos < raw.size()) {
+      size_t n = step == 0 ? raw.size() - pos : std::min(step, raw.size() - pos);
+      HttpParser::Outcome o = parser.feed(raw.data() + pos, n);
+      INFO(parser.error_reason());
+      REQUIRE(o.status != Status::Error);
+      pos += o.status == Status::NeedMore ? n : o.consumed;
+      if (o.status == Status::MessageComplete) {
+        methods.push_back(rec.req.method);
+        parser.resume();
+      }
+    }
+    REQUIRE(rec.heads.size() == 4);
+    CHECK(rec.heads[0] == "QUERY /search HTTP/1.1 ka|Host=a*|Content-Type=text/plain|Content-Length=5*");
+    CHECK(rec.heads[1] == "BREW /pot HTTP/1.1 ka|Host=a*|Transfer-Encoding=chunked*");
+    CHECK(rec.heads[2] == "MKCOLA /x HTTP/1.0 ka|Connection=keep-alive*");
+    CHECK(rec.heads[3] == "PLAY /m HTTP/1.1 ka|Host=a*");
+    CHECK(rec.bodies == std::vector<std::string>{"q=abc", "tea", "", ""});
+    CHECK(methods == std::vector<uint8_t>{kMethodExtension, kMethodExtension, kMethodExtension, kMethodExtension});
+  }
+  // The stand-in llhttp parses never leaks: a known method keeps its own id.
+  Run get = request("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+  CHECK(get.heads[0] == "GET / HTTP/1.1 ka|Host=a*");
+}
+
+TEST_CASE("an over-long request line is 414, an over-long method 501, a long head 431") {
+  Limits limits;
+  limits.max_header_bytes = 256;
+  std::string target = "/" + std::string(300, 'u');
+  for (size_t step : {size_t(0), size_t(1), size_t(17)}) {
+    CAPTURE(step);
+    CHECK(request("GET " + target + " HTTP/1.1\r\nHost: a\r\n\r\n", step, limits).error == 414);
+    // Refused before its end arrives: the line is never complete.
+    CHECK(request("GET " + target, step, limits).error == 414);
+    CHECK(request(std::string(40, 'M') + " / HTTP/1.1\r\nHost: a\r\n\r\n", step, limits).error == 501);
+    CHECK(request("\x16\x03\x01\x02\x05", step, limits).error == 400);  // TLS to a plain port
+    CHECK(request("GET /" + std::string(200, 'u') + " HTTP/1.1\r\nHost: a\r\nX: " + std::string(60, 'x') +
+                  "\r\n\r\n", step, limits).error == 431);
+    CHECK(request("GET /" + std::string(200, 'u') + " HTTP/1.1\r\nHost: a\r\n\r\n", step, limits).error == 0);
+  }
+}
+
+TEST_CASE("valid chunk extensions (RFC 9112 7.1.1) are accepted and not part of the body") {
+  const std::string head = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (std::string_view line : {"2;a=b;c=d", "2 ;a=b", "2; a=b", "2;a = b", "2;a=\"b\\\"c\"", "2\t;a=b", "2;a",
+                                "2;a=\"semi;colon\"", "2 ; a ; b = \"c\""}) {
+    CAPTURE(line);
+    std::string raw = head + std::string(line) + "\r\nxy\r\n3;last=\"1\"\r\nzzz\r\n0;end=yes\r\nT: 1\r\n\r\n";
+    for (size_t step : {size_t(0), size_t(1), size_t(5)}) {
+      Run r = request(raw, step);
+      CHECK(r.error == 0);
+      REQUIRE(r.bodies.size() == 1);
+      CHECK(r.bodies[0] == "xyzzz");
+      CHECK(r.last == Status::MessageComplete);
+    }
+  }
+}
+
+TEST_CASE("chunk data is handed out from the caller's buffer (no copy)") {
+  const std::string raw =
+      "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5 ; x=\"y\"\r\nhello\r\n0\r\n\r\n";
+  struct Spans : Recorder {
+    using Recorder::Recorder;
+    std::vector<const char*> at;
+    void on_body(const char* p, size_t len) override {
+      at.push_back(p);
+      Recorder::on_body(p, len);
+    }
+  } rec(HttpParser::Kind::Request);
+  HttpParser parser(HttpParser::Kind::Request, &rec.req, &rec, rec.limits);
+  HttpParser::Outcome o = parser.feed(raw.data(), raw.size());
+  REQUIRE(o.status == Status::MessageComplete);
+  REQUIRE(rec.at.size() == 1);
+  CHECK(rec.at[0] == raw.data() + raw.find("hello"));
+  CHECK(rec.body == "hello");
 }
 
 TEST_CASE("chunk sizes and extensions within bounds are accepted") {

@@ -6,6 +6,7 @@
 #include <llhttp.h>
 
 #include "turnout/http/host.h"
+#include "turnout/http/upgrade.h"
 
 namespace turnout {
 namespace {
@@ -118,6 +119,7 @@ Result<void> decide_request_framing(RequestHead& head, const Limits& limits) {
   head.framing = framing;
   head.host_header = host ? host->value : Slice{};
   head.expect_continue = expect_continue;
+  decide_request_upgrade(head);
   return {};
 }
 

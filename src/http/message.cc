@@ -34,6 +34,7 @@ void RequestHead::clear() {
   host.clear();
   host_header = {};
   expect_continue = false;
+  upgrade_protocols = {};
   framing = {};
 }
 

@@ -158,7 +158,9 @@ void build_upstream_request(const RequestHead& head, const Framing& framing, con
       continue;
     }
     if (token_flags(h.token) & kRewrittenByProxy) continue;
-    if (!pass_through(head, h, named, ctx.upgrade)) continue;
+    // Upgrade never passes as received: the offer is regenerated below from the allowed
+    // protocols only, so "Upgrade: h2c, websocket" reaches the server as "websocket".
+    if (!pass_through(head, h, named, false)) continue;
     append_header(out, head.name(h), head.value(h));
   }
   // Appended to, never trusted: the client's own claims stay first and ours is last. An
@@ -173,7 +175,11 @@ void build_upstream_request(const RequestHead& head, const Framing& framing, con
   if (!received_host.empty()) append_header(out, "X-Forwarded-Host", received_host);
   append_combined(out, head, HeaderToken::Via, "Via", kVia, named.contains("Via"));
   append_framing(out, framing);
-  if (ctx.upgrade) out.append("Connection: upgrade\r\n");
+  std::string_view protocols = head.str(head.upgrade_protocols);
+  if (ctx.upgrade && !protocols.empty()) {
+    append_header(out, "Upgrade", protocols);
+    out.append("Connection: upgrade\r\n");
+  }
   out.append("\r\n");
 }
 

@@ -199,8 +199,10 @@ HttpParser::Events::HeadAction ClientConnection::on_head_complete() {
     exchange_->start();
   }
   if (state_ == State::Closing || state_ == State::Lingering) return HeadAction::Reject;
-  if (local_response_) return HeadAction::Continue;
-  return req.upgrade ? HeadAction::Upgrade : HeadAction::Continue;
+  // An upgrade request too is parsed to its end, so a body it carries is forwarded as framed;
+  // the parser then pauses, and the bytes after the request become the tunnel's only if the
+  // server answers 101 after the whole request (Exchange, http/upgrade.h).
+  return HeadAction::Continue;
 }
 
 void ClientConnection::on_body(const char* at, size_t len) {

@@ -10,6 +10,7 @@
 #include "turnout/common/log.h"
 #include "turnout/http/framing.h"
 #include "turnout/http/rewrite.h"
+#include "turnout/http/upgrade.h"
 #include "turnout/proxy/client_conn.h"
 
 namespace turnout {
@@ -211,13 +212,14 @@ HttpParser::Events::HeadAction Exchange::on_upstream_head(ResponseHead& head) {
     up_->set_not_reusable();
     return HeadAction::Reject;  // -> on_upstream_failed(Malformed) -> 502
   }
+  bool tunnel = head.status == 101;
+  if (tunnel && !check_switching_protocols(head, req, request_complete_)) {
+    // A switch the client did not offer (h2c), or before its whole request: 502, never relayed.
+    up_->set_not_reusable();
+    return HeadAction::Reject;
+  }
   state_ = State::Receiving;
   status_ = head.status;
-  bool tunnel = head.status == 101 && upgrade_;
-  if (head.status == 101 && !upgrade_) {
-    up_->set_not_reusable();
-    return HeadAction::Reject;  // 101 to a request that did not ask for it
-  }
   // Framing towards the client: a body of unknown length is chunked for an HTTP/1.1 client so
   // its connection survives; a 1.0 client gets it until close.
   down_framing_ = head.framing;
@@ -291,6 +293,9 @@ void Exchange::release_upstream() {
   UpstreamConnection* c = up_;
   up_ = nullptr;
   if (!request_complete_) c->set_not_reusable();  // it never got the whole request
+  // A server asked to switch protocols (or to open a CONNECT tunnel) may have switched
+  // whatever it answered: its connection is never reused.
+  if (upgrade_) c->set_not_reusable();
   ctx_.pool.release(c);
 }
 

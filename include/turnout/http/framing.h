@@ -12,7 +12,8 @@ namespace turnout {
 
 // Validates a complete request head and decides its framing, host and flags. Fills
 // head.framing, head.host (normalize_host of Host or of the absolute-form authority),
-// head.host_header and head.expect_continue.
+// head.host_header, head.expect_continue, and the Upgrade offer (decide_request_upgrade,
+// upgrade.h).
 // Errors (code 400 unless noted): CL together with TE; more than one CL field or a list of
 // differing values; CL not pure digits (signs, spaces, empty) or overflowing; TE whose final
 // coding is not exactly "chunked" or that lists anything besides chunked; missing Host on

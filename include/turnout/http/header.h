@@ -26,6 +26,7 @@ enum class HeaderToken : uint8_t {
   XForwardedHost,
   Via,
   ProxyAuthenticate,   // hop-by-hop by RFC 9110 but forwarded (auth to the origin is end to end here)
+  Http2Settings,       // HTTP2-Settings: only meaningful with "Upgrade: h2c", which is never relayed
   Count
 };
 

@@ -63,6 +63,7 @@ struct RequestHead : MessageHead {
   std::string host;      // normalised route key from Host / absolute-form authority (framing.cc)
   Slice host_header;     // the Host value as received, for X-Forwarded-Host
   bool expect_continue = false;  // "Expect: 100-continue"
+  Slice upgrade_protocols;  // Upgrade protocols offered upstream: the allowed ones (upgrade.h)
   Framing framing;       // decided once at head complete
   void clear();
 };

@@ -15,13 +15,15 @@ namespace turnout {
 struct ForwardContext {
   std::string_view client_ip;       // peer address of the client connection, no port
   std::string_view proto = "http";  // X-Forwarded-Proto
-  bool upgrade = false;             // keep Upgrade + "Connection: upgrade" (WebSocket)
+  bool upgrade = false;             // offer head.upgrade_protocols (Upgrade + "Connection: upgrade")
 };
 
 // Appends the request head to send upstream: "METHOD origin-form HTTP/1.1\r\n" (absolute-form
 // targets are reduced to origin-form; Host comes from the request's Host, or from the
 // absolute-form authority), the filtered headers, X-Forwarded-*, "Via: 1.1 turnout", framing
-// headers from `framing` (body as sent upstream), and the final CRLF.
+// headers from `framing` (body as sent upstream), "Upgrade: <head.upgrade_protocols>" and
+// "Connection: upgrade" when ctx.upgrade and protocols are offered (never the received Upgrade
+// fields, see upgrade.h), and the final CRLF.
 void build_upstream_request(const RequestHead& head, const Framing& framing, const ForwardContext& ctx,
                             std::string& out);
 

@@ -6,28 +6,12 @@
 #include <utility>
 
 #include "turnout/http/framing.h"
+#include "unit/http/head_fields.h"
 
 using namespace turnout;
+using namespace turnout::test;
 
 namespace {
-
-using Fields = std::initializer_list<std::pair<std::string_view, std::string_view>>;
-
-Slice put(MessageHead& h, std::string_view s) {
-  Slice sl{static_cast<uint32_t>(h.storage.size()), static_cast<uint32_t>(s.size())};
-  h.storage.append(s);
-  return sl;
-}
-
-void add_fields(MessageHead& h, Fields fields) {
-  for (auto& [name, value] : fields) {
-    HeaderField f;
-    f.name = put(h, name);
-    f.value = put(h, value);
-    f.token = lookup_token(name);
-    h.headers.push_back(f);
-  }
-}
 
 RequestHead request(Fields fields, std::string_view target = "/", uint8_t method = HTTP_GET, uint8_t minor = 1) {
   RequestHead h;

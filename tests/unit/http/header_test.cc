@@ -28,6 +28,8 @@ TEST_CASE("lookup_token finds every policy header in any case") {
       {"X-FORWARDED-HOST", HeaderToken::XForwardedHost},
       {"via", HeaderToken::Via},
       {"Proxy-Authenticate", HeaderToken::ProxyAuthenticate},
+      {"HTTP2-Settings", HeaderToken::Http2Settings},
+      {"http2-settings", HeaderToken::Http2Settings},
   };
   for (const Case& c : cases) {
     CAPTURE(c.name);
@@ -37,7 +39,8 @@ TEST_CASE("lookup_token finds every policy header in any case") {
 
 TEST_CASE("lookup_token returns Other for near misses") {
   for (std::string_view name : {"", "Hos", "Hosts", "Host ", " Host", "Content-Lengt", "Content-Length2", "Transfer_Encoding",
-                           "TE2", "Vias", "X-Forwarded-Fox", "Keep Alive", "Trailers", "Date", "Cookie"}) {
+                           "TE2", "Vias", "X-Forwarded-Fox", "Keep Alive", "Trailers", "Date", "Cookie", "HTTP2-Setting",
+                           "HTTP3-Settings"}) {
     CAPTURE(name);
     CHECK(lookup_token(name) == HeaderToken::Other);
   }
@@ -45,7 +48,7 @@ TEST_CASE("lookup_token returns Other for near misses") {
 
 TEST_CASE("token_flags is the forwarding policy table") {
   for (HeaderToken t : {HeaderToken::Connection, HeaderToken::KeepAlive, HeaderToken::ProxyConnection, HeaderToken::TE,
-                        HeaderToken::Trailer, HeaderToken::Upgrade}) {
+                        HeaderToken::Trailer, HeaderToken::Upgrade, HeaderToken::Http2Settings}) {
     CHECK(token_flags(t) == kHopByHop);
   }
   CHECK(token_flags(HeaderToken::ContentLength) == kFraming);

@@ -214,7 +214,7 @@ TEST_CASE("upstream request: HTTP/1.0 becomes HTTP/1.1, absolute-form becomes or
   CHECK(no_host.find("X-Forwarded-Host: b.example:8080\r\n") != std::string::npos);
 }
 
-TEST_CASE("upstream request: an upgrade keeps Upgrade and sends Connection: upgrade") {
+TEST_CASE("upstream request: an upgrade offers the allowed protocols and sends Connection: upgrade") {
   std::string raw =
       "GET /chat HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade, X-Drop\r\n"
       "X-Drop: 1\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
@@ -222,17 +222,50 @@ TEST_CASE("upstream request: an upgrade keeps Upgrade and sends Connection: upgr
   CHECK(out ==
         "GET /chat HTTP/1.1\r\n"
         "Host: a\r\n"
-        "Upgrade: websocket\r\n"
         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
         "Sec-WebSocket-Version: 13\r\n"
         "X-Forwarded-For: 10.0.0.9\r\n"
         "X-Forwarded-Proto: http\r\n"
         "X-Forwarded-Host: a\r\n"
         "Via: 1.1 turnout\r\n"
+        "Upgrade: websocket\r\n"
         "Connection: upgrade\r\n"
         "\r\n");
   // Not upgrading: the same request loses its Upgrade header.
   CHECK(upstream(raw).find("Upgrade") == std::string::npos);
+}
+
+TEST_CASE("upstream request: h2c is never offered, HTTP2-Settings never forwarded") {
+  // h2c alongside WebSocket: only WebSocket is offered.
+  std::string both =
+      "GET /chat HTTP/1.1\r\nHost: a\r\nUpgrade: h2c, websocket\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+      "HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n";
+  auto p = parse_request(both);
+  REQUIRE(p->head.upgrade);
+  std::string out;
+  build_upstream_request(p->head, p->head.framing, {"10.0.0.9", "http", true}, out);
+  CHECK(out.find("Upgrade: websocket\r\nConnection: upgrade\r\n") != std::string::npos);
+  CHECK(out.find("h2c") == std::string::npos);
+  CHECK(out.find("HTTP2-Settings") == std::string::npos);
+
+  // h2c alone, with or without Connection naming it: a plain HTTP/1.1 request.
+  for (std::string_view raw : {
+           "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+           "HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n",
+           "GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n"
+           "HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n",
+           "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: H2C\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n"}) {
+    CAPTURE(raw);
+    auto h = parse_request(raw);
+    CHECK_FALSE(h->head.upgrade);
+    std::string plain;
+    build_upstream_request(h->head, h->head.framing, {"10.0.0.9", "http", h->head.upgrade}, plain);
+    CHECK(plain.find("pgrade") == std::string::npos);
+    CHECK(plain.find("h2c") == std::string::npos);
+    CHECK(plain.find("H2C") == std::string::npos);
+    CHECK(plain.find("HTTP2-Settings") == std::string::npos);
+    CHECK(plain.find("Connection") == std::string::npos);
+  }
 }
 
 TEST_CASE("upstream request: appends to `out` without disturbing what is there") {

@@ -91,8 +91,9 @@ Result<void> decide_request_framing(RequestHead& head, const Limits& limits) {
   if (host) {
     std::string_view v = head.value(*host);
     normalize_host_into(v, host_key);
-    // An empty Host is legal (RFC 9112 3.2) and routes like an unknown host; junk is not.
-    if (host_key.empty() && !v.empty()) return make_error(400, "invalid Host");
+    // An empty Host is legal (RFC 9112 3.2) and routes like an unknown host, and so does a
+    // reg-name that is not a hostname (host.h); junk is not.
+    if (host_key.empty() && !v.empty() && !valid_reg_name_host(v)) return make_error(400, "invalid Host");
   }
 
   std::string_view target = head.str(head.target);
@@ -100,8 +101,11 @@ Result<void> decide_request_framing(RequestHead& head, const Limits& limits) {
   std::string_view origin;
   if (split_absolute_form(target, &authority, &origin)) {
     std::string key = normalize_host(authority);
-    if (key.empty()) return make_error(400, "invalid authority in request target");
-    if (host && key != host_key) return make_error(400, "request target authority disagrees with Host");
+    if (key.empty() && !valid_reg_name_host(authority)) return make_error(400, "invalid authority in request target");
+    if (host) {
+      bool agree = key.empty() ? host_key.empty() && same_reg_name_host(authority, head.value(*host)) : key == host_key;
+      if (!agree) return make_error(400, "request target authority disagrees with Host");
+    }
     host_key = std::move(key);
   } else if (head.method == HTTP_CONNECT) {
     if (normalize_host(target).empty()) return make_error(400, "invalid CONNECT target");

@@ -11,13 +11,14 @@
 namespace turnout {
 
 // Validates a complete request head and decides its framing, host and flags. Fills
-// head.framing, head.host (normalize_host of Host or of the absolute-form authority),
-// head.host_header, head.expect_continue, and the Upgrade offer (decide_request_upgrade,
-// upgrade.h).
+// head.framing, head.host (normalize_host of Host or of the absolute-form authority; "" for
+// an empty Host or a reg-name that is not a hostname, which match no route), head.host_header,
+// head.expect_continue, and the Upgrade offer (decide_request_upgrade, upgrade.h).
 // Errors (code 400 unless noted): CL together with TE; more than one CL field or a list of
 // differing values; CL not pure digits (signs, spaces, empty) or overflowing; TE whose final
 // coding is not exactly "chunked" or that lists anything besides chunked; missing Host on
-// HTTP/1.1; more than one Host; invalid Host; absolute-form authority disagreeing with Host;
+// HTTP/1.1; more than one Host; a Host that is not a valid reg-name (host.h); absolute-form
+// authority disagreeing with Host;
 // a body over limits.max_body_bytes with a known length (413).
 Result<void> decide_request_framing(RequestHead& head, const Limits& limits);
 

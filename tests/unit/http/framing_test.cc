@@ -106,9 +106,17 @@ TEST_CASE("request Host: required on 1.1, single, valid, normalised into head.ho
   CHECK(verdict(request({}, "/", HTTP_GET, 0)) == 0);  // HTTP/1.0 may omit Host
   CHECK(verdict(request({{"Host", "a"}, {"Host", "a"}})) == 400);
   CHECK(verdict(request({{"Host", "a"}, {"host", "b"}})) == 400);
-  for (std::string_view bad : {"a b", "a/b", "[::1", "a.com:abc", "a..b", "user@a.com", "*.example.org"}) {
+  for (std::string_view bad : {"a b", "a/b", "[::1", "a.com:abc", "user@a.com", "a,b", "a%4", "a%zz", "a\"b", "a:80:80"}) {
     CAPTURE(bad);
     CHECK(verdict(request({{"Host", bad}})) == 400);
+  }
+  // A valid RFC 3986 reg-name that is not a hostname is legal, and matches no route.
+  for (std::string_view reg : {"a=b", "a!b", "*.example.org", "a..b", "ex%41mple.com", "a~b:8080", "(x)", "a;b+c$&'"}) {
+    CAPTURE(reg);
+    RequestHead h = request({{"Host", reg}});
+    REQUIRE(decide_request_framing(h, {}));
+    CHECK(h.host == "");
+    CHECK(h.str(h.host_header) == reg);
   }
 
   RequestHead h = request({{"User-Agent", "t"}, {"Host", "WWW.Example.com.:8080"}, {"Expect", "100-Continue"}});
@@ -134,6 +142,12 @@ TEST_CASE("absolute-form target: authority is the route key and must agree with 
   CHECK(verdict(request({{"Host", "evil.com"}}, "http://example.com/")) == 400);
   CHECK(verdict(request({{"Host", "example.com"}}, "http://user@example.com/")) == 400);
   CHECK(verdict(request({{"Host", "example.com"}}, "http:///x")) == 400);
+  // A reg-name authority must be the same reg-name as Host (case and port aside).
+  CHECK(verdict(request({{"Host", "a=b"}}, "http://A=B:80/x")) == 0);
+  CHECK(verdict(request({{"Host", "a=b"}}, "http://a!b/x")) == 400);
+  CHECK(verdict(request({{"Host", "example.com"}}, "http://a=b/x")) == 400);
+  CHECK(verdict(request({{"Host", "a=b"}}, "http://example.com/x")) == 400);
+  CHECK(verdict(request({{"Host", ""}}, "http://a=b/x")) == 400);
 
   RequestHead no_host = request({}, "https://api.example.com/v1", HTTP_GET, 0);
   REQUIRE(decide_request_framing(no_host, {}));

@@ -50,3 +50,19 @@ TEST_CASE("split_absolute_form separates authority from origin-form") {
   CHECK_FALSE(split_absolute_form("http:/example.com", &authority, &origin));
   CHECK_FALSE(split_absolute_form("*", &authority, &origin));
 }
+
+TEST_CASE("valid_reg_name_host: RFC 3986 reg-names with an optional port, ',' excepted") {
+  for (std::string_view h : {"a=b", "a!b", "*.example.org", "a..b", "example.com", "ex%41mple.com", "a~b", "a=b:8080",
+                             "a=b:", "!$&'()*+;=", "-._~"}) {
+    CAPTURE(h);
+    CHECK(valid_reg_name_host(h));
+  }
+  for (std::string_view h : {"", ":80", "a,b", "a b", "a/b", "a@b", "a%4", "a%g0", "a%", "a=b:80x", "a=b:123456",
+                             "[::1]", "a\"b", "a<b", "caf\xc3\xa9"}) {
+    CAPTURE(h);
+    CHECK_FALSE(valid_reg_name_host(h));
+  }
+  CHECK(same_reg_name_host("A=B:80", "a=b"));
+  CHECK(same_reg_name_host("a=b", "a=b:443"));
+  CHECK_FALSE(same_reg_name_host("a=b", "a!b"));
+}

@@ -1,12 +1,14 @@
 // libFuzzer target: an upstream's byte stream through HttpParser (Kind::Response), split into
 // pieces chosen by the input, answering a request whose method is a fuzzed byte; every head goes
 // through decide_response_framing and build_downstream_response the way UpstreamConnection +
-// Exchange do (interim 1xx skipped, 101 only when the request asked to upgrade, a body of unknown
-// length re-framed as chunked for an HTTP/1.1 client).
+// Exchange do (interim 1xx skipped, 101 only to a protocol the request offered and after the
+// whole request, a body of unknown length re-framed as chunked for an HTTP/1.1 client).
 //
 // Input: see fuzz_http.h (SplitInput). The extra byte is the request method (llhttp_method_t,
 // any value). flags & 3 picks the limits; flags & 4: the client speaks HTTP/1.0; flags & 8: the
-// request asked to upgrade; flags & 16: the client does not keep alive; flags & 32: EOF at the end.
+// request asked to upgrade ("h2c, websocket": websocket is offered upstream); flags & 16: the
+// client does not keep alive; flags & 32: EOF at the end; flags & 64: the request body was not
+// all read when the response came.
 //
 // Invariants checked:
 //  - the Outcome contract of feed() and finish();
@@ -25,6 +27,7 @@
 #include "fuzz_http.h"
 #include "turnout/http/framing.h"
 #include "turnout/http/rewrite.h"
+#include "turnout/http/upgrade.h"
 
 using namespace turnout;
 using namespace turnout::fuzz;
@@ -38,6 +41,7 @@ struct Request {
   uint8_t minor = 1;        // client's HTTP/1.x minor version
   bool upgrade = false;     // asked for Upgrade
   bool keep_alive = true;   // client keeps alive
+  bool complete = true;     // the request body was all read when the response head came
 };
 
 class Reparse : public HttpParser::Events {
@@ -111,6 +115,17 @@ class Upstream : public HttpParser::Events {
   Upstream(const Limits& limits, const Request& req)
       : limits_(limits), req_(req), parser_(HttpParser::Kind::Response, &head_, this, limits_) {
     parser_.set_request_method(req.method);
+    // The request as Exchange knows it: "Upgrade: h2c, websocket" offered upstream as websocket.
+    if (req.upgrade) {
+      HeaderField f;
+      f.name = {0, 7};
+      f.value = {7, 14};
+      f.token = HeaderToken::Upgrade;
+      offer_.storage = "Upgradeh2c, websocket";
+      offer_.headers.push_back(f);
+      offer_.upgrade = true;
+      decide_request_upgrade(offer_);
+    }
   }
 
   HttpParser& parser() { return parser_; }
@@ -133,10 +148,19 @@ class Upstream : public HttpParser::Events {
     // RFC 9112 4: status-code = 3DIGIT; RFC 9110 15: 100..599. Anything else is a garbage
     // status line (502), never something to forward.
     FUZZ_CHECK(head_.status >= 100 && head_.status <= 599, "response with status %u accepted", head_.status);
-    bool tunnel = head_.status == 101 && req_.upgrade;
-    if (head_.status == 101 && !req_.upgrade) {
+    bool tunnel = head_.status == 101;
+    if (tunnel && !check_switching_protocols(head_, offer_, req_.complete)) {
       transcript += "reject 101\n";
       return HeadAction::Reject;
+    }
+    if (tunnel) {
+      // Only a protocol the client offered (WebSocket) reaches it, never h2c.
+      for (const HeaderField& h : head_.headers) {
+        if (h.token != HeaderToken::Upgrade) continue;
+        for_each_list_element(head_.value(h), [](std::string_view p) {
+          FUZZ_CHECK(upgrade_protocol_allowed(p), "101 to '%s' relayed", printable(p).c_str());
+        });
+      }
     }
     Framing down = head_.framing;
     bool client_11 = req_.minor >= 1;
@@ -175,6 +199,7 @@ class Upstream : public HttpParser::Events {
  private:
   Limits limits_;
   Request req_;
+  RequestHead offer_;  // the request's upgrade offer, for check_switching_protocols
   ResponseHead head_;
   HttpParser parser_;
   std::string body_;
@@ -187,6 +212,7 @@ std::string run(const SplitInput& in, const std::vector<size_t>& pieces) {
   req.minor = (in.flags & 4) ? 0 : 1;
   req.upgrade = (in.flags & 8) != 0;
   req.keep_alive = (in.flags & 16) == 0;
+  req.complete = (in.flags & 64) == 0;
   Upstream up(limits_profile(in.flags), req);
   DriveEnd end = drive(up.parser(), in.data, in.size, pieces, up.transcript);
   if (end == DriveEnd::Consumed && (in.flags & 32)) {

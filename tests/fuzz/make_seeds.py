@@ -71,6 +71,56 @@ def request_seeds():
         "GET / HTTP/1.1\nHost: a.example\nConnection: close, " + ", ".join(f"x{i}" for i in range(17)) +
         "\nClose: 1\n\n"))
     write("request", "ipv6_host", prefix() + crlf("GET / HTTP/1.1\nHost: [::1]:8080\n\n"))
+    # The request-line scanner: extension methods, case variants, protocols, versions, limits.
+    write("request", "extension_methods", prefix(0, 0, (4, 9)) + crlf(
+        "QUERY /s HTTP/1.1\nHost: a.example\nContent-Length: 3\n\nq=1"
+        "BREW /pot HTTP/1.1\nHost: a.example\nTransfer-Encoding: chunked\n\n3\ntea\n0\n\n"
+        "MKCOLA /x HTTP/1.1\nHost: a.example\n\nPLAY /m HTTP/1.1\nHost: a.example\n\n"
+        "GET_PARAMETER * HTTP/1.1\nHost: a.example\n\n"))
+    write("request", "case_variant_method", prefix() + crlf("head / HTTP/1.1\nHost: a.example\n\n"))
+    write("request", "pri_http11", prefix() + crlf("PRI / HTTP/1.1\nHost: a.example\n\n"))
+    write("request", "pri_preface", prefix() + crlf("PRI * HTTP/2.0\n\nSM\n\n"))
+    write("request", "rtsp", prefix() + crlf("OPTIONS * RTSP/1.0\nCSeq: 1\n\n"))
+    write("request", "ice", prefix() + crlf("SOURCE /mount ICE/1.0\nHost: a.example\n\n"))
+    write("request", "http12_http19", prefix(0, 0, (3,)) + crlf(
+        "GET / HTTP/1.2\nHost: a.example\n\nPOST / HTTP/1.9\nHost: a.example\nContent-Length: 1\n\nx"))
+    write("request", "http20_request_line", prefix() + crlf("GET / HTTP/2.0\nHost: a.example\n\n"))
+    write("request", "http30_request_line", prefix() + crlf("GET / HTTP/3.0\nHost: a.example\n\n"))
+    write("request", "double_space", prefix() + crlf("GET  / HTTP/1.1\nHost: a.example\n\n"))
+    write("request", "empty_lines_first", prefix(0, 0, (1,)) + crlf("\n\nGET / HTTP/1.1\nHost: a.example\n\n"))
+    write("request", "long_target_tiny_limits", prefix(1) + crlf("GET /" + "a" * 200 + " HTTP/1.1\nHost: a.example\n\n"))
+    write("request", "long_method", prefix(3, 0, (5,)) + crlf("M" * 40 + " / HTTP/1.1\nHost: a.example\n\n"))
+    write("request", "tls_client_hello", prefix() + b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")
+    # Chunk-size lines (RFC 9112 7.1.1): every valid form, split, and invalid ones.
+    write("request", "chunk_extensions", prefix(0, 0, (1, 2, 3)) + crlf(
+        "POST / HTTP/1.1\nHost: a.example\nTransfer-Encoding: chunked\n\n"
+        "2;a=b;c=d\nab\n2 ;a=b\ncd\n2; a=b\nef\n2;a = b\ngh\n2;a=\"b\\\"c\"\nij\n"
+        "2\t;\tn\nkl\n2;q=\"x;y=\\\\z\"\nmn\n0;last=\"1\"\nT: 1\n\n"))
+    write("request", "chunk_extension_unterminated", prefix() + crlf(
+        "POST / HTTP/1.1\nHost: a.example\nTransfer-Encoding: chunked\n\n2;a=\"b\nab\n0\n\n"))
+    write("request", "chunk_extension_trailing_ws", prefix() + crlf(
+        "POST / HTTP/1.1\nHost: a.example\nTransfer-Encoding: chunked\n\n2;a=b \nab\n0\n\n"))
+    write("request", "chunk_extension_too_long", prefix() + crlf(
+        "POST / HTTP/1.1\nHost: a.example\nTransfer-Encoding: chunked\n\n2;" + "x" * 300 + "\nab\n0\n\n"))
+    # Upgrade policy: bodies on upgrade requests, h2c never offered, CONNECT bodies.
+    write("request", "upgrade_with_body", prefix() + crlf(
+        "POST /up HTTP/1.1\nHost: a.example\nConnection: Upgrade\nUpgrade: websocket\nContent-Length: 4\n\n")
+          + b"abcdping")
+    write("request", "upgrade_chunked_body", prefix(0, 0, (7,)) + crlf(
+        "POST /up HTTP/1.1\nHost: a.example\nConnection: Upgrade\nUpgrade: foo, websocket\n"
+        "Transfer-Encoding: chunked\n\n4;x=y\nabcd\n0\n\n") + b"\x81\x00")
+    write("request", "h2c_upgrade", prefix() + crlf(
+        "GET / HTTP/1.1\nHost: a.example\nConnection: Upgrade, HTTP2-Settings\nUpgrade: h2c\n"
+        "HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\n\nGET /next HTTP/1.1\nHost: a.example\n\n"))
+    write("request", "h2c_websocket_list", prefix() + crlf(
+        "GET /ws HTTP/1.1\nHost: a.example\nConnection: Upgrade, HTTP2-Settings\nUpgrade: h2c, WebSocket/13\n"
+        "upgrade: websocket\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\n\n"))
+    write("request", "connect_with_body", prefix() + crlf(
+        "CONNECT a.example:443 HTTP/1.1\nHost: a.example:443\nContent-Length: 4\n\nabcd"))
+    # Host reg-names that are not hostnames: legal, routed to no route.
+    write("request", "host_sub_delims", prefix() + crlf(
+        "GET / HTTP/1.1\nHost: a=b\n\nGET http://A=B:80/x HTTP/1.1\nHost: a=b\n\n"
+        "GET / HTTP/1.1\nHost: *.a.example\n\nGET / HTTP/1.1\nHost: a,b\n\n"))
 
 
 def response_seeds():
@@ -102,6 +152,17 @@ def response_seeds():
     write("response", "status_missing", prefix(0, GET) + crlf("HTTP/1.1 \nContent-Length: 0\n\n"))
     write("response", "garbage_status", prefix(0, GET) + b"HTTP/1.1 2OO OK\r\n\r\n")
     write("response", "empty_reason", prefix(0, POST) + crlf("HTTP/1.1 599 \nContent-Length: 1\n\nx"))
+    write("response", "chunk_extensions", prefix(0, GET, (1, 4)) + crlf(
+        "HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n"
+        "2;a=b;c=d\nab\n2 ;a=b\ncd\n2; a = \"b\\\"c\"\nef\n0\n\n"))
+    write("response", "chunk_extension_bad", prefix(0, GET) + crlf(
+        "HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n2;a=\"b\nab\n0\n\n"))
+    write("response", "switching_h2c", prefix(8, GET) + crlf(
+        "HTTP/1.1 101 Switching Protocols\nUpgrade: h2c\nConnection: Upgrade\n\n") + b"\x00\x00\x00\x04\x00")
+    write("response", "switching_before_body_end", prefix(8 | 64, POST) + crlf(
+        "HTTP/1.1 101 Switching Protocols\nUpgrade: websocket\nConnection: Upgrade\n\n") + b"\x81\x00")
+    write("response", "switching_unasked", prefix(0, GET) + crlf(
+        "HTTP/1.1 101 Switching Protocols\nUpgrade: websocket\nConnection: Upgrade\n\n"))
 
 
 def config_seeds():

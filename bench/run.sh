@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # turnout vs nginx vs HAProxy in one run (issue #4). Documented in bench/README.md.
 #
-#   bench/run.sh                 full suite (~17 min): 3 rounds, 10 s per wrk run, remaps 20 s
-#   bench/run.sh --quick         smoke run (~6 min): 3 s per wrk run, remaps 6 s
+#   bench/run.sh                 full suite (~25-30 min): 5 rounds of (a)-(d), 3 of (e)-(g), 10 s per wrk run
+#   bench/run.sh --quick         smoke run (~8 min): 3 s per wrk run, remaps 6 s
 #   bench/run.sh --profile ...   also profile turnout in (a) and (b) -> bench/results/profile.md
 #   bench/run.sh --scenarios ab  only some scenarios; bench/bench.py --help lists every option
 #   NO_BUILD=1 bench/run.sh      skip the build and measure the binaries already built

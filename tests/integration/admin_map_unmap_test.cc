@@ -571,6 +571,7 @@ TEST_CASE("a live admin socket is not stolen: a second turnout on it refuses to 
   json before = get_routes(first.admin_socket());
 
   TurnoutProcess second;
+  second.expect_exit(1, "the admin socket is live: a second turnout must refuse to start");
   CHECK_FALSE(second.try_start(blue_green_config(first.admin_socket(), blue, green)));
   auto code = second.wait_exit(Ms(5000));
   CHECK(code.has_value());

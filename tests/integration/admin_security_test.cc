@@ -135,6 +135,7 @@ TEST_CASE("the admin socket is 0600 and owned by the running user, even under um
 TEST_CASE("admin http beyond loopback without allow_remote: turnout refuses to start and `turnout check` says why") {
   Backend blue("blue"), green("green");
   TurnoutProcess t;
+  t.expect_exit(1, "admin http beyond loopback without allow_remote must be refused");
   CHECK_FALSE(t.try_start(config(admin_map(t, ", http: \"0.0.0.0:0\""), blue, green)));
   auto code = t.wait_exit(Ms(5000));
   REQUIRE(code.has_value());
@@ -158,6 +159,7 @@ TEST_CASE("allow_remote without a token: turnout refuses to start and `turnout c
   for (std::string token_part : {std::string(""), std::string(", token: \"\"")}) {
     CAPTURE(token_part);
     TurnoutProcess t;
+    t.expect_exit(1, "allow_remote without a token must be refused");
     CHECK_FALSE(t.try_start(config(admin_map(t, ", http: \"0.0.0.0:0\", allow_remote: true" + token_part), blue, green)));
     auto code = t.wait_exit(Ms(5000));
     REQUIRE(code.has_value());

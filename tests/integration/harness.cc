@@ -916,9 +916,16 @@ void Backend::serve(int fd, uint64_t conn_id) {
     auto conn_hdr = req.joined("Connection");
     keep = http10 ? contains_token(conn_hdr, "keep-alive") : !contains_token(conn_hdr, "close");
 
-    // 100-continue before the body is read.
-    if (auto ex = req.header("Expect"); ex && iequal(*ex, "100-continue") && b.answer_continue) {
-      if (!c.send_all("HTTP/1.1 100 Continue\r\n\r\n", Ms(5000))) break;
+    // 100-continue before the body is read; or a final answer instead of it (expect_reply).
+    if (auto ex = req.header("Expect"); ex && iequal(*ex, "100-continue")) {
+      if (b.expect_reply) {
+        req.body_complete = false;
+        record(std::move(req));
+        c.send_all(*b.expect_reply, Ms(5000));
+        keep = false;
+        break;
+      }
+      if (b.answer_continue && !c.send_all("HTTP/1.1 100 Continue\r\n\r\n", Ms(5000))) break;
     }
 
     // Body.
@@ -1141,6 +1148,20 @@ std::vector<int> parse_ports(const std::string& log) {
   return ports;
 }
 
+// A short timeouts.drain unless the test sets one, so that SIGTERM at the end of a test with
+// client connections still open exits in seconds, not after the default 30 s.
+std::string with_test_drain(const std::string& yaml) {
+  static const std::regex flow(R"re((^|\n)timeouts\s*:\s*\{)re");
+  std::smatch m;
+  if (!has_top_level_key(yaml, "timeouts")) {
+    return yaml + (yaml.empty() || yaml.back() == '\n' ? "" : "\n") + "timeouts: {drain: " + kTestDrain + "}\n";
+  }
+  if (yaml.find("drain") != std::string::npos || !std::regex_search(yaml, m, flow)) return yaml;
+  std::string out = yaml;
+  out.insert(static_cast<size_t>(m.position(0) + m.length(0)), std::string("drain: ") + kTestDrain + ", ");
+  return out;
+}
+
 bool is_ready(const std::string& log) {
   static const std::regex re(R"re(msg="?ready"?(\s|$))re");
   return std::regex_search(log, re);
@@ -1150,23 +1171,43 @@ bool is_ready(const std::string& log) {
 
 TurnoutProcess::TurnoutProcess() = default;
 
-TurnoutProcess::~TurnoutProcess() {
-  if (pid_ > 0 && !exit_) {
-    ::kill(pid_, SIGKILL);
-    int st;
-    ::waitpid(pid_, &st, 0);
-  }
-  if (pid_ > 0) {
-    // Under a sanitizer build a report may come too late to fail any request (or not stop the
-    // process at all): whatever the test asserted, a report in turnout's stderr fails it.
-    std::string err = stderr_text();
-    for (const char* marker : {"WARNING: ThreadSanitizer", "ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
-                               "runtime error:"}) {
-      size_t at = err.find(marker);
-      CHECK_MESSAGE(at == std::string::npos, "sanitizer report in turnout's stderr:\n"
-                                                 << err.substr(at == std::string::npos ? 0 : at, 4000));
+TurnoutProcess::~TurnoutProcess() { stop(); }
+
+void TurnoutProcess::expect_exit(int code, std::string why) {
+  expected_exit_ = code;
+  expected_why_ = std::move(why);
+}
+
+std::optional<int> TurnoutProcess::stop(Ms timeout) {
+  if (pid_ <= 0 || checked_) return exit_;
+  checked_ = true;
+  bool hung = false;
+  if (running()) {
+    ::kill(pid_, SIGTERM);
+    if (!wait_exit(timeout)) {
+      hung = true;
+      ::kill(pid_, SIGKILL);
+      int st;
+      if (::waitpid(pid_, &st, 0) == pid_) exit_ = 128 + SIGKILL;
     }
   }
+  CHECK_MESSAGE(!hung, "turnout did not exit within " << timeout.count() << " ms of SIGTERM (SIGKILLed)\n"
+                                                      << stderr_tail());
+  if (!hung && expected_exit_ != kAnyExit) {
+    CHECK_MESSAGE(exit_ == std::optional<int>(expected_exit_),
+                  "turnout exited with " << exit_.value_or(-1) << ", expected " << expected_exit_
+                                         << (expected_why_.empty() ? "" : " (" + expected_why_ + ")")
+                                         << " (128+N: killed by signal N)\n" << stderr_tail());
+  }
+  // Under a sanitizer build a report may come too late to fail any request (LeakSanitizer runs
+  // only at exit): whatever the test asserted, a report in turnout's stderr fails it.
+  std::string err = stderr_text();
+  for (const char* marker : {"ThreadSanitizer", "ERROR: AddressSanitizer", "LeakSanitizer", "runtime error:"}) {
+    size_t at = err.find(marker);
+    CHECK_MESSAGE(at == std::string::npos, "sanitizer report in turnout's stderr:\n"
+                                               << err.substr(at == std::string::npos ? 0 : at, 4000));
+  }
+  return exit_;
 }
 
 std::string TurnoutProcess::stderr_tail(size_t max) const {
@@ -1188,7 +1229,7 @@ bool TurnoutProcess::try_start(const std::string& config_yaml, const std::vector
   if (!has_top_level_key(config_yaml, "listen")) yaml += "listen: [\"127.0.0.1:0\"]\n";
   if (!has_top_level_key(config_yaml, "workers")) yaml += "workers: 2\n";
   if (!has_top_level_key(config_yaml, "admin")) yaml += "admin: {socket: \"" + admin_socket() + "\"}\n";
-  yaml += config_yaml;
+  yaml += with_test_drain(config_yaml);
   dir_.write("turnout.yaml", yaml);
 
   // TURNOUT_TEST_BINARY overrides the binary this test was built beside (another build, a sanitizer build).

@@ -299,6 +299,10 @@ struct BackendBehavior {
   uint64_t huge_bytes = 0;           // BackendMode::Huge
   bool huge_chunked = false;         // BackendMode::Huge: chunked instead of Content-Length
   bool answer_continue = true;       // send "100 Continue" on Expect: 100-continue before the body
+  // Set: a request with Expect: 100-continue gets these bytes as its final answer (e.g. a 417)
+  // instead of a 100, before any body is read; the request is recorded with no body and the
+  // connection closed (its unread body makes it unusable).
+  std::optional<std::string> expect_reply;
   size_t record_body_limit = 1 << 20;  // bytes of each body kept in BackendRequest::body
   // Slow reading of request bodies: at most slow_read_bytes per slow_read_tick during the first
   // slow_read_for of each body (0 = full speed).
@@ -365,11 +369,31 @@ class Backend {
 
 // ---------------------------------------------------------------------------------------------
 // TurnoutProcess: the real binary, with its config in a temp dir.
+//
+// How a test's turnout ends, and what is checked (so a leak or a crash at shutdown fails the test
+// that caused it): the destructor (or stop()) sends SIGTERM to a turnout still running and waits
+// up to kStopTimeout for it to exit; if it does not, it is SIGKILLed and the test FAILs. The exit
+// status must then be 0 — whether turnout exited in the destructor or earlier (a crash, or an
+// exit the test caused) — and turnout's stderr must hold no sanitizer report (AddressSanitizer,
+// LeakSanitizer, ThreadSanitizer, UBSan "runtime error:"). In the ASan build LeakSanitizer thus
+// runs at the end of every integration test. A test that ends turnout another way on purpose
+// (SIGKILL, a config turnout must refuse) says so first:
+//
+//   t.expect_exit(128 + SIGKILL, "simulates a crash");   // 128+N: killed by signal N
+//   t.expect_exit(1, "turnout must refuse a public admin listener without a token");
+//   t.expect_exit(kAnyExit, "...");                      // any status (still no sanitizer report)
+//
+// Test configs get `timeouts: {drain: 2s}` unless they set a drain (see try_start), so SIGTERM
+// ends a test's turnout within about 2 s even with client connections still open.
+
+inline constexpr int kAnyExit = -1;                 // expect_exit: any exit status is fine
+inline constexpr Ms kStopTimeout{15000};            // SIGTERM -> exit, else SIGKILL and FAIL
+inline constexpr const char* kTestDrain = "2s";     // timeouts.drain added to test configs
 
 class TurnoutProcess {
  public:
   TurnoutProcess();
-  ~TurnoutProcess();  // SIGKILL if still running
+  ~TurnoutProcess();  // stop(), then the checks described above
   TurnoutProcess(const TurnoutProcess&) = delete;
   TurnoutProcess& operator=(const TurnoutProcess&) = delete;
 
@@ -395,6 +419,12 @@ class TurnoutProcess {
   void signal(int sig) const;
   // Exit code, 128+signal when killed by one, nullopt on timeout.
   std::optional<int> wait_exit(Ms timeout);
+  // Declares the exit status this test expects instead of 0 (kAnyExit: any), and why.
+  void expect_exit(int code, std::string why);
+  // SIGTERM if running, waits up to `timeout` (then SIGKILL and FAIL) and checks the exit status
+  // and stderr as the destructor does. Returns the exit status (nullopt if it never started).
+  // Idempotent: the destructor does not check again.
+  std::optional<int> stop(Ms timeout = kStopTimeout);
   bool running();
   long rss_kib() const;  // VmRSS, -1 when unreadable
   int fd_count() const;  // entries of /proc/PID/fd, -1 when unreadable
@@ -409,6 +439,9 @@ class TurnoutProcess {
   std::optional<int> exit_;   // set when reaped
   std::vector<int> ports_;    // listening ports in log order (deduplicated)
   std::string start_error_;   // why try_start failed
+  int expected_exit_ = 0;     // what stop() accepts (kAnyExit: anything)
+  std::string expected_why_;  // the test's reason for a non-zero expected_exit_
+  bool checked_ = false;      // stop() ran its checks
 };
 
 // Adds turnout's stderr tail to the context of every failing assertion in the current scope.

@@ -71,7 +71,9 @@ std::string config_text(const std::string& sock, const std::string& state, int v
   std::string apps, routes;
   for (int i = 0; i < kApps; ++i) apps += "  " + app_name(i) + ": {servers: " + yaml_list({addrs[static_cast<size_t>(i)]}) + "}\n";
   for (int i = 0; i < kHosts; ++i) routes += "  " + host_name(i) + ": [" + app_name((i + variant) % kApps) + "]\n";
-  return full_config(sock, apps, routes, "state_file: \"" + state + "\"\n");
+  // drain set here, not left to the harness: tests restart on a file they wrote themselves, and
+  // turnout compares it with the one the state was saved under.
+  return full_config(sock, apps, routes, "state_file: \"" + state + "\"\ntimeouts: {drain: 2s}\n");
 }
 
 // The table `config_text` gives (version aside).
@@ -241,6 +243,7 @@ TEST_CASE("kill -9 during a stream of changes: the restarted table is the last a
     std::thread stream(run_stream, sock, *loaded, std::mt19937_64(rng()), std::ref(st));
     JoinGuard guard(stream);
     std::this_thread::sleep_for(Ms(static_cast<int64_t>(rng() % 301)));
+    t.expect_exit(128 + SIGKILL, "simulates a crash");
     t.signal(SIGKILL);
     CHECK(t.wait_exit(Ms(5000)).has_value());
     stream.join();
@@ -278,6 +281,7 @@ TEST_CASE("an edited config wins over the state: turnout starts from the file, k
     REQUIRE(admin_request(sock, "PUT", "/v1/routes/extra.test/app1", body({{"weight", 7}})).status == 200);
     REQUIRE(admin_request(sock, "DELETE", "/v1/routes/s0.test/app0").status == 200);
     runtime = *read_model(sock);
+    t.expect_exit(128 + SIGKILL, "simulates a crash");
     t.signal(SIGKILL);
     t.wait_exit(Ms(5000));
   }
@@ -316,6 +320,7 @@ TEST_CASE("an edited config wins over the state: turnout starts from the file, k
     // The state now follows the new file: a change made now survives a crash.
     REQUIRE(admin_request(sock, "PUT", "/v1/routes/after-edit.test/app2").status == 200);
     runtime = *read_model(sock);
+    t.expect_exit(128 + SIGKILL, "simulates a crash");
     t.signal(SIGKILL);
     t.wait_exit(Ms(5000));
   }
@@ -349,6 +354,7 @@ TEST_CASE("a reload replaces the state: after a crash the reloaded file's table 
     Model want = config_model(2);
     want.version = after_reload.version;
     CHECK(after_reload == want);
+    t.expect_exit(128 + SIGKILL, "simulates a crash");
     t.signal(SIGKILL);
     t.wait_exit(Ms(5000));
   }
@@ -379,6 +385,7 @@ TEST_CASE("a second turnout refused for a live admin socket leaves the live inst
   // socket is live) without moving or rewriting the running instance's state.
   {
     TurnoutProcess second;
+    second.expect_exit(1, "the admin socket is live: a second turnout must refuse to start");
     CHECK_FALSE(second.try_start(config_text(sock, state, 1)));
     second.wait_exit(Ms(5000));
     INFO("second turnout stderr:\n" << second.stderr_text());
@@ -389,6 +396,7 @@ TEST_CASE("a second turnout refused for a live admin socket leaves the live inst
   REQUIRE(admin_request(sock, "PUT", "/v1/routes/later.test/app2").status == 200);
   auto live = read_model(sock);
   REQUIRE(live);
+  first.expect_exit(128 + SIGKILL, "simulates a crash");
   first.signal(SIGKILL);
   first.wait_exit(Ms(5000));
 

@@ -270,6 +270,60 @@ TEST_CASE("rollback to a given version (16 back) and to the previous one, by API
   CHECK(get_routes(sock) == before);
 }
 
+TEST_CASE("rollback history limit: the last 32 versions are kept, the oldest is dropped and a rollback to it is 404") {
+  // turnout keeps the last 32 tables for rollback (src/app/server.cc kKeep). 40 changes pass
+  // that limit: the kept window slides, the oldest kept version still rolls back, the one just
+  // before it is refused with an error that says so, and nothing changes on a refusal.
+  constexpr int64_t kKept = 32;
+  Backend blue("blue"), green("green");
+  TurnoutProcess t;
+  t.start(blue_green_config(t.admin_socket(), blue, green));
+  TURNOUT_INFO_STDERR(t);
+  const std::string sock = t.admin_socket();
+
+  std::map<int64_t, json> tables;  // version -> routes + default_app
+  json first = get_routes(sock);
+  const int64_t v0 = first["version"].get<int64_t>();
+  tables[v0] = table_part(first);
+  for (int i = 1; i <= 40; ++i) {
+    AdminReply r = t.admin("PUT", "/v1/routes/example.com/green", body({{"weight", i}}));
+    REQUIRE(r.status == 200);
+    tables[answered_version(r)] = table_part(get_routes(sock));
+  }
+  const int64_t cur = table_version(sock);
+  REQUIRE(cur == v0 + 40);
+
+  // The history holds exactly the last 32 versions, oldest first, ending with the current one.
+  AdminReply h = t.admin("GET", "/v1/history");
+  REQUIRE(h.status == 200);
+  const json& entries = h.json["history"];
+  REQUIRE(entries.is_array());
+  REQUIRE(static_cast<int64_t>(entries.size()) == kKept);
+  CHECK(entries.front()["version"].get<int64_t>() == cur - kKept + 1);
+  CHECK(entries.back()["version"].get<int64_t>() == cur);
+
+  // Passed: the version just before the window was dropped. 404, naming the limit; no change.
+  json before = get_routes(sock);
+  AdminReply r = t.admin("POST", "/v1/rollback", body({{"version", cur - kKept}}));
+  CHECK(r.status == 404);
+  CHECK_MESSAGE(r.json.value("error", std::string()).find("no longer kept") != std::string::npos, r.body);
+  CHECK(get_routes(sock) == before);
+  CtlRun run = run_ctl(sock, {"rollback", std::to_string(v0)});
+  CHECK(run.code == 1);
+  CHECK(run.err.find("404") != std::string::npos);
+  CHECK(get_routes(sock) == before);
+
+  // Reached: the oldest version still kept rolls back, as a new version with its table.
+  const int64_t oldest = cur - kKept + 1;
+  r = t.admin("POST", "/v1/rollback", body({{"version", oldest}}));
+  CHECK_MESSAGE(r.status == 200, r.body);
+  CHECK(answered_version(r) == cur + 1);
+  CHECK(table_part(get_routes(sock)) == tables[oldest]);
+  // The rollback itself is a version: the window slid by one, so `oldest` is now gone too.
+  r = t.admin("POST", "/v1/rollback", body({{"version", oldest}}));
+  CHECK(r.status == 404);
+}
+
 TEST_CASE("add-server and remove-server change an app's servers for the next request; in-flight requests finish") {
   Backend blue("blue"), green("green"), blue2("blue2");
   auto slow_state = std::make_shared<SlowState>();

@@ -238,6 +238,69 @@ TEST_CASE("Expect: 100-continue works end to end") {
   CHECK(r2->header("X-Seen-Target").value_or("") == "/next");
 }
 
+TEST_CASE("Expect: 100-continue with a backend that never sends 100: the client's body still goes through") {
+  // Many servers ignore Expect. A client gives up waiting for the 100 (curl after 1 s) and sends
+  // its body anyway: turnout must relay it and the response, not wait for a 100 that never comes.
+  BackendBehavior quiet;
+  quiet.answer_continue = false;
+  Backend b("s", quiet);
+  TurnoutProcess t;
+  t.start(config_for(b));
+  TURNOUT_INFO_STDERR(t);
+
+  std::string body = random_bytes(200000, 5);
+  Client cl(t.port());
+  REQUIRE(cl.send("POST /expect-ignored HTTP/1.1\r\nHost: stream.test\r\nExpect: 100-continue\r\nContent-Length: " +
+                  std::to_string(body.size()) + "\r\n\r\n"));
+  // No interim answer comes: the backend sent none, and turnout must not invent a final one.
+  CHECK(cl.conn().read_some(Ms(1000)).empty());
+  REQUIRE(cl.send(body));
+  auto r = cl.read_response(Ms(10000));
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(r->header("X-Seen-Target").value_or("") == "/expect-ignored");
+  REQUIRE(b.request_count() == 1);
+  auto req = b.requests()[0];
+  CHECK(lower(req.header("Expect").value_or("")) == "100-continue");
+  CHECK(req.body_complete);
+  CHECK(req.body_size == body.size());
+  CHECK(req.body_hash == fnv64(body));
+
+  // The connection is still in step: the next response is the next request's.
+  auto r2 = cl.get("stream.test", "/next");
+  REQUIRE(r2);
+  CHECK(r2->status == 200);
+  CHECK(r2->header("X-Seen-Target").value_or("") == "/next");
+}
+
+TEST_CASE("Expect: 100-continue answered 417 by the backend: the client gets the 417 without sending its body") {
+  BackendBehavior refuse;
+  refuse.expect_reply = make_response(417, "no uploads here\n", {{"Connection", "close"}});
+  Backend b("s", refuse);
+  TurnoutProcess t;
+  t.start(config_for(b));
+  TURNOUT_INFO_STDERR(t);
+
+  Client cl(t.port());
+  REQUIRE(cl.send("POST /refused HTTP/1.1\r\nHost: stream.test\r\nExpect: 100-continue\r\nContent-Length: 1000000\r\n"
+                  "\r\n"));
+  // The final answer comes first (no 100 before it), and the body is never sent.
+  auto r = cl.read_head(Ms(5000));
+  REQUIRE(r);
+  CHECK(r->status == 417);
+  REQUIRE(cl.read_body(*r, false, [](std::string_view) {}, Ms(5000)));
+  REQUIRE(b.wait_requests(1, Ms(2000)));
+  CHECK(b.requests()[0].target == "/refused");
+  CHECK(b.requests()[0].body_size == 0);
+  // The client connection either waits for the body it announced or is closed; turnout is not
+  // stuck either way: a new client is served at once.
+  b.set_behavior({});
+  auto next = http_get(t.port(), "stream.test", "/after-417");
+  REQUIRE(next);
+  CHECK(next->status == 200);
+  CHECK(next->header("X-Seen-Target").value_or("") == "/after-417");
+}
+
 TEST_CASE("WebSocket upgrade tunnels bytes both ways") {
   Backend b("s", behave(Backend::Mode::Upgrade));
   TurnoutProcess t;

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <csignal>
+#include <map>
 #include <regex>
 #include <sstream>
 
@@ -198,6 +199,78 @@ TEST_CASE("access log on stdout: one line per request with its fields") {
     CHECK(std::regex_search(l, status404));
     CHECK(l.find("nowhere.test") != std::string::npos);
   }
+}
+
+TEST_CASE("access_log_format: json — every line parses as JSON with its fields and types") {
+  Backend b("w", logging_backend());
+  TurnoutProcess t;
+  std::string path = t.dir().file("access.json");
+  t.start(config_for(b, "access_log: \"" + path + "\"\naccess_log_format: json\nworkers: 1\n"));
+  TURNOUT_INFO_STDERR(t);
+
+  Client cl(t.port());
+  auto ok = cl.get("log.test", "/log/plain?x=1");
+  REQUIRE(ok);
+  CHECK(ok->status == 200);
+  auto big = cl.get("log.test", "/log/big");
+  REQUIRE(big);
+  auto slow = cl.get("log.test", "/log/slow");
+  REQUIRE(slow);
+  auto unrouted = cl.get("nowhere.test", "/log/unrouted");
+  REQUIRE(unrouted);
+  CHECK(unrouted->status == 404);
+  // Characters JSON must escape (turnout refuses controls and non-ASCII in a target with 400).
+  auto odd = cl.get("log.test", "/log/odd?q=\"quoted\"\\back");
+  REQUIRE(odd);
+
+  REQUIRE(wait_until([&] { return lines_with(read_file(path), "/log/").size() >= 5; }, Ms(5000)));
+  std::this_thread::sleep_for(Ms(200));  // nothing more should come
+  std::string text = read_file(path);
+  CAPTURE(text);
+  std::map<std::string, nlohmann::json> by_target;
+  for (const std::string& line : lines_of(text)) {
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    CHECK_MESSAGE(j.is_object(), "not a JSON object: " << line);
+    if (!j.is_object()) continue;
+    for (const char* key : {"time", "client", "host", "method", "target", "upstream"})
+      CHECK_MESSAGE((j.contains(key) && j[key].is_string()), key << " missing or not a string: " << line);
+    for (const char* key : {"status", "bytes", "duration_us", "worker"})
+      CHECK_MESSAGE((j.contains(key) && j[key].is_number_unsigned()), key << " missing or not a number: " << line);
+    if (j.contains("target") && j["target"].is_string()) by_target[j["target"].get<std::string>()] = j;
+  }
+  CHECK(lines_of(text).size() == 5);
+
+  const std::regex time_re(R"(^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})");
+  REQUIRE(by_target.count("/log/plain?x=1"));
+  const auto& plain = by_target["/log/plain?x=1"];
+  CHECK(std::regex_search(plain["time"].get<std::string>(), time_re));
+  CHECK(plain["client"] == "127.0.0.1");
+  CHECK(plain["host"] == "log.test");
+  CHECK(plain["method"] == "GET");
+  CHECK(plain["status"] == 200);
+  CHECK(plain["upstream"] == b.addr());
+  CHECK(plain["worker"] == 0);
+
+  REQUIRE(by_target.count("/log/big"));
+  uint64_t bytes = by_target["/log/big"]["bytes"].get<uint64_t>();
+  CHECK(bytes >= kBigBody);  // the body, or the body plus the head
+  CHECK(bytes <= kBigBody + 4096);
+
+  REQUIRE(by_target.count("/log/slow"));
+  CHECK(by_target["/log/slow"]["duration_us"].get<uint64_t>() >= 300000);
+
+  REQUIRE(by_target.count("/log/unrouted"));
+  CHECK(by_target["/log/unrouted"]["status"] == 404);
+  CHECK(by_target["/log/unrouted"]["host"] == "nowhere.test");
+
+  // The odd target comes back with its quotes and backslash intact.
+  bool found_odd = false;
+  for (const auto& [target, j] : by_target) {
+    if (target.rfind("/log/odd?q=", 0) != 0) continue;
+    found_odd = true;
+    CHECK(target == "/log/odd?q=\"quoted\"\\back");
+  }
+  CHECK(found_odd);
 }
 
 TEST_CASE("access_log: off writes nothing") {

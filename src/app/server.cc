@@ -267,6 +267,11 @@ int ProxyServer::run() {
   uv_timer_init(&loop_, &drain_timer_);
   drain_timer_.data = this;
 
+  // Ready: workers accept and the admin API answers. systemd (Type=notify) hears it first, and
+  // after an upgrade it learns the new main pid here, before the old process is told below that
+  // it may exit: the old main pid exiting with no MAINPID= moved yet would look to systemd like
+  // the service dying (and it would stop or restart this process).
+  notify_systemd(fmt::format("MAINPID={}\nREADY=1\n", getpid()));
   if (takeover_) {
     // Workers accept on the inherited sockets and the admin API answers: let the old one go.
     if (auto r = send_ready(handoff_sock_); !r)
@@ -279,7 +284,6 @@ int ProxyServer::run() {
   uv_signal_init(&loop_, &sig_usr2_);
   sig_usr2_.data = this;
   uv_signal_start(&sig_usr2_, ServerCallbacks::on_signal, SIGUSR2);
-  notify_systemd(fmt::format("MAINPID={}\nREADY=1\n", getpid()));
   TLOG_INFO("ready", "version={} workers={} routes={} apps={} admin={} pid={}", current_->version(), n,
             current_->route_count(), current_->app_count(), log_quote(config_.admin.socket), getpid());
   uv_run(&loop_, UV_RUN_DEFAULT);
@@ -780,6 +784,8 @@ void ProxyServer::on_handoff_result(Result<void> r) {
     handing_over_ = false;
     if (admin_ && !shutting_down_) admin_->resume_accepting();
     TLOG_ERROR("upgrade: hand-off failed; this process carries on", "error={}", log_quote(r.error().message));
+    // The new process may have announced itself to systemd as the main pid before it failed.
+    notify_systemd(fmt::format("MAINPID={}\n", getpid()));
     for (auto& w : waiters) w(r.error());
     return;
   }

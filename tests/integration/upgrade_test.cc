@@ -562,6 +562,151 @@ TEST_CASE("twenty binary upgrades under keep-alive load lose nothing and keep th
   CHECK(wait_until([&] { struct stat st {}; return ::lstat(sock.c_str(), &st) != 0; }, Ms(2000)));
 }
 
+namespace {
+
+// A test $NOTIFY_SOCKET: a unix datagram socket as systemd binds it, with SO_PASSCRED so each
+// message carries the sender's pid.
+class NotifySocket {
+ public:
+  explicit NotifySocket(std::string path) : path_(std::move(path)) {
+    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd_ >= 0);
+    sockaddr_un un{};
+    un.sun_family = AF_UNIX;
+    REQUIRE(path_.size() < sizeof(un.sun_path));
+    std::memcpy(un.sun_path, path_.c_str(), path_.size());
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&un), sizeof(un)) == 0);
+    int on = 1;
+    REQUIRE(::setsockopt(fd_, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) == 0);
+  }
+  ~NotifySocket() { ::close(fd_); }
+  NotifySocket(const NotifySocket&) = delete;
+
+  // Fills the socket's receive queue with one-byte datagrams from the test itself, so that the
+  // next notify turnout sends blocks in sendto() until the test reads: a systemd that is slow to
+  // read. Returns how many were queued.
+  size_t fill() {
+    int s = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    REQUIRE(s >= 0);
+    sockaddr_un un{};
+    un.sun_family = AF_UNIX;
+    std::memcpy(un.sun_path, path_.c_str(), path_.size());
+    size_t n = 0;
+    while (::sendto(s, "x", 1, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&un), sizeof(un)) == 1) ++n;
+    ::close(s);
+    return n;
+  }
+  NotifySocket& operator=(const NotifySocket&) = delete;
+  const std::string& path() const { return path_; }
+
+  struct Message {
+    pid_t sender = -1;  // from SCM_CREDENTIALS
+    std::string text;   // "MAINPID=...\nREADY=1\n"
+  };
+  // The next message within `timeout` (0: only one already queued); nullopt when none.
+  std::optional<Message> next(Ms timeout) {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return std::nullopt;
+    char data[4096];
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(ucred))];
+    iovec iov{data, sizeof(data)};
+    msghdr mh{};
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = control;
+    mh.msg_controllen = sizeof(control);
+    ssize_t n = ::recvmsg(fd_, &mh, MSG_DONTWAIT);
+    if (n < 0) return std::nullopt;
+    Message m;
+    m.text.assign(data, static_cast<size_t>(n));
+    for (cmsghdr* c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
+        ucred cred{};
+        std::memcpy(&cred, CMSG_DATA(c), sizeof(cred));
+        m.sender = cred.pid;
+      }
+    }
+    return m;
+  }
+
+ private:
+  std::string path_;  // bound in a TempDir
+  int fd_ = -1;       // the datagram socket
+};
+
+bool has_line(const std::string& text, const std::string& line) {
+  return ("\n" + text).find("\n" + line + "\n") != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("systemd notify: READY=1 with MAINPID at start, and the new MAINPID before the old process exits on upgrade") {
+  Backend b1("b1");
+  TempDir nd;
+  NotifySocket notify(nd.file("notify.sock"));
+  TurnoutProcess proc;
+  ProcessSweeper sweeper(proc);
+  ::setenv("NOTIFY_SOCKET", notify.path().c_str(), 1);  // inherited by turnout, and by its successor
+  bool started = proc.try_start(config_for(proc, b1));
+  ::unsetenv("NOTIFY_SOCKET");
+  TURNOUT_INFO_STDERR(proc);
+  REQUIRE(started);
+  const std::string sock = proc.admin_socket();
+
+  // Start: one message from turnout itself, MAINPID=its pid and READY=1.
+  auto first = notify.next(Ms(5000));
+  REQUIRE(first);
+  INFO("first notify message: " << first->text);
+  CHECK(first->sender == proc.pid());
+  CHECK(has_line(first->text, "MAINPID=" + std::to_string(proc.pid())));
+  CHECK(has_line(first->text, "READY=1"));
+
+  // Upgrade: the new process must tell systemd MAINPID=<new pid> before it lets the old one exit,
+  // so systemd never sees its main pid exit while the service is up. With systemd slow to read
+  // (the queue full), the new process's notify waits, and so must the old process's exit.
+  size_t filler = notify.fill();
+  REQUIRE(filler > 0);
+  AdminReply up;
+  std::thread upgrader([&] { up = proc.admin("POST", "/v1/upgrade", ""); });
+  JoinGuard join_upgrader(upgrader);
+  REQUIRE(wait_until([&] { return proc.stderr_text().find("upgrade: handing over") != std::string::npos; }, Ms(10000)));
+  // The new process has the sockets; were it to let the old one go before its notify, the old one
+  // would now drain (nothing in flight) and exit within this wait.
+  std::this_thread::sleep_for(Ms(2000));
+  CHECK_MESSAGE(proc.running(), "the old process exited while the new one's MAINPID= was still unsent");
+  // systemd reads: the filler, then the new process's message.
+  std::optional<NotifySocket::Message> second;
+  for (size_t i = 0; i < filler + 10 && !second; ++i) {
+    auto m = notify.next(Ms(10000));
+    if (!m) break;
+    if (m->sender != ::getpid()) second = m;
+  }
+  upgrader.join();
+  REQUIRE_MESSAGE(up.status == 200, up.body);
+  StatusView after = get_status(sock);
+  sweeper.add(after.pid);
+  REQUIRE(after.pid > 0);
+  REQUIRE(after.pid != proc.pid());
+  REQUIRE_MESSAGE(second, "no notify message from the new process");
+  INFO("second notify message: " << second->text);
+  CHECK(second->sender == after.pid);
+  CHECK(has_line(second->text, "MAINPID=" + std::to_string(after.pid)));
+  CHECK(has_line(second->text, "READY=1"));
+  CHECK(proc.wait_exit(Ms(10000)) == std::optional<int>(0));
+  // Nothing else: the old process did not claim the main pid back, nor say it stops.
+  auto extra = notify.next(Ms(300));
+  CHECK_MESSAGE(!extra, "unexpected notify message: " << (extra ? extra->text : ""));
+
+  // The new process still serves, and stops cleanly on SIGTERM (it was reparented to us).
+  auto r = http_get(proc.port(), kHost, "/after-upgrade");
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  REQUIRE(::kill(after.pid, SIGTERM) == 0);
+  PidEnd end = wait_pid_exit(after.pid, Ms(10000));
+  CHECK(end.exited);
+  CHECK(end.code == std::optional<int>(0));
+}
+
 TEST_CASE("an upgrade whose new process cannot start answers an error; the old process carries on") {
   Backend b1("b1"), b2("b2");
   TurnoutProcess proc;

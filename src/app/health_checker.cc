@@ -7,8 +7,9 @@
 
 namespace turnout {
 
-// One (app, server) pair under active checks. Owned by targets_ until removed; a removed target
-// with a probe still running is kept alive by that probe (`orphaned`) until its handles closed.
+// One (app, server) pair under active checks. Owned by targets_ until removed (or the checker
+// closes); then freed when its interval timer's handle has closed. A removed target first
+// detaches its running probe, so no probe outlives its target holding a pointer to it.
 struct HealthChecker::Target {
   HealthChecker* owner;
   std::string app;
@@ -28,7 +29,7 @@ struct HealthChecker::Target {
 
 // One check: connect, send GET, read the status line, close. Frees itself after its handles close.
 struct HealthChecker::Probe {
-  Target* target;
+  Target* target;  // null once the check ended or its target was removed: never read after that
   union {
     uv_tcp_t tcp;
     uv_pipe_t pipe;
@@ -51,9 +52,9 @@ struct HealthCallbacks {
   static void on_probe_closed(uv_handle_t* h) {
     auto* p = static_cast<HealthChecker::Probe*>(h->data);
     if (--p->open_handles > 0) return;
-    HealthChecker::Target* t = p->target;
+    // Not the target: the probe let go of it in end(), and the target may already be freed
+    // (removed, or the checker closed, while these handles were closing).
     delete p;
-    if (t && t->removed && t->open_handles == 0 && t->probe == nullptr) delete t;
   }
   static void on_target_timer_closed(uv_handle_t* h) {
     auto* t = static_cast<HealthChecker::Target*>(h->data);
@@ -64,6 +65,7 @@ struct HealthCallbacks {
     if (p->done) return;
     p->done = true;
     HealthChecker::Target* t = p->target;
+    p->target = nullptr;  // done with it: its handles close later, maybe after the target is freed
     if (t) {
       t->probe = nullptr;
       if (!t->removed) t->owner->finish_probe(t, ok);

@@ -11,6 +11,7 @@
 #include "turnout/net/listener.h"
 #include "turnout/route/route_builder.h"
 #include "turnout/app/handoff.h"
+#include "turnout/config/token_file.h"
 
 #include <sys/wait.h>
 #include <cstring>
@@ -230,6 +231,16 @@ int ProxyServer::run() {
   opts.tcp_addr = config_.admin.http;
   opts.allow_remote = config_.admin.allow_remote;
   opts.token = config_.admin.token;
+  opts.open_reads = config_.admin.open_reads;
+  if (!opts.tcp_addr.empty() && opts.token.empty()) {
+    // The TCP listener never runs without a token: without admin.token, it is the one in
+    // admin.token_file, generated at the first start.
+    Result<TokenFile> token = load_or_create_token_file(config_.admin.token_file);
+    if (!token) return abandon("cannot start the admin API", token.error());
+    opts.token = token->token;
+    TLOG_INFO(token->created ? "admin token generated" : "admin token read", "file={}",
+              log_quote(config_.admin.token_file));
+  }
   admin_ = std::make_unique<AdminServer>(&loop_, *this, opts);
   Result<void> admin_started = takeover_ ? admin_->adopt(handoff_admin_fds_[0], handoff_admin_fds_[1])
                                          : admin_->start();

@@ -196,7 +196,8 @@ TEST_CASE("GET / renders routes, servers, health, rates and recent changes in he
 
   // The page itself: self-contained, served as UTF-8 HTML under a CSP that allows only this
   // origin and the page's inline script and style.
-  std::optional<Response> page = http_get(admin_port, "127.0.0.1", "/");
+  // The listener answers only requests that name it in Host (DNS rebinding), port included.
+  std::optional<Response> page = http_get(admin_port, "127.0.0.1:" + std::to_string(admin_port), "/");
   REQUIRE(page);
   CHECK(page->status == 200);
   CHECK(page->header("Content-Type").value_or("") == "text/html; charset=utf-8");

@@ -80,14 +80,6 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-// Compares without an early exit, so the token cannot be guessed byte by byte from timings.
-bool same_secret(std::string_view given, std::string_view secret) {
-  if (given.size() != secret.size() || secret.empty()) return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < secret.size(); ++i) diff |= static_cast<unsigned char>(given[i] ^ secret[i]);
-  return diff == 0;
-}
-
 std::string error_body(std::string_view message) {
   return nlohmann::json{{"error", message}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
@@ -339,15 +331,13 @@ int AdminConnection::on_header_value_complete() {
 
 int AdminConnection::on_headers_complete() {
   request_.method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
-  if (settings_.is_tcp && !settings_.token.empty()) {
-    const std::string* auth = request_.header("authorization");
-    std::string_view given = auth ? std::string_view(*auth) : std::string_view();
-    constexpr std::string_view kBearer = "Bearer ";
-    bool ok = given.size() > kBearer.size() && lower(given.substr(0, kBearer.size())) == "bearer " &&
-              same_secret(given.substr(kBearer.size()), settings_.token);
-    if (!ok) {
-      reject_status_ = 401;
-      reject_message_ = "this listener requires Authorization: Bearer <token>";
+  if (settings_.is_tcp) {
+    bool has_body = (parser_.flags & F_CHUNKED) != 0 ||
+                    ((parser_.flags & F_CONTENT_LENGTH) != 0 && parser_.content_length > 0);
+    RequestGuard::Verdict verdict = settings_.guard.check(request_, has_body);
+    if (verdict.status != 0) {
+      reject_status_ = verdict.status;
+      reject_message_ = std::move(verdict.message);
       return -1;
     }
   }

@@ -151,11 +151,15 @@ Result<void> AdminServer::start_tcp() {
       return start_error(fmt::format("admin http {} listens beyond loopback and needs admin.token", options_.tcp_addr));
     }
   }
+  if (options_.token.empty()) {
+    return start_error(fmt::format("admin http {} needs a token (admin.token or admin.token_file)", options_.tcp_addr));
+  }
   // No SO_REUSEPORT here: a second turnout must not share the admin port.
   Result<int> fd = open_listen_socket(*addr, ListenOptions{.reuse_port = false, .backlog = kAdminBacklog});
   if (!fd) return start_error(fmt::format("admin http: {}", fd.error().message));
   tcp_ = serve(*fd, true);
   if (tcp_ == nullptr) return start_error(fmt::format("cannot serve admin http {}", options_.tcp_addr));
+  build_guard();
   TLOG_INFO("admin listening", "http={} port={}", options_.tcp_addr, tcp_port());
   return {};
 }
@@ -176,14 +180,33 @@ void AdminServer::on_connection(int fd, bool is_tcp) {
   AdminConnection::Settings settings;
   settings.actions = &actions_;
   settings.max_body = options_.max_body;
-  settings.token = options_.token;
   settings.is_tcp = is_tcp;
+  if (is_tcp) {
+    settings.guard = guard_;
+    // The address this client reached us on is ours too (a listener on 0.0.0.0 or [::]).
+    sockaddr_storage local{};
+    socklen_t len = sizeof local;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0) {
+      settings.guard.allow_authority(format_address(reinterpret_cast<sockaddr*>(&local)));
+    }
+  }
   AdminConnection* conn =
       AdminConnection::open(loop_, fd, std::move(settings), [this](AdminConnection* c) { forget(c); });
   if (conn != nullptr) connections_.insert(conn);
 }
 
 void AdminServer::forget(AdminConnection* conn) { connections_.erase(conn); }
+
+void AdminServer::build_guard() {
+  int port = tcp_port();
+  std::vector<std::string> authorities = RequestGuard::loopback_authorities(port);
+  // The configured address with the bound port, unless it is a wildcard (no client names that).
+  if (Result<SocketAddress> bound = local_address(tcp_->fd()); bound) {
+    std::string host = format_address(bound->sa(), false);
+    if (host != "0.0.0.0" && host != "::" && host != "[::]") authorities.push_back(bound->text);
+  }
+  guard_ = RequestGuard(std::move(authorities), options_.token, options_.open_reads);
+}
 
 Result<void> AdminServer::adopt(int unix_fd, int tcp_fd) {
   if (closed_) return start_error("admin server was closed");
@@ -202,11 +225,17 @@ Result<void> AdminServer::adopt(int unix_fd, int tcp_fd) {
     TLOG_INFO("admin listening", "socket={} inherited=true", log_quote(options_.socket_path));
   }
   if (tcp_fd >= 0) {
+    if (options_.token.empty()) {
+      ::close(tcp_fd);
+      close();
+      return start_error("admin http needs a token (admin.token or admin.token_file)");
+    }
     tcp_ = serve(tcp_fd, true);
     if (tcp_ == nullptr) {
       close();
       return start_error("cannot serve the inherited admin http socket");
     }
+    build_guard();
     TLOG_INFO("admin listening", "http={} port={} inherited=true", options_.tcp_addr, tcp_port());
   } else if (!options_.tcp_addr.empty()) {
     return start_tcp();

@@ -150,6 +150,11 @@ footer a { color: var(--muted); }
 <main>
   <noscript><div class="error-box">This page renders with JavaScript. The same data is at /v1/status, /v1/routes, /v1/apps and /v1/history.</div></noscript>
   <div class="error-box" id="error" hidden></div>
+  <form class="error-box" id="token-form" hidden>
+    <label>This admin listener needs its bearer token (the file named by admin.token_file, e.g. ./turnout.token):
+      <input id="token-input" type="password" autocomplete="off" spellcheck="false"></label>
+    <button type="submit">Use token</button>
+  </form>
   <section class="cards">
     <div class="card version"><div class="label">Table version</div><div class="value" id="table-version">&mdash;</div><div class="hint" id="table-size">&nbsp;</div></div>
     <div class="card"><div class="label">Uptime</div><div class="value" id="uptime">&mdash;</div><div class="hint" id="process">&nbsp;</div></div>
@@ -195,6 +200,15 @@ footer a { color: var(--muted); }
   const REFRESH_MS = 2000;
   const FETCH_TIMEOUT_MS = 5000;
   const nf = new Intl.NumberFormat("en-US");
+  // The bearer token for a TCP listener that wants one: typed into the form, or passed once as
+  // "#token=..." (a fragment never reaches the server or its logs); kept for this tab only.
+  const TOKEN_KEY = "turnout.token";
+  if (location.hash.startsWith("#token=")) {
+    try { sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(location.hash.slice(7))); } catch (e) {}
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  const token = () => { try { return sessionStorage.getItem(TOKEN_KEY) || ""; } catch (e) { return ""; } };
+  let refreshTimer = 0;
   let prev = null;  // counters of the last good refresh: {t, requests, bytesIn, bytesOut, servers: Map, hosts: Map}
 
   const byId = (id) => document.getElementById(id);
@@ -476,7 +490,10 @@ footer a { color: var(--muted); }
     const ctl = new AbortController();
     const timer = setTimeout(() => ctl.abort(), FETCH_TIMEOUT_MS);
     try {
-      const r = await fetch(path, { cache: "no-store", credentials: "same-origin", signal: ctl.signal });
+      const headers = token() ? { Authorization: "Bearer " + token() } : {};
+      const r = await fetch(path, { cache: "no-store", credentials: "same-origin", headers, signal: ctl.signal });
+      byId("token-form").hidden = r.status !== 401;
+      if (r.status === 401) throw new Error(token() ? "the token was refused" : "a token is required");
       if (!r.ok) throw new Error(path + " answered " + r.status);
       return await r.json();
     } finally {
@@ -501,9 +518,18 @@ footer a { color: var(--muted); }
     } catch (e) {
       setLive(false, e && e.message ? e.message : String(e));
     } finally {
-      setTimeout(refresh, REFRESH_MS);
+      clearTimeout(refreshTimer);  // one pending refresh at a time, also after a token was entered
+      refreshTimer = setTimeout(refresh, REFRESH_MS);
     }
   }
+
+  byId("token-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    try { sessionStorage.setItem(TOKEN_KEY, byId("token-input").value.trim()); } catch (e) {}
+    byId("token-input").value = "";
+    byId("token-form").hidden = true;
+    refresh();
+  });
 
   refresh();
 })();

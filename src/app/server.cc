@@ -11,6 +11,7 @@
 #include "turnout/net/listener.h"
 #include "turnout/route/route_builder.h"
 #include "turnout/app/handoff.h"
+#include "turnout/config/token_file.h"
 
 #include <sys/wait.h>
 #include <cstring>
@@ -45,6 +46,7 @@ ProxyServer::~ProxyServer() {
   for (int fd : handoff_admin_fds_)
     if (fd >= 0) ::close(fd);
   if (handoff_sock_ >= 0) ::close(handoff_sock_);
+  for (auto& [addr, fd] : handoff_claims_) ::close(fd);
 }
 
 ProxySettingsPtr ProxyServer::make_settings(const Config& c) const {
@@ -60,13 +62,24 @@ Result<void> ProxyServer::open_listeners() {
   worker_fds_.assign(n, {});
   for (const auto& spec : config_.listen) {
     SocketAddress addr = spec.address;
+    // Claim a fixed address before binding it, so that a second turnout never accepts even one
+    // connection there (SO_REUSEPORT would let it); port 0 is claimed once the kernel chose one.
+    if (addr.port() != 0)
+      if (auto r = owner_->claim(format_address(addr.sa())); !r) return r.error();
     for (unsigned w = 0; w < n; ++w) {
       auto fd = open_listen_socket(addr, kClientListenOptions);
       if (!fd) return fd.error();
       if (w == 0) {
         // With port 0 the kernel picks a port; the other workers join that same port.
         auto bound = local_address(*fd);
-        if (!bound) return bound.error();
+        if (!bound) {
+          ::close(*fd);
+          return bound.error();
+        }
+        if (auto r = owner_->claim(bound->text); !r) {
+          ::close(*fd);
+          return r.error();
+        }
         addr = *bound;
         listen_addrs_.push_back(addr.text);
         TLOG_INFO("listening", "addr={} workers={}", addr.text, n);
@@ -109,6 +122,12 @@ Result<void> ProxyServer::adopt_handoff() {
     return fd;
   };
   handoff_admin_fds_ = {take(j.value("admin_unix", -1)), take(j.value("admin_tcp", -1))};
+  if (j.contains("claims") && j["claims"].is_array()) {
+    for (auto& c : j["claims"]) {
+      int fd = take(c.value("fd", -1));
+      if (fd >= 0) handoff_claims_[c.value("addr", std::string())] = fd;
+    }
+  }
   std::map<std::string, std::vector<int>> by_addr;  // old listener address -> its sockets
   for (auto& l : j["listeners"]) {
     std::vector<int>& v = by_addr[l.value("addr", std::string())];
@@ -166,6 +185,23 @@ Result<void> ProxyServer::adopt_handoff() {
   return {};
 }
 
+Result<void> ProxyServer::claim_listeners() {
+  // The old process's claims carry over (the names were never free); an address new in this
+  // config is claimed afresh. Claims for addresses no longer served are released.
+  for (const std::string& addr : listen_addrs_) {
+    auto it = handoff_claims_.find(addr);
+    if (it != handoff_claims_.end()) {
+      owner_->adopt(addr, it->second);
+      handoff_claims_.erase(it);
+    } else if (auto r = owner_->claim(addr); !r) {
+      return r.error();
+    }
+  }
+  for (auto& [addr, fd] : handoff_claims_) ::close(fd);
+  handoff_claims_.clear();
+  return {};
+}
+
 Result<void> ProxyServer::load_initial_table() {
   if (handoff_table_) {
     // Upgrade: the live table of the old process, runtime changes included, same version.
@@ -220,6 +256,7 @@ int ProxyServer::run() {
   auto abandon = [this](const char* what, const Error& e) {
     TLOG_ERROR(what, "error={}", log_quote(e.message));
     if (admin_) admin_->close();
+    if (owner_) owner_->close();
     inbox_.close();
     uv_run(&loop_, UV_RUN_DEFAULT);
     uv_loop_close(&loop_);
@@ -230,15 +267,30 @@ int ProxyServer::run() {
   opts.tcp_addr = config_.admin.http;
   opts.allow_remote = config_.admin.allow_remote;
   opts.token = config_.admin.token;
+  opts.open_reads = config_.admin.open_reads;
+  if (!opts.tcp_addr.empty() && opts.token.empty()) {
+    // The TCP listener never runs without a token: without admin.token, it is the one in
+    // admin.token_file, generated at the first start.
+    Result<TokenFile> token = load_or_create_token_file(config_.admin.token_file);
+    if (!token) return abandon("cannot start the admin API", token.error());
+    opts.token = token->token;
+    TLOG_INFO(token->created ? "admin token generated" : "admin token read", "file={}",
+              log_quote(config_.admin.token_file));
+  }
   admin_ = std::make_unique<AdminServer>(&loop_, *this, opts);
   Result<void> admin_started = takeover_ ? admin_->adopt(handoff_admin_fds_[0], handoff_admin_fds_[1])
                                          : admin_->start();
   if (takeover_) handoff_admin_fds_.clear();  // owned by the admin server now
   if (!admin_started) return abandon("cannot start the admin API", admin_started.error());
-  if (auto r = load_initial_table(); !r) return abandon("cannot build the route table", r.error());
-  if (!takeover_) {
-    if (auto r = open_listeners(); !r) return abandon("cannot listen", r.error());
+  owner_ = std::make_unique<ListenOwner>(&loop_, config_.admin.socket);
+  if (takeover_) {
+    if (auto r = claim_listeners(); !r) return abandon("cannot listen", r.error());
+  } else if (auto r = open_listeners(); !r) {
+    // Before the table is built: a second turnout on the same addresses stops here, before it
+    // touches the state file.
+    return abandon("cannot listen", r.error());
   }
+  if (auto r = load_initial_table(); !r) return abandon("cannot build the route table", r.error());
 
   unsigned n = config_.workers;
   uint32_t per_worker = std::max<uint32_t>(1, config_.limits.max_connections / n);
@@ -765,6 +817,14 @@ void ProxyServer::takeover(int fd) {
   if (unix_fd >= 0) fds.push_back(unix_fd);
   j["admin_tcp"] = tcp_fd >= 0 ? static_cast<int>(fds.size()) : -1;
   if (tcp_fd >= 0) fds.push_back(tcp_fd);
+  nlohmann::json claims = nlohmann::json::array();
+  if (owner_) {
+    for (const auto& [addr, claim_fd] : owner_->fds()) {
+      claims.push_back({{"addr", addr}, {"fd", fds.size()}});
+      fds.push_back(claim_fd);
+    }
+  }
+  j["claims"] = claims;
   std::string payload = j.dump();
   TLOG_INFO("upgrade: handing over", "sockets={} version={}", fds.size(), current_->version());
   if (handoff_thread_.joinable()) handoff_thread_.join();
@@ -794,7 +854,7 @@ void ProxyServer::on_handoff_result(Result<void> r) {
   // The admin socket file now belongs to the new process: stop accepting on it without unlinking
   // it; requests already open here are still answered while we drain.
   if (admin_) admin_->stop_listening(true);
-  begin_shutdown();
+  begin_shutdown();  // releases our copies of the listen claims; the new process holds its own
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -824,6 +884,8 @@ void ProxyServer::begin_shutdown() {
   shutting_down_ = true;
   // Stop accepting admin connections now; open ones are answered until the drain ends.
   if (admin_) admin_->stop_listening(false);
+  // Our listeners close with the drain: a turnout started now may claim the addresses.
+  if (owner_) owner_->close();
   if (health_) health_->close();
   // Our duplicates of the listening sockets would keep them open after the workers close theirs,
   // and the kernel would go on completing handshakes nobody answers: let them close (a process

@@ -67,7 +67,8 @@ void read_workers(YamlReader& r, const YAML::Node& n, Config& cfg) {
 }
 
 void read_admin(YamlReader& r, const YAML::Node& n, Config& cfg) {
-  MapView m(r, n, "admin", {"socket", "http", "allow_remote", "token"}, /*null_ok=*/true);
+  MapView m(r, n, "admin", {"socket", "http", "allow_remote", "token", "token_file", "open_reads"},
+            /*null_ok=*/true);
   if (!m.valid()) return;
   AdminSpec& a = cfg.admin;
   if (YAML::Node v = m.get("socket"); v.IsDefined()) {
@@ -85,6 +86,10 @@ void read_admin(YamlReader& r, const YAML::Node& n, Config& cfg) {
     if (auto b = r.boolean(v, m.child("allow_remote"))) a.allow_remote = *b;
   if (YAML::Node v = m.get("token"); v.IsDefined() && !v.IsNull())
     if (auto s = r.string(v, m.child("token"), /*allow_empty=*/true)) a.token = *s;
+  if (YAML::Node v = m.get("token_file"); v.IsDefined() && !v.IsNull())
+    if (auto s = r.string(v, m.child("token_file"))) a.token_file = *s;
+  if (YAML::Node v = m.get("open_reads"); v.IsDefined())
+    if (auto b = r.boolean(v, m.child("open_reads"))) a.open_reads = *b;
   if (YAML::Node v = m.get("http"); v.IsDefined() && !v.IsNull()) {
     if (auto s = r.string(v, m.child("http"), /*allow_empty=*/true); s && !s->empty()) {
       auto addr = parse_address(*s);
@@ -100,6 +105,14 @@ void read_admin(YamlReader& r, const YAML::Node& n, Config& cfg) {
     }
   }
   if (a.allow_remote && a.token.empty()) r.error(m.get("allow_remote"), m.child("allow_remote"), "requires admin.token");
+}
+
+// The token file defaults to turnout.token in the admin socket's directory (./turnout.token for
+// the default socket), so a turnout and its `ctl -c` agree on it without configuration.
+void resolve_token_file(AdminSpec& a) {
+  if (!a.token_file.empty()) return;
+  size_t slash = a.socket.rfind('/');
+  a.token_file = slash == std::string::npos ? "./turnout.token" : a.socket.substr(0, slash + 1) + "turnout.token";
 }
 
 void read_timeouts(YamlReader& r, const YAML::Node& n, Config& cfg) {
@@ -160,6 +173,7 @@ void read_root(YamlReader& r, const YAML::Node& root, Config& cfg) {
   else
     cfg.workers = std::max(1u, std::thread::hardware_concurrency());
   if (YAML::Node v = m.get("admin"); v.IsDefined()) read_admin(r, v, cfg);
+  resolve_token_file(cfg.admin);
   if (YAML::Node v = m.get("state_file"); v.IsDefined() && !v.IsNull())
     if (auto s = r.string(v, "state_file", /*allow_empty=*/true)) cfg.state_file = *s;
   bool apps_ok = false;

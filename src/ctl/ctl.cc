@@ -1,6 +1,10 @@
 #include "turnout/ctl/ctl.h"
 
+#include <sys/stat.h>
+
+#include <chrono>
 #include <cstdio>
+#include <thread>
 #include <cstdlib>
 #include <optional>
 #include <utility>
@@ -11,6 +15,7 @@
 #include "turnout/common/utf8.h"
 #include "turnout/ctl/ctl_client.h"
 #include "turnout/ctl/ctl_format.h"
+#include "turnout/ctl/ctl_target.h"
 
 namespace turnout {
 
@@ -73,10 +78,33 @@ std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_hand
 
 std::string with_wait(std::string path, bool wait) { return wait ? path + "?wait=1" : path; }
 
+// The pid in GET /v1/status of whoever answers at `t` now; nullopt when that fails.
+std::optional<int64_t> answering_pid(const CtlTarget& t) {
+  Result<CtlAnswer> a = ctl_call(t.target, t.token, CtlRequest{"GET", "/v1/status", ""});
+  if (!a || a->status != 200) return std::nullopt;
+  json j = json::parse(a->body, nullptr, false);
+  if (!j.is_object() || !j.contains("pid") || !j["pid"].is_number_integer()) return std::nullopt;
+  return j["pid"].get<int64_t>();
+}
+
+// After a successful upgrade: "pid OLD -> NEW". The old process stops accepting admin
+// connections as soon as the hand-off is confirmed, so the new one answers from then on; a
+// short retry covers a status request that still reached the old one's backlog.
+std::string upgrade_pids_line(const CtlTarget& t, std::optional<int64_t> old_pid) {
+  std::optional<int64_t> new_pid;
+  for (int i = 0; i < 20; ++i) {
+    new_pid = answering_pid(t);
+    if (new_pid && new_pid != old_pid) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  auto shown = [](std::optional<int64_t> p) { return p ? std::to_string(*p) : std::string("?"); };
+  return fmt::format("upgraded: pid {} -> {}\n", shown(old_pid), shown(new_pid));
+}
+
 }  // namespace
 
 std::string ctl_usage() {
-  return "usage: turnout ctl [-s SOCKET | -s http://HOST:PORT] [--token T] VERB [ARGS] [--json]\n"
+  return "usage: turnout ctl [-c CONFIG] [-s SOCKET | -s http://HOST:PORT] [--token T] VERB [ARGS] [--json]\n"
          "  routes | apps | status | history       show the live table (--json: the API's JSON)\n"
          "  map APP HOST... [--weight N]           map APP to each HOST, one atomic change\n"
          "  unmap APP HOST... [--wait]             unmap; --wait returns once APP has nothing in flight there\n"
@@ -88,7 +116,9 @@ std::string ctl_usage() {
          "  rollback [VERSION]                     make an earlier table current (default: the one before)\n"
          "  reload                                 re-read the config file\n"
          "  upgrade                                start the new binary; it takes over, this one drains\n"
-         "SOCKET defaults to $TURNOUT_SOCKET, else ./turnout.sock; the token to $TURNOUT_TOKEN.\n";
+         "SOCKET defaults to $TURNOUT_SOCKET, else admin.socket of -c CONFIG, else ./turnout.sock if it\n"
+         "exists, else /run/turnout/turnout.sock. The token (for http://) defaults to $TURNOUT_TOKEN, else\n"
+         "admin.token or the admin.token_file of -c CONFIG.\n";
 }
 
 std::string url_encode_component(std::string_view text) {
@@ -110,7 +140,9 @@ std::string url_encode_component(std::string_view text) {
 
 Result<CtlOptions> parse_ctl_args(const std::vector<std::string>& args, const char* env_socket, const char* env_token) {
   CtlOptions o;
-  o.target = env_socket != nullptr && *env_socket != '\0' ? env_socket : "./turnout.sock";
+  o.target_given = env_socket != nullptr && *env_socket != '\0';
+  o.target = o.target_given ? env_socket : "./turnout.sock";
+  o.token_given = env_token != nullptr && *env_token != '\0';
   if (env_token != nullptr) o.token = env_token;
   std::vector<std::string> positional;
   bool options_done = false;
@@ -138,7 +170,8 @@ Result<CtlOptions> parse_ctl_args(const std::vector<std::string>& args, const ch
       if (i + 1 < args.size()) return args[++i];
       return std::nullopt;
     };
-    bool takes_value = name == "-s" || name == "--socket" || name == "--token" || name == "--weight";
+    bool takes_value = name == "-s" || name == "--socket" || name == "--token" || name == "--weight" ||
+                       name == "-c" || name == "--config";
     if (!takes_value && inline_value) return usage_error(fmt::format("{} takes no value", name));
     if (name == "--") {
       options_done = true;
@@ -153,6 +186,10 @@ Result<CtlOptions> parse_ctl_args(const std::vector<std::string>& args, const ch
       if (!v) return usage_error(fmt::format("{} needs a value", name));
       if (name == "--token") {
         o.token = *v;
+        o.token_given = true;
+      } else if (name == "-c" || name == "--config") {
+        if (v->empty()) return usage_error(fmt::format("{} needs a config file", name));
+        o.config_path = *v;
       } else if (name == "--weight") {
         uint64_t w = 0;
         if (!parse_uint(*v, &w) || w < 1 || w > kMaxWeight) {
@@ -161,6 +198,7 @@ Result<CtlOptions> parse_ctl_args(const std::vector<std::string>& args, const ch
         o.weight = static_cast<uint32_t>(w);
       } else {
         o.target = *v;
+        o.target_given = true;
       }
     } else {
       return usage_error(fmt::format("unknown option \"{}\"", a));
@@ -297,13 +335,26 @@ int run_ctl(int argc, char** argv) {
     std::fputs(ctl_usage().c_str(), stdout);
     return 0;
   }
-  Result<CtlAnswer> answer = ctl_call(options->target, options->token, build_ctl_request(*options));
+  Result<CtlTarget> target = resolve_ctl_target(*options, [](const std::string& path) {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0;
+  });
+  if (!target) {
+    std::fprintf(stderr, "turnout ctl: %s\n", target.error().message.c_str());
+    return 1;
+  }
+  // upgrade: the pid answering before and after, so the operator sees the process change.
+  std::optional<int64_t> old_pid;
+  if (options->verb == "upgrade") old_pid = answering_pid(*target);
+  Result<CtlAnswer> answer = ctl_call(target->target, target->token, build_ctl_request(*options));
   if (!answer) {
     std::fprintf(stderr, "turnout ctl: %s\n", answer.error().message.c_str());
     return 1;
   }
   std::string out, err;
   int code = render_ctl_answer(*options, *answer, &out, &err);
+  if (answer->status == 401) err += ctl_unauthorized_hint(*target);
+  if (code == 0 && options->verb == "upgrade" && !options->json) out += upgrade_pids_line(*target, old_pid);
   std::fputs(out.c_str(), stdout);
   std::fputs(err.c_str(), stderr);
   return code;

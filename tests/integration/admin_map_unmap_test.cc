@@ -818,19 +818,24 @@ TEST_CASE("the optional loopback TCP admin listener serves the same API, and ctl
   int port = std::atoi(log.c_str() + p + 5);
   REQUIRE(port > 0);
 
+  // The listener wants the token turnout generated beside its admin socket, and its own Host.
+  std::string token = read_file(t.dir().file("turnout.token"));
+  while (!token.empty() && token.back() == '\n') token.pop_back();
+  REQUIRE(!token.empty());
+  const std::string head = "Host: 127.0.0.1:" + std::to_string(port) + "\r\nAuthorization: Bearer " + token + "\r\n";
   Client admin(port);
-  REQUIRE(admin.send("PUT /v1/routes/example.com/green HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"));
+  REQUIRE(admin.send("PUT /v1/routes/example.com/green HTTP/1.1\r\n" + head + "Content-Length: 0\r\n\r\n"));
   auto r = admin.read_response();
   REQUIRE(r);
   CHECK(r->status == 200);
   CHECK(json::parse(r->body, nullptr, false) == json({{"version", table_version(t.admin_socket())}}));
-  REQUIRE(admin.send("GET /v1/routes HTTP/1.1\r\nHost: x\r\n\r\n"));
+  REQUIRE(admin.send("GET /v1/routes HTTP/1.1\r\n" + head + "\r\n"));
   r = admin.read_response();
   REQUIRE(r);
   CHECK(r->status == 200);
   CHECK(json::parse(r->body, nullptr, false) == get_routes(t.admin_socket()));
 
-  CtlRun run = run_ctl("http://127.0.0.1:" + std::to_string(port), {"unmap", "blue", "example.com"});
+  CtlRun run = run_ctl("http://127.0.0.1:" + std::to_string(port), {"--token", token, "unmap", "blue", "example.com"});
   INFO("ctl stdout: " << run.out << "\nctl stderr: " << run.err);
   CHECK(run.code == 0);
   CHECK(who(http_get(t.port(), "example.com", "/")) == "green");

@@ -1,15 +1,23 @@
-// Admin security (issue 5, item 8): the unix socket is 0600 and owned by the running user
-// whatever the umask; a TCP admin listener beyond loopback needs `allow_remote: true`, which
-// needs a token, and then every request must carry `Authorization: Bearer <token>`; admin
-// request bodies are size-limited; invalid input answers 4xx and changes nothing (the table
-// version included).
+// Admin security (issue 5, item 8; issue 15, item 1): the unix socket is 0600 and owned by the
+// running user whatever the umask; a TCP admin listener beyond loopback needs `allow_remote:
+// true`, which needs a token; every TCP listener needs `Authorization: Bearer <token>` (from
+// admin.token, or generated into admin.token_file), refuses foreign Host and Origin headers and
+// non-JSON change bodies; admin request bodies are size-limited; invalid input answers 4xx and
+// changes nothing (the table version included).
 #include <doctest/doctest.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <sys/wait.h>
+
+#include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <tuple>
 
 #include "integration/harness.h"
@@ -50,7 +58,8 @@ int admin_tcp_port(const TurnoutProcess& t) {
 std::optional<Response> tcp_admin(int port, const std::string& method, const std::string& path,
                                   const std::string& body, const Headers& headers) {
   Client cl(port);
-  std::string req = method + " " + path + " HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n";
+  std::string req = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
+                    "\r\nConnection: close\r\n";
   for (const auto& [n, v] : headers) req += n + ": " + v + "\r\n";
   req += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
   if (!cl.send(req)) return std::nullopt;
@@ -111,6 +120,34 @@ TableState table_state(const TurnoutProcess& t) {
   s.apps = get_app_servers(t.admin_socket());
   return s;
 }
+
+// A raw request on a fresh TCP connection to the admin listener; the answer, or nullopt.
+std::optional<Response> tcp_raw(int port, const std::string& request) {
+  Client cl(port);
+  if (!cl.send(request)) return std::nullopt;
+  return cl.read_response(Ms(5000));
+}
+
+// "METHOD PATH" with the given header lines (each "Name: value\r\n") and body.
+std::string raw_request(const std::string& method, const std::string& path, const std::string& header_lines,
+                        const std::string& body = "") {
+  return method + " " + path + " HTTP/1.1\r\n" + header_lines + "Connection: close\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+// The admin token turnout generated (first line of the file), "" when missing.
+std::string token_in(const std::string& path) {
+  std::string t = read_file(path);
+  while (!t.empty() && (t.back() == '\n' || t.back() == '\r')) t.pop_back();
+  return t;
+}
+
+// A config with a loopback TCP admin listener on a free port; `extra` goes inside admin {}.
+std::string tcp_config(const TurnoutProcess& t, const Backend& blue, const Backend& green, const std::string& extra = "") {
+  return config(admin_map(t, ", http: \"127.0.0.1:0\"" + extra), blue, green);
+}
+
+const std::string kBatch = R"([{"op": "swap", "from": "blue", "to": "green", "host": "example.com"}])";
 
 }  // namespace
 
@@ -330,4 +367,289 @@ TEST_CASE("invalid admin input answers 4xx and changes nothing, not even the ver
   AdminReply ok = t.admin("PUT", "/v1/routes/example.com/green");
   CHECK(ok.status == 200);
   CHECK(ok.json == json({{"version", before.version + 1}}));
+}
+
+TEST_CASE("a TCP admin listener without admin.token generates one into a 0600 token file; changes need it") {
+  Backend blue("blue"), green("green");
+  TurnoutProcess t;
+  mode_t old = ::umask(0);  // the file must be 0600 whatever the umask
+  bool started = t.try_start(tcp_config(t, blue, green));
+  ::umask(old);
+  TURNOUT_INFO_STDERR(t);
+  REQUIRE(started);
+  int port = admin_tcp_port(t);
+  REQUIRE(port > 0);
+  const std::string host = "Host: 127.0.0.1:" + std::to_string(port) + "\r\n";
+
+  // Default admin.token_file: turnout.token beside the admin socket.
+  const std::string file = t.dir().file("turnout.token");
+  struct stat st {};
+  REQUIRE(::lstat(file.c_str(), &st) == 0);
+  CHECK(S_ISREG(st.st_mode));
+  CHECK((st.st_mode & 07777) == 0600);
+  const std::string token = token_in(file);
+  CHECK(token.size() == 64);
+  CHECK(token.find_first_not_of("0123456789abcdef") == std::string::npos);
+  CHECK(t.stderr_text().find("admin token generated") != std::string::npos);
+  CHECK(t.stderr_text().find(token) == std::string::npos);  // never logged
+
+  const TableState before = table_state(t);
+  REQUIRE(before.version > 0);
+  for (const std::string& auth : {std::string(), std::string("Authorization: Bearer wrong\r\n"),
+                                  "Authorization: Bearer " + token.substr(1) + "\r\n"}) {
+    CAPTURE(auth);
+    auto r = tcp_raw(port, raw_request("DELETE", "/v1/routes/example.com/blue", host + auth));
+    REQUIRE(r);
+    CHECK(r->status == 401);
+    r = tcp_raw(port, raw_request("POST", "/v1/batch", host + auth + "Content-Type: application/json\r\n", kBatch));
+    REQUIRE(r);
+    CHECK(r->status == 401);
+    r = tcp_raw(port, raw_request("GET", "/v1/routes", host + auth));
+    REQUIRE(r);
+    CHECK(r->status == 401);  // reads too, without admin.open_reads
+    CHECK(r->body.find("example.com") == std::string::npos);
+  }
+  CHECK(table_state(t) == before);
+
+  // The status page document holds no data: it loads without the token and asks for it.
+  auto page = tcp_raw(port, raw_request("GET", "/", host));
+  REQUIRE(page);
+  CHECK(page->status == 200);
+  CHECK(page->body.find("token-form") != std::string::npos);
+
+  const std::string auth = "Authorization: Bearer " + token + "\r\n";
+  auto r = tcp_raw(port, raw_request("GET", "/v1/routes", host + auth));
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  r = tcp_raw(port, raw_request("POST", "/v1/batch", host + auth + "Content-Type: application/json\r\n", kBatch));
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(json::parse(r->body, nullptr, false) == json({{"version", before.version + 1}}));
+  CHECK(who(http_get(t.port(), "example.com", "/")) == "green");
+}
+
+TEST_CASE("an existing token file is reused; one readable by others stops turnout with a message") {
+  Backend blue("blue"), green("green");
+  TempDir keys;
+  const std::string file = keys.file("admin.token");
+  SUBCASE("0600: its token is the one required") {
+    keys.write("admin.token", "my-own-token-1234\n");
+    REQUIRE(::chmod(file.c_str(), 0600) == 0);
+    TurnoutProcess t;
+    t.start(tcp_config(t, blue, green, ", token_file: \"" + file + "\""));
+    TURNOUT_INFO_STDERR(t);
+    int port = admin_tcp_port(t);
+    REQUIRE(port > 0);
+    const std::string host = "Host: 127.0.0.1:" + std::to_string(port) + "\r\n";
+    CHECK(token_in(file) == "my-own-token-1234");  // not overwritten
+    auto r = tcp_raw(port, raw_request("PUT", "/v1/routes/example.com/green", host + "Authorization: Bearer my-own-token-1234\r\n"));
+    REQUIRE(r);
+    CHECK(r->status == 200);
+  }
+  SUBCASE("0644: refused") {
+    keys.write("admin.token", "my-own-token-1234\n");
+    REQUIRE(::chmod(file.c_str(), 0644) == 0);
+    TurnoutProcess t;
+    CHECK_FALSE(t.try_start(tcp_config(t, blue, green, ", token_file: \"" + file + "\"")));
+    auto code = t.wait_exit(Ms(5000));
+    REQUIRE(code.has_value());
+    CHECK(*code != 0);
+    std::string err = t.stderr_text();
+    INFO("turnout stderr:\n" << err);
+    CHECK(err.find(file) != std::string::npos);
+    CHECK(err.find("chmod 600") != std::string::npos);
+  }
+}
+
+TEST_CASE("browser-style requests are refused: foreign Origin, foreign Host, non-JSON change bodies") {
+  Backend blue("blue"), green("green");
+  TurnoutProcess t;
+  t.start(tcp_config(t, blue, green));
+  TURNOUT_INFO_STDERR(t);
+  int port = admin_tcp_port(t);
+  REQUIRE(port > 0);
+  const std::string p = std::to_string(port);
+  const std::string token = token_in(t.dir().file("turnout.token"));
+  REQUIRE(!token.empty());
+  const std::string host = "Host: 127.0.0.1:" + p + "\r\n";
+  const std::string auth = "Authorization: Bearer " + token + "\r\n";
+  const std::string json_type = "Content-Type: application/json\r\n";
+  const TableState before = table_state(t);
+  REQUIRE(before.version > 0);
+
+  struct Case {
+    const char* name;
+    std::string method, path, headers, body;
+  };
+  const std::vector<Case> refused = {
+      // The attack from the issue, as a page on evil.test sends it (no token: a page has none).
+      {"the issue's attack", "POST", "/v1/batch", host + "Origin: http://evil.test\r\nContent-Type: text/plain\r\n", kBatch},
+      // The same, even if the page somehow had the token.
+      {"foreign Origin, token", "POST", "/v1/batch", host + auth + "Origin: http://evil.test\r\n" + json_type, kBatch},
+      {"foreign Origin on a read", "GET", "/v1/routes", host + auth + "Origin: http://evil.test\r\n", ""},
+      {"Origin null", "DELETE", "/v1/routes/example.com/blue", host + auth + "Origin: null\r\n", ""},
+      {"Origin on another port", "DELETE", "/v1/routes/example.com/blue", host + auth + "Origin: http://127.0.0.1:1\r\n", ""},
+      {"https Origin", "DELETE", "/v1/routes/example.com/blue", host + auth + "Origin: https://127.0.0.1:" + p + "\r\n", ""},
+      // DNS rebinding: evil.test resolves to 127.0.0.1, the browser still says Host: evil.test.
+      {"Host evil.test", "DELETE", "/v1/routes/example.com/blue", "Host: evil.test\r\n" + auth, ""},
+      {"Host evil.test:port", "GET", "/v1/routes", "Host: evil.test:" + p + "\r\n" + auth, ""},
+      {"Host on another port", "GET", "/v1/routes", "Host: 127.0.0.1:1\r\n" + auth, ""},
+      {"rebound status page", "GET", "/", "Host: evil.test:" + p + "\r\n", ""},
+      // Bodies a form or a simple cross-site fetch can send, with the token.
+      {"text/plain body", "POST", "/v1/batch", host + auth + "Content-Type: text/plain\r\n", kBatch},
+      {"form body", "POST", "/v1/batch", host + auth + "Content-Type: application/x-www-form-urlencoded\r\n", kBatch},
+      {"multipart body", "PUT", "/v1/apps/evil", host + auth + "Content-Type: multipart/form-data; boundary=x\r\n",
+       R"({"servers": ["127.0.0.1:1"]})"},
+      {"no Content-Type", "PUT", "/v1/apps/evil", host + auth, R"({"servers": ["127.0.0.1:1"]})"},
+  };
+  for (const Case& c : refused) {
+    CAPTURE(c.name);
+    auto r = tcp_raw(port, raw_request(c.method, c.path, c.headers, c.body));
+    REQUIRE(r);
+    CHECK(r->status == 403);
+    CHECK(json::parse(r->body, nullptr, false).value("error", std::string()) != "");
+    CHECK(r->body.find("example.com") == std::string::npos);  // no table data leaks
+  }
+  CHECK(table_state(t) == before);
+  CHECK(who(http_get(t.port(), "example.com", "/")) == "blue");
+
+  // Its own names and origin are fine, and a JSON type may carry parameters.
+  const std::vector<Case> allowed = {
+      {"own Origin", "GET", "/v1/routes", host + auth + "Origin: http://127.0.0.1:" + p + "\r\n", ""},
+      {"Host localhost", "GET", "/v1/routes", "Host: localhost:" + p + "\r\n" + auth, ""},
+      {"Host [::1]", "GET", "/v1/routes", "Host: [::1]:" + p + "\r\n" + auth, ""},
+      {"JSON with charset", "PUT", "/v1/routes/example.com/green",
+       host + auth + "Content-Type: application/json; charset=utf-8\r\n", R"({"weight": 1})"},
+      {"bodiless DELETE", "DELETE", "/v1/routes/example.com/blue", host + auth + "Origin: http://localhost:" + p + "\r\n", ""},
+  };
+  for (const Case& c : allowed) {
+    CAPTURE(c.name);
+    auto r = tcp_raw(port, raw_request(c.method, c.path, c.headers, c.body));
+    REQUIRE(r);
+    CHECK(r->status == 200);
+  }
+  CHECK(who(http_get(t.port(), "example.com", "/")) == "green");
+}
+
+TEST_CASE("admin.open_reads: GETs on the TCP listener need no token, changes still do") {
+  Backend blue("blue"), green("green");
+  TurnoutProcess t;
+  t.start(tcp_config(t, blue, green, ", open_reads: true"));
+  TURNOUT_INFO_STDERR(t);
+  int port = admin_tcp_port(t);
+  REQUIRE(port > 0);
+  const std::string host = "Host: 127.0.0.1:" + std::to_string(port) + "\r\n";
+  auto r = tcp_raw(port, raw_request("GET", "/v1/routes", host));
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(r->body.find("example.com") != std::string::npos);
+  const TableState before = table_state(t);
+  r = tcp_raw(port, raw_request("PUT", "/v1/routes/example.com/green", host));
+  REQUIRE(r);
+  CHECK(r->status == 401);
+  // Host and Origin are still checked on reads.
+  r = tcp_raw(port, raw_request("GET", "/v1/routes", "Host: evil.test\r\n"));
+  REQUIRE(r);
+  CHECK(r->status == 403);
+  CHECK(table_state(t) == before);
+}
+
+TEST_CASE("another local user: the TCP listener answers 401, the unix socket and the token file refuse it") {
+  if (::geteuid() != 0) {
+    MESSAGE("skipped: switching to the user nobody needs root");
+    return;
+  }
+  Backend blue("blue"), green("green");
+  TurnoutProcess t;
+  t.start(tcp_config(t, blue, green));
+  TURNOUT_INFO_STDERR(t);
+  int port = admin_tcp_port(t);
+  REQUIRE(port > 0);
+  const TableState before = table_state(t);
+
+  // A child process as nobody (uid/gid 65534) tries what the issue's local user did.
+  int pipefd[2];
+  REQUIRE(::pipe(pipefd) == 0);
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::close(pipefd[0]);
+    std::string out;
+    if (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0) {
+      out = "setuid failed";
+    } else {
+      // TCP: the change the issue's `curl -X DELETE` made, as curl sends it.
+      int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_port = htons(static_cast<uint16_t>(port));
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      std::string status = "no answer";
+      if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+        std::string req = "DELETE /v1/routes/example.com/blue HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
+                          "\r\nUser-Agent: curl/8.0\r\nAccept: */*\r\n\r\n";
+        (void)!::write(fd, req.data(), req.size());
+        char buf[64] = {};
+        ssize_t n = ::read(fd, buf, sizeof buf - 1);
+        if (n > 12) status = std::string(buf + 9, 3);
+      }
+      out += "tcp=" + status + "\n";
+      int u = connect_unix(t.admin_socket());
+      out += std::string("unix=") + (u >= 0 ? "connected" : std::strerror(errno)) + "\n";
+      int tf = ::open(t.dir().file("turnout.token").c_str(), O_RDONLY);
+      out += std::string("token_file=") + (tf >= 0 ? "readable" : std::strerror(errno)) + "\n";
+    }
+    (void)!::write(pipefd[1], out.data(), out.size());
+    ::_exit(0);
+  }
+  ::close(pipefd[1]);
+  std::string out;
+  char buf[256];
+  for (ssize_t n; (n = ::read(pipefd[0], buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
+  ::close(pipefd[0]);
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  INFO("as nobody:\n" << out);
+  CHECK(out.find("tcp=401\n") != std::string::npos);
+  CHECK(out.find("unix=Permission denied\n") != std::string::npos);
+  CHECK(out.find("token_file=Permission denied\n") != std::string::npos);
+  CHECK(table_state(t) == before);
+}
+
+TEST_CASE("ctl over TCP: the token comes from --token or -c CONFIG's token file; a 401 says where it is") {
+  Backend blue("blue"), green("green");
+  TurnoutProcess t;
+  t.start(tcp_config(t, blue, green));
+  TURNOUT_INFO_STDERR(t);
+  int port = admin_tcp_port(t);
+  REQUIRE(port > 0);
+  const std::string url = "http://127.0.0.1:" + std::to_string(port);
+  const std::string token_file = t.dir().file("turnout.token");
+  const TableState before = table_state(t);
+
+  CtlRun refused = run_turnout({"ctl", "-s", url, "unmap", "blue", "example.com"});
+  INFO("ctl stdout: " << refused.out << "\nctl stderr: " << refused.err);
+  CHECK(refused.code == 1);
+  CHECK(refused.err.find("HTTP 401") != std::string::npos);
+  CHECK(refused.err.find("--token") != std::string::npos);
+  CHECK(table_state(t) == before);
+
+  // With -c, the 401 names the very file (here the token given is wrong).
+  CtlRun wrong = run_turnout({"ctl", "-c", t.config_path(), "-s", url, "--token", "nope", "map", "green", "example.com"});
+  INFO("ctl stderr: " << wrong.err);
+  CHECK(wrong.code == 1);
+  CHECK(wrong.err.find(token_file) != std::string::npos);
+  CHECK(table_state(t) == before);
+
+  CtlRun with_config = run_turnout({"ctl", "-c", t.config_path(), "-s", url, "map", "green", "example.com"});
+  INFO("ctl stderr: " << with_config.err);
+  CHECK(with_config.code == 0);
+  CtlRun with_flag = run_turnout({"ctl", "-s", url, "--token", token_in(token_file), "unmap", "blue", "example.com"});
+  INFO("ctl stderr: " << with_flag.err);
+  CHECK(with_flag.code == 0);
+  CHECK(who(http_get(t.port(), "example.com", "/")) == "green");
+  // -c alone: the admin socket of the config.
+  CtlRun by_config = run_turnout({"ctl", "-c", t.config_path(), "routes"});
+  CHECK(by_config.code == 0);
+  CHECK(by_config.out.find("green") != std::string::npos);
 }

@@ -186,11 +186,18 @@ TEST_CASE("GET / renders routes, servers, health, rates and recent changes in he
              "  \"*.example.org\": [blue, {app: green, weight: 3}]\n");
   int admin_port = admin_http_port(proc.stderr_text());
   REQUIRE_MESSAGE(admin_port > 0, "no 'admin listening http=... port=N' line in turnout's stderr");
-  std::string url = "http://127.0.0.1:" + std::to_string(admin_port) + "/";
+  // Reads on the TCP listener need the token turnout generated beside its admin socket; the
+  // page takes it once from the URL fragment (which never reaches the server).
+  std::string token = read_file(proc.dir().file("turnout.token"));
+  while (!token.empty() && token.back() == '\n') token.pop_back();
+  REQUIRE(!token.empty());
+  const std::string bare_url = "http://127.0.0.1:" + std::to_string(admin_port) + "/";
+  std::string url = bare_url + "#token=" + token;
 
   // The page itself: self-contained, served as UTF-8 HTML under a CSP that allows only this
   // origin and the page's inline script and style.
-  std::optional<Response> page = http_get(admin_port, "127.0.0.1", "/");
+  // The listener answers only requests that name it in Host (DNS rebinding), port included.
+  std::optional<Response> page = http_get(admin_port, "127.0.0.1:" + std::to_string(admin_port), "/");
   REQUIRE(page);
   CHECK(page->status == 200);
   CHECK(page->header("Content-Type").value_or("") == "text/html; charset=utf-8");
@@ -273,6 +280,7 @@ TEST_CASE("GET / renders routes, servers, health, rates and recent changes in he
   // The page reached the API and rendered without error.
   CHECK(contains(dom, R"(id="live" data-state="ok")"));
   CHECK(contains(dom, R"(id="error" hidden="")"));
+  CHECK(contains(dom, R"(id="token-form" hidden="")"));
 
   // Header: table version, and the requests counter moved.
   CHECK(contains(dom, "id=\"table-version\">v" + std::to_string(version) + "<"));
@@ -364,4 +372,16 @@ TEST_CASE("GET / renders routes, servers, health, rates and recent changes in he
     std::error_code ec;
     std::filesystem::copy_file(png, keep, std::filesystem::copy_options::overwrite_existing, ec);
   }
+
+  // Without the token the page shows no data and asks for it (a fresh profile: no session).
+  TempDir bare_dir;
+  BrowserRun bare = run_chromium(chromium, bare_dir, "bare", {"--dump-dom"}, bare_url, Ms(25000));
+  INFO("chromium stderr (tail):\n" << bare.err);
+  REQUIRE_FALSE(bare.timed_out);
+  REQUIRE(bare.code == 0);
+  INFO("DOM without a token:\n" << bare.out);
+  CHECK(contains(bare.out, "<form class=\"error-box\" id=\"token-form\">"));
+  CHECK(contains(bare.out, R"(id="live" data-state="error")"));
+  CHECK(contains(bare.out, "a token is required"));
+  CHECK_FALSE(contains(bare.out, "data-host=\"example.com\""));
 }

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "turnout/admin/api.h"
+#include "turnout/admin/request_guard.h"
 
 namespace turnout {
 
@@ -27,8 +28,8 @@ class AdminConnection {
   struct Settings {
     AdminActions* actions = nullptr;  // outlives the connection's pending replies
     size_t max_body = 1 << 20;        // larger bodies answer 413
-    std::string token;                // required bearer token ("" = none)
-    bool is_tcp = false;              // token applies to TCP connections only
+    bool is_tcp = false;              // the guard applies to TCP connections only
+    RequestGuard guard;               // TCP: Host, Origin, token and Content-Type checks
   };
   using OnClose = std::function<void(AdminConnection*)>;
 

@@ -1,5 +1,6 @@
 // AdminServer: the HTTP/1.1 + JSON admin API (DESIGN.md "Admin API") on a unix socket (mode 0600)
-// and, optionally, a TCP listener (loopback only unless allow_remote; bearer token when set).
+// and, optionally, a TCP listener (loopback only unless allow_remote) where every request passes
+// a RequestGuard (own Host and Origin, bearer token, JSON bodies).
 //
 // Owner: app/Server, on the main loop thread; every method is called on that thread. Requests are
 // parsed here (admin_connection.h) and answered by the endpoint table (api.h) through
@@ -17,6 +18,7 @@
 #include <unordered_set>
 
 #include "turnout/admin/api.h"
+#include "turnout/admin/request_guard.h"
 #include "turnout/common/error.h"
 
 namespace turnout {
@@ -28,7 +30,8 @@ struct AdminOptions {
   std::string socket_path;     // unix socket path; "" = no unix listener
   std::string tcp_addr;        // "host:port" TCP listener; "" = none; port 0 picks a free port
   bool allow_remote = false;   // permit a non-loopback tcp_addr (a token is then required)
-  std::string token;           // when set, TCP requests need "Authorization: Bearer <token>"
+  std::string token;           // TCP requests need "Authorization: Bearer <token>"; required with tcp_addr
+  bool open_reads = false;     // TCP: GET/HEAD need no token (Host and Origin are still checked)
   size_t max_body = 1 << 20;   // request bodies above this answer 413
 };
 
@@ -76,12 +79,14 @@ class AdminServer {
   Acceptor* serve(int listen_fd, bool is_tcp);
   void on_connection(int fd, bool is_tcp);
   void forget(AdminConnection* conn);
+  void build_guard();  // once the TCP listener is bound (its port is known)
 
   uv_loop_t* loop_;                                // the main loop
   AdminActions& actions_;                          // outlives this server (app/Server)
   AdminOptions options_;                           // as given
   Acceptor* unix_ = nullptr;                       // frees itself after close()
   Acceptor* tcp_ = nullptr;                        // frees itself after close()
+  RequestGuard guard_;                             // TCP policy, copied into each TCP connection
   std::unordered_set<AdminConnection*> connections_;  // open ones; each frees itself once closed
   dev_t socket_dev_ = 0;                           // identity of the socket file we created,
   ino_t socket_ino_ = 0;                           //   so close() never unlinks someone else's

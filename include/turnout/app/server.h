@@ -27,6 +27,7 @@
 #include "turnout/admin/admin_server.h"
 #include "turnout/admin/api.h"
 #include "turnout/app/health_checker.h"
+#include "turnout/app/listen_owner.h"
 #include "turnout/app/worker.h"
 #include "turnout/common/reclaimer.h"
 #include "turnout/config/config.h"
@@ -74,6 +75,7 @@ class ProxyServer final : public AdminActions {
   void poll_drained(DrainWait* w);
   Result<void> open_listeners();
   Result<void> adopt_handoff();               // new process: sockets + table from the old one
+  Result<void> claim_listeners();             // new process: hold a claim on every listen address
   void spawn_successor();                     // old process: fork/exec the new binary
   void on_handoff_result(Result<void> r);     // old process: the new one is ready, or failed
   Result<void> load_initial_table();
@@ -94,6 +96,8 @@ class ProxyServer final : public AdminActions {
   uv_timer_t stats_timer_{};                // refreshes the per-worker stats snapshot
   uv_timer_t drain_timer_{};                // drain progress / deadline
   std::unique_ptr<AdminServer> admin_;
+  std::unique_ptr<ListenOwner> owner_;      // claims on the listen addresses (one turnout each)
+  std::map<std::string, int> handoff_claims_;  // new process: claims received, addr -> fd, until run()
   std::unique_ptr<HealthChecker> health_;   // active checks (apps with a `health` section)
   std::unique_ptr<StateStore> state_;       // null without state_file
   std::vector<std::unique_ptr<Worker>> workers_;

@@ -61,7 +61,10 @@ struct AdminSpec {
   std::string socket = "./turnout.sock";  // unix socket, mode 0600; "" disables it
   std::string http;                       // optional "host:port" TCP listener; "" = none
   bool allow_remote = false;              // allow a non-loopback `http` bind (then `token` is required)
-  std::string token;                      // bearer token required on the TCP listener when allow_remote
+  std::string token;                      // bearer token for the TCP listener ("" = use token_file)
+  std::string token_file;                 // where the TCP listener's token lives when `token` is unset;
+                                          //   resolved at load: default turnout.token beside `socket`
+  bool open_reads = false;                // GETs on the TCP listener need no token
 };
 
 struct ListenSpec {

@@ -26,6 +26,9 @@ int run_ctl(int argc, char** argv);
 struct CtlOptions {
   std::string target;               // socket path, or "http://host:port" for the TCP listener
   std::string token;                // bearer token for the TCP listener ("" = none)
+  bool target_given = false;        // -s or $TURNOUT_SOCKET chose the target
+  bool token_given = false;         // --token or $TURNOUT_TOKEN chose the token
+  std::string config_path;          // -c FILE: the target and token come from this config
   bool json = false;                // --json: print the API's JSON verbatim
   bool wait = false;                // --wait: unmap/swap answer once drained
   bool help = false;                // -h/--help: print usage, exit 0

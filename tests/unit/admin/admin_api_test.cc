@@ -319,7 +319,9 @@ struct Client {
   // Sends one request without waiting for its answer.
   void send_request(const std::string& method, const std::string& target, const std::string& body = "",
                     const std::string& extra_headers = "") {
-    std::string raw = method + " " + target + " HTTP/1.1\r\nHost: x\r\n" + extra_headers;
+    // extra_headers starting with "Host:" replace the default one (the TCP listener checks it).
+    bool own_host = extra_headers.rfind("Host:", 0) == 0;
+    std::string raw = method + " " + target + " HTTP/1.1\r\n" + (own_host ? "" : "Host: x\r\n") + extra_headers;
     if (!body.empty() || method == "POST" || method == "PUT") raw += "Content-Length: " + std::to_string(body.size()) + "\r\n";
     raw += "\r\n" + body;
     send_raw(raw);
@@ -769,7 +771,7 @@ TEST_CASE("the unix socket: mode 0600, stale file replaced, live socket not stol
   }
 }
 
-TEST_CASE("TCP listener: loopback only unless allowed, bearer token") {
+TEST_CASE("TCP listener: loopback only unless allowed, bearer token, own Host and Origin") {
   SUBCASE("token required") {
     AdminOptions opts;
     opts.tcp_addr = "127.0.0.1:0";
@@ -777,29 +779,52 @@ TEST_CASE("TCP listener: loopback only unless allowed, bearer token") {
     Fixture f(opts);
     int port = f.server->tcp_port();
     REQUIRE(port > 0);
+    const std::string host = "Host: 127.0.0.1:" + std::to_string(port) + "\r\n";
     {
       Client c(f, connect_tcp(port));
-      Answer a = c.request("GET", "/v1/routes");
+      Answer a = c.request("GET", "/v1/routes", "", host);
       CHECK(a.status == 401);
       CHECK(a.header("www-authenticate") == "Bearer");
     }
     {
       Client c(f, connect_tcp(port));
-      CHECK(c.request("GET", "/v1/routes", "", "Authorization: Bearer wrong\r\n").status == 401);
+      CHECK(c.request("GET", "/v1/routes", "", host + "Authorization: Bearer wrong\r\n").status == 401);
     }
     {
       Client c(f, connect_tcp(port));
-      CHECK(c.request("GET", "/v1/routes", "", "Authorization: Bearer s3cret\r\n").status == 200);
-      CHECK(c.request("PUT", "/v1/routes/example.com/example2", "", "Authorization: Bearer s3cret\r\n").status == 200);
+      CHECK(c.request("GET", "/v1/routes", "", host + "Authorization: Bearer s3cret\r\n").status == 200);
+      CHECK(c.request("PUT", "/v1/routes/example.com/example2", "", host + "Authorization: Bearer s3cret\r\n").status == 200);
+    }
+    {
+      Client c(f, connect_tcp(port));  // a foreign Host, even with the token
+      CHECK(c.request("GET", "/v1/routes", "", "Host: x\r\nAuthorization: Bearer s3cret\r\n").status == 403);
+    }
+    {
+      Client c(f, connect_tcp(port));
+      CHECK(c.request("GET", "/v1/routes", "", host + "Origin: http://evil.test\r\nAuthorization: Bearer s3cret\r\n")
+                .status == 403);
     }
     CHECK(call(f, "GET", "/v1/routes").status == 200);  // the unix socket needs no token
   }
-  SUBCASE("no token: open on loopback") {
+  SUBCASE("open_reads: GETs without the token, changes with it") {
     AdminOptions opts;
     opts.tcp_addr = "127.0.0.1:0";
+    opts.token = "s3cret";
+    opts.open_reads = true;
     Fixture f(opts);
+    const std::string host = "Host: localhost:" + std::to_string(f.server->tcp_port()) + "\r\n";
     Client c(f, connect_tcp(f.server->tcp_port()));
-    CHECK(c.request("GET", "/v1/status").status == 200);
+    CHECK(c.request("GET", "/v1/status", "", host).status == 200);
+    Client d(f, connect_tcp(f.server->tcp_port()));
+    CHECK(d.request("PUT", "/v1/routes/example.com/example2", "", host).status == 401);
+  }
+  SUBCASE("no token: the listener does not start") {
+    AdminOptions opts;
+    opts.tcp_addr = "127.0.0.1:0";
+    Fixture f(opts, false);
+    Result<void> r = f.server->start();
+    REQUIRE(!r.ok());
+    CHECK(r.error().message.find("token") != std::string::npos);
   }
   SUBCASE("non-loopback refused without allow_remote") {
     AdminOptions opts;

@@ -444,11 +444,13 @@ void ProxyServer::reload(bool force, Done done) {
     return done(make_error(400, next.error().message));
   }
   // Runtime changes (live vs what the file gave at the last load) the file does not have.
+  // (Not counted in reload_failures_: the file is fine, the operator has to choose.)
   auto base = build_table(config_, current_->version());
+  bool dropping = false;
   if (base) {
     std::vector<DroppedChange> dropped = dropped_by_reload(**base, *current_, **next);
+    dropping = !dropped.empty();
     if (!dropped.empty() && !force) {
-      ++reload_failures_;
       TLOG_WARN("reload refused: it would drop runtime changes", "count={}", dropped.size());
       return done(make_error(409, reload_refusal_message(dropped)));
     }
@@ -456,7 +458,7 @@ void ProxyServer::reload(bool force, Done done) {
       TLOG_WARN("forced reload: runtime changes dropped", "count={} first={}", dropped.size(),
                 log_quote(dropped.front().kind + " " + dropped.front().key));
   }
-  HistoryEntry entry = history_entry(v, std::string(force ? "reload (forced) " : "reload ") + config_.path,
+  HistoryEntry entry = history_entry(v, std::string(dropping ? "reload (forced) " : "reload ") + config_.path,
                                      current_->version(), 0);
   if (state_) {
     if (auto r = state_->reset(*next, next_config.content_hash, entry); !r)

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <utility>
@@ -13,6 +14,7 @@
 
 #include "turnout/admin/http_util.h"
 #include "turnout/admin/status_page.h"
+#include "turnout/admin/table_export.h"
 
 namespace turnout {
 
@@ -50,6 +52,7 @@ struct Call {
   std::string query;                  // raw query string
   std::optional<uint64_t> if_match;   // If-Match, for mutations
   AdminReply reply;                   // call exactly once
+  bool force = false;                 // ?force=1 or "force": true: past the guard rails
 
   void fail(int code, std::string message) { reply(error_response(make_error(code, std::move(message)))); }
   void fail(const Error& e) { reply(error_response(e)); }
@@ -132,29 +135,128 @@ Result<std::vector<ServerSpec>> servers_field(const json& obj) {
 
 // --- answering changes ----------------------------------------------------------------------
 
+constexpr uint64_t kDefaultWaitMs = 60000;   // ?wait=1 without ?timeout=
+constexpr double kMaxWaitSeconds = 86400;    // longest ?timeout= accepted
+
 // An unmapped (host, app) whose in-flight requests an answer waits for (`?wait=1`).
 struct DrainTarget {
   std::string host;  // route key
   std::string app;   // app name
 };
 
-AdminActions::Done answer_version(AdminActions& actions, AdminReply reply, std::vector<DrainTarget> drains = {}) {
-  return [&actions, reply = std::move(reply), drains = std::move(drains)](Result<uint64_t> result) {
+// What a change's answer reports besides its version (so `ctl` can print the result), and what
+// `?wait=1` waits for and how long.
+struct Outcome {
+  std::vector<std::string> hosts;   // route keys: their resulting routes are reported
+  std::vector<std::string> apps;    // apps: their resulting servers are reported
+  std::vector<DrainTarget> drains;  // in-flight requests to wait for (?wait=1)
+  uint64_t wait_ms = kDefaultWaitMs;  // bound of that wait (?timeout=SECONDS)
+};
+
+void add_unique(std::vector<std::string>& v, const std::string& s) {
+  if (std::find(v.begin(), v.end(), s) == v.end()) v.push_back(s);
+}
+
+// The hosts and apps `changes` touch, in order of first mention.
+Outcome outcome_of(const std::vector<Change>& changes) {
+  Outcome o;
+  for (const Change& c : changes) {
+    if (c.op == Change::Op::Map || c.op == Change::Op::Unmap) add_unique(o.hosts, c.host);
+    else if (c.op != Change::Op::SetDefault) add_unique(o.apps, c.app);
+  }
+  return o;
+}
+
+// {"version": N, "routes": {host: {app: weight} | null}, "apps": {app: {"servers": [...]} | null}}
+json change_answer(const RouteTable& table, uint64_t version, const Outcome& o) {
+  json j = {{"version", version}};
+  if (!o.hosts.empty()) {
+    json routes = json::object();
+    for (const std::string& h : o.hosts) {
+      const Route* r = table.find_route(h);
+      if (r == nullptr) {
+        routes[h] = nullptr;
+        continue;
+      }
+      json apps = json::object();
+      for (const RouteEntry& e : r->apps) apps[e.app] = e.weight;
+      routes[h] = std::move(apps);
+    }
+    j["routes"] = std::move(routes);
+  }
+  if (!o.apps.empty()) {
+    json apps = json::object();
+    for (const std::string& name : o.apps) {
+      const App* a = table.find_app(name);
+      if (a == nullptr) {
+        apps[name] = nullptr;
+        continue;
+      }
+      json servers = json::array();
+      for (const Server& s : a->servers) servers.push_back({{"addr", s.addr}, {"weight", s.weight}});
+      apps[name] = {{"servers", std::move(servers)}};
+    }
+    j["apps"] = std::move(apps);
+  }
+  return j;
+}
+
+// `?timeout=SECONDS` (fractions allowed) for ?wait=1; the default when absent.
+Result<uint64_t> wait_timeout_ms(std::string_view query) {
+  std::optional<std::string> v = query_param(query, "timeout");
+  if (!v) return kDefaultWaitMs;
+  char* end = nullptr;
+  double seconds = std::strtod(v->c_str(), &end);
+  if (v->empty() || end != v->c_str() + v->size() || !(seconds >= 0) || seconds > kMaxWaitSeconds)
+    return make_error(400, fmt::format("timeout must be seconds from 0 to {}, not \"{}\"", kMaxWaitSeconds, *v));
+  return static_cast<uint64_t>(seconds * 1000);
+}
+
+// Answers a change once it is adopted; with drains, once they drained (200) or the wait timed
+// out (504, saying the change was applied and what is still in flight).
+AdminActions::Done answer_change(AdminActions& actions, AdminReply reply, Outcome o) {
+  return [&actions, reply = std::move(reply), o = std::move(o)](Result<uint64_t> result) {
     if (!result) {
       reply(error_response(result.error()));
       return;
     }
     uint64_t version = *result;
-    if (drains.empty()) {
-      reply(version_response(version));
+    json body = change_answer(*actions.current_table(), version, o);
+    if (o.drains.empty()) {
+      reply(json_response(200, body));
       return;
     }
-    auto left = std::make_shared<size_t>(drains.size());
-    for (const DrainTarget& d : drains) {
-      actions.wait_drained(d.host, d.app, [left, reply, version] {
-        if (--*left == 0) reply(version_response(version));
+    struct Waiting {
+      size_t left;                           // drains not yet answered
+      uint64_t total = 0;                    // requests still in flight at the timeout
+      json in_flight = json::array();        // [{"host", "app", "in_flight"}] of those
+    };
+    auto w = std::make_shared<Waiting>(Waiting{o.drains.size()});
+    uint64_t wait_ms = o.wait_ms;
+    for (const DrainTarget& d : o.drains) {
+      actions.wait_drained(d.host, d.app, wait_ms, [w, reply, body, d, version, wait_ms](uint64_t n) {
+        if (n > 0) {
+          w->total += n;
+          w->in_flight.push_back({{"host", d.host}, {"app", d.app}, {"in_flight", n}});
+        }
+        if (--w->left > 0) return;
+        if (w->total == 0) return reply(json_response(200, body));
+        json timed_out = body;
+        timed_out["error"] = fmt::format(
+            "timed out after {:.3g}s with {} request{} still in flight; the change WAS applied (version {})",
+            static_cast<double>(wait_ms) / 1000, w->total, w->total == 1 ? "" : "s", version);
+        timed_out["in_flight"] = w->in_flight;
+        reply(json_response(504, timed_out));
       });
     }
+  };
+}
+
+// A plain version answer (rollback, reload, upgrade).
+AdminActions::Done answer_version(AdminReply reply) {
+  return [reply = std::move(reply)](Result<uint64_t> result) {
+    if (!result) return reply(error_response(result.error()));
+    reply(version_response(*result));
   };
 }
 
@@ -172,12 +274,35 @@ std::string describe(const Change& c) {
   return op_name(c.op);
 }
 
+// Applies `changes` with what the call asked: force, and for `drains` (kept only with ?wait=1)
+// the bounded wait.
+void apply_changes_for(Call& c, std::vector<Change> changes, std::string summary, std::vector<DrainTarget> drains = {}) {
+  Outcome o = outcome_of(changes);
+  if (query_flag(c.query, "wait")) {
+    Result<uint64_t> ms = wait_timeout_ms(c.query);
+    if (!ms) return c.fail(ms.error());
+    o.wait_ms = *ms;
+    o.drains = std::move(drains);
+  }
+  c.actions.apply(std::move(changes), c.if_match, std::move(summary), c.force,
+                  answer_change(c.actions, std::move(c.reply), std::move(o)));
+}
+
 void apply_one(Call& c, Change change, std::vector<DrainTarget> drains = {}) {
   std::string summary = describe(change);
   std::vector<Change> changes;
   changes.push_back(std::move(change));
-  c.actions.apply(std::move(changes), c.if_match, std::move(summary),
-                  answer_version(c.actions, std::move(c.reply), std::move(drains)));
+  apply_changes_for(c, std::move(changes), std::move(summary), std::move(drains));
+}
+
+// `"force": true` in an object body (the same as ?force=1).
+Result<void> read_force(Call& c, const json& body) {
+  if (!body.is_object()) return {};
+  auto it = body.find("force");
+  if (it == body.end() || it->is_null()) return {};
+  if (!it->is_boolean()) return make_error(400, "\"force\" must be true or false");
+  c.force = c.force || it->get<bool>();
+  return {};
 }
 
 // Map `to` and unmap `from` (if present) on `host`: the blue-green step.
@@ -359,6 +484,7 @@ void put_route(Call& c) {
   change.app = *app;
   if (!body->is_null()) {
     if (!body->is_object()) return c.fail(400, "body must be an object like {\"weight\": 1}");
+    if (Result<void> f = read_force(c, *body); !f) return c.fail(f.error());
     Result<uint32_t> weight = weight_field(*body);
     if (!weight) return c.fail(weight.error());
     change.weight = *weight;
@@ -375,9 +501,7 @@ void delete_route(Call& c) {
   change.op = Change::Op::Unmap;
   change.host = *host;
   change.app = *app;
-  std::vector<DrainTarget> drains;
-  if (query_flag(c.query, "wait")) drains.push_back({*host, *app});
-  apply_one(c, std::move(change), std::move(drains));
+  apply_one(c, std::move(change), {{*host, *app}});
 }
 
 void get_apps(Call& c) {
@@ -391,6 +515,7 @@ void put_app(Call& c) {
   Result<json> body = parse_body(c.request);
   if (!body) return c.fail(body.error());
   if (!body->is_object()) return c.fail(400, "body must be an object like {\"servers\": [\"127.0.0.1:9001\"]}");
+  if (Result<void> f = read_force(c, *body); !f) return c.fail(f.error());
   Result<std::vector<ServerSpec>> servers = servers_field(*body);
   if (!servers) return c.fail(servers.error());
   Change change;
@@ -415,6 +540,7 @@ void post_server(Call& c) {
   Result<json> body = parse_body(c.request);
   if (!body) return c.fail(body.error());
   if (!body->is_object()) return c.fail(400, "body must be an object like {\"addr\": \"127.0.0.1:9001\", \"weight\": 1}");
+  if (Result<void> f = read_force(c, *body); !f) return c.fail(f.error());
   Result<std::string> addr = string_field(*body, "addr");
   if (!addr) return c.fail(addr.error());
   if (addr->empty()) return c.fail(400, "server address is empty");
@@ -451,15 +577,14 @@ void post_batch(Call& c) {
     Result<void> r = parse_op((*body)[i], changes, drains, summary);
     if (!r) return c.fail(r.error().code, fmt::format("batch[{}]: {}", i, r.error().message));
   }
-  if (!query_flag(c.query, "wait")) drains.clear();
-  c.actions.apply(std::move(changes), c.if_match, join(summary, "; "),
-                  answer_version(c.actions, std::move(c.reply), std::move(drains)));
+  apply_changes_for(c, std::move(changes), join(summary, "; "), std::move(drains));
 }
 
 void post_swap(Call& c) {
   Result<json> body = parse_body(c.request);
   if (!body) return c.fail(body.error());
   if (!body->is_object()) return c.fail(400, "body must be an object like {\"from\": A, \"to\": B, \"hosts\": [...]}");
+  if (Result<void> f = read_force(c, *body); !f) return c.fail(f.error());
   Result<std::string> from = string_field(*body, "from");
   if (!from) return c.fail(from.error());
   Result<std::string> to = string_field(*body, "to");
@@ -482,9 +607,8 @@ void post_swap(Call& c) {
     add_swap(changes, drains, *from, *to, *host, *weight);
     hosts.push_back(*host);
   }
-  if (!query_flag(c.query, "wait")) drains.clear();
-  c.actions.apply(std::move(changes), c.if_match, fmt::format("swap {} {} {}", *from, *to, join(hosts, " ")),
-                  answer_version(c.actions, std::move(c.reply), std::move(drains)));
+  apply_changes_for(c, std::move(changes), fmt::format("swap {} {} {}", *from, *to, join(hosts, " ")),
+                    std::move(drains));
 }
 
 void post_rollback(Call& c) {
@@ -499,7 +623,17 @@ void post_rollback(Call& c) {
       version = it->get<uint64_t>();
     }
   }
-  c.actions.rollback(version, c.if_match, answer_version(c.actions, std::move(c.reply)));
+  c.actions.rollback(version, c.if_match, [&actions = c.actions, reply = std::move(c.reply)](Result<uint64_t> r) {
+    if (!r) return reply(error_response(r.error()));
+    // What it restored and where the next bare rollback goes, from the history entry it made.
+    json j = {{"version", *r}};
+    for (const HistoryEntry& h : actions.history()) {
+      if (h.version != *r) continue;
+      j["restored"] = h.restores;
+      j["next_rollback"] = h.back ? json(h.back) : json(nullptr);
+    }
+    reply(json_response(200, j));
+  });
 }
 
 void post_reload(Call& c) {
@@ -509,12 +643,15 @@ void post_reload(Call& c) {
       return c.fail(409, fmt::format("table is at version {}, not {}", current, *c.if_match));
     }
   }
-  c.actions.reload(answer_version(c.actions, std::move(c.reply)));
+  Result<json> body = parse_body(c.request);
+  if (!body) return c.fail(body.error());
+  if (Result<void> f = read_force(c, *body); !f) return c.fail(f.error());
+  c.actions.reload(c.force, answer_version(std::move(c.reply)));
 }
 
 void post_upgrade(Call& c) {
   // Answers once the new process has taken over (or failed to), with the live version.
-  c.actions.upgrade(answer_version(c.actions, std::move(c.reply)));
+  c.actions.upgrade(answer_version(std::move(c.reply)));
 }
 
 void get_status(Call& c) { c.reply(json_response(200, c.actions.status())); }
@@ -522,9 +659,32 @@ void get_status(Call& c) { c.reply(json_response(200, c.actions.status())); }
 void get_history(Call& c) {
   json entries = json::array();
   for (const HistoryEntry& h : c.actions.history()) {
-    entries.push_back({{"version", h.version}, {"unix_ms", h.unix_ms}, {"summary", h.summary}});
+    json e = {{"version", h.version}, {"unix_ms", h.unix_ms}, {"summary", h.summary}};
+    e["back"] = h.back ? json(h.back) : json(nullptr);  // where a bare rollback from it goes
+    entries.push_back(std::move(e));
   }
   c.reply(json_response(200, json{{"version", c.actions.current_table()->version()}, {"history", std::move(entries)}}));
+}
+
+// The live table as config YAML (admin/table_export.h); the version in a header too.
+void get_export(Call& c) {
+  RouteTablePtr table = c.actions.current_table();
+  AdminResponse r;
+  r.content_type = "application/yaml";
+  r.body = export_table_yaml(*table);
+  r.headers.emplace_back("X-Turnout-Version", std::to_string(table->version()));
+  c.reply(std::move(r));
+}
+
+// How many requests routed by host to app are in flight now: what `ctl unmap --wait` shows.
+void get_in_flight(Call& c) {
+  Result<std::string> host = route_key(c.params[0]);
+  if (!host) return c.fail(host.error());
+  Result<std::string> app = app_name(c.params[1]);
+  if (!app) return c.fail(app.error());
+  c.actions.wait_drained(*host, *app, 0, [reply = std::move(c.reply), h = *host, a = *app](uint64_t n) {
+    reply(json_response(200, json{{"host", h}, {"app", a}, {"in_flight", n}}));
+  });
 }
 
 void get_metrics(Call& c) {
@@ -553,7 +713,7 @@ struct Endpoint {
 const Endpoint kEndpoints[] = {
     {"GET", "/v1/routes", false, get_routes, "routes: {\"version\", \"routes\": {host: {app: weight}}, \"default_app\"}"},
     {"PUT", "/v1/routes/{host}/{app}", true, put_route, "map app to host; body optional {\"weight\": N}"},
-    {"DELETE", "/v1/routes/{host}/{app}", true, delete_route, "unmap app from host; ?wait=1 answers once drained"},
+    {"DELETE", "/v1/routes/{host}/{app}", true, delete_route, "unmap app from host; ?wait=1[&timeout=S] answers once drained (504 on timeout)"},
     {"GET", "/v1/apps", false, get_apps, "apps with servers, health, counters and hosts"},
     {"PUT", "/v1/apps/{app}", true, put_app, "create or replace an app: {\"servers\": [\"addr\" | {\"addr\", \"weight\"}]}"},
     {"DELETE", "/v1/apps/{app}", true, delete_app, "delete an app (409 while mapped)"},
@@ -562,11 +722,14 @@ const Endpoint kEndpoints[] = {
     {"POST", "/v1/batch", true, post_batch, "several changes as one version: [{\"op\": \"map\", ...}]; ?wait=1"},
     {"POST", "/v1/swap", true, post_swap, "map `to` and unmap `from` on hosts: {\"from\", \"to\", \"hosts\"}; ?wait=1"},
     {"POST", "/v1/rollback", true, post_rollback, "an earlier table as a new version: {\"version\": N} (optional)"},
-    {"POST", "/v1/reload", true, post_reload, "re-read the config file"},
+    {"POST", "/v1/reload", true, post_reload,
+     "re-read the config file; 409 listing runtime changes it would drop unless ?force=1"},
     {"POST", "/v1/upgrade", false, post_upgrade,
      "start the new turnout binary; it takes over the sockets and live table, this process drains"},
     {"GET", "/v1/status", false, get_status, "version, uptime, connections and counters"},
     {"GET", "/v1/history", false, get_history, "recent versions and what made them"},
+    {"GET", "/v1/export", false, get_export, "the live table as config YAML (apps, routes, default_app)"},
+    {"GET", "/v1/in-flight/{host}/{app}", false, get_in_flight, "requests routed by host to app still in flight"},
     {"GET", "/metrics", false, get_metrics, "Prometheus text format"},
     {"GET", "/", false, get_index, "status page for a browser"},
 };
@@ -626,6 +789,7 @@ void handle_admin_request(AdminActions& actions, const AdminRequest& request, Ad
       continue;
     }
     Call call{actions, request, {}, std::string(target.query), std::nullopt, std::move(reply)};
+    call.force = e.mutates && query_flag(call.query, "force");
     for (std::string_view r : raw) {
       std::optional<std::string> decoded = percent_decode(r);
       if (!decoded) return call.fail(400, "malformed percent-escape in the request path");

@@ -9,7 +9,9 @@
 #include "turnout/common/log.h"
 #include "turnout/config/config_loader.h"
 #include "turnout/net/listener.h"
+#include "turnout/route/change_guard.h"
 #include "turnout/route/route_builder.h"
+#include "turnout/route/table_diff.h"
 #include "turnout/app/handoff.h"
 #include "turnout/config/token_file.h"
 
@@ -206,16 +208,27 @@ Result<void> ProxyServer::load_initial_table() {
   if (handoff_table_) {
     // Upgrade: the live table of the old process, runtime changes included, same version.
     current_ = handoff_table_;
+    HistoryEntry entry = history_entry(current_->version(), "taken over on upgrade", 0, 0);
     if (!config_.state_file.empty()) {
       state_ = std::make_unique<StateStore>(config_.state_file);
-      if (auto r = state_->reset(current_, config_.content_hash); !r) return r.error();
+      // The old process stopped changing the table before handing it over: when its state
+      // file holds this very version, keep its history (rollback goes on across the upgrade).
+      auto loaded = state_->load(config_.content_hash);
+      if (loaded && loaded->kind == StateStore::LoadKind::Loaded && loaded->table &&
+          loaded->table->version() == current_->version()) {
+        for (auto& h : loaded->history) kept_.push_back(Kept{std::move(h.table), std::move(h.entry)});
+        kept_.back().table = current_;
+        return {};
+      }
+      if (auto r = state_->reset(current_, config_.content_hash, entry); !r) return r.error();
     }
-    kept_.push_back(Kept{current_, HistoryEntry{current_->version(), unix_ms(), "taken over on upgrade"}});
+    kept_.push_back(Kept{current_, std::move(entry)});
     return {};
   }
   auto built = build_table(config_, 1);
   if (!built) return built.error();
   current_ = *built;
+  HistoryEntry entry = history_entry(current_->version(), "start from " + config_.path, 0, 0);
   if (!config_.state_file.empty()) {
     state_ = std::make_unique<StateStore>(config_.state_file);
     auto loaded = state_->load(config_.content_hash);
@@ -224,18 +237,20 @@ Result<void> ProxyServer::load_initial_table() {
                  log_quote(loaded.error().message));
     } else if (loaded->kind == StateStore::LoadKind::Loaded && loaded->table) {
       current_ = loaded->table;
-      TLOG_INFO("state loaded", "file={} version={} routes={}", config_.state_file, current_->version(),
-                current_->route_count());
-      kept_.push_back(Kept{current_, HistoryEntry{current_->version(), unix_ms(), "restored from state"}});
+      TLOG_INFO("state loaded", "file={} version={} routes={} history={}", config_.state_file, current_->version(),
+                current_->route_count(), loaded->history.size());
+      // The versions the state kept come back with their history entries: rollback continues.
+      for (auto& h : loaded->history) kept_.push_back(Kept{std::move(h.table), std::move(h.entry)});
+      if (kept_.empty()) kept_.push_back(Kept{current_, history_entry(current_->version(), "restored from state", 0, 0)});
       return {};
     } else if (loaded->kind == StateStore::LoadKind::ConfigNewer) {
       TLOG_WARN("config changed since the state was saved; starting from the config, old state kept aside",
                 "file={} old={}.old", config_.state_file, config_.state_file);
     }
-    auto r = state_->reset(current_, config_.content_hash);
+    auto r = state_->reset(current_, config_.content_hash, entry);
     if (!r) return r.error();
   }
-  kept_.push_back(Kept{current_, HistoryEntry{current_->version(), unix_ms(), "start from " + config_.path}});
+  kept_.push_back(Kept{current_, std::move(entry)});
   return {};
 }
 
@@ -349,10 +364,13 @@ int ProxyServer::run() {
 // ---------------------------------------------------------------------------------------------
 // The publish step.
 
-void ProxyServer::publish(RouteTablePtr next, std::string summary, std::function<void()> on_adopted) {
+HistoryEntry ProxyServer::history_entry(uint64_t version, std::string summary, uint64_t back, uint64_t restores) {
+  return HistoryEntry{version, unix_ms(), std::move(summary), back, restores};
+}
+
+void ProxyServer::publish(RouteTablePtr next, HistoryEntry entry, std::function<void()> on_adopted) {
   current_ = next;
   ++changes_applied_;
-  HistoryEntry entry{next->version(), unix_ms(), std::move(summary)};
   TLOG_INFO("table published", "version={} change={}", entry.version, log_quote(entry.summary));
   kept_.push_back(Kept{next, std::move(entry)});
   while (kept_.size() > kKeep) {
@@ -384,7 +402,8 @@ void ProxyServer::on_worker_ack(unsigned worker, uint64_t version) {
   }
 }
 
-void ProxyServer::apply(std::vector<Change> changes, std::optional<uint64_t> if_match, std::string summary, Done done) {
+void ProxyServer::apply(std::vector<Change> changes, std::optional<uint64_t> if_match, std::string summary, bool force,
+                        Done done) {
   if (shutting_down_) return done(make_error(503, "turnout is shutting down"));
   if (handing_over_) return done(make_error(503, "turnout is handing over to a new process (upgrade)"));
   if (if_match && *if_match != current_->version())
@@ -392,11 +411,34 @@ void ProxyServer::apply(std::vector<Change> changes, std::optional<uint64_t> if_
   uint64_t v = current_->version() + 1;
   auto next = apply_changes(*current_, changes, v);
   if (!next) return done(next.error());
+  // Guard rails: only the hosts this change touches are checked (route/change_guard.h).
+  std::vector<GuardProblem> problems = guard_changes(*current_, **next, changes, server_up_fn());
+  if (!problems.empty()) {
+    if (!force) return done(make_error(409, guard_message(problems)));
+    std::string hosts;
+    for (const GuardProblem& p : problems) hosts += (hosts.empty() ? "" : " ") + p.host;
+    TLOG_WARN("forced change: it stops serving hosts", "version={} change={} hosts={}", v, log_quote(summary),
+              log_quote(hosts));
+    summary += " (forced)";
+  }
+  HistoryEntry entry = history_entry(v, std::move(summary), current_->version(), 0);
   if (state_) {
-    if (auto r = state_->append(*next, changes); !r)
+    if (auto r = state_->append(*next, changes, entry); !r)
       return done(make_error(500, "state file: " + r.error().message));
   }
-  publish(*next, std::move(summary), [done = std::move(done), v] { done(v); });
+  publish(*next, std::move(entry), [done = std::move(done), v] { done(v); });
+}
+
+ServerUpFn ProxyServer::server_up_fn() const {
+  // Active checks and every worker's passive verdict (as of the last stats snapshot).
+  return [this](const std::string& addr) {
+    if (health_ && health_->down(addr)) return false;
+    for (const WorkerSnapshot& snap : snapshots_) {
+      auto it = snap.servers.find(addr);
+      if (it != snap.servers.end() && !it->second.up) return false;
+    }
+    return true;
+  };
 }
 
 void ProxyServer::rollback(std::optional<uint64_t> version, std::optional<uint64_t> if_match, Done done) {
@@ -404,27 +446,39 @@ void ProxyServer::rollback(std::optional<uint64_t> version, std::optional<uint64
   if (handing_over_) return done(make_error(503, "turnout is handing over to a new process (upgrade)"));
   if (if_match && *if_match != current_->version())
     return done(make_error(409, fmt::format("table is at version {}, not {}", current_->version(), *if_match)));
-  RouteTablePtr target;
+  // Undo stack: a bare rollback goes to the current version's `back`; the version it makes
+  // inherits the restored version's `back`, so repeating it walks further back, and any other
+  // change starts a new stack (its `back` is the version it replaced).
+  const uint64_t current = current_->version();
   uint64_t want = 0;
   if (version) {
     want = *version;
   } else {
-    if (kept_.size() < 2) return done(make_error(404, "no earlier version to roll back to"));
-    want = kept_[kept_.size() - 2].table->version();
+    want = kept_.back().entry.back;
+    if (want == 0)
+      return done(make_error(404, fmt::format("no earlier version to roll back to (version {} is where the "
+                                              "history starts)", current)));
   }
+  if (want == 0 || want > current)
+    return done(make_error(404, fmt::format("version {} was never issued (current is {})", want, current)));
+  const Kept* target = nullptr;
   for (auto& k : kept_)
-    if (k.table->version() == want) target = k.table;
-  if (!target)
-    return done(make_error(404, fmt::format("version {} is no longer kept (the last {} are)", want, kKeep)));
-  uint64_t v = current_->version() + 1;
-  auto next = target->with_version(v);
-  if (state_) {
-    if (auto r = state_->append_table(next); !r) return done(make_error(500, "state file: " + r.error().message));
+    if (k.table->version() == want) target = &k;
+  if (!target) {
+    uint64_t oldest = kept_.front().table->version();
+    return done(make_error(410, fmt::format("version {} is no longer kept (oldest kept is {})", want, oldest)));
   }
-  publish(next, fmt::format("rollback to {}", want), [done = std::move(done), v] { done(v); });
+  uint64_t v = current + 1;
+  auto next = target->table->with_version(v);
+  HistoryEntry entry = history_entry(v, fmt::format("rollback to {}", want), target->entry.back, want);
+  if (state_) {
+    if (auto r = state_->append_table(next, entry); !r)
+      return done(make_error(500, "state file: " + r.error().message));
+  }
+  publish(next, std::move(entry), [done = std::move(done), v] { done(v); });
 }
 
-void ProxyServer::reload(Done done) {
+void ProxyServer::reload(bool force, Done done) {
   if (shutting_down_) return done(make_error(503, "turnout is shutting down"));
   if (handing_over_) return done(make_error(503, "turnout is handing over to a new process (upgrade)"));
   auto loaded = load_config(config_.path);
@@ -445,8 +499,25 @@ void ProxyServer::reload(Done done) {
     ++reload_failures_;
     return done(make_error(400, next.error().message));
   }
+  // Runtime changes (live vs what the file gave at the last load) the file does not have.
+  // (Not counted in reload_failures_: the file is fine, the operator has to choose.)
+  auto base = build_table(config_, current_->version());
+  bool dropping = false;
+  if (base) {
+    std::vector<DroppedChange> dropped = dropped_by_reload(**base, *current_, **next);
+    dropping = !dropped.empty();
+    if (!dropped.empty() && !force) {
+      TLOG_WARN("reload refused: it would drop runtime changes", "count={}", dropped.size());
+      return done(make_error(409, reload_refusal_message(dropped)));
+    }
+    if (!dropped.empty())
+      TLOG_WARN("forced reload: runtime changes dropped", "count={} first={}", dropped.size(),
+                log_quote(dropped.front().kind + " " + dropped.front().key));
+  }
+  HistoryEntry entry = history_entry(v, std::string(dropping ? "reload (forced) " : "reload ") + config_.path,
+                                     current_->version(), 0);
   if (state_) {
-    if (auto r = state_->reset(*next, next_config.content_hash); !r)
+    if (auto r = state_->reset(*next, next_config.content_hash, entry); !r)
       return done(make_error(500, "state file: " + r.error().message));
   }
   if (next_config.listen.size() != config_.listen.size() || next_config.workers != config_.workers)
@@ -466,23 +537,25 @@ void ProxyServer::reload(Done done) {
   config_.workers = workers;
   settings_ = make_settings(config_);
   ++reloads_;
-  publish(*next, "reload " + config_.path, [done = std::move(done), v] { done(v); });
+  publish(*next, std::move(entry), [done = std::move(done), v] { done(v); });
 }
 
 // One `unmap --wait`: polls the workers until no exchange for (host, app) is in flight.
 struct ProxyServer::DrainWait {
   ProxyServer* self;
   std::string host, app;
-  std::function<void()> done;
+  std::function<void(uint64_t)> done;  // 0 = drained, n = still in flight at the deadline
+  uint64_t deadline_ms = 0;            // uv_now() bound of the wait
   size_t outstanding = 0;  // workers not yet answered this round
   size_t found = 0;        // in-flight exchanges found this round
   uv_timer_t timer{};      // re-polls every 10 ms; the DrainWait is freed in its close callback
 };
 
-void ProxyServer::wait_drained(std::string host, std::string app, std::function<void()> done) {
+void ProxyServer::wait_drained(std::string host, std::string app, uint64_t timeout_ms,
+                               std::function<void(uint64_t)> done) {
   // Every worker has adopted the table without the mapping (the caller waited for that), so no
-  // new request can start there; poll until the ones in flight are gone.
-  auto* w = new DrainWait{this, std::move(host), std::move(app), std::move(done)};
+  // new request can start there; poll until the ones in flight are gone or the time is up.
+  auto* w = new DrainWait{this, std::move(host), std::move(app), std::move(done), uv_now(&loop_) + timeout_ms};
   uv_timer_init(&loop_, &w->timer);
   w->timer.data = w;
   poll_drained(w);
@@ -497,8 +570,9 @@ void ProxyServer::poll_drained(DrainWait* w) {
       inbox_.post([this, w, n] {
         w->found += n;
         if (--w->outstanding > 0) return;
-        if (w->found == 0 || shutting_down_) {
-          w->done();
+        bool timed_out = uv_now(&loop_) >= w->deadline_ms;
+        if (w->found == 0 || shutting_down_ || timed_out) {
+          w->done(shutting_down_ ? 0 : w->found);
           uv_close(reinterpret_cast<uv_handle_t*>(&w->timer),
                    [](uv_handle_t* h) { delete static_cast<DrainWait*>(h->data); });
           return;
@@ -870,8 +944,11 @@ void ProxyServer::on_signal(int signum) {
   }
   if (signum == SIGHUP) {
     TLOG_INFO("SIGHUP: reloading", "file={}", config_.path);
-    reload([](Result<uint64_t> r) {
+    // A signal cannot say "force": a reload that would drop runtime changes is refused and
+    // logged with the list; `turnout ctl reload --force` is the way to drop them on purpose.
+    reload(false, [](Result<uint64_t> r) {
       if (r) TLOG_INFO("reloaded", "version={}", *r);
+      else TLOG_ERROR("SIGHUP: reload refused", "error={}", log_quote(r.error().message));
     });
     return;
   }

@@ -2,11 +2,12 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <thread>
 #include <cstdlib>
 #include <optional>
+#include <thread>
 #include <utility>
 
 #include <fmt/format.h>
@@ -31,17 +32,19 @@ struct VerbSpec {
   size_t min_args;   // positional arguments after the verb
   size_t max_args;   // SIZE_MAX = any number
   bool weight;       // accepts --weight
-  bool wait;         // accepts --wait
+  bool wait;         // accepts --wait (and --timeout)
+  bool force;        // accepts --force (a change the guard rails may refuse, or reload)
 };
 constexpr size_t kMany = static_cast<size_t>(-1);
 constexpr VerbSpec kVerbs[] = {
-    {"routes", 0, 0, false, false},        {"apps", 0, 0, false, false},
-    {"status", 0, 0, false, false},        {"history", 0, 0, false, false},
-    {"map", 2, kMany, true, false},        {"unmap", 2, kMany, false, true},
-    {"swap", 3, kMany, true, true},        {"add-server", 2, 2, true, false},
-    {"remove-server", 2, 2, false, false}, {"app-create", 1, kMany, true, false},
-    {"app-delete", 1, 1, false, false},    {"rollback", 0, 1, false, false},
-    {"reload", 0, 0, false, false},        {"upgrade", 0, 0, false, false},
+    {"routes", 0, 0, false, false, false},        {"apps", 0, 0, false, false, false},
+    {"status", 0, 0, false, false, false},        {"history", 0, 0, false, false, false},
+    {"export", 0, 0, false, false, false},        {"map", 2, kMany, true, false, true},
+    {"unmap", 2, kMany, false, true, true},       {"swap", 3, kMany, true, true, true},
+    {"add-server", 2, 2, true, false, true},      {"remove-server", 2, 2, false, false, true},
+    {"app-create", 1, kMany, true, false, true},  {"app-delete", 1, 1, false, false, true},
+    {"rollback", 0, 1, false, false, false},      {"reload", 0, 0, false, false, true},
+    {"upgrade", 0, 0, false, false, false},
 };
 
 const VerbSpec* find_verb(const std::string& name) {
@@ -76,7 +79,8 @@ bool parse_uint(const std::string& s, uint64_t* out) {
 
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
-std::string with_wait(std::string path, bool wait) { return wait ? path + "?wait=1" : path; }
+// ?force=1 when asked: every change endpoint takes it, batch included.
+std::string with_force(std::string path, bool force) { return force ? path + "?force=1" : path; }
 
 // The pid in GET /v1/status of whoever answers at `t` now; nullopt when that fails.
 std::optional<int64_t> answering_pid(const CtlTarget& t) {
@@ -109,13 +113,20 @@ std::string ctl_usage() {
          "  map APP HOST... [--weight N]           map APP to each HOST, one atomic change\n"
          "  unmap APP HOST... [--wait]             unmap; --wait returns once APP has nothing in flight there\n"
          "  swap FROM_APP TO_APP HOST... [--wait]  map TO_APP and unmap FROM_APP on each HOST, atomically\n"
+         "    --wait [--timeout SECONDS]           shows the in-flight count on stderr; gives up after SECONDS\n"
+         "                                         (default 60) with exit 3, the change already made\n"
          "  add-server APP ADDR [--weight N]       add a server to an app\n"
          "  remove-server APP ADDR                 remove a server (its requests in flight finish)\n"
          "  app-create APP ADDR... [--weight N]    create or replace an app\n"
          "  app-delete APP                         delete an unmapped app\n"
-         "  rollback [VERSION]                     make an earlier table current (default: the one before)\n"
-         "  reload                                 re-read the config file\n"
+         "  rollback [--to VERSION | VERSION]      make an earlier table current; repeated, it walks further\n"
+         "                                         back (an undo stack)\n"
+         "  reload [--force]                       re-read the config file; refused if it would drop runtime\n"
+         "                                         changes the file lacks (--force drops them)\n"
+         "  export                                 print the live table as config YAML (apps, routes)\n"
          "  upgrade                                start the new binary; it takes over, this one drains\n"
+         "Changes that would stop serving a host (its last app unmapped, only apps with no server up)\n"
+         "are refused; --force makes them anyway.\n"
          "SOCKET defaults to $TURNOUT_SOCKET, else admin.socket of -c CONFIG, else ./turnout.sock if it\n"
          "exists, else /run/turnout/turnout.sock. The token (for http://) defaults to $TURNOUT_TOKEN, else\n"
          "admin.token or the admin.token_file of -c CONFIG.\n";
@@ -171,7 +182,7 @@ Result<CtlOptions> parse_ctl_args(const std::vector<std::string>& args, const ch
       return std::nullopt;
     };
     bool takes_value = name == "-s" || name == "--socket" || name == "--token" || name == "--weight" ||
-                       name == "-c" || name == "--config";
+                       name == "-c" || name == "--config" || name == "--timeout" || name == "--to";
     if (!takes_value && inline_value) return usage_error(fmt::format("{} takes no value", name));
     if (name == "--") {
       options_done = true;
@@ -181,6 +192,8 @@ Result<CtlOptions> parse_ctl_args(const std::vector<std::string>& args, const ch
       o.json = true;
     } else if (name == "--wait") {
       o.wait = true;
+    } else if (name == "--force") {
+      o.force = true;
     } else if (takes_value) {
       std::optional<std::string> v = value();
       if (!v) return usage_error(fmt::format("{} needs a value", name));
@@ -196,6 +209,16 @@ Result<CtlOptions> parse_ctl_args(const std::vector<std::string>& args, const ch
           return usage_error(fmt::format("--weight must be an integer from 1 to {}, not \"{}\"", kMaxWeight, *v));
         }
         o.weight = static_cast<uint32_t>(w);
+      } else if (name == "--timeout") {
+        char* end = nullptr;
+        double seconds = std::strtod(v->c_str(), &end);
+        if (v->empty() || end != v->c_str() + v->size() || !(seconds > 0) || seconds > 86400)
+          return usage_error(fmt::format("--timeout must be seconds from 0 to 86400, not \"{}\"", *v));
+        o.timeout_s = seconds;
+      } else if (name == "--to") {
+        uint64_t n = 0;
+        if (!parse_uint(*v, &n)) return usage_error(fmt::format("--to: \"{}\" is not a version", *v));
+        o.to = n;
       } else {
         o.target = *v;
         o.target_given = true;
@@ -215,6 +238,10 @@ Result<CtlOptions> parse_ctl_args(const std::vector<std::string>& args, const ch
   if (o.args.size() > spec->max_args) return usage_error(fmt::format("{}: too many arguments", o.verb));
   if (o.weight && !spec->weight) return usage_error(fmt::format("{}: --weight does not apply", o.verb));
   if (o.wait && !spec->wait) return usage_error(fmt::format("{}: --wait does not apply", o.verb));
+  if (o.timeout_s && !o.wait) return usage_error(fmt::format("{}: --timeout applies with --wait", o.verb));
+  if (o.force && !spec->force) return usage_error(fmt::format("{}: --force does not apply", o.verb));
+  if (o.to && o.verb != "rollback") return usage_error(fmt::format("{}: --to does not apply", o.verb));
+  if (o.to && !o.args.empty()) return usage_error("rollback: give the version once, as --to N or N");
   if (o.verb == "rollback" && !o.args.empty()) {
     uint64_t v = 0;
     if (!parse_uint(o.args[0], &v)) return usage_error(fmt::format("rollback: \"{}\" is not a version", o.args[0]));
@@ -227,7 +254,7 @@ CtlRequest build_ctl_request(const CtlOptions& o) {
   auto weight_into = [&](json& j) {
     if (o.weight) j["weight"] = *o.weight;
   };
-  if (o.verb == "routes" || o.verb == "apps" || o.verb == "status" || o.verb == "history") {
+  if (o.verb == "routes" || o.verb == "apps" || o.verb == "status" || o.verb == "history" || o.verb == "export") {
     return {"GET", "/v1/" + o.verb, ""};
   }
   if (o.verb == "map") {
@@ -237,28 +264,30 @@ CtlRequest build_ctl_request(const CtlOptions& o) {
       weight_into(op);
       ops.push_back(std::move(op));
     }
-    return {"POST", "/v1/batch", dump(ops)};
+    return {"POST", with_force("/v1/batch", o.force), dump(ops)};
   }
+  // unmap and swap --wait: the change is answered at once and run_ctl then polls the in-flight
+  // count itself (ctl_drain_targets), so it can show progress and stop at --timeout.
   if (o.verb == "unmap") {
     if (a.size() == 2) {
-      return {"DELETE", with_wait(fmt::format("/v1/routes/{}/{}", url_encode_component(a[1]), url_encode_component(a[0])), o.wait), ""};
+      return {"DELETE", with_force(fmt::format("/v1/routes/{}/{}", url_encode_component(a[1]), url_encode_component(a[0])), o.force), ""};
     }
     json ops = json::array();
     for (size_t i = 1; i < a.size(); ++i) ops.push_back({{"op", "unmap"}, {"app", a[0]}, {"host", a[i]}});
-    return {"POST", with_wait("/v1/batch", o.wait), dump(ops)};
+    return {"POST", with_force("/v1/batch", o.force), dump(ops)};
   }
   if (o.verb == "swap") {
     json body = {{"from", a[0]}, {"to", a[1]}, {"hosts", std::vector<std::string>(a.begin() + 2, a.end())}};
     weight_into(body);
-    return {"POST", with_wait("/v1/swap", o.wait), dump(body)};
+    return {"POST", with_force("/v1/swap", o.force), dump(body)};
   }
   if (o.verb == "add-server") {
     json body = {{"addr", a[1]}};
     weight_into(body);
-    return {"POST", fmt::format("/v1/apps/{}/servers", url_encode_component(a[0])), dump(body)};
+    return {"POST", with_force(fmt::format("/v1/apps/{}/servers", url_encode_component(a[0])), o.force), dump(body)};
   }
   if (o.verb == "remove-server") {
-    return {"DELETE", fmt::format("/v1/apps/{}/servers/{}", url_encode_component(a[0]), url_encode_component(a[1])), ""};
+    return {"DELETE", with_force(fmt::format("/v1/apps/{}/servers/{}", url_encode_component(a[0]), url_encode_component(a[1])), o.force), ""};
   }
   if (o.verb == "app-create") {
     json servers = json::array();
@@ -269,17 +298,29 @@ CtlRequest build_ctl_request(const CtlOptions& o) {
         servers.push_back(a[i]);
       }
     }
-    return {"PUT", "/v1/apps/" + url_encode_component(a[0]), dump(json{{"servers", std::move(servers)}})};
+    return {"PUT", with_force("/v1/apps/" + url_encode_component(a[0]), o.force),
+            dump(json{{"servers", std::move(servers)}})};
   }
-  if (o.verb == "app-delete") return {"DELETE", "/v1/apps/" + url_encode_component(a[0]), ""};
+  if (o.verb == "app-delete") return {"DELETE", with_force("/v1/apps/" + url_encode_component(a[0]), o.force), ""};
   if (o.verb == "rollback") {
-    if (a.empty()) return {"POST", "/v1/rollback", ""};
-    uint64_t version = 0;
-    parse_uint(a[0], &version);  // checked by parse_ctl_args
+    if (a.empty() && !o.to) return {"POST", "/v1/rollback", ""};
+    uint64_t version = o.to.value_or(0);
+    if (!o.to) parse_uint(a[0], &version);  // checked by parse_ctl_args
     return {"POST", "/v1/rollback", dump(json{{"version", version}})};
   }
   if (o.verb == "upgrade") return {"POST", "/v1/upgrade", ""};
-  return {"POST", "/v1/reload", ""};  // "reload"; parse_ctl_args admits no other verb
+  return {"POST", with_force("/v1/reload", o.force), ""};  // "reload"; parse_ctl_args admits no other verb
+}
+
+std::vector<CtlDrainTarget> ctl_drain_targets(const CtlOptions& o) {
+  std::vector<CtlDrainTarget> out;
+  if (!o.wait) return out;
+  const std::vector<std::string>& a = o.args;
+  if (o.verb == "unmap")
+    for (size_t i = 1; i < a.size(); ++i) out.push_back({a[i], a[0]});
+  if (o.verb == "swap")
+    for (size_t i = 2; i < a.size(); ++i) out.push_back({a[i], a[0]});
+  return out;
 }
 
 int render_ctl_answer(const CtlOptions& o, const CtlAnswer& answer, std::string* out, std::string* err) {
@@ -320,6 +361,65 @@ int render_ctl_answer(const CtlOptions& o, const CtlAnswer& answer, std::string*
   return 0;
 }
 
+namespace {
+
+// After a change with --wait: polls the in-flight count of every drain target until all are
+// zero (exit 0) or --timeout passes (exit kExitWaitTimedOut, saying the change WAS made).
+// Progress goes to stderr, so stdout stays the change's answer.
+int wait_for_drain(const CtlOptions& o, const CtlTarget& target, uint64_t version) {
+  using Clock = std::chrono::steady_clock;
+  std::vector<CtlDrainTarget> targets = ctl_drain_targets(o);
+  const double timeout = o.timeout_s.value_or(kDefaultWaitSeconds);
+  std::string what;
+  for (const CtlDrainTarget& t : targets) what += fmt::format("{}{} on {}", what.empty() ? "" : ", ", t.app, t.host);
+  std::fprintf(stderr, "waiting for requests in flight to finish: %s (timeout %gs)\n", what.c_str(), timeout);
+  const auto start = Clock::now();
+  std::string last;
+  auto last_print = start;
+  for (;;) {
+    uint64_t total = 0;
+    std::string detail;
+    for (const CtlDrainTarget& t : targets) {
+      CtlRequest req{"GET", fmt::format("/v1/in-flight/{}/{}", url_encode_component(t.host), url_encode_component(t.app)), ""};
+      Result<CtlAnswer> a = ctl_call(target.target, target.token, req);
+      json j = a ? json::parse(a->body, nullptr, false) : json();
+      if (!a || a->status != 200 || !j.is_object() || !j["in_flight"].is_number_unsigned()) {
+        std::fprintf(stderr,
+                     "turnout ctl: cannot read the in-flight count (%s); the change WAS made (version %llu)\n",
+                     a ? a->body.c_str() : a.error().message.c_str(), static_cast<unsigned long long>(version));
+        return 1;
+      }
+      uint64_t n = j["in_flight"].get<uint64_t>();
+      if (n == 0) continue;
+      total += n;
+      detail += fmt::format("{}{} of {} on {}", detail.empty() ? "" : ", ", n, t.app, t.host);
+    }
+    double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+    if (total == 0) {
+      std::fprintf(stderr, "drained after %.1fs: nothing in flight\n", elapsed);
+      return 0;
+    }
+    if (elapsed >= timeout) {
+      std::fprintf(stderr,
+                   "turnout ctl: timed out after %gs: the change WAS made (version %llu) but %llu request%s "
+                   "still in flight (%s)\n",
+                   timeout, static_cast<unsigned long long>(version), static_cast<unsigned long long>(total),
+                   total == 1 ? " is" : "s are", detail.c_str());
+      return kExitWaitTimedOut;
+    }
+    if (detail != last || Clock::now() - last_print >= std::chrono::seconds(5)) {
+      std::fprintf(stderr, "  %.1fs: %llu in flight (%s)\n", elapsed, static_cast<unsigned long long>(total),
+                   detail.c_str());
+      last = detail;
+      last_print = Clock::now();
+    }
+    double left = timeout - elapsed;
+    std::this_thread::sleep_for(std::chrono::duration<double>(std::min(0.25, left)));
+  }
+}
+
+}  // namespace
+
 int run_ctl(int argc, char** argv) {
   std::vector<std::string> args;
   int first = 1;
@@ -357,6 +457,12 @@ int run_ctl(int argc, char** argv) {
   if (code == 0 && options->verb == "upgrade" && !options->json) out += upgrade_pids_line(*target, old_pid);
   std::fputs(out.c_str(), stdout);
   std::fputs(err.c_str(), stderr);
+  if (code == 0 && options->wait) {
+    std::fflush(stdout);
+    json j = json::parse(answer->body, nullptr, false);
+    uint64_t version = j.is_object() && j["version"].is_number_unsigned() ? j["version"].get<uint64_t>() : 0;
+    return wait_for_drain(*options, *target, version);
+  }
   return code;
 }
 

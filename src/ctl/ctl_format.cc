@@ -184,8 +184,50 @@ std::string format_history(const json& j) {
 }
 
 std::string format_change(const json& j) {
+  std::string out;
+  // The resulting route of every host the change touched, then the servers of every app.
+  const json& routes = member(j, "routes");
+  if (routes.is_object()) {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& [host, apps] : routes.items()) {
+      std::string text = "(no route: answers 404)";
+      if (apps.is_object() && !apps.empty()) {
+        text.clear();
+        for (const auto& [app, weight] : apps.items()) {
+          if (!text.empty()) text += ", ";
+          text += fmt::format("{}({})", app, scalar_text(weight));
+        }
+      }
+      rows.push_back({host, "->", text});
+    }
+    if (!rows.empty()) out += format_table(rows);
+  }
+  const json& apps = member(j, "apps");
+  if (apps.is_object()) {
+    for (const auto& [name, app] : apps.items()) {
+      std::string text;
+      if (!app.is_object()) {
+        text = "(deleted)";
+      } else {
+        for (const json& s : member(app, "servers")) {
+          if (!text.empty()) text += ", ";
+          text += fmt::format("{}({})", scalar_text(member(s, "addr")), scalar_text(member(s, "weight")));
+        }
+        if (text.empty()) text = "(no servers)";
+      }
+      out += fmt::format("app {}: {}\n", name, text);
+    }
+  }
+  const json& restored = member(j, "restored");
+  if (!restored.is_null()) {
+    const json& next = member(j, "next_rollback");
+    out += fmt::format("rolled back to the table of version {}; ", scalar_text(restored));
+    out += next.is_null() ? std::string("nothing earlier to roll back to\n")
+                          : fmt::format("a further rollback goes to version {}\n", scalar_text(next));
+  }
   const json& v = member(j, "version");
-  return v.is_null() ? std::string("ok\n") : fmt::format("ok: version {}\n", scalar_text(v));
+  out += v.is_null() ? std::string("ok\n") : fmt::format("ok: version {}\n", scalar_text(v));
+  return out;
 }
 
 }  // namespace turnout

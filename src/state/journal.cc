@@ -107,11 +107,18 @@ Result<void> move_aside(const std::string& from, const std::string& to) {
   return {};
 }
 
-Result<std::string> snapshot_text(const RouteTable& table, const std::string& config_hash) {
+// ,"meta":{...}: a history entry. Its summary is ours (names and a config path): bytes that are
+// not UTF-8 are replaced rather than refusing the change they describe.
+std::string meta_text(const HistoryEntry& entry) {
+  return ",\"meta\":" + history_to_json(entry).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Result<std::string> snapshot_text(const RouteTable& table, const std::string& config_hash, const HistoryEntry& entry) {
   // config_hash is hex digits, written by us.
   std::string out = "{\"config_hash\":" + json(config_hash).dump() + ",\"version\":" + std::to_string(table.version()) +
                     ",\"table\":";
   if (auto ok = append_table_text(table, out); !ok) return ok.error();
+  out += meta_text(entry);
   out += "}\n";
   return out;
 }
@@ -145,8 +152,11 @@ Result<StateStore::Loaded> StateStore::load(const std::string& config_hash) {
   config_hash_ = config_hash;
   close_journal();
   last_.reset();
+  recent_.clear();
   journal_entries_ = 0;
   journal_bytes_ = 0;
+  compacted_bytes_ = 0;
+  lines_after_snapshot_ = 0;
   const std::string jp = journal_path();
 
   // Damaged content (not an I/O error) is kept aside, so the reset() that follows a failed
@@ -184,6 +194,7 @@ Result<StateStore::Loaded> StateStore::load(const std::string& config_hash) {
   if (!table) return corrupt(path_ + ": " + table.error().message);
   snapshot_bytes_ = text.size();
   RouteTablePtr current = std::move(*table);
+  remember(current, history_from_json(snap->meta.value_or(json()), current->version()));
   snap = Error{};  // free the specs before the journal is read
 
   // Replay the journal. Only its last line may be bad: a crash mid-append tears it, and that
@@ -232,6 +243,8 @@ Result<StateStore::Loaded> StateStore::load(const std::string& config_hash) {
       if (!next)
         return corrupt(jp + ":" + std::to_string(line_no) + " does not apply: " + next.error().message);
       current = std::move(*next);
+      remember(current, history_from_json(entry->meta.value_or(json()), entry_version));
+      ++lines_after_snapshot_;
     }
     ++journal_entries_;
     good_end = nl + 1;
@@ -243,12 +256,20 @@ Result<StateStore::Loaded> StateStore::load(const std::string& config_hash) {
       return sys_error("cannot truncate", jp, errno);
   }
   journal_bytes_ = good_end;
+  compacted_bytes_ = 0;
   last_ = current;
-  return Loaded{LoadKind::Loaded, std::move(current)};
+  return Loaded{LoadKind::Loaded, std::move(current), std::vector<Version>(recent_.begin(), recent_.end())};
 }
 
-Result<void> StateStore::reset(const RouteTablePtr& table, const std::string& config_hash) {
-  Result<std::string> snap = snapshot_text(*table, config_hash);
+void StateStore::remember(const RouteTablePtr& table, const HistoryEntry& entry) {
+  HistoryEntry e = entry;
+  e.version = table->version();
+  recent_.push_back(Version{table, std::move(e)});
+  while (recent_.size() > kHistoryKept) recent_.pop_front();
+}
+
+Result<void> StateStore::reset(const RouteTablePtr& table, const std::string& config_hash, const HistoryEntry& entry) {
+  Result<std::string> snap = snapshot_text(*table, config_hash, entry);
   if (!snap) return snap.error();
   config_hash_ = config_hash;
   if (auto written = replace_file(path_, *snap); !written) return written.error();
@@ -260,11 +281,16 @@ Result<void> StateStore::reset(const RouteTablePtr& table, const std::string& co
     return sys_error("cannot truncate", journal_path(), errno);
   journal_entries_ = 0;
   journal_bytes_ = 0;
+  compacted_bytes_ = 0;
+  lines_after_snapshot_ = 0;
   last_ = table;
+  recent_.clear();
+  remember(table, entry);
   return {};
 }
 
-Result<void> StateStore::append(const RouteTablePtr& table_after, std::span<const Change> changes) {
+Result<void> StateStore::append(const RouteTablePtr& table_after, std::span<const Change> changes,
+                                const HistoryEntry& entry) {
   std::string line = "{\"version\":" + std::to_string(table_after->version()) + ",\"changes\":[";
   for (size_t i = 0; i < changes.size(); ++i) {
     if (i > 0) line += ',';
@@ -276,18 +302,22 @@ Result<void> StateStore::append(const RouteTablePtr& table_after, std::span<cons
       return make_error(500, "state: a change holds text that is not valid UTF-8; the state file cannot hold it");
     }
   }
-  line += "]}\n";
-  return append_line(table_after, line);
+  line += "]";
+  line += meta_text(entry);
+  line += "}\n";
+  return append_line(table_after, entry, line);
 }
 
-Result<void> StateStore::append_table(const RouteTablePtr& table) {
+Result<void> StateStore::append_table(const RouteTablePtr& table, const HistoryEntry& entry) {
   std::string line = "{\"version\":" + std::to_string(table->version()) + ",\"table\":";
   if (auto ok = append_table_text(*table, line); !ok) return ok.error();
+  line += meta_text(entry);
   line += "}\n";
-  return append_line(table, line);
+  return append_line(table, entry, line);
 }
 
-Result<void> StateStore::append_line(const RouteTablePtr& table_after, std::string_view line) {
+Result<void> StateStore::append_line(const RouteTablePtr& table_after, const HistoryEntry& entry,
+                                     std::string_view line) {
   if (!last_) return make_error(500, "state: " + path_ + " is not open (load or reset it first)");
   // load() skips entries at or below the version it has reached: a non-increasing version
   // would be acknowledged now and silently lost at the next start.
@@ -304,24 +334,55 @@ Result<void> StateStore::append_line(const RouteTablePtr& table_after, std::stri
   }
   journal_bytes_ += line.size();
   ++journal_entries_;
+  ++lines_after_snapshot_;
   last_ = table_after;
-  if (journal_entries_ >= kCompactEntries || journal_bytes_ > std::max(4 * snapshot_bytes_, kCompactMinBytes)) {
+  remember(table_after, entry);
+  // Only bytes appended since the last compaction count: the lines it kept for the history may
+  // be large (rollbacks hold whole tables) and must not make every append compact again.
+  if (journal_entries_ >= kCompactEntries ||
+      journal_bytes_ - compacted_bytes_ > std::max(4 * snapshot_bytes_, kCompactMinBytes)) {
     // The change is already durable in the journal; a failed compaction only delays the next.
-    if (auto compacted = compact(*last_); !compacted)
+    if (auto compacted = compact(); !compacted)
       TLOG_ERROR("state compaction failed", "error={}", log_quote(compacted.error().message));
   }
   return {};
 }
 
-Result<void> StateStore::compact(const RouteTable& table) {
-  Result<std::string> snap = snapshot_text(table, config_hash_);
+Result<void> StateStore::compact() {
+  // Keep the last versions' lines (the history survives a restart); the snapshot becomes the
+  // version just before them. recent_'s last `keep` entries are the journal's last `keep` lines.
+  const size_t keep = static_cast<size_t>(std::min<uint64_t>(lines_after_snapshot_, recent_.size() - 1));
+  const Version& base = recent_[recent_.size() - 1 - keep];
+  std::string tail;
+  if (keep > 0) {
+    std::string text;
+    auto found = read_file(journal_path(), &text);
+    if (!found) return found.error();
+    size_t start = text.size();  // text ends with '\n' (whole lines only are acknowledged)
+    for (size_t n = 0; n < keep && start > 0; ++n) {
+      size_t nl = start >= 2 ? text.rfind('\n', start - 2) : std::string::npos;
+      start = nl == std::string::npos ? 0 : nl + 1;
+    }
+    tail = text.substr(start);
+  }
+  Result<std::string> snap = snapshot_text(*base.table, config_hash_, base.entry);
   if (!snap) return snap.error();
   if (auto written = replace_file(path_, *snap); !written) return written.error();
   snapshot_bytes_ = snap->size();
-  if (::ftruncate(journal_fd_, 0) != 0 || ::fdatasync(journal_fd_) != 0)
-    return sys_error("cannot truncate", journal_path(), errno);
-  journal_entries_ = 0;
-  journal_bytes_ = 0;
+  // The snapshot is durable first: a crash before the journal is replaced leaves lines at or
+  // below its version, which load() skips.
+  if (keep == 0) {
+    if (::ftruncate(journal_fd_, 0) != 0 || ::fdatasync(journal_fd_) != 0)
+      return sys_error("cannot truncate", journal_path(), errno);
+  } else {
+    if (auto written = replace_file(journal_path(), tail); !written) return written.error();
+    close_journal();  // the old fd names the replaced file
+    if (auto opened = open_journal(); !opened) return opened.error();
+  }
+  journal_entries_ = keep;
+  journal_bytes_ = tail.size();
+  compacted_bytes_ = tail.size();
+  lines_after_snapshot_ = keep;
   return {};
 }
 

@@ -98,6 +98,12 @@ class StateSax {
     if (stack_.empty()) return push(Ctx::Root);
     switch (stack_.back()) {
       case Ctx::Root:
+        if (key_ == "meta" && !doc_.meta) {
+          dom_.begin();
+          dom_target_ = Target::Meta;
+          dom_.open(json::value_t::object);
+          return true;
+        }
         if (key_ != "table" || saw_table_) return fail("unexpected object '" + key_ + "'");
         saw_table_ = true;
         return push(Ctx::Table);
@@ -165,7 +171,7 @@ class StateSax {
 
  private:
   enum class Ctx { Root, Table, Routes, RouteApps };
-  enum class Target { Apps, Changes };
+  enum class Target { Apps, Changes, Meta };
 
   bool push(Ctx c) {
     stack_.push_back(c);
@@ -215,6 +221,10 @@ class StateSax {
   bool deliver() {
     if (dom_target_ == Target::Changes) {
       doc_.changes = dom_.take();
+      return true;
+    }
+    if (dom_target_ == Target::Meta) {
+      doc_.meta = dom_.take();
       return true;
     }
     auto apps = apps_from_json(dom_.take(), cfg_);

@@ -21,6 +21,7 @@ struct StateDoc {
   std::optional<uint64_t> version;         // snapshot and every journal line
   std::optional<Config> table;             // "table": apps, routes and default_app as specs
   std::optional<nlohmann::json> changes;   // journal line: the array of change objects
+  std::optional<nlohmann::json> meta;      // both: the version's history entry (history_entry.h)
 };
 
 // Never throws; a syntax or shape error yields an Error (code 400) naming what is wrong.

@@ -46,7 +46,8 @@ class FakeActions : public AdminActions {
 
   RouteTablePtr current_table() const override { return current_; }
 
-  void apply(std::vector<Change> changes, std::optional<uint64_t> if_match, std::string summary, Done done) override {
+  void apply(std::vector<Change> changes, std::optional<uint64_t> if_match, std::string summary, bool force,
+             Done done) override {
     FUZZ_CHECK(!changes.empty(), "apply() with no changes (summary '%s')", summary.c_str());
     FUZZ_CHECK(!summary.empty(), "apply() without a summary");
     applied.insert(applied.end(), changes.begin(), changes.end());
@@ -72,11 +73,12 @@ class FakeActions : public AdminActions {
     publish(it->second->with_version(current_->version() + 1), std::move(done));
   }
 
-  void reload(Done done) override { publish(current_->with_version(current_->version() + 1), std::move(done)); }
+  void reload(bool force, Done done) override { publish(current_->with_version(current_->version() + 1), std::move(done)); }
 
-  void wait_drained(std::string host, std::string app, std::function<void()> done) override {
+  void wait_drained(std::string host, std::string app, uint64_t timeout_ms,
+                    std::function<void(uint64_t)> done) override {
     FUZZ_CHECK(!app.empty(), "wait_drained without an app");
-    done();
+    done(0);
   }
 
   // A binary upgrade is out of scope here: it answers with the live version and changes nothing.

@@ -241,11 +241,13 @@ TEST_CASE("rollback to a given version (16 back) and to the previous one, by API
     CHECK(seen.size() == 2);
   }
 
-  // Default: the version before the current one (the 20th change).
+  // Default: one step back on the undo stack, from where the jump landed: the version before
+  // the target (not a toggle back to cur).
   r = t.admin("POST", "/v1/rollback");
   CHECK(r.status == 200);
   CHECK(answered_version(r) == cur + 2);
-  CHECK(table_part(get_routes(sock)) == tables[cur]);
+  CHECK(r.json["restored"] == target - 1);
+  CHECK(table_part(get_routes(sock)) == tables[target - 1]);
 
   // By ctl, to a version and to the previous one.
   CtlRun run = run_ctl(sock, {"rollback", std::to_string(cur - 10)});
@@ -256,7 +258,7 @@ TEST_CASE("rollback to a given version (16 back) and to the previous one, by API
   run = run_ctl(sock, {"rollback"});
   CHECK(run.code == 0);
   CHECK(table_version(sock) == cur + 4);
-  CHECK(table_part(get_routes(sock)) == tables[cur]);  // the table of version cur + 2
+  CHECK(table_part(get_routes(sock)) == tables[cur - 11]);  // one step further back from cur - 10
 
   // A version that never existed: 404, nothing changes.
   json before = get_routes(sock);
@@ -439,7 +441,10 @@ TEST_CASE("app create and delete; delete is refused with 409 while the app is ma
   CHECK(get_app_servers(sock)->count("red") == 1);
   CHECK(who(http_get(t.port(), "red.example.com", "/")) == "red");
 
+  // red.example.com has only red: unmapping it is refused unless forced (guard rails).
   r = t.admin("DELETE", "/v1/routes/red.example.com/red");
+  CHECK(r.status == 409);
+  r = t.admin("DELETE", "/v1/routes/red.example.com/red?force=1");
   CHECK(r.status == 200);
   r = t.admin("DELETE", "/v1/apps/red");
   CHECK(r.status == 200);
@@ -467,7 +472,7 @@ TEST_CASE("app create and delete; delete is refused with 409 while the app is ma
   CHECK(run.code == 1);
   CHECK(run.err.find("409") != std::string::npos);
   CHECK(table_version(sock) == v);
-  run = run_ctl(sock, {"unmap", "purple", "purple.example.com"});
+  run = run_ctl(sock, {"unmap", "purple", "purple.example.com", "--force"});
   CHECK(run.code == 0);
   run = run_ctl(sock, {"app-delete", "purple"});
   CHECK(run.code == 0);
@@ -685,7 +690,8 @@ TEST_CASE("turnout ctl: tables for people, --json for scripts, exit 1 with a mes
   run = run_ctl(sock, {"map", "blue", "canary.example.com", "--json"});
   CHECK(run.code == 0);
   j = json::parse(run.out, nullptr, false);
-  CHECK(j == json({{"version", table_version(sock)}}));
+  CHECK(j["version"] == table_version(sock));
+  CHECK(j["routes"]["canary.example.com"]["blue"] == 1);  // the resulting route comes with it
 
   // The API refuses: exit 1, its message on stderr, nothing changed.
   int64_t v = table_version(sock);
@@ -828,7 +834,7 @@ TEST_CASE("the optional loopback TCP admin listener serves the same API, and ctl
   auto r = admin.read_response();
   REQUIRE(r);
   CHECK(r->status == 200);
-  CHECK(json::parse(r->body, nullptr, false) == json({{"version", table_version(t.admin_socket())}}));
+  CHECK(json::parse(r->body, nullptr, false)["version"] == table_version(t.admin_socket()));
   REQUIRE(admin.send("GET /v1/routes HTTP/1.1\r\n" + head + "\r\n"));
   r = admin.read_response();
   REQUIRE(r);

@@ -264,7 +264,7 @@ TEST_CASE("allow_remote with a token: requests without the bearer token get 401 
   r = tcp_admin(port, "PUT", "/v1/routes/example.com/green", "", auth);
   REQUIRE(r);
   CHECK(r->status == 200);
-  CHECK(json::parse(r->body, nullptr, false) == json({{"version", before.version + 1}}));
+  CHECK(json::parse(r->body, nullptr, false)["version"] == before.version + 1);
   r = tcp_admin(port, "DELETE", "/v1/routes/example.com/blue", "", {{"authorization", "bearer " + kToken}});
   REQUIRE(r);
   CHECK(r->status == 200);
@@ -366,7 +366,7 @@ TEST_CASE("invalid admin input answers 4xx and changes nothing, not even the ver
   // A good change afterwards gets exactly the next version.
   AdminReply ok = t.admin("PUT", "/v1/routes/example.com/green");
   CHECK(ok.status == 200);
-  CHECK(ok.json == json({{"version", before.version + 1}}));
+  CHECK(ok.json["version"] == before.version + 1);
 }
 
 TEST_CASE("a TCP admin listener without admin.token generates one into a 0600 token file; changes need it") {

@@ -227,15 +227,15 @@ TEST_CASE("a broken file changes nothing; every error names file, line and key, 
     CHECK(get_routes(sock) == before);
   }
 
-  // Fixed: the reload applies.
+  // Fixed: the reload applies (forced: it drops runtime.example.com, a runtime change).
   t.dir().write("turnout.yaml", config(t, apps, "green"));
-  AdminReply r = t.admin("POST", "/v1/reload");
+  AdminReply r = t.admin("POST", "/v1/reload?force=1");
   CHECK(r.status == 200);
   CHECK(who(cl.get("example.com", "/")) == "green");
   CHECK(t.running());
 }
 
-TEST_CASE("a reload replaces the runtime changes made through the API with the file's table") {
+TEST_CASE("a reload that would drop runtime changes is refused listing them; forced, the file's table replaces them") {
   Apps apps;
   Backend orange("orange");
   TurnoutProcess t;
@@ -255,7 +255,26 @@ TEST_CASE("a reload replaces the runtime changes made through the API with the f
   CHECK(who(cl.get("example.com", "/")) == "green");
   CHECK(who(cl.get("orange.example.com", "/")) == "orange");
 
+  // Unforced: 409 naming every runtime change the file lacks; nothing changes.
+  const json live = get_routes(sock);
   AdminReply r = t.admin("POST", "/v1/reload");
+  CHECK(r.status == 409);
+  const std::string why = r.json.value("error", std::string());
+  INFO("refusal: " << why);
+  CHECK(why.find("4 runtime changes") != std::string::npos);
+  CHECK(why.find("route example.com: live green(1), file blue(1)") != std::string::npos);
+  CHECK(why.find("route orange.example.com: live orange(1), file (none)") != std::string::npos);
+  CHECK(why.find("app orange:") != std::string::npos);
+  CHECK(why.find("app blue:") != std::string::npos);
+  CHECK(why.find("--force") != std::string::npos);
+  CHECK(get_routes(sock) == live);
+  CtlRun refused = run_ctl(sock, {"reload"});
+  CHECK(refused.code == 1);
+  CHECK(refused.err.find("route orange.example.com") != std::string::npos);
+  CHECK(refused.err.find("ctl export") != std::string::npos);
+  CHECK(get_routes(sock) == live);
+
+  r = t.admin("POST", "/v1/reload?force=1");
   CHECK(r.status == 200);
   json now = get_routes(sock);
   CHECK(now["routes"] == from_file["routes"]);

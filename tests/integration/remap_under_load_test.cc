@@ -303,7 +303,7 @@ TEST_CASE("500 mixed changes under load: nothing fails or closes, and every requ
         routes[h] = {apps.begin(), apps.end()};
       }
       t.dir().write("turnout.yaml", config_with_routes(routes));
-      method = "POST", path = "/v1/reload";
+      method = "POST", path = "/v1/reload?force=1";  // it drops the runtime changes on purpose
       what = "reload";
     } else {
       // add-server or remove-server of an app's second instance, whichever applies.

@@ -21,6 +21,7 @@
 #include "turnout/common/error.h"
 #include "turnout/route/route_builder.h"
 #include "turnout/route/route_table.h"
+#include "turnout/state/history_entry.h"
 
 namespace turnout {
 
@@ -34,13 +35,6 @@ struct ServerStats {
   uint64_t idle_conns = 0;      // pooled idle connections
 };
 
-// One entry of the change history (for the status page and rollback).
-struct HistoryEntry {
-  uint64_t version = 0;
-  int64_t unix_ms = 0;          // when it was published
-  std::string summary;          // "map example2 example.com", "reload", "rollback to 12"
-};
-
 class AdminActions {
  public:
   using Done = std::function<void(Result<uint64_t> version)>;
@@ -50,16 +44,21 @@ class AdminActions {
   virtual RouteTablePtr current_table() const = 0;
 
   // Applies `changes` as one new version. `if_match`: fail with 409 unless the current version
-  // equals it. `summary` is recorded in the history. Validation errors answer at once.
+  // equals it. `summary` is recorded in the history. Validation errors answer at once. Unless
+  // `force`, a change that would stop serving a host (route/change_guard.h) is 409; a forced
+  // change is logged as such.
   virtual void apply(std::vector<Change> changes, std::optional<uint64_t> if_match, std::string summary,
-                     Done done) = 0;
-  // Makes an earlier version current again, as a new version. nullopt = the one before current.
-  // 404 when that version is no longer kept.
+                     bool force, Done done) = 0;
+  // Makes an earlier version current again, as a new version. nullopt = one step back on the
+  // undo stack (HistoryEntry::back). 404 for a version never issued, 410 for one no longer kept.
   virtual void rollback(std::optional<uint64_t> version, std::optional<uint64_t> if_match, Done done) = 0;
-  // Re-reads the config file; on errors answers 400 with every error (one per line) and changes nothing.
-  virtual void reload(Done done) = 0;
-  // Calls `done` once no request routed by `host` to `app` is in flight on any worker.
-  virtual void wait_drained(std::string host, std::string app, std::function<void()> done) = 0;
+  // Re-reads the config file; on errors answers 400 with every error (one per line) and changes
+  // nothing. Unless `force`, 409 listing the runtime changes the file lacks (route/table_diff.h).
+  virtual void reload(bool force, Done done) = 0;
+  // Calls `done(0)` once no request routed by `host` to `app` is in flight on any worker, or
+  // `done(n)` with the n still in flight when `timeout_ms` passes first (0: one count, at once).
+  virtual void wait_drained(std::string host, std::string app, uint64_t timeout_ms,
+                            std::function<void(uint64_t in_flight)> done) = 0;
 
   // Binary upgrade. upgrade(): start the new binary, answer once it took over (or failed).
   // takeover(fd): a new turnout on this admin connection asks for the listening sockets and the

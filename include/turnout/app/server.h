@@ -33,6 +33,7 @@
 #include "turnout/config/config.h"
 #include "turnout/net/event_queue.h"
 #include "turnout/proxy/proxy_context.h"
+#include "turnout/route/change_guard.h"
 #include "turnout/state/journal.h"
 
 namespace turnout {
@@ -49,10 +50,12 @@ class ProxyServer final : public AdminActions {
 
   // AdminActions (main thread)
   RouteTablePtr current_table() const override { return current_; }
-  void apply(std::vector<Change> changes, std::optional<uint64_t> if_match, std::string summary, Done done) override;
+  void apply(std::vector<Change> changes, std::optional<uint64_t> if_match, std::string summary, bool force,
+             Done done) override;
   void rollback(std::optional<uint64_t> version, std::optional<uint64_t> if_match, Done done) override;
-  void reload(Done done) override;
-  void wait_drained(std::string host, std::string app, std::function<void()> done) override;
+  void reload(bool force, Done done) override;
+  void wait_drained(std::string host, std::string app, uint64_t timeout_ms,
+                    std::function<void(uint64_t)> done) override;
   std::vector<HistoryEntry> history() const override;
   std::map<std::string, ServerStats> server_stats() override;
   nlohmann::json status() override;
@@ -79,8 +82,12 @@ class ProxyServer final : public AdminActions {
   void spawn_successor();                     // old process: fork/exec the new binary
   void on_handoff_result(Result<void> r);     // old process: the new one is ready, or failed
   Result<void> load_initial_table();
-  // The one publish step: every change of the live table goes through here.
-  void publish(RouteTablePtr next, std::string summary, std::function<void()> on_adopted);
+  // The one publish step: every change of the live table goes through here. `back`/`restores`
+  // go into its history entry (the rollback undo stack, HistoryEntry).
+  void publish(RouteTablePtr next, HistoryEntry entry, std::function<void()> on_adopted);
+  static HistoryEntry history_entry(uint64_t version, std::string summary, uint64_t back, uint64_t restores);
+  // Whether a server is up now (active and passive health), for the guard rails.
+  ServerUpFn server_up_fn() const;
   void on_worker_ack(unsigned worker, uint64_t version);
   void collect_stats();
   void on_signal(int signum);

@@ -30,7 +30,10 @@ struct CtlOptions {
   bool token_given = false;         // --token or $TURNOUT_TOKEN chose the token
   std::string config_path;          // -c FILE: the target and token come from this config
   bool json = false;                // --json: print the API's JSON verbatim
-  bool wait = false;                // --wait: unmap/swap answer once drained
+  bool wait = false;                // --wait: unmap/swap return once drained (progress on stderr)
+  std::optional<double> timeout_s;  // --timeout SECONDS for --wait (default 60)
+  bool force = false;               // --force: past the guard rails; reload dropping runtime changes
+  std::optional<uint64_t> to;       // rollback --to N
   bool help = false;                // -h/--help: print usage, exit 0
   std::optional<uint32_t> weight;   // --weight N (map, add-server, app-create)
   std::string verb;                 // "routes", "map", ...
@@ -50,6 +53,19 @@ struct CtlRequest {
   std::string body;    // JSON, or "" for none
 };
 CtlRequest build_ctl_request(const CtlOptions& options);
+
+// What `--wait` waits for after the change is made: requests routed by `host` to `app` (the
+// unmapped app of unmap, the `from` app of swap). Empty without --wait.
+struct CtlDrainTarget {
+  std::string host;  // as typed
+  std::string app;
+};
+std::vector<CtlDrainTarget> ctl_drain_targets(const CtlOptions& options);
+
+// Default bound of `--wait`, in seconds.
+inline constexpr double kDefaultWaitSeconds = 60;
+// Exit code when --wait timed out: the change was made, requests are still in flight.
+inline constexpr int kExitWaitTimedOut = 3;
 
 // What the ctl prints for an answer: fills `out` (stdout) and `err` (stderr) and returns the
 // exit code (0, or 1 for an API error: "turnout ctl: <error from API> (HTTP 409)").

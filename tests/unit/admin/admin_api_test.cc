@@ -57,10 +57,12 @@ class FakeActions : public AdminActions {
 
   RouteTablePtr current_table() const override { return current_; }
 
-  void apply(std::vector<Change> changes, std::optional<uint64_t> if_match, std::string summary, Done done) override {
+  void apply(std::vector<Change> changes, std::optional<uint64_t> if_match, std::string summary, bool force,
+             Done done) override {
     ++apply_calls;
     last_changes = changes;
     last_summary = summary;
+    last_force = force;
     if (if_match && *if_match != current_->version()) {
       done(make_error(409, "table is at version " + std::to_string(current_->version())));
       return;
@@ -82,14 +84,17 @@ class FakeActions : public AdminActions {
     publish(it->second->with_version(current_->version() + 1), "rollback to " + std::to_string(v), std::move(done));
   }
 
-  void reload(Done done) override {
+  void reload(bool force, Done done) override {
     ++reload_calls;
+    last_force = force;
     if (reload_error) return done(make_error(400, *reload_error));
     publish(current_->with_version(current_->version() + 1), "reload", std::move(done));
   }
 
-  void wait_drained(std::string host, std::string app, std::function<void()> done) override {
+  void wait_drained(std::string host, std::string app, uint64_t timeout_ms,
+                    std::function<void(uint64_t)> done) override {
     drain_requests.emplace_back(host, app);
+    drain_timeouts.push_back(timeout_ms);
     drain_waiters.push_back(std::move(done));
   }
 
@@ -116,7 +121,9 @@ class FakeActions : public AdminActions {
   std::string last_summary;
   std::optional<std::string> reload_error;            // reload fails with this (400)
   std::vector<std::pair<std::string, std::string>> drain_requests;
-  std::vector<std::function<void()>> drain_waiters;
+  std::vector<std::function<void(uint64_t)>> drain_waiters;
+  std::vector<uint64_t> drain_timeouts;              // timeout_ms of each wait_drained
+  bool last_force = false;                           // force of the last apply/reload
   std::map<std::string, ServerStats> stats;
 
  private:
@@ -368,7 +375,8 @@ TEST_CASE("PUT and DELETE /v1/routes/{host}/{app} map and unmap, answering the n
   Fixture f;
   Answer a = call(f, "PUT", "/v1/routes/Example.COM/example2");
   CHECK(a.status == 200);
-  CHECK(a.j == json{{"version", 2}});
+  // The answer carries the resulting route of the host it touched, for `ctl` to print.
+  CHECK(a.j == json{{"version", 2}, {"routes", {{"example.com", {{"example", 1}, {"example2", 1}}}}}});
   Answer routes = call(f, "GET", "/v1/routes");
   CHECK(routes.j["routes"]["example.com"] == json{{"example", 1}, {"example2", 1}});
 
@@ -513,7 +521,9 @@ TEST_CASE("batch and swap are one version each") {
       {"op": "app-delete", "app": "spare"}
     ])");
     CHECK(a.status == 200);
-    CHECK(a.j == json{{"version", 2}});
+    CHECK(a.j["version"] == 2);
+    CHECK(a.j["routes"]["example.com"].is_null());  // unmapped: no route left
+    CHECK(a.j["apps"]["spare"].is_null());          // deleted
     CHECK(f.actions.apply_calls == 1);
     json r = call(f, "GET", "/v1/routes").j;
     CHECK(r["routes"]["green.example.com"] == json{{"green", 2}});
@@ -620,7 +630,7 @@ TEST_CASE("an answer to a change waits for `done`; pipelined requests wait their
   f.actions.release();
   Answer first = c.answer();
   CHECK(first.status == 200);
-  CHECK(first.j == json{{"version", 2}});
+  CHECK(first.j["version"] == 2);
   Answer second = c.answer();
   CHECK(second.status == 200);
   CHECK(second.j["version"] == 2);  // parsed only after the change was answered
@@ -638,10 +648,10 @@ TEST_CASE("DELETE ?wait=1 answers only once the route has drained") {
   REQUIRE(f.actions.drain_requests.size() == 1);
   CHECK(f.actions.drain_requests[0] == std::pair<std::string, std::string>("example.com", "example"));
   CHECK(version_of(f) == 2);  // applied already; only the answer waits
-  f.actions.drain_waiters[0]();
+  f.actions.drain_waiters[0](0);
   Answer a = c.answer();
   CHECK(a.status == 200);
-  CHECK(a.j == json{{"version", 2}});
+  CHECK(a.j["version"] == 2);
 
   SUBCASE("batch?wait=1 waits for every unmap in it") {
     Client d(f);
@@ -650,10 +660,10 @@ TEST_CASE("DELETE ?wait=1 answers only once the route has drained") {
                    R"({"op": "unmap", "app": "example", "host": "*.example.org"}])");
     CHECK(d.silent());
     REQUIRE(f.actions.drain_waiters.size() == 3);
-    f.actions.drain_waiters[1]();
+    f.actions.drain_waiters[1](0);
     CHECK(d.silent());
-    f.actions.drain_waiters[2]();
-    CHECK(d.answer().j == json{{"version", 3}});
+    f.actions.drain_waiters[2](0);
+    CHECK(d.answer().j["version"] == 3);
   }
 }
 
@@ -878,4 +888,58 @@ TEST_CASE("close() with requests in flight frees everything; late answers are dr
   uv_run(&loop, UV_RUN_DEFAULT);
   CHECK(uv_loop_close(&loop) == 0);
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("force: ?force=1 on any change endpoint or \"force\": true in an object body reaches the change") {
+  Fixture f;
+  CHECK(call(f, "DELETE", "/v1/routes/example.com/example").status == 200);
+  CHECK_FALSE(f.actions.last_force);
+  CHECK(call(f, "PUT", "/v1/routes/example.com/example?force=1").status == 200);
+  CHECK(f.actions.last_force);
+  CHECK(call(f, "PUT", "/v1/routes/example.com/example2", R"({"weight": 2, "force": true})").status == 200);
+  CHECK(f.actions.last_force);
+  CHECK(call(f, "POST", "/v1/batch?force=1", R"([{"op": "map", "app": "example", "host": "a.example.com"}])").status == 200);
+  CHECK(f.actions.last_force);
+  CHECK(call(f, "POST", "/v1/batch", R"([{"op": "map", "app": "example", "host": "b.example.com"}])").status == 200);
+  CHECK_FALSE(f.actions.last_force);
+  CHECK(call(f, "PUT", "/v1/apps/blue", R"({"servers": ["127.0.0.1:1"], "force": "yes"})").status == 400);
+  CHECK(call(f, "POST", "/v1/reload?force=1").status == 200);
+  CHECK(f.actions.last_force);
+}
+
+TEST_CASE("?wait=1 is bounded: timeout=SECONDS (default 60), 504 with the in-flight count") {
+  Fixture f;
+  Client c(f);
+  c.send_raw("DELETE /v1/routes/example.com/example?wait=1&timeout=2.5 HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK(c.silent());
+  REQUIRE(f.actions.drain_timeouts.size() == 1);
+  CHECK(f.actions.drain_timeouts[0] == 2500);
+  f.actions.drain_waiters[0](3);  // timed out with 3 in flight
+  Answer a = c.answer();
+  CHECK(a.status == 504);
+  CHECK(a.j["version"] == 2);
+  CHECK(a.j["in_flight"] == json::array({{{"host", "example.com"}, {"app", "example"}, {"in_flight", 3}}}));
+  CHECK(a.j["error"].get<std::string>().find("WAS applied (version 2)") != std::string::npos);
+
+  CHECK(call(f, "DELETE", "/v1/routes/www.example.com/example?wait=1&timeout=soon").status == 400);
+  CHECK(call(f, "DELETE", "/v1/routes/www.example.com/example?wait=1&timeout=-1").status == 400);
+  CHECK(f.actions.drain_timeouts.size() == 1);  // refused before any change
+  CHECK(version_of(f) == 2);
+}
+
+TEST_CASE("GET /v1/export is the live table as YAML; GET /v1/in-flight counts at once") {
+  Fixture f;
+  Answer a = call(f, "GET", "/v1/export");
+  CHECK(a.status == 200);
+  CHECK(a.header("content-type") == "application/yaml");
+  CHECK(a.header("x-turnout-version") == "1");
+  CHECK(a.body.find("\"www.example.com\": [{app: \"example\", weight: 1}]") != std::string::npos);
+  Client c(f);
+  c.send_raw("GET /v1/in-flight/example.com/example HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK(c.silent());  // answered once the workers were counted
+  REQUIRE(f.actions.drain_timeouts.size() == 1);
+  CHECK(f.actions.drain_timeouts[0] == 0);
+  f.actions.drain_waiters[0](4);
+  Answer n = c.answer();
+  CHECK(n.j == json{{"host", "example.com"}, {"app", "example"}, {"in_flight", 4}});
 }

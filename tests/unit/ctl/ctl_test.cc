@@ -68,6 +68,12 @@ TEST_CASE("ctl usage errors carry code 2") {
   CHECK(err({"unmap", "a", "h", "--weight", "2"}) == "unmap: --weight does not apply");
   CHECK(err({"routes", "--frobnicate"}) == "unknown option \"--frobnicate\"");
   CHECK(err({"rollback", "latest"}) == "rollback: \"latest\" is not a version");
+  CHECK(err({"rollback", "--to", "x"}) == "--to: \"x\" is not a version");
+  CHECK(err({"rollback", "--to", "3", "4"}) == "rollback: give the version once, as --to N or N");
+  CHECK(err({"unmap", "a", "h", "--timeout", "3"}) == "unmap: --timeout applies with --wait");
+  CHECK(err({"unmap", "a", "h", "--wait", "--timeout", "soon"}).find("--timeout must be seconds") == 0);
+  CHECK(err({"routes", "--force"}) == "routes: --force does not apply");
+  CHECK(err({"rollback", "--force"}) == "rollback: --force does not apply");
   // Bytes that are not UTF-8 are refused, not sent with U+FFFD in their place.
   CHECK(err({"map", "example2", "caf\xe9.example.com"}) == "argument \"caf\\xe9.example.com\" is not valid UTF-8");
   CHECK(parse({"map", "example2", "caf\xc3\xa9.example.com"}).ok());
@@ -87,10 +93,26 @@ TEST_CASE("each verb becomes one API request") {
 
   CtlRequest unmap_one = request_for({"unmap", "example", "example.com", "--wait"});
   CHECK(unmap_one.method == "DELETE");
-  CHECK(unmap_one.path == "/v1/routes/example.com/example?wait=1");
+  // --wait: the change is answered at once; ctl then polls the in-flight count itself.
+  CHECK(unmap_one.path == "/v1/routes/example.com/example");
+  std::vector<CtlDrainTarget> drains = ctl_drain_targets(*parse({"unmap", "example", "example.com", "--wait"}));
+  REQUIRE(drains.size() == 1);
+  CHECK(drains[0].host == "example.com");
+  CHECK(drains[0].app == "example");
+  CHECK(ctl_drain_targets(*parse({"unmap", "example", "example.com"})).empty());
+  drains = ctl_drain_targets(*parse({"swap", "blue", "green", "a.com", "b.com", "--wait", "--timeout", "5"}));
+  REQUIRE(drains.size() == 2);
+  CHECK(drains[1].host == "b.com");
+  CHECK(drains[1].app == "blue");
+  CHECK(parse({"unmap", "a", "h", "--wait", "--timeout", "2.5"})->timeout_s == 2.5);
   CHECK(request_for({"unmap", "example", "*.example.org"}).path == "/v1/routes/%2A.example.org/example");
   CtlRequest unmap_many = request_for({"unmap", "example", "a.com", "b.com", "--wait"});
-  CHECK(unmap_many.path == "/v1/batch?wait=1");
+  CHECK(unmap_many.path == "/v1/batch");
+  // --force: ?force=1 on every change endpoint, batch included.
+  CHECK(request_for({"unmap", "example", "a.com", "b.com", "--force"}).path == "/v1/batch?force=1");
+  CHECK(request_for({"unmap", "example", "a.com", "--force"}).path == "/v1/routes/a.com/example?force=1");
+  CHECK(request_for({"remove-server", "a", "127.0.0.1:1", "--force"}).path == "/v1/apps/a/servers/127.0.0.1%3A1?force=1");
+  CHECK(request_for({"reload", "--force"}).path == "/v1/reload?force=1");
   CHECK(json::parse(unmap_many.body).size() == 2);
 
   CtlRequest swap = request_for({"swap", "example", "example2", "example.com", "www.example.com"});
@@ -111,6 +133,8 @@ TEST_CASE("each verb becomes one API request") {
 
   CHECK(request_for({"rollback"}).body.empty());
   CHECK(json::parse(request_for({"rollback", "12"}).body) == json{{"version", 12}});
+  CHECK(json::parse(request_for({"rollback", "--to", "7"}).body) == json{{"version", 7}});
+  CHECK(request_for({"export"}).path == "/v1/export");
   CHECK(request_for({"reload"}).path == "/v1/reload");
   CHECK(request_for({"history"}).path == "/v1/history");
 }
@@ -158,6 +182,16 @@ TEST_CASE("status, history and change answers") {
         "1        1970-01-01 00:00:00  start\n"
         "2        2023-11-14 22:13:20  map example2 example.com\n");
   CHECK(format_change(json{{"version", 7}}) == "ok: version 7\n");
+  // A change prints the resulting route of every host it touched, and the servers of every app.
+  CHECK(format_change(json::parse(R"({"version": 8, "routes": {"example.com": {"blue": 1, "green": 9},
+                                       "old.example.com": null},
+                                      "apps": {"blue": {"servers": [{"addr": "127.0.0.1:9001", "weight": 1}]}}})")) ==
+        "example.com      ->  blue(1), green(9)\n"
+        "old.example.com  ->  (no route: answers 404)\n"
+        "app blue: 127.0.0.1:9001(1)\n"
+        "ok: version 8\n");
+  CHECK(format_change(json::parse(R"({"version": 12, "restored": 9, "next_rollback": 8})")) ==
+        "rolled back to the table of version 9; a further rollback goes to version 8\nok: version 12\n");
   CHECK(format_table({{"A", "B"}, {"long value", ""}}) == "A           B\nlong value\n");
 }
 

@@ -428,35 +428,93 @@ TEST_CASE("a journal without its snapshot is moved aside, never replayed") {
   CHECK(fs::exists(path + ".journal.old"));
 }
 
-TEST_CASE("compaction folds the journal into the snapshot and keeps the content") {
+TEST_CASE("compaction moves the snapshot up, keeps the last versions' lines, and keeps the content") {
   TempDir dir;
   std::string path = dir.file("state.json");
   RouteTablePtr t = demo_table(1);
   StateStore store(path);
   REQUIRE(store.reset(t, "h1").ok());
-  // Big put-app entries make the journal outgrow its trigger within a few appends.
+  // Big put-app entries make the journal outgrow its trigger every few appends.
   Change put;
   put.op = Change::Op::PutApp;
   put.app = "bulk";
   for (int i = 0; i < 400; ++i) put.servers.push_back({"127.0.0.1:" + std::to_string(10000 + i), 1});
   uint64_t max_journal = 0;
-  bool compacted = false;
-  for (int i = 0; i < 20 && !compacted; ++i) {
+  int compactions = 0;
+  for (int i = 0; i < 120; ++i) {
     put.servers[0].weight = static_cast<uint32_t>(i + 1);
+    uint64_t before = fs::exists(path + ".journal") ? fs::file_size(path + ".journal") : 0;
     t = commit(store, t, {put, map_change("bulk", "bulk" + std::to_string(i) + ".example.com")});
     uint64_t size = fs::file_size(path + ".journal");
-    compacted = size < max_journal;
+    if (size < before) ++compactions;
     max_journal = std::max(max_journal, size);
   }
-  REQUIRE(compacted);
+  CHECK(compactions >= 2);
   json snap = json::parse(slurp(path));
-  CHECK(snap["version"] == t->version());
-  CHECK(snap["table"] == table_to_json(*t));
-  CHECK(slurp(path + ".journal").empty());
+  // The journal holds the last versions (at most kHistoryKept - 1 lines), all above the snapshot.
+  std::string journal = slurp(path + ".journal");
+  std::vector<uint64_t> versions;
+  for (size_t pos = 0; pos < journal.size();) {
+    size_t nl = journal.find('\n', pos);
+    REQUIRE(nl != std::string::npos);
+    versions.push_back(json::parse(journal.substr(pos, nl - pos))["version"].get<uint64_t>());
+    pos = nl + 1;
+  }
+  REQUIRE(!versions.empty());
+  CHECK(versions.size() <= StateStore::kHistoryKept - 1);
+  CHECK(versions.front() == snap["version"].get<uint64_t>() + 1);
+  CHECK(versions.back() == t->version());
   t = commit(store, t, {map_change("example2", "after.example.com")});
   RouteTablePtr back = load_ok(path, "h1");
   CHECK(back->version() == t->version());
   CHECK(table_to_json(*back) == table_to_json(*t));
+}
+
+TEST_CASE("history entries are kept beside each version and come back on load, the last kHistoryKept") {
+  TempDir dir;
+  std::string path = dir.file("state.json");
+  RouteTablePtr t = demo_table(1);
+  StateStore store(path);
+  HistoryEntry start;
+  start.summary = "start";
+  start.unix_ms = 1000;
+  REQUIRE(store.reset(t, "h1", start).ok());
+  for (int i = 0; i < 40; ++i) {
+    Change c = map_change("example2", "h" + std::to_string(i) + ".example.com");
+    auto next = apply_changes(*t, std::vector<Change>{c}, t->version() + 1);
+    REQUIRE(next.ok());
+    HistoryEntry e;
+    e.summary = "map example2 h" + std::to_string(i) + ".example.com";
+    e.unix_ms = 2000 + i;
+    e.back = t->version();
+    REQUIRE(store.append(*next, std::vector<Change>{c}, e).ok());
+    t = *next;
+  }
+  // A rollback entry (a whole table) with its undo-stack fields.
+  RouteTablePtr rolled = t->with_version(t->version() + 1);
+  HistoryEntry rb;
+  rb.summary = "rollback to 30";
+  rb.back = 29;
+  rb.restores = 30;
+  REQUIRE(store.append_table(rolled, rb).ok());
+
+  StateStore again(path);
+  auto loaded = again.load("h1");
+  REQUIRE(loaded.ok());
+  REQUIRE(loaded->kind == StateStore::LoadKind::Loaded);
+  REQUIRE(loaded->history.size() == StateStore::kHistoryKept);
+  CHECK(loaded->history.back().table->version() == rolled->version());
+  CHECK(loaded->history.back().entry.version == rolled->version());
+  CHECK(loaded->history.back().entry.summary == "rollback to 30");
+  CHECK(loaded->history.back().entry.back == 29);
+  CHECK(loaded->history.back().entry.restores == 30);
+  const StateStore::Version& first = loaded->history.front();
+  CHECK(first.table->version() == rolled->version() - StateStore::kHistoryKept + 1);
+  CHECK(first.entry.back == first.table->version() - 1);
+  CHECK(first.entry.summary.rfind("map example2 h", 0) == 0);
+  // Each kept table is the one of its version.
+  for (size_t i = 1; i < loaded->history.size(); ++i)
+    CHECK(loaded->history[i].table->version() == loaded->history[i - 1].table->version() + 1);
 }
 
 TEST_CASE("rollback entry: a whole table appended as a new version") {

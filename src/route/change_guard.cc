@@ -1,0 +1,104 @@
+#include "turnout/route/change_guard.h"
+
+#include <set>
+
+#include <fmt/format.h>
+
+namespace turnout {
+
+namespace {
+
+// Why `name` cannot serve in `table`, or "" when it can.
+std::string dead_reason(const RouteTable& table, const std::string& name, const ServerUpFn& up) {
+  const App* app = table.find_app(name);
+  if (app == nullptr) return fmt::format("{} (no such app)", name);
+  if (app->servers.empty()) return fmt::format("{} (no servers)", name);
+  for (const Server& s : app->servers)
+    if (!up || up(s.addr)) return "";
+  return app->servers.size() == 1 ? fmt::format("{} (its server is down)", name)
+                                  : fmt::format("{} (all {} servers down)", name, app->servers.size());
+}
+
+bool alive(const RouteTable& table, const std::string& name, const ServerUpFn& up) {
+  return dead_reason(table, name, up).empty();
+}
+
+bool route_served(const RouteTable& table, const Route& route, const ServerUpFn& up) {
+  for (const RouteEntry& e : route.apps)
+    if (alive(table, e.app, up)) return true;
+  return false;
+}
+
+}  // namespace
+
+std::string describe_route(const Route& route) {
+  std::string out;
+  for (const RouteEntry& e : route.apps) {
+    if (!out.empty()) out += ", ";
+    out += fmt::format("{}({})", e.app, e.weight);
+  }
+  return out;
+}
+
+std::vector<GuardProblem> guard_changes(const RouteTable& before, const RouteTable& after,
+                                        std::span<const Change> changes, const ServerUpFn& up) {
+  std::set<std::string> hosts;  // sorted: the message lists hosts in a stable order
+  std::set<std::string> apps;
+  for (const Change& c : changes) {
+    switch (c.op) {
+      case Change::Op::Map:
+      case Change::Op::Unmap: hosts.insert(c.host); break;
+      case Change::Op::PutApp:
+      case Change::Op::AddServer:
+      case Change::Op::RemoveServer:
+      case Change::Op::DeleteApp: apps.insert(c.app); break;
+      case Change::Op::SetDefault: break;  // the default route is for unrouted hosts: not guarded
+    }
+  }
+  // Apps this change kills while routes still map them: their hosts are touched too.
+  std::set<std::string> killed;
+  for (const std::string& name : apps) {
+    if (after.app_route_count(name) == 0) continue;
+    if (alive(before, name, up) && !alive(after, name, up)) killed.insert(name);
+  }
+  if (!killed.empty()) {
+    after.for_each_route([&](const Route& route) {
+      if (route.host.empty()) return;
+      for (const RouteEntry& e : route.apps)
+        if (killed.count(e.app)) {
+          hosts.insert(route.host);
+          return;
+        }
+    });
+  }
+
+  std::vector<GuardProblem> problems;
+  for (const std::string& host : hosts) {
+    const Route* was = before.find_route(host);
+    const Route* now = after.find_route(host);
+    if (was != nullptr && now == nullptr) {
+      problems.push_back({host, fmt::format("would have no app (it is routed to {} now)", describe_route(*was))});
+      continue;
+    }
+    if (now == nullptr || route_served(after, *now, up)) continue;
+    if (was != nullptr && !route_served(before, *was, up)) continue;  // already broken before
+    std::string why;
+    for (const RouteEntry& e : now->apps) {
+      if (!why.empty()) why += ", ";
+      why += dead_reason(after, e.app, up);
+    }
+    problems.push_back({host, "would be routed only to apps with no server up: " + why});
+  }
+  return problems;
+}
+
+std::string guard_message(const std::vector<GuardProblem>& problems) {
+  std::string out = "refused: this change would stop serving ";
+  out += problems.size() == 1 ? "a host" : fmt::format("{} hosts", problems.size());
+  out += ":";
+  for (const GuardProblem& p : problems) out += fmt::format("\n  {} {}", p.host, p.reason);
+  out += "\nto do it anyway: turnout ctl ... --force, or ?force=1 (or \"force\": true in an object body)";
+  return out;
+}
+
+}  // namespace turnout

@@ -9,7 +9,7 @@ double seconds_between(LiveWindow::Clock::time_point a, LiveWindow::Clock::time_
 }  // namespace
 
 void LiveWindow::sample(Clock::time_point now, const Totals& totals) {
-  if (!samples_.empty() && now - samples_.back().at < kStep) return;
+  if (!due(now)) return;
   samples_.push_back(Sample{now, totals});
   // Keep the newest sample at least kSpan old as the window's start.
   while (samples_.size() > 2 && now - samples_[1].at >= kSpan) samples_.pop_front();

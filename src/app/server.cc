@@ -398,8 +398,12 @@ void ProxyServer::reload(Done done) {
     if (auto r = state_->reset(*next, next_config.content_hash); !r)
       return done(make_error(500, "state file: " + r.error().message));
   }
-  if (next_config.listen.size() != config_.listen.size() || next_config.workers != config_.workers)
-    TLOG_WARN("listen addresses and workers are kept until restart");
+  bool listen_changed = next_config.listen.size() != config_.listen.size();
+  for (size_t i = 0; !listen_changed && i < config_.listen.size(); ++i)
+    listen_changed = next_config.listen[i].text != config_.listen[i].text ||
+                     next_config.listen[i].proxy_protocol != config_.listen[i].proxy_protocol;
+  if (listen_changed || next_config.workers != config_.workers)
+    TLOG_WARN("listen addresses (and their proxy_protocol) and workers are kept until restart");
   if (next_config.access_log != config_.access_log) {
     std::string err;
     if (!access_log_open(next_config.access_log, &err)) TLOG_ERROR("access log", "error={}", log_quote(err));
@@ -475,7 +479,7 @@ std::vector<HistoryEntry> ProxyServer::history() const {
 void ProxyServer::collect_stats() {
   // The totals merged so far (at most one interval behind) go into the rate window.
   auto now = std::chrono::steady_clock::now();
-  live_.sample(now, live_totals());
+  if (live_.due(now)) live_.sample(now, live_totals());
   for (auto& w : workers_) {
     unsigned id = w->id();
     w->post([this, id](Worker& worker) {

@@ -49,7 +49,10 @@ class LiveWindow {
     double mean_ms = -1;
   };
 
-  // Records the totals at `now` (stored when a step has passed since the last stored sample).
+  // Whether sample() would store a sample at `now` (a step has passed since the last one), so
+  // the caller builds the totals only then.
+  bool due(Clock::time_point now) const { return samples_.empty() || now - samples_.back().at >= kStep; }
+  // Records the totals at `now` (stored when due).
   void sample(Clock::time_point now, const Totals& totals);
   // Figures over the window ending at `now`, against the current `totals`.
   Rates rates(Clock::time_point now, const Totals& totals) const;

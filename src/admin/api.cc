@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdlib>
 #include <map>
 #include <memory>
@@ -443,7 +444,21 @@ json routes_json(const RouteTable& table) {
   return out;
 }
 
-json apps_json(const RouteTable& table, const std::map<std::string, ServerStats>& stats) {
+// One word for an app's state, decided here only: `ctl apps` and the status page both show it.
+const char* app_health(size_t up, size_t total) {
+  if (total == 0) return "no servers";
+  if (up == total) return "up";
+  return up == 0 ? "down" : "degraded";
+}
+
+// A latency or rate for JSON: rounded to what a person reads, null when not measured.
+json live_number(double v, double scale = 1000) {
+  if (v < 0) return nullptr;
+  return std::round(v * scale) / scale;
+}
+
+json apps_json(const RouteTable& table, const std::map<std::string, ServerStats>& stats,
+               const std::map<std::string, AppLiveStats>& live) {
   std::map<std::string, std::vector<std::string>> hosts;  // app -> hosts mapping it
   table.for_each_route([&](const Route& route) {
     if (route.host.empty()) return;
@@ -452,15 +467,29 @@ json apps_json(const RouteTable& table, const std::map<std::string, ServerStats>
   json apps = json::object();
   table.for_each_app([&](const App& app) {
     json servers = json::array();
+    size_t up = 0;
     for (const Server& s : app.servers) {
       ServerStats st;
       if (auto it = stats.find(s.addr); it != stats.end()) st = it->second;
+      if (st.up) ++up;
       servers.push_back({{"addr", s.addr}, {"weight", s.weight}, {"up", st.up}, {"requests", st.requests},
                          {"in_flight", st.in_flight}, {"failures", st.failures}});
     }
     std::vector<std::string>& h = hosts[app.name];
     std::sort(h.begin(), h.end());
-    apps[app.name] = {{"servers", std::move(servers)}, {"hosts", h}};
+    AppLiveStats l;
+    if (auto it = live.find(app.name); it != live.end()) l = it->second;
+    apps[app.name] = {{"servers", std::move(servers)},
+                      {"hosts", h},
+                      {"health", app_health(up, app.servers.size())},
+                      {"live",
+                       {{"requests_per_second", live_number(l.requests_per_second, 100)},
+                        {"error_rate", live_number(l.error_rate, 10000)},
+                        {"p50_ms", live_number(l.p50_ms, 100)},
+                        {"p99_ms", live_number(l.p99_ms, 100)},
+                        {"mean_ms", live_number(l.mean_ms, 100)},
+                        {"responses", l.responses},
+                        {"errors", l.errors}}}};
   });
   json out = {{"version", table.version()}, {"apps", std::move(apps)}};
   out["default_app"] = table.default_app() ? json(*table.default_app()) : json(nullptr);
@@ -506,7 +535,7 @@ void delete_route(Call& c) {
 
 void get_apps(Call& c) {
   RouteTablePtr table = c.actions.current_table();
-  c.reply(json_response(200, apps_json(*table, c.actions.server_stats())));
+  c.reply(json_response(200, apps_json(*table, c.actions.server_stats(), c.actions.app_live_stats())));
 }
 
 void put_app(Call& c) {

@@ -57,8 +57,10 @@ header.top { background: var(--head); color: var(--head-text); display: flex; al
 main { padding: 20px 24px 8px; max-width: 1500px; margin: 0 auto; }
 body.stale main { opacity: .55; }
 
-.cards { display: grid; grid-template-columns: repeat(6, minmax(0, 1fr)); gap: 12px; margin-bottom: 18px; }
+.cards { display: grid; grid-template-columns: repeat(8, minmax(0, 1fr)); gap: 12px; margin-bottom: 18px; }
+@media (max-width: 1400px) { .cards { grid-template-columns: repeat(4, minmax(0, 1fr)); } }
 @media (max-width: 1100px) { .cards { grid-template-columns: repeat(3, minmax(0, 1fr)); } }
+#chart-panel { margin-bottom: 18px; }
 @media (max-width: 600px) { .cards { grid-template-columns: repeat(2, minmax(0, 1fr)); } }
 .card { background: var(--panel); border: 1px solid var(--border); border-radius: 10px; padding: 12px 14px; }
 .card .label { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: .6px; }
@@ -66,6 +68,20 @@ body.stale main { opacity: .55; }
   overflow: hidden; text-overflow: ellipsis; }
 .card .hint { color: var(--muted); font-size: 12.5px; margin-top: 1px; font-variant-numeric: tabular-nums; }
 .card.version .value { color: var(--accent); }
+.card .value.bad { color: var(--down); }
+.chart { padding: 10px 14px 12px; }
+.chart svg { display: block; width: 100%; height: 120px; }
+.chart .axis { stroke: var(--border); stroke-width: 1; }
+.chart .req { fill: none; stroke: var(--accent); stroke-width: 1.6; }
+.chart .err { fill: none; stroke: var(--down); stroke-width: 1.6; }
+.chart .nor { fill: none; stroke: var(--warn); stroke-width: 1.2; stroke-dasharray: 3 2; }
+.chart .lbl { fill: var(--muted); font-size: 11px; }
+.chart .legend { display: flex; gap: 14px; color: var(--muted); font-size: 12px; margin-top: 4px; }
+.chart .legend i { display: inline-block; width: 14px; height: 3px; margin-right: 5px; vertical-align: middle; }
+.chart .legend i.req { background: var(--accent); } .chart .legend i.err { background: var(--down); } .chart .legend i.nor { background: var(--warn); }
+.app-live { color: var(--muted); font-size: 12.5px; font-variant-numeric: tabular-nums; }
+.app-live b { color: var(--text); font-weight: 600; }
+.app-live b.bad { color: var(--down); }
 
 .grid { display: grid; grid-template-columns: minmax(0, 2.2fr) minmax(260px, 1fr); gap: 18px; align-items: start; }
 @media (max-width: 1180px) { .grid { grid-template-columns: 1fr; } }
@@ -162,6 +178,21 @@ footer a { color: var(--muted); }
     <div class="card"><div class="label">Requests</div><div class="value" id="requests">&mdash;</div><div class="hint" id="requests-rate">&nbsp;</div></div>
     <div class="card"><div class="label">Bytes in / out</div><div class="value" id="bytes">&mdash;</div><div class="hint" id="bytes-rate">&nbsp;</div></div>
     <div class="card"><div class="label">Changes applied</div><div class="value" id="changes">&mdash;</div><div class="hint" id="reloads">&nbsp;</div></div>
+    <div class="card"><div class="label">Errors (5xx), last 10 s</div><div class="value" id="error-rate">&mdash;</div><div class="hint" id="errors-total">&nbsp;</div></div>
+    <div class="card"><div class="label">No route (404)</div><div class="value" id="no-route">&mdash;</div><div class="hint" id="no-route-rate">&nbsp;</div></div>
+  </section>
+  <section class="panel" id="chart-panel">
+    <h2>Traffic <span class="count" id="chart-span">last 5 min</span></h2>
+    <div class="chart">
+      <svg id="chart" viewBox="0 0 600 120" preserveAspectRatio="none" role="img" aria-label="requests per second, error rate and no-route requests over the last minutes">
+        <line class="axis" x1="0" y1="119.5" x2="600" y2="119.5"></line>
+        <polyline class="req" id="chart-req" points=""></polyline>
+        <polyline class="err" id="chart-err" points=""></polyline>
+        <polyline class="nor" id="chart-nor" points=""></polyline>
+        <text class="lbl" id="chart-max" x="4" y="12"></text>
+      </svg>
+      <div class="legend"><span><i class="req"></i>req/s</span><span><i class="err"></i>error rate (0&ndash;100%)</span><span><i class="nor"></i>no-route req/s</span></div>
+    </div>
   </section>
   <div class="grid">
     <div class="col">
@@ -316,8 +347,44 @@ footer a { color: var(--muted); }
     setText("changes", fmtCount(st.changes_applied));
     const failed = num(st.reload_failures);
     setText("reloads", fmtCount(st.reloads) + (st.reloads === 1 ? " reload" : " reloads") + (failed ? " \u00b7 " + failed + " failed" : ""));
+    const rates = st.rates || {};
+    const er = num(rates.error_rate);
+    setText("error-rate", fmtPercent(er));
+    byId("error-rate").classList.toggle("bad", er > 0);
+    setText("errors-total", fmtCount(st.errors) + " since start");
+    setText("no-route", fmtCount(st.no_route));
+    setText("no-route-rate", fmtRate(num(rates.no_route_per_second)) + " req/s now");
+    pushChart(num(rates.requests_per_second), er, num(rates.no_route_per_second));
     const listeners = Array.isArray(st.listeners) ? st.listeners.map(String) : [];
     setText("listeners", listeners.length ? "proxy on " + listeners.join(", ") : "");
+  }
+
+  function fmtPercent(r) {
+    const p = 100 * r;
+    return p > 0 && p < 0.1 ? "<0.1%" : p.toFixed(1) + "%";
+  }
+  function fmtMs(ms) {
+    if (ms === null || ms === undefined) return "\u2014";
+    return ms >= 1000 ? (ms / 1000).toFixed(2) + " s" : ms >= 10 ? Math.round(ms) + " ms" : Number(ms).toFixed(1) + " ms";
+  }
+
+  // The live chart: one point per refresh, drawn by this script into the inline SVG (no
+  // external resources). Requests and no-route requests share the req/s scale; the error rate
+  // uses the full height as 100%.
+  const CHART_POINTS = 150;
+  const chart = [];
+  function pushChart(reqRate, errRate, noRouteRate) {
+    chart.push({ req: reqRate, err: errRate, nor: noRouteRate });
+    while (chart.length > CHART_POINTS) chart.shift();
+    const max = Math.max(1, ...chart.map((p) => Math.max(p.req, p.nor)));
+    const step = 600 / (CHART_POINTS - 1);
+    const x0 = 600 - step * (chart.length - 1);
+    const pts = (f) => chart.map((p, i) => (x0 + step * i).toFixed(1) + "," + (118 - 110 * f(p)).toFixed(1)).join(" ");
+    byId("chart-req").setAttribute("points", pts((p) => p.req / max));
+    byId("chart-err").setAttribute("points", pts((p) => Math.min(1, p.err)));
+    byId("chart-nor").setAttribute("points", pts((p) => p.nor / max));
+    setText("chart-max", "max " + fmtRate(max) + " req/s");
+    byId("chart").dataset.points = String(chart.length);
   }
 
   function renderRoutes(rt, st, dt, hostTotals) {
@@ -394,9 +461,21 @@ footer a { color: var(--muted); }
       headCell.colSpan = 7;
       const title = el("div", "app-title");
       const up = servers.filter((s) => s.up !== false).length;
-      const pill = el("span", "pill " + (servers.length === 0 ? "warn" : up === servers.length ? "ok" : up === 0 ? "bad" : "warn"),
-                      up + "/" + servers.length + " up");
+      // The server's own verdict (the same word `ctl apps` prints), with the count beside it.
+      const health = String(app.health || (servers.length === 0 ? "no servers" : up === servers.length ? "up" : up === 0 ? "down" : "degraded"));
+      const pill = el("span", "pill " + (health === "up" ? "ok" : health === "down" ? "bad" : "warn"),
+                      health + " \u00b7 " + up + "/" + servers.length + " up");
+      pill.dataset.health = health;
       title.append(el("span", "dot " + appColor(name)), el("span", "name", name), pill);
+      const live = app.live || {};
+      const liveBox = el("span", "app-live");
+      liveBox.dataset.live = name;
+      const errRate = num(live.error_rate);
+      liveBox.append(el("b", null, fmtRate(num(live.requests_per_second))), document.createTextNode(" req/s \u00b7 "),
+                     el("b", errRate > 0 ? "bad" : null, fmtPercent(errRate)), document.createTextNode(" errors \u00b7 p50 "),
+                     el("b", null, fmtMs(live.p50_ms)), document.createTextNode(" \u00b7 p99 "),
+                     el("b", null, fmtMs(live.p99_ms)));
+      title.append(liveBox);
       if (ad.default_app === name) title.append(el("span", "pill info", "default app"));
       const serves = el("span", "serves");
       const hosts = Array.isArray(app.hosts) ? app.hosts : [];

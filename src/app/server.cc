@@ -42,8 +42,8 @@ ProxyServer::ProxyServer(Config config, std::string binary, bool takeover)
 
 ProxyServer::~ProxyServer() {
   if (handoff_thread_.joinable()) handoff_thread_.join();
-  for (auto& fds : worker_fds_)
-    for (int fd : fds) ::close(fd);
+  for (auto& socks : worker_fds_)
+    for (const ListenSocket& s : socks) ::close(s.fd);
   for (int fd : handoff_fds_) ::close(fd);
   for (int fd : handoff_admin_fds_)
     if (fd >= 0) ::close(fd);
@@ -56,6 +56,7 @@ ProxySettingsPtr ProxyServer::make_settings(const Config& c) const {
   s->timeouts = c.timeouts;
   s->limits = c.limits;
   s->access_log_json = c.access_log_format == "json";
+  s->trusted_proxies = c.trusted_proxies;
   return s;
 }
 
@@ -86,7 +87,7 @@ Result<void> ProxyServer::open_listeners() {
         listen_addrs_.push_back(addr.text);
         TLOG_INFO("listening", "addr={} workers={}", addr.text, n);
       }
-      worker_fds_[w].push_back(*fd);
+      worker_fds_[w].push_back(ListenSocket{*fd, spec.proxy_protocol});
       handoff_fds_.push_back(::dup(*fd));
     }
   }
@@ -176,7 +177,7 @@ Result<void> ProxyServer::adopt_handoff() {
           TLOG_INFO("listening", "addr={} workers={}", addr.text, n);
         }
       }
-      worker_fds_[w % n].push_back(fd);
+      worker_fds_[w % n].push_back(ListenSocket{fd, spec.proxy_protocol});
       handoff_fds_.push_back(::dup(fd));
     }
   }
@@ -256,6 +257,7 @@ Result<void> ProxyServer::load_initial_table() {
 
 int ProxyServer::run() {
   started_ = std::chrono::steady_clock::now();
+  started_unix_ms_ = unix_ms();
   signal(SIGPIPE, SIG_IGN);
   if (takeover_) {
     if (auto r = adopt_handoff(); !r) {
@@ -351,6 +353,9 @@ int ProxyServer::run() {
   uv_signal_init(&loop_, &sig_usr2_);
   sig_usr2_.data = this;
   uv_signal_start(&sig_usr2_, ServerCallbacks::on_signal, SIGUSR2);
+  uv_signal_init(&loop_, &sig_usr1_);
+  sig_usr1_.data = this;
+  uv_signal_start(&sig_usr1_, ServerCallbacks::on_signal, SIGUSR1);
   TLOG_INFO("ready", "version={} workers={} routes={} apps={} admin={} pid={}", current_->version(), n,
             current_->route_count(), current_->app_count(), log_quote(config_.admin.socket), getpid());
   uv_run(&loop_, UV_RUN_DEFAULT);
@@ -520,8 +525,12 @@ void ProxyServer::reload(bool force, Done done) {
     if (auto r = state_->reset(*next, next_config.content_hash, entry); !r)
       return done(make_error(500, "state file: " + r.error().message));
   }
-  if (next_config.listen.size() != config_.listen.size() || next_config.workers != config_.workers)
-    TLOG_WARN("listen addresses and workers are kept until restart");
+  bool listen_changed = next_config.listen.size() != config_.listen.size();
+  for (size_t i = 0; !listen_changed && i < config_.listen.size(); ++i)
+    listen_changed = next_config.listen[i].text != config_.listen[i].text ||
+                     next_config.listen[i].proxy_protocol != config_.listen[i].proxy_protocol;
+  if (listen_changed || next_config.workers != config_.workers)
+    TLOG_WARN("listen addresses (and their proxy_protocol) and workers are kept until restart");
   if (next_config.access_log != config_.access_log) {
     std::string err;
     if (!access_log_open(next_config.access_log, &err)) TLOG_ERROR("access log", "error={}", log_quote(err));
@@ -598,6 +607,9 @@ std::vector<HistoryEntry> ProxyServer::history() const {
 // Stats
 
 void ProxyServer::collect_stats() {
+  // The totals merged so far (at most one interval behind) go into the rate window.
+  auto now = std::chrono::steady_clock::now();
+  if (live_.due(now)) live_.sample(now, live_totals());
   for (auto& w : workers_) {
     unsigned id = w->id();
     w->post([this, id](Worker& worker) {
@@ -609,6 +621,8 @@ void ProxyServer::collect_stats() {
           for (size_t i = 0; i < c.size(); ++i) c[i] += t.delta[i];
         }
         snap->traffic.clear();
+        for (auto& [app, delta] : snap->app_live) app_live_[app] += delta;
+        snap->app_live.clear();
         snapshots_[id] = std::move(*snap);
       });
     });
@@ -634,6 +648,38 @@ std::map<std::string, ServerStats> ProxyServer::server_stats() {
   return out;
 }
 
+LiveWindow::Totals ProxyServer::live_totals() const {
+  LiveWindow::Totals t;
+  for (auto& w : workers_) {
+    const ProxyStats& s = w->stats();
+    t.requests += s.requests.get();
+    for (size_t i = 1; i < s.responses_by_class.size(); ++i) t.responses += s.responses_by_class[i].get();
+    t.errors += s.responses_by_class[5].get();
+    t.no_route += s.no_route.get();
+  }
+  t.apps = app_live_;
+  return t;
+}
+
+std::map<std::string, AppLiveStats> ProxyServer::app_live_stats() {
+  std::map<std::string, AppLiveStats> out;
+  auto now = std::chrono::steady_clock::now();
+  current_->for_each_app([&](const App& a) {
+    AppLiveCounts current;
+    if (auto it = app_live_.find(a.name); it != app_live_.end()) current = it->second;
+    LiveWindow::AppRates r = live_.app_rates(now, a.name, current);
+    AppLiveStats& s = out[a.name];
+    s.requests_per_second = r.requests_per_second;
+    s.error_rate = r.error_rate;
+    s.p50_ms = r.p50_ms;
+    s.p99_ms = r.p99_ms;
+    s.mean_ms = r.mean_ms;
+    s.responses = current.responses;
+    s.errors = current.errors;
+  });
+  return out;
+}
+
 nlohmann::json ProxyServer::status() {
   using nlohmann::json;
   json j;
@@ -644,7 +690,14 @@ nlohmann::json ProxyServer::status() {
   j["listeners"] = listen_addrs_;
   j["routes"] = current_->route_count();
   j["apps"] = current_->app_count();
+  j["turnout_version"] = TURNOUT_VERSION;
+  j["started_unix_ms"] = started_unix_ms_;
+  j["now_unix_ms"] = unix_ms();
   j["changes_applied"] = changes_applied_;
+  if (!kept_.empty()) {
+    const HistoryEntry& last = kept_.back().entry;
+    j["last_change"] = {{"version", last.version}, {"unix_ms", last.unix_ms}, {"summary", last.summary}};
+  }
   j["reloads"] = reloads_;
   j["reload_failures"] = reload_failures_;
   uint64_t active = 0, idle = 0, requests = 0, bytes_in = 0, bytes_out = 0;
@@ -664,6 +717,15 @@ nlohmann::json ProxyServer::status() {
   }
   j["connections"] = {{"active", active}, {"idle", idle}};
   j["requests"] = requests;
+  // The last seconds (the same window as `ctl apps` and the status page).
+  LiveWindow::Totals totals = live_totals();
+  LiveWindow::Rates rates = live_.rates(std::chrono::steady_clock::now(), totals);
+  j["rates"] = {{"window_seconds", rates.seconds},
+                {"requests_per_second", rates.requests_per_second},
+                {"error_rate", rates.error_rate},
+                {"no_route_per_second", rates.no_route_per_second}};
+  j["no_route"] = totals.no_route;
+  j["errors"] = totals.errors;
   j["bytes"] = {{"in", bytes_in}, {"out", bytes_out}};
   j["workers"] = workers;
   // Per route and app: responses by status class, summed over workers.
@@ -724,6 +786,11 @@ std::string ProxyServer::metrics() {
   put("turnout_routes", "gauge", "Hostnames routed by the live table.", current_->route_count());
   put("turnout_reloads_total", "counter", "Config reloads applied.", reloads_);
   put("turnout_reload_failures_total", "counter", "Config reloads refused for errors.", reload_failures_);
+  prom_header(out, "turnout_build_info", "gauge", "Always 1; the labels say which turnout this is.");
+  fmt::format_to(std::back_inserter(out), "turnout_build_info{{version=\"{}\"}} 1\n", prom_label(TURNOUT_VERSION));
+  prom_header(out, "process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch in seconds.");
+  fmt::format_to(std::back_inserter(out), "process_start_time_seconds {:.3f}\n",
+                 static_cast<double>(started_unix_ms_) / 1000.0);
   put("turnout_uptime_seconds", "gauge", "Seconds since start.",
       static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_).count()));
 
@@ -742,6 +809,13 @@ std::string ProxyServer::metrics() {
       sum([](const ProxyStats& s) { return s.bytes_out.get(); }));
   put("turnout_upstream_retries_total", "counter", "Requests retried on another server or a fresh connection.",
       sum([](const ProxyStats& s) { return s.upstream_retries.get(); }));
+
+  put("turnout_no_route_requests_total", "counter",
+      "Requests answered 404 because no route (and no default_app) serves their host.",
+      sum([](const ProxyStats& s) { return s.no_route.get(); }));
+  put("turnout_proxy_protocol_errors_total", "counter",
+      "Client connections closed for a missing or malformed PROXY protocol header.",
+      sum([](const ProxyStats& s) { return s.proxy_protocol_errors.get(); }));
 
   uint64_t pooled_total = 0, pooled_idle = 0;
   for (auto& snap : snapshots_) {
@@ -769,18 +843,30 @@ std::string ProxyServer::metrics() {
                        counts[i]);
 
   prom_header(out, "turnout_upstream_response_seconds", "histogram",
-              "Time from sending a request upstream to its response head.");
-  uint64_t cumulative = 0;
-  for (size_t i = 0; i < ProxyStats::kLatencyBounds.size(); ++i) {
-    cumulative += sum([i](const ProxyStats& s) { return s.latency_buckets[i].get(); });
-    fmt::format_to(std::back_inserter(out), "turnout_upstream_response_seconds_bucket{{le=\"{}\"}} {}\n",
-                   ProxyStats::kLatencyBounds[i], cumulative);
+              "Time from sending a request upstream to its response head, by app.");
+  for (auto& [app, c] : app_live_) {
+    std::string label = prom_label(app);
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < kLatencyBounds.size(); ++i) {
+      cumulative += c.latency[i];
+      fmt::format_to(std::back_inserter(out), "turnout_upstream_response_seconds_bucket{{app=\"{}\",le=\"{}\"}} {}\n",
+                     label, kLatencyBounds[i], cumulative);
+    }
+    cumulative += c.latency.back();
+    fmt::format_to(std::back_inserter(out), "turnout_upstream_response_seconds_bucket{{app=\"{}\",le=\"+Inf\"}} {}\n",
+                   label, cumulative);
+    fmt::format_to(std::back_inserter(out), "turnout_upstream_response_seconds_sum{{app=\"{}\"}} {:.6f}\n", label,
+                   static_cast<double>(c.latency_sum_us) / 1e6);
+    fmt::format_to(std::back_inserter(out), "turnout_upstream_response_seconds_count{{app=\"{}\"}} {}\n", label,
+                   cumulative);
   }
-  cumulative += sum([](const ProxyStats& s) { return s.latency_buckets.back().get(); });
-  fmt::format_to(std::back_inserter(out), "turnout_upstream_response_seconds_bucket{{le=\"+Inf\"}} {}\n", cumulative);
-  fmt::format_to(std::back_inserter(out), "turnout_upstream_response_seconds_sum {:.6f}\n",
-                 static_cast<double>(sum([](const ProxyStats& s) { return s.latency_sum_us.get(); })) / 1e6);
-  fmt::format_to(std::back_inserter(out), "turnout_upstream_response_seconds_count {}\n", cumulative);
+  prom_header(out, "turnout_app_responses_total", "counter", "Responses to requests routed to each app.");
+  for (auto& [app, c] : app_live_)
+    fmt::format_to(std::back_inserter(out), "turnout_app_responses_total{{app=\"{}\"}} {}\n", prom_label(app), c.responses);
+  prom_header(out, "turnout_app_errors_total", "counter",
+              "Responses with a 5xx status (turnout's 502/503/504 included) or none, by app.");
+  for (auto& [app, c] : app_live_)
+    fmt::format_to(std::back_inserter(out), "turnout_app_errors_total{{app=\"{}\"}} {}\n", prom_label(app), c.errors);
 
   auto stats = server_stats();
   std::map<std::string, std::string> app_of;  // server addr -> app (first app listing it)
@@ -935,6 +1021,15 @@ void ProxyServer::on_handoff_result(Result<void> r) {
 // Signals and shutdown
 
 void ProxyServer::on_signal(int signum) {
+  if (signum == SIGUSR1) {
+    // logrotate: the file was renamed; write to a fresh one under the configured name.
+    std::string err;
+    if (access_log_reopen(&err))
+      TLOG_INFO("SIGUSR1: access log reopened", "file={}", log_quote(config_.access_log));
+    else
+      TLOG_ERROR("SIGUSR1: access log", "error={}", log_quote(err));
+    return;
+  }
   if (signum == SIGUSR2) {
     TLOG_INFO("SIGUSR2: upgrading", "binary={}", binary_);
     upgrade([](Result<uint64_t> r) {
@@ -1002,6 +1097,7 @@ void ProxyServer::finish_shutdown() {
   uv_close(reinterpret_cast<uv_handle_t*>(&sig_term_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sig_int_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sig_usr2_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&sig_usr1_), nullptr);
   if (successor_) {
     // The new process outlives us: stop watching it, let it run.
     uv_process_t* p = successor_;

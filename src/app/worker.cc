@@ -21,12 +21,12 @@ struct WorkerCallbacks {
   static void on_log_timer(uv_timer_t* t) { static_cast<Worker*>(t->data)->flush_access_log(); }
 };
 
-Worker::Worker(unsigned id, std::vector<int> listen_fds, uint32_t max_connections)
+Worker::Worker(unsigned id, std::vector<ListenSocket> listen_fds, uint32_t max_connections)
     : id_(id), listen_fds_(std::move(listen_fds)), max_connections_(max_connections) {}
 
 Worker::~Worker() {
   assert(!thread_.joinable());
-  for (int fd : listen_fds_) ::close(fd);
+  for (const ListenSocket& s : listen_fds_) ::close(s.fd);
 }
 
 void Worker::start(RouteTablePtr table, ProxySettingsPtr settings) {
@@ -57,9 +57,11 @@ void Worker::run(RouteTablePtr table, ProxySettingsPtr settings) {
   // A closed connection frees a descriptor and a max_connections slot: accepting may resume.
   ctx_->on_client_closed = [this] { resume_accepting(); };
   adopt(std::move(table), std::move(settings));
-  for (int fd : listen_fds_) {
+  for (const ListenSocket& s : listen_fds_) {
+    int fd = s.fd;
+    bool pp = s.proxy_protocol;
     Acceptor* a = Acceptor::open(
-        &loop_, fd, [this](int cfd, const sockaddr* peer, socklen_t) { return on_accept(cfd, peer); },
+        &loop_, fd, [this, pp](int cfd, const sockaddr* peer, socklen_t) { return on_accept(cfd, peer, pp); },
         [this](int err) { on_accept_shortage(err); });
     if (a == nullptr) {
       TLOG_ERROR("cannot listen", "worker={} fd={}", id_, fd);
@@ -118,7 +120,7 @@ void Worker::adopt(RouteTablePtr table, ProxySettingsPtr settings) {
   version_.store(ctx_->table->version(), std::memory_order_release);
 }
 
-bool Worker::on_accept(int fd, const sockaddr* peer) {
+bool Worker::on_accept(int fd, const sockaddr* peer, bool proxy_protocol) {
   if (draining_ || stopping_) {  // the acceptors are closing; this one arrived first
     ::close(fd);
     return false;
@@ -131,7 +133,7 @@ bool Worker::on_accept(int fd, const sockaddr* peer) {
   ++ctx_->client_count;
   ctx_->stats.connections_accepted.add();
   ctx_->stats.connections_active.add();
-  if (conn->open(fd, peer) != 0) conn->close();
+  if (conn->open(fd, peer, proxy_protocol) != 0) conn->close();
   if (ctx_->client_count < max_connections_) return true;
   // At the limit: every listener of this worker pauses (not only this one), so the limit holds
   // exactly; connections wait in the kernel backlog until one closes (resume_accepting).
@@ -226,6 +228,13 @@ WorkerSnapshot Worker::snapshot() {
     out.traffic.push_back(std::move(t));
   }
   ctx_->traffic_dirty.clear();
+  out.app_live.reserve(ctx_->app_live_dirty.size());
+  for (auto& [name, entry] : ctx_->app_live_dirty) {
+    out.app_live.emplace_back(*name, entry->counts - entry->reported);
+    entry->reported = entry->counts;
+    entry->dirty = false;
+  }
+  ctx_->app_live_dirty.clear();
   out.pooled_total = ctx_->pool.total_count();
   out.pooled_idle = ctx_->pool.idle_count();
   out.clients = ctx_->client_count;

@@ -97,6 +97,7 @@ class LogWriter {
 std::atomic<int> g_level{static_cast<int>(LogLevel::Info)};
 thread_local std::string t_thread_name = "main";
 std::atomic<int> g_access_fd{-1};
+std::string g_access_path;  // the file behind g_access_fd ("" for stdout/off); main thread only
 
 const char* level_name(LogLevel l) {
   switch (l) {
@@ -177,6 +178,27 @@ bool access_log_open(const std::string& target, std::string* error) {
   g_access_fd.store(fd);
   // An old file descriptor is left open: blocks already queued may still point at it.
   (void)old;
+  g_access_path = fd > STDERR_FILENO ? target : std::string();
+  return true;
+}
+
+bool access_log_reopen(std::string* error) {
+  int fd = g_access_fd.load();
+  if (fd <= STDERR_FILENO || g_access_path.empty()) return true;
+  int fresh = ::open(g_access_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fresh < 0) {
+    if (error) *error = fmt::format("cannot reopen access log '{}': {}", g_access_path, strerror(errno));
+    return false;
+  }
+  // dup2 swaps the file under the number atomically: a write in progress on the writer thread
+  // goes wholly to the old file or wholly to the new one.
+  int rc = ::dup3(fresh, fd, O_CLOEXEC);
+  int err = errno;
+  ::close(fresh);
+  if (rc < 0) {
+    if (error) *error = fmt::format("cannot reopen access log '{}': {}", g_access_path, strerror(err));
+    return false;
+  }
   return true;
 }
 

@@ -30,11 +30,26 @@ void read_listen(YamlReader& r, const YAML::Node& n, Config& cfg) {
   } else if (n.IsSequence() && n.size() > 0) {
     for (size_t i = 0; i < n.size(); ++i) items.emplace_back(n[i], "listen[" + std::to_string(i) + "]");
   } else {
-    r.error(n, "listen", "must be an address or a non-empty list of addresses (\"127.0.0.1:8080\", \"[::1]:8080\")");
+    r.error(n, "listen",
+            "must be an address or a non-empty list of addresses (\"127.0.0.1:8080\", \"[::1]:8080\", "
+            "{addr: \"0.0.0.0:8080\", proxy_protocol: true})");
     return;
   }
   std::set<std::string> seen;
-  for (const auto& [node, key] : items) {
+  for (const auto& [item, item_key] : items) {
+    // A string, or {addr, proxy_protocol} for a listener behind a PROXY-protocol balancer.
+    YAML::Node node = item;
+    std::string key = item_key;
+    bool proxy_protocol = false;
+    if (item.IsMap()) {
+      MapView m(r, item, item_key, {"addr", "proxy_protocol"});
+      if (!m.valid()) continue;
+      if (YAML::Node pp = m.get("proxy_protocol"); pp.IsDefined())
+        if (auto b = r.boolean(pp, m.child("proxy_protocol"))) proxy_protocol = *b;
+      node = m.require("addr");
+      if (!node.IsDefined()) continue;
+      key = m.child("addr");
+    }
     auto text = r.string(node, key);
     if (!text) continue;
     auto addr = parse_address(*text);
@@ -45,8 +60,27 @@ void read_listen(YamlReader& r, const YAML::Node& n, Config& cfg) {
     } else if (addr->port() != 0 && !seen.insert(addr->text).second) {  // port 0: each gets its own
       r.error(node, key, "duplicate listen address '" + *text + "'");
     } else {
-      cfg.listen.push_back(ListenSpec{*addr, *text});
+      cfg.listen.push_back(ListenSpec{*addr, *text, proxy_protocol});
     }
+  }
+}
+
+// trusted_proxies: a list of CIDR ranges (a bare address is one host).
+void read_trusted_proxies(YamlReader& r, const YAML::Node& n, Config& cfg) {
+  if (n.IsNull()) return;
+  if (!n.IsSequence()) {
+    r.error(n, "trusted_proxies", "must be a list of CIDR ranges, e.g. [\"10.0.0.0/8\", \"::1\"]");
+    return;
+  }
+  for (size_t i = 0; i < n.size(); ++i) {
+    std::string key = "trusted_proxies[" + std::to_string(i) + "]";
+    auto text = r.string(n[i], key);
+    if (!text) continue;
+    auto range = CidrRange::parse(*text);
+    if (!range)
+      r.error(n[i], key, range.error().message);
+    else
+      cfg.trusted_proxies.push_back(std::move(*range));
   }
 }
 
@@ -164,10 +198,11 @@ void read_choice(YamlReader& r, const YAML::Node& n, const char* key, std::initi
 void read_root(YamlReader& r, const YAML::Node& root, Config& cfg) {
   MapView m(r, root, "",
             {"listen", "workers", "admin", "state_file", "apps", "routes", "default_app", "timeouts", "limits",
-             "access_log", "access_log_format", "log_level"},
+             "access_log", "access_log_format", "log_level", "trusted_proxies"},
             /*null_ok=*/true);
   if (!m.valid()) return;
   if (YAML::Node v = m.require("listen"); v.IsDefined()) read_listen(r, v, cfg);
+  if (YAML::Node v = m.get("trusted_proxies"); v.IsDefined()) read_trusted_proxies(r, v, cfg);
   if (YAML::Node v = m.get("workers"); v.IsDefined())
     read_workers(r, v, cfg);
   else

@@ -65,6 +65,47 @@ void flatten(const json& v, const std::string& key, std::vector<std::pair<std::s
   lines.emplace_back(key, scalar_text(v));
 }
 
+// Live figures: "-" when the server did not measure any (no traffic in the window, older turnout).
+std::string rate_text(const json& v) {
+  if (!v.is_number()) return "-";
+  double r = v.get<double>();
+  return r >= 100 ? fmt::format("{:.0f}", r) : fmt::format("{:.1f}", r);
+}
+
+std::string percent_text(const json& v) {
+  if (!v.is_number()) return "-";
+  double p = v.get<double>() * 100;
+  return p > 0 && p < 0.1 ? "<0.1%" : fmt::format("{:.1f}%", p);
+}
+
+std::string ms_text(const json& v) {
+  if (!v.is_number()) return "-";
+  double ms = v.get<double>();
+  if (ms >= 1000) return fmt::format("{:.2f}s", ms / 1000);
+  return ms >= 10 ? fmt::format("{:.0f}ms", ms) : fmt::format("{:.1f}ms", ms);
+}
+
+// "3h 12m", "5m 03s", "42s".
+std::string duration_text(int64_t s) {
+  if (s < 0) s = 0;
+  if (s >= 86400) return fmt::format("{}d {}h", s / 86400, s % 86400 / 3600);
+  if (s >= 3600) return fmt::format("{}h {:02}m", s / 3600, s % 3600 / 60);
+  if (s >= 60) return fmt::format("{}m {:02}s", s / 60, s % 60);
+  return fmt::format("{}s", s);
+}
+
+std::string utc_text(int64_t unix_ms) {
+  std::time_t secs = static_cast<std::time_t>(unix_ms / 1000);
+  std::tm tm{};
+  char buf[32];
+  if (gmtime_r(&secs, &tm) == nullptr || std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm) == 0) return "?";
+  return std::string(buf) + " UTC";
+}
+
+int64_t int_of(const json& v, int64_t fallback = 0) {
+  return v.is_number() ? static_cast<int64_t>(v.get<double>()) : fallback;
+}
+
 }  // namespace
 
 std::string format_table(const std::vector<std::vector<std::string>>& rows) {
@@ -109,7 +150,7 @@ std::string format_routes(const json& j) {
 }
 
 std::string format_apps(const json& j) {
-  std::vector<std::vector<std::string>> rows = {{"APP", "SERVERS", "STATE", "HOSTS"}};
+  std::vector<std::vector<std::string>> rows = {{"APP", "SERVERS", "STATE", "REQ/S", "ERRORS", "P50", "P99", "HOSTS"}};
   const json& def = member(j, "default_app");
   const json& apps = member(j, "apps");
   std::map<std::string, const json*> sorted;
@@ -145,19 +186,65 @@ std::string format_apps(const json& j) {
       for (const json& x : h) hosts.push_back(scalar_text(x));
     }
     if (def.is_string() && def.get<std::string>() == name) hosts.push_back("(default)");
-    rows.push_back({name, servers.empty() ? "-" : join(servers, ", "), state, hosts.empty() ? "-" : join(hosts, ", ")});
+    // The last seconds of traffic, as measured by the server (the status page shows the same).
+    const json& live = member(*app, "live");
+    rows.push_back({name, servers.empty() ? "-" : join(servers, ", "), state,
+                    rate_text(member(live, "requests_per_second")), percent_text(member(live, "error_rate")),
+                    ms_text(member(live, "p50_ms")), ms_text(member(live, "p99_ms")),
+                    hosts.empty() ? "-" : join(hosts, ", ")});
   }
   std::string out = version_line(j) + format_table(rows);
   if (rows.size() == 1) out += "no apps\n";
+  else out += "\nREQ/S, ERRORS and latency (P50, P99: request sent to response head) cover the last 10 s.\n";
   return out;
 }
 
 std::string format_status(const json& j) {
-  std::vector<std::pair<std::string, std::string>> lines;
-  flatten(j, "", lines);
-  std::string out;
-  for (const auto& [k, v] : lines) out += k.empty() ? v + "\n" : fmt::format("{}: {}\n", k, v);
-  return out;
+  // A summary to read, not a key dump; `--json` has every field.
+  if (!member(j, "turnout_version").is_string()) {
+    // An older turnout: fall back to its keys.
+    std::vector<std::pair<std::string, std::string>> lines;
+    flatten(j, "", lines);
+    std::string out;
+    for (const auto& [k, v] : lines) out += k.empty() ? v + "\n" : fmt::format("{}: {}\n", k, v);
+    return out;
+  }
+  std::vector<std::vector<std::string>> rows;
+  std::string head = fmt::format("turnout {}", scalar_text(member(j, "turnout_version")));
+  if (member(j, "pid").is_number()) head += fmt::format(", pid {}", int_of(member(j, "pid")));
+  head += fmt::format(", up {}", duration_text(int_of(member(j, "uptime_seconds"))));
+  if (member(j, "started_unix_ms").is_number()) head += fmt::format(" (since {})", utc_text(int_of(member(j, "started_unix_ms"))));
+  std::vector<std::string> listeners;
+  if (member(j, "listeners").is_array())
+    for (const json& l : member(j, "listeners")) listeners.push_back(scalar_text(l));
+  rows.push_back({"listening", listeners.empty() ? "-" : join(listeners, ", ")});
+  const json& workers = member(j, "workers");
+  rows.push_back({"workers", std::to_string(workers.is_array() ? workers.size() : 0)});
+  const json& conns = member(j, "connections");
+  int64_t active = int_of(member(conns, "active")), idle = int_of(member(conns, "idle"));
+  rows.push_back({"connections", fmt::format("{} open ({} idle)", active, idle)});
+  const json& rates = member(j, "rates");
+  int64_t window = int_of(member(rates, "window_seconds"));
+  rows.push_back({"traffic", fmt::format("{} req/s, {} errors (5xx), {} no-route req/s over the last {}s",
+                                         rate_text(member(rates, "requests_per_second")),
+                                         percent_text(member(rates, "error_rate")),
+                                         rate_text(member(rates, "no_route_per_second")), window)});
+  rows.push_back({"since start", fmt::format("{} requests, {} errors (5xx), {} for hosts with no route",
+                                             int_of(member(j, "requests")), int_of(member(j, "errors")),
+                                             int_of(member(j, "no_route")))});
+  rows.push_back({"table", fmt::format("version {}: {} routes, {} apps", int_of(member(j, "version")),
+                                       int_of(member(j, "routes")), int_of(member(j, "apps")))});
+  const json& last = member(j, "last_change");
+  if (last.is_object()) {
+    std::string when = utc_text(int_of(member(last, "unix_ms")));
+    if (member(j, "now_unix_ms").is_number())
+      when += fmt::format(", {} ago", duration_text((int_of(member(j, "now_unix_ms")) - int_of(member(last, "unix_ms"))) / 1000));
+    rows.push_back({"last change", fmt::format("version {} at {}: {}", int_of(member(last, "version")), when,
+                                               scalar_text(member(last, "summary")))});
+  }
+  int64_t reloads = int_of(member(j, "reloads")), failed = int_of(member(j, "reload_failures"));
+  rows.push_back({"reloads", failed ? fmt::format("{} ({} refused)", reloads, failed) : std::to_string(reloads)});
+  return head + "\n\n" + format_table(rows);
 }
 
 std::string format_history(const json& j) {

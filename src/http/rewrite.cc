@@ -152,12 +152,21 @@ void build_upstream_request(const RequestHead& head, const Framing& framing, con
 
   ConnectionNames named(head);
   bool has_xff = false;
+  bool kept_proto = false, kept_host = false;  // a trusted proxy's -Proto / -Host passed through
+  const bool trusted = ctx.trust == ForwardTrust::Trusted;
   for (const HeaderField& h : head.headers) {
     if (h.token == HeaderToken::XForwardedFor) {
       has_xff = true;
       continue;
     }
-    if (token_flags(h.token) & kRewrittenByProxy) continue;
+    if (token_flags(h.token) & kRewrittenByProxy) {
+      // A TLS terminator in front says the client spoke https: from a trusted peer that is
+      // the truth, and our own "http" would be a lie.
+      if (!trusted || named.contains(head.name(h)) || head.value(h).empty()) continue;
+      append_header(out, head.name(h), head.value(h));
+      (h.token == HeaderToken::XForwardedProto ? kept_proto : kept_host) = true;
+      continue;
+    }
     // Upgrade never passes as received: the offer is regenerated below from the allowed
     // protocols only, so "Upgrade: h2c, websocket" reaches the server as "websocket".
     if (!pass_through(head, h, named, false)) continue;
@@ -165,14 +174,17 @@ void build_upstream_request(const RequestHead& head, const Framing& framing, con
   }
   // Appended to, never trusted: the client's own claims stay first and ours is last. An
   // X-Forwarded-For named in Connection is dropped (the client may retract its own claim).
+  // With trusted_proxies set, an untrusted peer's claims are dropped altogether.
   if (has_xff && named.contains("X-Forwarded-For")) has_xff = false;
+  if (ctx.trust == ForwardTrust::Untrusted) has_xff = false;
   if (has_xff) {
     append_combined(out, head, HeaderToken::XForwardedFor, "X-Forwarded-For", ctx.client_ip);
   } else if (!ctx.client_ip.empty()) {
     append_header(out, "X-Forwarded-For", ctx.client_ip);
   }
-  append_header(out, "X-Forwarded-Proto", ctx.proto);
-  if (!received_host.empty()) append_header(out, "X-Forwarded-Host", received_host);
+  if (!kept_proto) append_header(out, "X-Forwarded-Proto", ctx.proto);
+  if (!kept_host && !received_host.empty()) append_header(out, "X-Forwarded-Host", received_host);
+  if (!ctx.request_id.empty()) append_header(out, "X-Request-Id", ctx.request_id);
   append_combined(out, head, HeaderToken::Via, "Via", kVia, named.contains("Via"));
   append_framing(out, framing);
   std::string_view protocols = head.str(head.upgrade_protocols);

@@ -2,9 +2,12 @@
 
 #include <unistd.h>
 
+#include <cstring>
+
 #include <llhttp.h>
 
 #include "turnout/common/address.h"
+#include "turnout/common/cidr.h"
 #include "turnout/common/log.h"
 #include "turnout/http/framing.h"
 #include "turnout/http/rewrite.h"
@@ -33,7 +36,7 @@ ClientConnection::ClientConnection(ProxyContext& ctx, uint64_t id)
 
 ClientConnection::~ClientConnection() { return_request_state(); }
 
-int ClientConnection::open(int fd, const sockaddr* peer) {
+int ClientConnection::open(int fd, const sockaddr* peer, bool proxy_protocol) {
   int rc = stream_.init_tcp();
   if (rc != 0) {
     ::close(fd);
@@ -46,7 +49,8 @@ int ClientConnection::open(int fd, const sockaddr* peer) {
     ::close(fd);
     return rc;
   }
-  peer_ip_ = format_address(peer, false);
+  set_peer(peer);
+  if (proxy_protocol) proxy_header_ = std::make_unique<ProxyProtocolParser>();
   ctx_.stats.connections_idle.add();
   idle_counted_ = true;
   stream_.start_read();
@@ -54,12 +58,51 @@ int ClientConnection::open(int fd, const sockaddr* peer) {
   return 0;
 }
 
+void ClientConnection::set_peer(const sockaddr* peer) {
+  std::memset(&peer_, 0, sizeof(peer_));
+  size_t len = peer->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : peer->sa_family == AF_INET ? sizeof(sockaddr_in) : 0;
+  std::memcpy(&peer_, peer, len);
+  peer_ip_ = format_address(peer, false);
+}
+
+ForwardTrust ClientConnection::forward_trust() const {
+  if (!ctx_.settings || ctx_.settings->trusted_proxies.empty()) return ForwardTrust::Unconfigured;
+  return cidr_match(ctx_.settings->trusted_proxies, reinterpret_cast<const sockaddr*>(&peer_)) ? ForwardTrust::Trusted
+                                                                                               : ForwardTrust::Untrusted;
+}
+
+void ClientConnection::read_proxy_header(const ChunkRef& chunk, size_t len) {
+  auto out = proxy_header_->feed(chunk.data(), len);
+  switch (out.status) {
+    case ProxyProtocolParser::Status::NeedMore:
+      return;
+    case ProxyProtocolParser::Status::Error:
+      // Nothing is said: whoever sent this is not the balancer we expect, and an HTTP answer
+      // would tell a scanner what is behind.
+      ctx_.stats.proxy_protocol_errors.add();
+      TLOG_DEBUG("PROXY protocol header refused", "peer={} error={}", peer_ip_, log_quote(proxy_header_->error()));
+      close();
+      return;
+    case ProxyProtocolParser::Status::Done:
+      break;
+  }
+  if (proxy_header_->has_source()) set_peer(proxy_header_->source());
+  proxy_header_.reset();
+  if (out.consumed < len) {
+    input_.push_back(Input{chunk, chunk.data() + out.consumed, len - out.consumed});
+    process_input();
+  }
+}
+
 void ClientConnection::arm_timer(Millis ms) { ctx_.deadlines.arm(deadline_, static_cast<uint64_t>(ms.count())); }
 
 void ClientConnection::on_timer() {
   switch (state_) {
     case State::ReadingHead:
-      if (reading_head()) {
+      if (proxy_header_) {
+        ctx_.stats.proxy_protocol_errors.add();
+        close();  // no (complete) PROXY header in time: nothing to answer
+      } else if (reading_head()) {
         // Slowloris: a head that never completes.
         respond_error(408, "request header timeout", true);
       } else {
@@ -105,6 +148,10 @@ void ClientConnection::on_stream_read(const ChunkRef& chunk, size_t len) {
   if (state_ == State::Active && !request_complete_) arm_timer(ctx_.timeouts.client_idle);
   if (state_ == State::Tunnel) {
     if (exchange_) exchange_->on_client_tunnel_data(chunk, chunk.data(), len);
+    return;
+  }
+  if (proxy_header_) {
+    read_proxy_header(chunk, len);
     return;
   }
   input_.push_back(Input{chunk, chunk.data(), len});
@@ -184,6 +231,7 @@ HttpParser::Events::HeadAction ClientConnection::on_head_complete() {
   arm_timer(ctx_.timeouts.client_idle);
 
   RequestHead& req = rs_->head;
+  assign_request_id();
   auto framed = decide_request_framing(req, ctx_.limits);
   if (!framed) {
     respond_error(framed.error().code, framed.error().message, true);
@@ -193,6 +241,7 @@ HttpParser::Events::HeadAction ClientConnection::on_head_complete() {
   const Route* route = table ? table->lookup(req.host) : nullptr;
   if (route == nullptr) {
     // A body is read and dropped so the connection stays usable (as for every local answer).
+    ctx_.stats.no_route.add();
     respond_error(404, "no route for host", req.upgrade);
   } else {
     exchange_ = std::make_unique<Exchange>(ctx_, *this, table, *route, head_start_us_);
@@ -203,6 +252,23 @@ HttpParser::Events::HeadAction ClientConnection::on_head_complete() {
   // the parser then pauses, and the bytes after the request become the tunnel's only if the
   // server answers 101 after the whole request (Exchange, http/upgrade.h).
   return HeadAction::Continue;
+}
+
+void ClientConnection::assign_request_id() {
+  const RequestHead& req = rs_->head;
+  for (const HeaderField& h : req.headers) {
+    if (!iequals(req.name(h), "x-request-id") || req.value(h).empty()) continue;
+    // The client's (or a proxy in front's) id is kept, so one id follows the request through
+    // every hop; for the log, cut to 128 bytes and made printable, since it is written unquoted.
+    std::string_view v = req.value(h).substr(0, 128);
+    request_id_.assign(v);
+    for (char& c : request_id_)
+      if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f || c == '"' || c == '\\') c = '_';
+    request_id_generated_ = false;
+    return;
+  }
+  request_id_ = ctx_.next_request_id();
+  request_id_generated_ = true;
 }
 
 void ClientConnection::on_body(const char* at, size_t len) {
@@ -233,7 +299,11 @@ void ClientConnection::respond_error(int status, std::string_view body, bool clo
   ctx_.stats.bytes_out.add(out.size());
   stream_.write_owned(std::move(out));
   stream_.flush();
-  log_access(status, 0, "-", head_start_us_);
+  // A 502/503/504 for a routed request still names the app (and the server, if one was tried).
+  std::string_view app = exchange_ && !exchange_->app_name().empty() ? std::string_view(exchange_->app_name()) : "-";
+  std::string_view server =
+      exchange_ && !exchange_->server_addr().empty() ? std::string_view(exchange_->server_addr()) : "-";
+  log_access(status, 0, app, server, head_start_us_);
   if (exchange_) finish_exchange_object();
   local_response_ = true;
   local_keep_alive_ = keep;
@@ -248,6 +318,7 @@ void ClientConnection::on_exchange_done(bool keep_alive) {
   if (state_ == State::Closing || state_ == State::Lingering) return;
   if (exchange_) {
     log_access(exchange_->status(), exchange_->bytes_sent(),
+               exchange_->app_name().empty() ? std::string_view("-") : std::string_view(exchange_->app_name()),
                exchange_->server_addr().empty() ? std::string_view("-") : std::string_view(exchange_->server_addr()),
                exchange_->start_us());
     finish_exchange_object();
@@ -277,6 +348,7 @@ void ClientConnection::start_next_request() {
 }
 
 void ClientConnection::reset_for_next_request() {
+  request_id_.clear();
   next_request_pending_ = false;
   state_ = State::ReadingHead;
   request_complete_ = false;
@@ -424,7 +496,8 @@ void ClientConnection::handle_closed() {
   }
 }
 
-void ClientConnection::log_access(int status, uint64_t bytes, std::string_view upstream, uint64_t start_us) {
+void ClientConnection::log_access(int status, uint64_t bytes, std::string_view app, std::string_view upstream,
+                                  uint64_t start_us) {
   if (!access_log_enabled()) return;
   uint64_t dur = start_us ? now_us(ctx_.loop) - start_us : 0;
   std::string_view method, target, host = "-";
@@ -452,13 +525,14 @@ void ClientConnection::log_access(int status, uint64_t bytes, std::string_view u
     };
     fmt::format_to(std::back_inserter(ctx_.access_buf),
                    "{{\"time\":\"{}\",\"client\":\"{}\",\"host\":\"{}\",\"method\":\"{}\",\"target\":\"{}\","
-                   "\"status\":{},\"bytes\":{},\"upstream\":\"{}\",\"duration_us\":{},\"worker\":{}}}\n",
-                   ctx_.now_text(), peer_ip_, esc(host), esc(method), esc(target), status, bytes, esc(upstream), dur,
-                   ctx_.worker_id);
+                   "\"status\":{},\"bytes\":{},\"app\":\"{}\",\"upstream\":\"{}\",\"duration_us\":{},\"worker\":{},"
+                   "\"request_id\":\"{}\"}}\n",
+                   ctx_.now_text(), peer_ip_, esc(host), esc(method), esc(target), status, bytes, esc(app), esc(upstream),
+                   dur, ctx_.worker_id, request_id_.empty() ? "-" : request_id_);
   } else {
-    fmt::format_to(std::back_inserter(ctx_.access_buf), "{} {} {} {} {} {} {} {} {}us w{}\n", ctx_.now_text(),
-                   peer_ip_, host, method.empty() ? "-" : method, target.empty() ? "-" : target, status, bytes,
-                   upstream, dur, ctx_.worker_id);
+    fmt::format_to(std::back_inserter(ctx_.access_buf), "{} {} {} {} {} {} {} {} {} {}us w{} {}\n", ctx_.now_text(),
+                   peer_ip_, host, method.empty() ? "-" : method, target.empty() ? "-" : target, status, bytes, app,
+                   upstream, dur, ctx_.worker_id, request_id_.empty() ? "-" : request_id_);
   }
   if (ctx_.access_buf.size() > 32 * 1024) {
     access_log_submit(std::move(ctx_.access_buf));

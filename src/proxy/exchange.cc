@@ -128,6 +128,8 @@ void Exchange::send_request() {
   up_->begin_exchange(client->request().method);
   ForwardContext fwd;
   fwd.client_ip = client->peer_ip();
+  fwd.trust = client->forward_trust();
+  if (client->request_id_generated()) fwd.request_id = client->request_id();
   fwd.upgrade = upgrade_;
   std::string& head = ctx_.scratch;
   head.clear();
@@ -255,11 +257,10 @@ HttpParser::Events::HeadAction Exchange::on_upstream_head(ResponseHead& head) {
 void Exchange::record_latency() {
   if (!upstream_start_us_) return;
   uint64_t us = now_us() - upstream_start_us_;
-  ctx_.stats.latency_sum_us.add(us);
-  double s = static_cast<double>(us) / 1e6;
-  size_t i = 0;
-  while (i < ProxyStats::kLatencyBounds.size() && s > ProxyStats::kLatencyBounds[i]) ++i;
-  ctx_.stats.latency_buckets[i].add();
+  if (app_name_.empty()) return;
+  AppLiveCounts& live = ctx_.app_live_entry(app_name_).counts;
+  live.latency[latency_bucket(us)]++;
+  live.latency_sum_us += us;
 }
 
 void Exchange::on_upstream_body(const ChunkRef& chunk, const char* at, size_t len) {

@@ -1,6 +1,7 @@
 #include "turnout/proxy/proxy_context.h"
 
 #include <ctime>
+#include <random>
 
 #include <fmt/format.h>
 
@@ -74,6 +75,19 @@ void ProxyContext::return_request_state(std::unique_ptr<RequestState> state) {
   request_states.push_back(std::move(state));
 }
 
+std::string ProxyContext::next_request_id() {
+  if (request_id_seed_ == 0) {
+    std::random_device rd;
+    request_id_seed_ = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ (static_cast<uint64_t>(worker_id) << 56) ^ 1;
+  }
+  // splitmix64: a bijection of the counter, so no two requests of this worker share an id.
+  uint64_t z = request_id_seed_ + (++request_id_next_) * 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  z ^= z >> 31;
+  return fmt::format("{:016x}", z);
+}
+
 const std::string& ProxyContext::now_text() {
   auto now = std::time(nullptr);
   if (static_cast<uint64_t>(now) != now_text_sec_) {
@@ -105,10 +119,23 @@ void ProxyContext::count_traffic(std::string_view host, std::string_view app, si
   if (a == h->second.end()) a = h->second.emplace(std::string(app), TrafficEntry{}).first;
   TrafficEntry& e = a->second;
   ++e.counts[status_class];
+  AppLiveCounts& live = app_live_entry(app).counts;
+  ++live.responses;
+  if (status_class == 5 || status_class == 0) ++live.errors;
   if (!e.dirty) {
     e.dirty = true;
     traffic_dirty.push_back(DirtyTraffic{&h->first, &a->first, &e});
   }
+}
+
+ProxyContext::AppLiveEntry& ProxyContext::app_live_entry(std::string_view app) {
+  auto it = app_live.find(app);
+  if (it == app_live.end()) it = app_live.emplace(std::string(app), AppLiveEntry{}).first;
+  if (!it->second.dirty) {
+    it->second.dirty = true;
+    app_live_dirty.emplace_back(&it->first, &it->second);
+  }
+  return it->second;
 }
 
 void ProxyContext::server_failed(const std::string& addr) {

@@ -64,11 +64,24 @@ TEST_CASE("metrics: per-route traffic, latency histogram, connections, table and
   CHECK(sample(m, "turnout_requests_total{host=\"a.test\",app=\"a\",class=\"2xx\"}") == 6);
   CHECK(sample(m, "turnout_requests_total{host=\"b.test\",app=\"b\",class=\"2xx\"}") == 4);
   CHECK(sample(m, "turnout_local_responses_total{code=\"404\"}") == 1);
-  // Every proxied response was timed; the histogram is cumulative and ends with +Inf = count.
-  CHECK(sample(m, "turnout_upstream_response_seconds_count") == 10);
-  CHECK(sample(m, "turnout_upstream_response_seconds_bucket{le=\"+Inf\"}") == 10);
-  CHECK(sample(m, "turnout_upstream_response_seconds_sum") > 0);
+  // Every proxied response was timed, by app; the histogram is cumulative and ends with +Inf = count.
+  CHECK(sample(m, "turnout_upstream_response_seconds_count{app=\"a\"}") == 6);
+  CHECK(sample(m, "turnout_upstream_response_seconds_count{app=\"b\"}") == 4);
+  CHECK(sample(m, "turnout_upstream_response_seconds_bucket{app=\"a\",le=\"+Inf\"}") == 6);
+  CHECK(sample(m, "turnout_upstream_response_seconds_bucket{app=\"a\",le=\"2.5\"}") == 6);
+  CHECK(sample(m, "turnout_upstream_response_seconds_sum{app=\"a\"}") > 0);
   CHECK(m.find("# TYPE turnout_upstream_response_seconds histogram") != std::string::npos);
+  CHECK(sample(m, "turnout_app_responses_total{app=\"a\"}") == 6);
+  CHECK(sample(m, "turnout_app_errors_total{app=\"a\"}") == 0);
+  // The unrouted host is counted as such.
+  CHECK(sample(m, "turnout_no_route_requests_total") == 1);
+  // Who and since when: a build-info metric with the version, and the start time (Unix seconds).
+  CHECK(sample(m, "turnout_build_info{version=\"") == 1);
+  double start = sample(m, "process_start_time_seconds");
+  double now = static_cast<double>(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  CHECK(start > now - 300);
+  CHECK(start <= now + 1);
   // Connections, pooled upstream connections and bytes.
   CHECK(sample(m, "turnout_client_connections{state=\"active\"}") >= 0);
   CHECK(sample(m, "turnout_client_connections{state=\"idle\"}") >= 0);
@@ -95,4 +108,34 @@ TEST_CASE("metrics: per-route traffic, latency histogram, connections, table and
     ++counters;
   }
   CHECK(counters >= 8);
+}
+
+TEST_CASE("metrics: no-route and error counts move with traffic") {
+  Backend a("a", behave(BackendMode::Custom));
+  a.set_behavior([] {
+    BackendBehavior b;
+    b.mode = BackendMode::Custom;
+    b.handler = [](const BackendRequest& r) {
+      return Reply{make_response(r.target == "/fail" ? 500 : 200, "x")};
+    };
+    return b;
+  }());
+  TurnoutProcess t;
+  t.start("apps:\n  a: {servers: " + yaml_list({a.addr()}) + "}\nroutes:\n  a.test: [a]\n");
+  TURNOUT_INFO_STDERR(t);
+  auto metrics = [&] { return t.admin("GET", "/metrics").body; };
+  CHECK(sample(metrics(), "turnout_no_route_requests_total") == 0);
+  for (int i = 0; i < 3; ++i) REQUIRE(http_get(t.port(), "unknown.test", "/")->status == 404);
+  for (int i = 0; i < 2; ++i) REQUIRE(http_get(t.port(), "a.test", "/fail")->status == 500);
+  REQUIRE(http_get(t.port(), "a.test", "/ok")->status == 200);
+  std::string m;
+  CHECK(wait_until(
+      [&] {
+        m = metrics();
+        return sample(m, "turnout_app_responses_total{app=\"a\"}") == 3;
+      },
+      Ms(5000)));
+  INFO(m);
+  CHECK(sample(m, "turnout_no_route_requests_total") == 3);
+  CHECK(sample(m, "turnout_app_errors_total{app=\"a\"}") == 2);
 }

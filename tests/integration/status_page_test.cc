@@ -324,6 +324,30 @@ TEST_CASE("GET / renders routes, servers, health, rates and recent changes in he
     }
   }
   CHECK(contains(slice(dom, "data-server=\"" + dead + "\"", "</tr>"), ">down<"));
+  // Each app's health is the word /v1/apps (and so `ctl apps`) gives: green has one server down.
+  for (const auto& [app, a] : apps["apps"].items()) {
+    std::string section = slice(dom, "<tbody class=\"app\" data-app=\"" + app + "\">", "</tbody>");
+    CHECK(contains(section, "data-health=\"" + a["health"].get<std::string>() + "\""));
+  }
+  CHECK(apps["apps"]["green"]["health"] == "degraded");
+  CHECK(apps["apps"]["blue"]["health"] == "up");
+  // ...with its live figures: blue is under load, so it has a rate and latency percentiles.
+  std::string blue_live = slice(dom, "data-live=\"blue\"", "</td>");
+  INFO("blue live: " << blue_live);
+  CHECK(contains(blue_live, " req/s"));
+  CHECK(contains(blue_live, " errors"));
+  CHECK(std::regex_search(blue_live, std::regex(R"re(p50 <b>[0-9.]+ (ms|s)</b>)re")));
+  // Error rate and no-route cards, and the live chart drawn by the page's script into its SVG.
+  CHECK(contains(dom, "id=\"error-rate\">"));
+  CHECK(contains(dom, "id=\"no-route\">"));
+  std::string chart = slice(dom, "<svg id=\"chart\"", "</svg>");
+  INFO("chart: " << chart);
+  std::smatch pm;
+  REQUIRE(std::regex_search(chart, pm, std::regex(R"re(data-points="([0-9]+)")re")));
+  CHECK(std::stoi(pm[1].str()) >= 2);
+  REQUIRE(std::regex_search(chart, pm, std::regex(R"re(id="chart-req" points="([^"]*)")re")));
+  std::string req_points = pm[1].str();
+  CHECK(std::count(req_points.begin(), req_points.end(), ',') >= 2);
   CHECK(contains(slice(dom, "data-server=\"" + green1.addr() + "\"", "</tr>"), ">up<"));
 
   // Live rates: the page refreshed at least twice and computed a rate for every server (from the

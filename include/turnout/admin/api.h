@@ -35,6 +35,18 @@ struct ServerStats {
   uint64_t idle_conns = 0;      // pooled idle connections
 };
 
+// The last seconds of one app's traffic (app/live_window.h): what `ctl apps` and the status
+// page show beside its servers.
+struct AppLiveStats {
+  double requests_per_second = 0;  // responses per second over the window
+  double error_rate = 0;           // share of 5xx or unanswered, 0..1
+  double p50_ms = -1;              // upstream response time percentiles; -1 = none measured
+  double p99_ms = -1;
+  double mean_ms = -1;
+  uint64_t responses = 0;          // since start
+  uint64_t errors = 0;             // since start
+};
+
 class AdminActions {
  public:
   using Done = std::function<void(Result<uint64_t> version)>;
@@ -68,6 +80,7 @@ class AdminActions {
 
   virtual std::vector<HistoryEntry> history() const = 0;            // oldest first, last 16+
   virtual std::map<std::string, ServerStats> server_stats() = 0;    // addr -> stats
+  virtual std::map<std::string, AppLiveStats> app_live_stats() { return {}; }  // app -> last seconds
   virtual nlohmann::json status() = 0;                              // GET /v1/status body
   virtual std::string metrics() = 0;                                // GET /metrics body
 };

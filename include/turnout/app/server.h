@@ -28,6 +28,7 @@
 #include "turnout/admin/api.h"
 #include "turnout/app/health_checker.h"
 #include "turnout/app/listen_owner.h"
+#include "turnout/app/live_window.h"
 #include "turnout/app/worker.h"
 #include "turnout/common/reclaimer.h"
 #include "turnout/config/config.h"
@@ -58,6 +59,7 @@ class ProxyServer final : public AdminActions {
                     std::function<void(uint64_t)> done) override;
   std::vector<HistoryEntry> history() const override;
   std::map<std::string, ServerStats> server_stats() override;
+  std::map<std::string, AppLiveStats> app_live_stats() override;
   nlohmann::json status() override;
   std::string metrics() override;
   void takeover(int fd) override;
@@ -100,6 +102,7 @@ class ProxyServer final : public AdminActions {
   uv_loop_t loop_{};                        // the main loop
   EventQueue inbox_;                        // workers -> main (acks, stats)
   uv_signal_t sig_hup_{}, sig_term_{}, sig_int_{}, sig_usr2_{};
+  uv_signal_t sig_usr1_{};                  // reopens the access log (logrotate)
   uv_timer_t stats_timer_{};                // refreshes the per-worker stats snapshot
   uv_timer_t drain_timer_{};                // drain progress / deadline
   std::unique_ptr<AdminServer> admin_;
@@ -108,7 +111,7 @@ class ProxyServer final : public AdminActions {
   std::unique_ptr<HealthChecker> health_;   // active checks (apps with a `health` section)
   std::unique_ptr<StateStore> state_;       // null without state_file
   std::vector<std::unique_ptr<Worker>> workers_;
-  std::vector<std::vector<int>> worker_fds_;  // listening fds per worker until started
+  std::vector<std::vector<ListenSocket>> worker_fds_;  // listening sockets per worker until started
   std::vector<std::string> listen_addrs_;   // bound addresses, for status
   std::vector<int> handoff_fds_;            // dups of every listening socket (address-major, then
                                             //   worker), passed to a successor on upgrade
@@ -130,7 +133,11 @@ class ProxyServer final : public AdminActions {
   std::deque<PendingAck> pending_;          // ordered by version
   std::vector<WorkerSnapshot> snapshots_;   // last copy of each worker's counters (<= 250 ms old)
   std::map<std::pair<std::string, std::string>, ClassCounts> traffic_;  // (host, app) -> responses, all workers
+  std::map<std::string, AppLiveCounts> app_live_;  // app -> responses/errors/latency, all workers
+  LiveWindow live_;                         // the last seconds of the totals, for rates
+  LiveWindow::Totals live_totals() const;   // the running totals LiveWindow samples
   std::chrono::steady_clock::time_point started_;
+  int64_t started_unix_ms_ = 0;             // process start, for process_start_time_seconds
   uint64_t changes_applied_ = 0;            // accepted changes since start
   uint64_t reloads_ = 0, reload_failures_ = 0;
   uint64_t drain_deadline_ms_ = 0;

@@ -20,6 +20,7 @@
 
 #include "turnout/net/acceptor.h"
 #include "turnout/net/event_queue.h"
+#include "turnout/net/listener.h"
 #include "turnout/proxy/proxy_context.h"
 #include "turnout/route/route_table.h"
 
@@ -42,6 +43,7 @@ struct WorkerSnapshot {
     ClassCounts delta;      // responses since the previous snapshot
   };
   std::vector<TrafficDelta> traffic;  // only entries that changed since the previous snapshot
+  std::vector<std::pair<std::string, AppLiveCounts>> app_live;  // per app, deltas likewise
   uint64_t pooled_total = 0;   // upstream connections, idle + busy
   uint64_t pooled_idle = 0;    // idle upstream connections
   size_t clients = 0;          // open client connections
@@ -49,7 +51,7 @@ struct WorkerSnapshot {
 
 class Worker {
  public:
-  Worker(unsigned id, std::vector<int> listen_fds, uint32_t max_connections);
+  Worker(unsigned id, std::vector<ListenSocket> listen_fds, uint32_t max_connections);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -88,7 +90,7 @@ class Worker {
   friend struct WorkerCallbacks;
   void run(RouteTablePtr table, ProxySettingsPtr settings);
   // A new client socket from one of the acceptors; false pauses them all (max_connections).
-  bool on_accept(int fd, const sockaddr* peer);
+  bool on_accept(int fd, const sockaddr* peer, bool proxy_protocol);
   void on_accept_shortage(int err);
   // After a connection closed: accepting resumes below the limit, and retries at once after a
   // descriptor shortage.
@@ -96,7 +98,7 @@ class Worker {
   void flush_access_log();
 
   unsigned id_;                          // 0..workers-1
-  std::vector<int> listen_fds_;          // owned until handed to the acceptors
+  std::vector<ListenSocket> listen_fds_; // owned until handed to the acceptors
   uint32_t max_connections_;             // this worker's share of limits.max_connections
   std::thread thread_;
   uv_loop_t loop_{};

@@ -51,6 +51,10 @@ inline void log_at(LogLevel level, std::string_view msg) {
 // target: "stdout" | "off" | a file path (opened for append). Returns false with a message.
 bool access_log_open(const std::string& target, std::string* error);
 bool access_log_enabled();
+// Reopens the access log file by its path (after logrotate renamed it): the new file takes the
+// old descriptor's number (dup2), so lines already queued and every later one land in it and no
+// descriptor leaks. No-op for stdout / off. Main thread, like access_log_open.
+bool access_log_reopen(std::string* error);
 void access_log_submit(std::string&& block);  // takes a block of complete lines
 
 // Flushes everything queued and stops the writer thread (at exit, after workers joined).

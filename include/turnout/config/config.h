@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "turnout/common/address.h"
+#include "turnout/common/cidr.h"
 
 namespace turnout {
 
@@ -68,14 +69,16 @@ struct AdminSpec {
 };
 
 struct ListenSpec {
-  SocketAddress address;  // resolved
-  std::string text;       // as written, for logs
+  SocketAddress address;        // resolved
+  std::string text;             // as written, for logs
+  bool proxy_protocol = false;  // a PROXY protocol v1/v2 header is required before HTTP
 };
 
 struct Config {
   std::string path;                              // the file it was loaded from ("" for a string)
   std::string content_hash;                      // hex FNV-1a 64 of the file bytes, for state_file
   std::vector<ListenSpec> listen;                // at least one
+  std::vector<CidrRange> trusted_proxies;        // peers whose X-Forwarded-* are kept; [] = none
   unsigned workers = 0;                          // resolved: "auto" -> hardware_concurrency()
   AdminSpec admin;
   std::string state_file;                        // "" = no persistence

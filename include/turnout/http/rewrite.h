@@ -1,7 +1,8 @@
 // Builds the heads turnout sends, from owned storage (never a view into the buffer being
 // written). Hop-by-hop headers and every header named in Connection are dropped; framing headers
 // are regenerated from the decided framing; X-Forwarded-For is appended to, X-Forwarded-Proto and
-// X-Forwarded-Host are set, Via is added. Everything else passes byte for byte, in order.
+// X-Forwarded-Host are set (how much of the received ones survives depends on whether the peer
+// is a trusted proxy, see ForwardTrust), Via is added. Everything else passes byte for byte.
 // Pure functions; any thread.
 #pragma once
 
@@ -12,10 +13,21 @@
 
 namespace turnout {
 
+// What the received X-Forwarded-* of a request are worth (`trusted_proxies`).
+enum class ForwardTrust : uint8_t {
+  Unconfigured,  // no trusted_proxies: X-Forwarded-For appended to, -Proto and -Host replaced
+  Trusted,       // the peer is a trusted proxy: X-Forwarded-For appended to, -Proto and -Host
+                 // kept as received (set only when absent)
+  Untrusted,     // trusted_proxies is set and the peer is not one: all three replaced, so the
+                 // whole X-Forwarded-For chain a server sees was written by trusted hops
+};
+
 struct ForwardContext {
   std::string_view client_ip;       // peer address of the client connection, no port
   std::string_view proto = "http";  // X-Forwarded-Proto
   bool upgrade = false;             // offer head.upgrade_protocols (Upgrade + "Connection: upgrade")
+  ForwardTrust trust = ForwardTrust::Unconfigured;  // how much of the received X-Forwarded-* is kept
+  std::string_view request_id;      // sent as X-Request-Id when set (the request had none)
 };
 
 // Appends the request head to send upstream: "METHOD origin-form HTTP/1.1\r\n" (absolute-form

@@ -24,6 +24,12 @@ struct ListenOptions {
   bool defer_accept = false;
 };
 
+// One listening socket handed to a worker, with what its connections must speak first.
+struct ListenSocket {
+  int fd = -1;
+  bool proxy_protocol = false;  // listen entry with proxy_protocol: true (net/proxy_protocol.h)
+};
+
 // The options of the proxy's client listeners.
 inline constexpr ListenOptions kClientListenOptions{.reuse_port = true, .backlog = 1024,
                                                    .defer_accept = true};

@@ -17,6 +17,8 @@
 #include "turnout/common/fifo.h"
 #include "turnout/http/message.h"
 #include "turnout/http/parser.h"
+#include "turnout/http/rewrite.h"
+#include "turnout/net/proxy_protocol.h"
 #include "turnout/net/deadlines.h"
 #include "turnout/net/stream.h"
 #include "turnout/proxy/proxy_context.h"
@@ -45,8 +47,9 @@ class ClientConnection final : public Stream::Owner, public HttpParser::Events {
   ~ClientConnection() override;
 
   // Takes the accepted socket `fd` (owned from this call, closed on failure) from `peer`; starts
-  // reading. Returns non-zero on failure (then call close()).
-  int open(int fd, const sockaddr* peer);
+  // reading. With `proxy_protocol`, a PROXY v1/v2 header must come first (within the
+  // request_header timeout) and names the client. Returns non-zero on failure (then call close()).
+  int open(int fd, const sockaddr* peer, bool proxy_protocol = false);
   void close();
 
   // --- called by the Exchange ---
@@ -54,6 +57,12 @@ class ClientConnection final : public Stream::Owner, public HttpParser::Events {
   // The current request's head; only while a request is in progress (an Exchange exists).
   RequestHead& request() { return rs_->head; }
   const std::string& peer_ip() const { return peer_ip_; }
+  // The current request's id (its X-Request-Id, or one made up), and whether turnout made it up
+  // (then it is sent upstream as X-Request-Id).
+  const std::string& request_id() const { return request_id_; }
+  bool request_id_generated() const { return request_id_generated_; }
+  // What this client's X-Forwarded-* are worth under the current trusted_proxies.
+  ForwardTrust forward_trust() const;
   uint64_t id() const { return id_; }
   void pause_reading(PauseReason why);
   void resume_reading(PauseReason why);
@@ -98,6 +107,9 @@ class ClientConnection final : public Stream::Owner, public HttpParser::Events {
   void on_message_complete() override;
 
   void process_input();
+  // The PROXY header layer: consumes its bytes from `chunk`, then hands the rest to HTTP.
+  void read_proxy_header(const ChunkRef& chunk, size_t len);
+  void set_peer(const sockaddr* peer);
   void update_reading();
   void arm_timer(Millis ms);
   void on_timer();
@@ -111,7 +123,8 @@ class ClientConnection final : public Stream::Owner, public HttpParser::Events {
   void reset_for_next_request();
   void begin_linger();
   void handle_closed();
-  void log_access(int status, uint64_t bytes, std::string_view upstream, uint64_t start_us);
+  void log_access(int status, uint64_t bytes, std::string_view app, std::string_view upstream, uint64_t start_us);
+  void assign_request_id();
 
   ProxyContext& ctx_;                  // the worker's shared state
   Stream stream_;                      // the client socket
@@ -120,7 +133,11 @@ class ClientConnection final : public Stream::Owner, public HttpParser::Events {
   std::unique_ptr<Exchange> exchange_; // the request being proxied, if any
   Fifo<Input> input_;                  // bytes read but not parsed yet (pipelining, pre-tunnel)
   const ChunkRef* cur_chunk_ = nullptr;  // chunk being fed to the parser (for zero-copy bodies)
+  std::unique_ptr<ProxyProtocolParser> proxy_header_;  // until the PROXY header is read
+  sockaddr_storage peer_{};            // the client: the socket's peer, or the PROXY header's source
   std::string peer_ip_;                // client address for X-Forwarded-For and the access log
+  std::string request_id_;             // the current request's id, for the access log and upstream
+  bool request_id_generated_ = false;  // request_id_ was made up here (the request had none)
   uint64_t id_;                        // connection id for logs
   uint64_t requests_ = 0;              // requests served on this connection
   uint64_t head_start_us_ = 0;         // when the current request's first byte arrived

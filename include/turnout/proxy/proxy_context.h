@@ -24,6 +24,7 @@
 #include "turnout/config/config.h"
 #include "turnout/http/message.h"
 #include "turnout/http/parser.h"
+#include "turnout/proxy/app_live.h"
 #include "turnout/route/route_table.h"
 #include "turnout/upstream/conn_pool.h"
 
@@ -36,6 +37,7 @@ struct ProxySettings {
   Timeouts timeouts;
   Limits limits;
   bool access_log_json = false;  // access_log_format: json
+  std::vector<CidrRange> trusted_proxies;  // peers whose X-Forwarded-* are kept (rewrite.h)
 };
 using ProxySettingsPtr = std::shared_ptr<const ProxySettings>;
 
@@ -57,12 +59,9 @@ struct ProxyStats {
   Counter bytes_out;              // to clients
   Counter upstream_retries;       // requests retried on another server / fresh connection
   Counter upstream_failures;      // connect failures, resets, timeouts, malformed responses
+  Counter proxy_protocol_errors;  // connections closed for a missing or malformed PROXY header
   std::array<Counter, 8> local_errors;  // 400 404 408 413 431 502 503 504 answered by turnout
-  // Upstream response time histogram (seconds): buckets' upper bounds in kLatencyBounds.
-  static constexpr std::array<double, 12> kLatencyBounds = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                                            0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
-  std::array<Counter, 13> latency_buckets;  // last one is +Inf
-  Counter latency_sum_us;
+  Counter no_route;               // requests for a host no route (and no default_app) serves: 404
 };
 
 // Hash for unordered maps with std::string keys that are looked up by string_view.
@@ -145,6 +144,15 @@ struct ProxyContext {
     TrafficEntry* entry;
   };
   std::vector<DirtyTraffic> traffic_dirty;
+  // Live figures per app (app_live.h), sent to the main thread as deltas like `traffic`.
+  struct AppLiveEntry {
+    AppLiveCounts counts;    // since start
+    AppLiveCounts reported;  // what the main thread has already been sent
+    bool dirty = false;      // in app_live_dirty
+  };
+  std::unordered_map<std::string, AppLiveEntry, StringHash, std::equal_to<>> app_live;
+  std::vector<std::pair<const std::string*, AppLiveEntry*>> app_live_dirty;
+  AppLiveEntry& app_live_entry(std::string_view app);
   // Looked up by view: a key string is built only the first time a server / host / app is seen.
   ServerCounters& server_counters(std::string_view addr);
   // Counts one response of `status_class` (status / 100, 0 = none) for host and app.
@@ -174,6 +182,12 @@ struct ProxyContext {
   std::unique_ptr<RequestState> take_request_state(HttpParser::Events* events);
   // Back to the pool, or freed when the pool is full or its buffers grew large.
   void return_request_state(std::unique_ptr<RequestState> state);
+
+  // A new request id: 16 hex digits, unique per worker (a bijective mix of a random per-worker
+  // seed and a counter), so ids from different workers and restarts do not collide in practice.
+  std::string next_request_id();
+  uint64_t request_id_seed_ = 0;
+  uint64_t request_id_next_ = 0;
 
   // Cached "2026-11-26T21:30:00Z" for access logs, refreshed once per second of loop time.
   const std::string& now_text();

@@ -167,6 +167,22 @@ TEST_CASE("listen accepts one string or a list, IPv4 and IPv6") {
   CHECK(c6.listen[1].address.port() == 8080);
 }
 
+TEST_CASE("listen entries may be {addr, proxy_protocol} maps; trusted_proxies takes v4 and v6 ranges") {
+  Config c = ok("listen:\n  - \"127.0.0.1:8080\"\n  - {addr: \"127.0.0.1:8081\", proxy_protocol: true}\n"
+                "  - {addr: \"127.0.0.1:8082\"}\n"
+                "trusted_proxies: [\"10.0.0.0/8\", \"2001:db8::/32\", \"127.0.0.1\"]\n" +
+                kMinimal.substr(kMinimal.find('\n') + 1));
+  REQUIRE(c.listen.size() == 3);
+  CHECK_FALSE(c.listen[0].proxy_protocol);
+  CHECK(c.listen[1].proxy_protocol);
+  CHECK(c.listen[1].address.port() == 8081);
+  CHECK_FALSE(c.listen[2].proxy_protocol);
+  REQUIRE(c.trusted_proxies.size() == 3);
+  CHECK(c.trusted_proxies[1].text() == "2001:db8::/32");
+  CHECK(c.trusted_proxies[2].text() == "127.0.0.1/32");
+  CHECK(ok(kMinimal).trusted_proxies.empty());
+}
+
 TEST_CASE("durations need a unit") {
   CHECK(parse_duration("250ms") == std::optional<Millis>(250ms));
   CHECK(parse_duration("2s") == std::optional<Millis>(2000ms));
@@ -209,6 +225,15 @@ TEST_CASE("each error names its line and key") {
       {"listen: \"127.0.0.1:99999\"\n" + apps_routes, 1, "listen", "invalid port"},
       {"listen: [\"127.0.0.1:80\", \"unix:/x.sock\"]\n" + apps_routes, 1, "listen[1]", "host:port"},
       {"listen: []\n" + apps_routes, 1, "listen", "non-empty"},
+      {"listen:\n  - {addr: \"127.0.0.1:80\", proxy_protocol: yes please}\n" + apps_routes, 2,
+       "listen[0].proxy_protocol", "true or false"},
+      {"listen:\n  - {proxy_protocol: true}\n" + apps_routes, 2, "listen[0].addr", "required"},
+      {"listen:\n  - {addr: \"127.0.0.1:80\", tls: true}\n" + apps_routes, 2, "listen[0].tls", "unknown"},
+      {kMinimal + "trusted_proxies: [\"10.0.0.0/8\", \"10.0.0.1/8\"]\n", 7, "trusted_proxies[1]", "host bits"},
+      {kMinimal + "trusted_proxies:\n  - \"::1\"\n  - lb.example.com\n", 9, "trusted_proxies[1]",
+       "not an IP address"},
+      {kMinimal + "trusted_proxies:\n  - 10.0.0.0/40\n", 8, "trusted_proxies[0]", "prefix length"},
+      {kMinimal + "trusted_proxies: 10.0.0.0/8\n", 7, "trusted_proxies", "list"},
       {kMinimal + "workers: 0\n", 7, "workers", "auto or an integer"},
       {kMinimal + "workers: 257\n", 7, "workers", "256"},
       {kMinimal + "workers: many\n", 7, "workers", "auto"},

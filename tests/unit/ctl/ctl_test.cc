@@ -165,15 +165,48 @@ TEST_CASE("apps table: servers, up/down state, hosts") {
   CHECK(format_apps(j) ==
         "table version 3\n"
         "\n"
-        "APP       SERVERS                         STATE         HOSTS\n"
-        "empty     -                               no servers    -\n"
-        "example   127.0.0.1:9001, 127.0.0.1:9002  1 up, 1 down  example.com, www.example.com\n"
-        "example2  127.0.0.1:9101(3)               1 up          -\n");
+        "APP       SERVERS                         STATE         REQ/S  ERRORS  P50  P99  HOSTS\n"
+        "empty     -                               no servers    -      -       -    -    -\n"
+        "example   127.0.0.1:9001, 127.0.0.1:9002  1 up, 1 down  -      -       -    -    example.com, www.example.com\n"
+        "example2  127.0.0.1:9101(3)               1 up          -      -       -    -    -\n"
+        "\nREQ/S, ERRORS and latency (P50, P99: request sent to response head) cover the last 10 s.\n");
+}
+
+TEST_CASE("apps table: live request rate, error rate and latency columns") {
+  json j = json::parse(R"({"version": 3, "default_app": null, "apps": {
+    "web": {"servers": [{"addr": "127.0.0.1:9001", "weight": 1, "up": true}], "hosts": ["web.test"],
+            "health": "up",
+            "live": {"requests_per_second": 12.34, "error_rate": 0.025, "p50_ms": 3.21, "p99_ms": 48.7,
+                     "mean_ms": 5.0, "responses": 100, "errors": 3}},
+    "idle": {"servers": [{"addr": "127.0.0.1:9002", "weight": 1, "up": true}], "hosts": [],
+             "live": {"requests_per_second": 0, "error_rate": 0, "p50_ms": null, "p99_ms": null}}}})");
+  std::string out = format_apps(j);
+  INFO(out);
+  CHECK(out.find("APP   SERVERS         STATE  REQ/S  ERRORS  P50    P99   HOSTS\n") != std::string::npos);
+  CHECK(out.find("web   127.0.0.1:9001  1 up   12.3   2.5%    3.2ms  49ms  web.test\n") != std::string::npos);
+  CHECK(out.find("idle  127.0.0.1:9002  1 up   0.0    0.0%    -      -     -\n") != std::string::npos);
 }
 
 TEST_CASE("status, history and change answers") {
   json status = json::parse(R"({"version": 4, "uptime_s": 10, "workers": {"count": 2}, "listen": ["a", "b"]})");
   CHECK(format_status(status) == "listen: a, b\nuptime_s: 10\nversion: 4\nworkers.count: 2\n");
+  json now = json::parse(R"({"turnout_version": "0.1.0", "pid": 42, "uptime_seconds": 3725,
+    "started_unix_ms": 1700000000000, "now_unix_ms": 1700003725000, "listeners": ["127.0.0.1:8080"],
+    "workers": [{}, {}], "connections": {"active": 5, "idle": 3}, "requests": 1234, "errors": 7, "no_route": 2,
+    "rates": {"window_seconds": 10.2, "requests_per_second": 12.5, "error_rate": 0.004, "no_route_per_second": 0},
+    "version": 7, "routes": 4, "apps": 3, "reloads": 1, "reload_failures": 0,
+    "last_change": {"version": 7, "unix_ms": 1700003545000, "summary": "map example2 example.com"}})");
+  CHECK(format_status(now) ==
+        "turnout 0.1.0, pid 42, up 1h 02m (since 2023-11-14 22:13:20 UTC)\n"
+        "\n"
+        "listening    127.0.0.1:8080\n"
+        "workers      2\n"
+        "connections  5 open (3 idle)\n"
+        "traffic      12.5 req/s, 0.4% errors (5xx), 0.0 no-route req/s over the last 10s\n"
+        "since start  1234 requests, 7 errors (5xx), 2 for hosts with no route\n"
+        "table        version 7: 4 routes, 3 apps\n"
+        "last change  version 7 at 2023-11-14 23:12:25 UTC, 3m 00s ago: map example2 example.com\n"
+        "reloads      1\n");
   json history = json::parse(R"({"version": 2, "history": [
     {"version": 1, "unix_ms": 0, "summary": "start"},
     {"version": 2, "unix_ms": 1700000000000, "summary": "map example2 example.com"}]})");

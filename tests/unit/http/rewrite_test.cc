@@ -167,6 +167,43 @@ TEST_CASE("upstream request: X-Forwarded-Proto and -Host are replaced, not trust
   CHECK(plain.find("https") == std::string::npos);
 }
 
+TEST_CASE("upstream request: from a trusted proxy X-Forwarded-Proto/-Host are kept and XFF appended to") {
+  const std::string raw =
+      "GET / HTTP/1.1\r\nHost: shop.example\r\nX-Forwarded-For: 203.0.113.1\r\n"
+      "X-Forwarded-Proto: https\r\nX-Forwarded-Host: www.shop.example\r\n\r\n";
+  std::string out = upstream(raw, {"10.0.0.9", "http", false, ForwardTrust::Trusted});
+  CHECK(out.find("X-Forwarded-Proto: https\r\n") != std::string::npos);
+  CHECK(out.find("X-Forwarded-Proto: http\r\n") == std::string::npos);
+  CHECK(out.find("X-Forwarded-Host: www.shop.example\r\n") != std::string::npos);
+  CHECK(out.find("X-Forwarded-Host: shop.example\r\n") == std::string::npos);
+  CHECK(out.find("X-Forwarded-For: 203.0.113.1, 10.0.0.9\r\n") != std::string::npos);
+
+  // Absent ones are set as usual.
+  std::string bare = upstream("GET / HTTP/1.1\r\nHost: a\r\n\r\n", {"10.0.0.9", "http", false, ForwardTrust::Trusted});
+  CHECK(bare.find("X-Forwarded-Proto: http\r\n") != std::string::npos);
+  CHECK(bare.find("X-Forwarded-Host: a\r\n") != std::string::npos);
+  CHECK(bare.find("X-Forwarded-For: 10.0.0.9\r\n") != std::string::npos);
+
+  // A trusted proxy's -Proto named in Connection is hop-by-hop: ours replaces it.
+  std::string named = upstream(
+      "GET / HTTP/1.1\r\nHost: a\r\nConnection: X-Forwarded-Proto\r\nX-Forwarded-Proto: https\r\n\r\n",
+      {"10.0.0.9", "http", false, ForwardTrust::Trusted});
+  CHECK(named.find("X-Forwarded-Proto: http\r\n") != std::string::npos);
+  CHECK(named.find("https") == std::string::npos);
+}
+
+TEST_CASE("upstream request: with trusted_proxies set, an untrusted peer's X-Forwarded-* are all replaced") {
+  std::string out = upstream(
+      "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 203.0.113.1\r\nX-Forwarded-Proto: https\r\n"
+      "X-Forwarded-Host: evil\r\n\r\n",
+      {"10.0.0.9", "http", false, ForwardTrust::Untrusted});
+  CHECK(out.find("X-Forwarded-For: 10.0.0.9\r\n") != std::string::npos);
+  CHECK(out.find("203.0.113.1") == std::string::npos);
+  CHECK(out.find("X-Forwarded-Proto: http\r\n") != std::string::npos);
+  CHECK(out.find("https") == std::string::npos);
+  CHECK(out.find("evil") == std::string::npos);
+}
+
 TEST_CASE("upstream request: Via is appended as a new element") {
   std::string out = upstream("GET / HTTP/1.1\r\nHost: a\r\nVia: 1.0 foo\r\nVia: 1.1 bar (Apache)\r\n\r\n");
   CHECK(out.find("Via: 1.0 foo, 1.1 bar (Apache), 1.1 turnout\r\n") != std::string::npos);

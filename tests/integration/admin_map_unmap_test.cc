@@ -272,7 +272,7 @@ TEST_CASE("rollback to a given version (16 back) and to the previous one, by API
   CHECK(get_routes(sock) == before);
 }
 
-TEST_CASE("rollback history limit: the last 32 versions are kept, the oldest is dropped and a rollback to it is 404") {
+TEST_CASE("rollback history limit: the last 32 versions are kept, the oldest is dropped and a rollback to it is 410") {
   // turnout keeps the last 32 tables for rollback (src/app/server.cc kKeep). 40 changes pass
   // that limit: the kept window slides, the oldest kept version still rolls back, the one just
   // before it is refused with an error that says so, and nothing changes on a refusal.
@@ -304,15 +304,16 @@ TEST_CASE("rollback history limit: the last 32 versions are kept, the oldest is 
   CHECK(entries.front()["version"].get<int64_t>() == cur - kKept + 1);
   CHECK(entries.back()["version"].get<int64_t>() == cur);
 
-  // Passed: the version just before the window was dropped. 404, naming the limit; no change.
+  // Passed: the version just before the window was dropped. 410 (issued, no longer kept), naming
+  // the oldest kept; no change.
   json before = get_routes(sock);
   AdminReply r = t.admin("POST", "/v1/rollback", body({{"version", cur - kKept}}));
-  CHECK(r.status == 404);
+  CHECK(r.status == 410);
   CHECK_MESSAGE(r.json.value("error", std::string()).find("no longer kept") != std::string::npos, r.body);
   CHECK(get_routes(sock) == before);
   CtlRun run = run_ctl(sock, {"rollback", std::to_string(v0)});
   CHECK(run.code == 1);
-  CHECK(run.err.find("404") != std::string::npos);
+  CHECK(run.err.find("410") != std::string::npos);
   CHECK(get_routes(sock) == before);
 
   // Reached: the oldest version still kept rolls back, as a new version with its table.
@@ -323,7 +324,7 @@ TEST_CASE("rollback history limit: the last 32 versions are kept, the oldest is 
   CHECK(table_part(get_routes(sock)) == tables[oldest]);
   // The rollback itself is a version: the window slid by one, so `oldest` is now gone too.
   r = t.admin("POST", "/v1/rollback", body({{"version", oldest}}));
-  CHECK(r.status == 404);
+  CHECK(r.status == 410);
 }
 
 TEST_CASE("add-server and remove-server change an app's servers for the next request; in-flight requests finish") {

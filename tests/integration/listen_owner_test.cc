@@ -58,6 +58,7 @@ TEST_CASE("a second turnout on the same listen address refuses to start and name
   TURNOUT_INFO_STDERR(first);
 
   TurnoutProcess second;
+  second.expect_exit(1, "a second turnout on a served address must refuse to start");
   CHECK_FALSE(second.try_start(config_on(port, "green", green)));
   auto code = second.wait_exit(Ms(5000));
   REQUIRE(code.has_value());
@@ -74,6 +75,7 @@ TEST_CASE("a second turnout on the same listen address refuses to start and name
   CHECK(green.request_count() == 0);
 
   // Once the first one is gone the address is free again: nothing stale is left behind.
+  first.expect_exit(128 + SIGKILL, "a crashed turnout must leave no stale claim");
   first.signal(SIGKILL);
   REQUIRE(first.wait_exit(Ms(5000)).has_value());
   TurnoutProcess third;
@@ -96,6 +98,7 @@ TEST_CASE("another program listening on the port is refused as before") {
   const int port = ntohs(a.sin_port);
 
   TurnoutProcess t;
+  t.expect_exit(1, "a port another program holds must be refused");
   CHECK_FALSE(t.try_start(config_on(port, "blue", blue)));
   auto code = t.wait_exit(Ms(5000));
   REQUIRE(code.has_value());
@@ -128,6 +131,7 @@ TEST_CASE("the upgrade successor keeps the address; `turnout upgrade` prints the
 
   // The successor holds the address now: a newcomer is refused, naming the successor.
   TurnoutProcess second;
+  second.expect_exit(1, "the successor holds the address: a newcomer must refuse to start");
   CHECK_FALSE(second.try_start(config_on(port, "green", green)));
   std::string err = second.stderr_text();
   INFO("second turnout's stderr:\n" << err);

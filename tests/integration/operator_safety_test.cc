@@ -326,6 +326,7 @@ TEST_CASE("with state_file the rollback history survives a restart (and a crash)
     REQUIRE(admin_request(sock, "POST", "/v1/rollback").status == 200);
     REQUIRE(weight_of_green() == 3);
     history_before = admin_request(sock, "GET", "/v1/history").json["history"];
+    t.expect_exit(128 + SIGKILL, "simulates a crash: the history must survive it");
     t.signal(SIGKILL);
     t.wait_exit(Ms(5000));
   }

@@ -461,8 +461,9 @@ void ProxyServer::rollback(std::optional<uint64_t> version, std::optional<uint64
   } else {
     want = kept_.back().entry.back;
     if (want == 0)
-      return done(make_error(404, fmt::format("no earlier version to roll back to (version {} is where the "
-                                              "history starts)", current)));
+      return done(make_error(404, fmt::format("no earlier version to roll back to: the table of version {} is "
+                                              "the oldest of this undo history (rollback --to N jumps to "
+                                              "any kept version)", current)));
   }
   if (want == 0 || want > current)
     return done(make_error(404, fmt::format("version {} was never issued (current is {})", want, current)));

@@ -30,22 +30,21 @@ int EventQueue::init(uv_loop_t* loop) {
 }
 
 void EventQueue::post(Event ev) {
-  bool wake;
-  {
-    std::lock_guard lock(mu_);
-    events_.push_back(std::move(ev));
-    wake = !wake_pending_;
-    wake_pending_ = true;
-  }
-  if (wake) {
-    // Only fails at a counter of 2^64-2 (impossible: the loop reads it back to 0) or on a
-    // closed fd (a post after close(), which the lifetime rule forbids).
-    uint64_t one = 1;
-    ssize_t n;
-    do {
-      n = ::write(efd_, &one, sizeof one);
-    } while (n < 0 && errno == EINTR);
-  }
+  // The eventfd is written under the lock: the event just queued can be drained, and the queue
+  // closed by its owner (a worker's last event is the one that stops it), as soon as the lock
+  // is released, and on_close() closes the fd under the same lock. A write outside it could hit
+  // a closed descriptor, or a number the owning thread had already reused for something else.
+  std::lock_guard lock(mu_);
+  if (efd_ < 0) return;  // closed: nothing will run it
+  events_.push_back(std::move(ev));
+  if (wake_pending_) return;
+  wake_pending_ = true;
+  // Only fails at a counter of 2^64-2 (impossible: the loop reads it back to 0).
+  uint64_t one = 1;
+  ssize_t n;
+  do {
+    n = ::write(efd_, &one, sizeof one);
+  } while (n < 0 && errno == EINTR);
 }
 
 void EventQueue::drain() {
@@ -80,9 +79,12 @@ void EventQueue::close(std::function<void()> on_closed) {
 
 void EventQueue::on_close(uv_handle_t* h) {
   auto* q = static_cast<EventQueue*>(h->data);
-  // libuv no longer watches the fd: now it may go.
-  ::close(q->efd_);
-  q->efd_ = -1;
+  // libuv no longer watches the fd: now it may go (under the lock post() writes it with).
+  {
+    std::lock_guard lock(q->mu_);
+    ::close(q->efd_);
+    q->efd_ = -1;
+  }
   if (q->on_closed_) q->on_closed_();
 }
 

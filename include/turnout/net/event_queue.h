@@ -9,8 +9,10 @@
 // again. With turnout pinned to one CPU that spin was a quarter of the main thread's time during
 // a stream of route changes (each change is a post to every worker and an ack back).
 //
-// Lifetime: close() (owning thread) only after every thread that posts has stopped posting. The
-// object must outlive its close callback; `on_closed` is invoked from it.
+// Lifetime: a post() may race with close(): the last event a worker gets is the one that closes
+// its queue, so the eventfd is written and closed under the lock, and a post after the close
+// callback is dropped. The object must outlive every poster and its close callback; `on_closed`
+// is invoked from it.
 #pragma once
 
 #include <uv.h>
@@ -41,7 +43,7 @@ class EventQueue {
   static void on_readable(uv_poll_t* h, int status, int events);
   static void on_close(uv_handle_t* h);
 
-  int efd_ = -1;               // the eventfd; closed in the close callback
+  int efd_ = -1;               // guarded by mu_ once open: the eventfd; closed in the close callback
   uv_poll_t poll_{};           // watches efd_ on the owning loop
   std::mutex mu_;
   std::deque<Event> events_;   // guarded by mu_

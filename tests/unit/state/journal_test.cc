@@ -562,7 +562,7 @@ TEST_CASE("an append must raise the version, or load would skip it") {
   CHECK(load_ok(dir.file("state.json"), "h1")->version() == 6);
 }
 
-TEST_CASE("a 200k-route table saves and loads quickly") {
+TEST_CASE("a 200k-route table saves and loads whole") {
   TempDir dir;
   std::string path = dir.file("state.json");
   Config c = demo_config();
@@ -581,5 +581,8 @@ TEST_CASE("a 200k-route table saves and loads quickly") {
   MESSAGE("200k routes: save + load in " << secs << " s");
   CHECK(back->route_count() == (*built)->route_count());
   CHECK(back->lookup("host1123456.example.net") != nullptr);
-  CHECK(secs < 6.0);  // ~1 s on an idle machine; generous for loaded CI
+  CHECK(back->lookup("host1000000.example.net") != nullptr);
+  CHECK(back->lookup("host1199999.example.net") != nullptr);
+  // How fast is measured by bench/ (scenario g, state_file), not asserted here: a timed check
+  // fails on a loaded or sanitized build without anything being wrong.
 }

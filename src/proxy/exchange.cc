@@ -58,7 +58,7 @@ void Exchange::operator delete(void* p) { ThreadBlockCache<sizeof(Exchange)>::gi
 Exchange::~Exchange() {
   count_end(false);
   if (!app_name_.empty()) {
-    ctx_.count_traffic(route_host_, app_name_, static_cast<size_t>(status_ / 100 % 6));
+    ctx_.count_traffic(route_host_, app_name_, static_cast<size_t>(status_ / 100 % 6), latency_us_);
   }
   // Never holds a lease past abort()/release; a stray one is closed, not pooled.
   if (up_) {
@@ -255,12 +255,8 @@ HttpParser::Events::HeadAction Exchange::on_upstream_head(ResponseHead& head) {
 }
 
 void Exchange::record_latency() {
-  if (!upstream_start_us_) return;
-  uint64_t us = now_us() - upstream_start_us_;
-  if (app_name_.empty()) return;
-  AppLiveCounts& live = ctx_.app_live_entry(app_name_).counts;
-  live.latency[latency_bucket(us)]++;
-  live.latency_sum_us += us;
+  // Counted with the response when the exchange ends (count_traffic), in one lookup.
+  if (upstream_start_us_) latency_us_ = now_us() - upstream_start_us_;
 }
 
 void Exchange::on_upstream_body(const ChunkRef& chunk, const char* at, size_t len) {

@@ -106,7 +106,8 @@ ServerCounters& ProxyContext::server_counters(std::string_view addr) {
   return it->second;
 }
 
-void ProxyContext::count_traffic(std::string_view host, std::string_view app, size_t status_class) {
+void ProxyContext::count_traffic(std::string_view host, std::string_view app, size_t status_class,
+                                 uint64_t latency_us) {
   auto h = traffic.find(host);
   if (h == traffic.end()) {
     // Past the cap, new hosts share one entry: a million routed hosts must not mean a million
@@ -116,26 +117,29 @@ void ProxyContext::count_traffic(std::string_view host, std::string_view app, si
     if (h == traffic.end()) h = traffic.emplace(std::string(key), AppCounts{}).first;
   }
   auto a = h->second.find(app);
-  if (a == h->second.end()) a = h->second.emplace(std::string(app), TrafficEntry{}).first;
+  if (a == h->second.end()) {
+    a = h->second.emplace(std::string(app), TrafficEntry{}).first;
+    auto l = app_live.find(app);
+    if (l == app_live.end()) l = app_live.emplace(std::string(app), AppLiveEntry{}).first;
+    a->second.live = &*l;
+  }
   TrafficEntry& e = a->second;
   ++e.counts[status_class];
-  AppLiveCounts& live = app_live_entry(app).counts;
-  ++live.responses;
-  if (status_class == 5 || status_class == 0) ++live.errors;
   if (!e.dirty) {
     e.dirty = true;
     traffic_dirty.push_back(DirtyTraffic{&h->first, &a->first, &e});
   }
-}
-
-ProxyContext::AppLiveEntry& ProxyContext::app_live_entry(std::string_view app) {
-  auto it = app_live.find(app);
-  if (it == app_live.end()) it = app_live.emplace(std::string(app), AppLiveEntry{}).first;
-  if (!it->second.dirty) {
-    it->second.dirty = true;
-    app_live_dirty.emplace_back(&it->first, &it->second);
+  AppLiveEntry& le = e.live->second;
+  ++le.counts.responses;
+  if (status_class == 5 || status_class == 0) ++le.counts.errors;
+  if (latency_us != kNoLatency) {
+    le.counts.latency[latency_bucket(latency_us)]++;
+    le.counts.latency_sum_us += latency_us;
   }
-  return it->second;
+  if (!le.dirty) {
+    le.dirty = true;
+    app_live_dirty.emplace_back(&e.live->first, &le);
+  }
 }
 
 void ProxyContext::server_failed(const std::string& addr) {

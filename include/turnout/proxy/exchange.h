@@ -113,6 +113,7 @@ class Exchange final : public UpstreamConnection::User, public ServerFilter, pub
   Framing down_framing_;              // response body framing as sent to the client
   uint64_t start_us_;                 // request head complete (µs, loop clock)
   uint64_t upstream_start_us_ = 0;    // request sent to the server
+  uint64_t latency_us_ = ProxyContext::kNoLatency;  // response head after the request; counted at the end
   uint64_t body_bytes_out_ = 0;       // response body bytes sent to the client
   uint64_t request_body_bytes_ = 0;   // request body bytes received (413 check)
   State state_ = State::Connecting;

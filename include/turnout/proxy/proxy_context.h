@@ -128,10 +128,21 @@ struct ProxyContext {
   // are counted together under kOtherHosts (not a valid host name, so it cannot collide).
   static constexpr size_t kMaxTrafficHosts = 10000;
   static constexpr const char* kOtherHosts = "(other)";
+  // Live figures per app (app_live.h), sent to the main thread as deltas like `traffic`.
+  struct AppLiveEntry {
+    AppLiveCounts counts;    // since start
+    AppLiveCounts reported;  // what the main thread has already been sent
+    bool dirty = false;      // in app_live_dirty
+  };
+  std::unordered_map<std::string, AppLiveEntry, StringHash, std::equal_to<>> app_live;
+  std::vector<std::pair<const std::string*, AppLiveEntry*>> app_live_dirty;
   struct TrafficEntry {
     ClassCounts counts{};   // since start
     ClassCounts reported{}; // what the main thread has already been sent
     bool dirty = false;     // in traffic_dirty
+    // Its app's live entry, found once when this entry is made (app_live never erases a node),
+    // so counting a response costs no second lookup by app name.
+    std::pair<const std::string, AppLiveEntry>* live = nullptr;
   };
   using AppCounts = std::unordered_map<std::string, TrafficEntry, StringHash, std::equal_to<>>;
   std::unordered_map<std::string, AppCounts, StringHash, std::equal_to<>> traffic;
@@ -144,19 +155,13 @@ struct ProxyContext {
     TrafficEntry* entry;
   };
   std::vector<DirtyTraffic> traffic_dirty;
-  // Live figures per app (app_live.h), sent to the main thread as deltas like `traffic`.
-  struct AppLiveEntry {
-    AppLiveCounts counts;    // since start
-    AppLiveCounts reported;  // what the main thread has already been sent
-    bool dirty = false;      // in app_live_dirty
-  };
-  std::unordered_map<std::string, AppLiveEntry, StringHash, std::equal_to<>> app_live;
-  std::vector<std::pair<const std::string*, AppLiveEntry*>> app_live_dirty;
-  AppLiveEntry& app_live_entry(std::string_view app);
   // Looked up by view: a key string is built only the first time a server / host / app is seen.
   ServerCounters& server_counters(std::string_view addr);
-  // Counts one response of `status_class` (status / 100, 0 = none) for host and app.
-  void count_traffic(std::string_view host, std::string_view app, size_t status_class);
+  // Counts one response of `status_class` (status / 100, 0 = none) for host and app, and its
+  // upstream response time when one was measured (kNoLatency: none).
+  static constexpr uint64_t kNoLatency = ~uint64_t{0};
+  void count_traffic(std::string_view host, std::string_view app, size_t status_class,
+                     uint64_t latency_us = kNoLatency);
   bool draining = false;           // stop keep-alive, close idle connections
 
   // Live client connections (for drain, in-flight queries). Intrusive doubly linked list.

@@ -561,11 +561,7 @@ void ClientConnection::on_stream_closed() {
 void ClientConnection::handle_closed() {
   if (--pending_closes_ == 0) {
     // Unlink from the worker and free: the socket's handle is closed.
-    if (prev) prev->next = next;
-    else ctx_.clients_head = next;
-    if (next) next->prev = prev;
-    --ctx_.client_count;
-    ctx_.stats.connections_active.sub();
+    ctx_.unlink_client(this);
     ProxyContext& ctx = ctx_;
     delete this;
     if (ctx.on_client_closed) ctx.on_client_closed();

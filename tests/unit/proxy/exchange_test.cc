@@ -108,6 +108,8 @@ struct Run {
   uv_timer_t guard{};
   Context c;
   FakeClient client;
+  RouteTablePtr table;
+  std::unique_ptr<ParsedRequest> req;
   std::unique_ptr<Exchange> ex;
 
   Run() {
@@ -120,8 +122,23 @@ struct Run {
     uv_run(&c.f.loop, UV_RUN_DEFAULT);
     uv_timer_stop(&guard);
   }
+  // Proxies `request` to a backend answering `response` (or to `servers` when no response is
+  // given), the request complete at once, and runs until the exchange is over.
+  void proxy(const std::string& request, const std::string& response) {
+    backend = std::make_unique<Backend>(&c.f.loop, response);
+    proxy_to({format_address(backend->listener.addr.sa())}, request);
+  }
+  void proxy_to(const std::vector<std::string>& servers, const std::string& request) {
+    table = table_for(servers);
+    req = std::make_unique<ParsedRequest>(*c.ctx, request);
+    ex = std::make_unique<Exchange>(*c.ctx, client, req->rs->head, table, *table->lookup("a.test"), 0);
+    ex->start();
+    ex->on_request_complete();
+    run();
+  }
   ~Run() {
     ex.reset();
+    if (req) c.ctx->return_request_state(std::move(req->rs));
     if (backend) backend->close();
     uv_close(reinterpret_cast<uv_handle_t*>(&guard), nullptr);
   }
@@ -131,14 +148,7 @@ struct Run {
 
 TEST_CASE("exchange: a response reaches the client side as head, body and end, then done") {
   Run r;
-  r.backend = std::make_unique<Backend>(&r.c.f.loop, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
-  auto table = table_for({format_address(r.backend->listener.addr.sa())});
-  r.c.ctx->table = table;
-  ParsedRequest req(*r.c.ctx, "GET /x HTTP/1.1\r\nHost: a.test\r\n\r\n");
-  r.ex = std::make_unique<Exchange>(*r.c.ctx, r.client, req.rs->head, table, *table->lookup("a.test"), 0);
-  r.ex->start();
-  r.ex->on_request_complete();
-  r.run();
+  r.proxy("GET /x HTTP/1.1\r\nHost: a.test\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
 
   CHECK(r.client.calls == std::vector<std::string>{"head 200", "body", "end", "done"});
   CHECK(r.client.body == "hello");
@@ -149,39 +159,23 @@ TEST_CASE("exchange: a response reaches the client side as head, body and end, t
   CHECK(r.backend->received.rfind("GET /x HTTP/1.1\r\n", 0) == 0);
   CHECK(r.backend->received.find("X-Forwarded-For: 192.0.2.9\r\n") != std::string::npos);
   CHECK(r.backend->received.find("X-Request-Id: req-7\r\n") != std::string::npos);
-  r.c.ctx->return_request_state(std::move(req.rs));
 }
 
 TEST_CASE("exchange: a chunked response is handed over as its payload, not its chunk framing") {
   Run r;
-  r.backend = std::make_unique<Backend>(
-      &r.c.f.loop, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n");
-  auto table = table_for({format_address(r.backend->listener.addr.sa())});
-  ParsedRequest req(*r.c.ctx, "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n");
-  r.ex = std::make_unique<Exchange>(*r.c.ctx, r.client, req.rs->head, table, *table->lookup("a.test"), 0);
-  r.ex->start();
-  r.ex->on_request_complete();
-  r.run();
+  r.proxy("GET / HTTP/1.1\r\nHost: a.test\r\n\r\n",
+          "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n");
 
   CHECK(r.client.calls == std::vector<std::string>{"head 200", "body", "end", "done"});
   CHECK(r.client.body == "abcde");
-  r.c.ctx->return_request_state(std::move(req.rs));
 }
 
 TEST_CASE("exchange: an interim 100 goes to the client side before the final head") {
   Run r;
-  r.backend = std::make_unique<Backend>(
-      &r.c.f.loop, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n");
-  auto table = table_for({format_address(r.backend->listener.addr.sa())});
-  ParsedRequest req(*r.c.ctx, "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n");
-  r.ex = std::make_unique<Exchange>(*r.c.ctx, r.client, req.rs->head, table, *table->lookup("a.test"), 0);
-  r.ex->start();
-  r.ex->on_request_complete();
-  r.run();
+  r.proxy("GET / HTTP/1.1\r\nHost: a.test\r\n\r\n", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n");
 
   CHECK(r.client.calls == std::vector<std::string>{"interim 100", "head 204", "end", "done"});
   CHECK(r.client.body.empty());
-  r.c.ctx->return_request_state(std::move(req.rs));
 }
 
 TEST_CASE("exchange: a server that refuses the connection is answered 502 by turnout") {
@@ -191,12 +185,7 @@ TEST_CASE("exchange: a server that refuses the connection is answered 502 by tur
     test::LocalListener gone;  // bound, then closed: nothing listens on the port any more
     addr = format_address(gone.addr.sa());
   }
-  auto table = table_for({addr});
-  ParsedRequest req(*r.c.ctx, "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n");
-  r.ex = std::make_unique<Exchange>(*r.c.ctx, r.client, req.rs->head, table, *table->lookup("a.test"), 0);
-  r.ex->start();
-  r.ex->on_request_complete();
-  r.run();
+  r.proxy_to({addr}, "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n");
 
   CHECK(r.client.calls == std::vector<std::string>{"error 502"});
   CHECK(r.client.error_status == 502);
@@ -204,35 +193,21 @@ TEST_CASE("exchange: a server that refuses the connection is answered 502 by tur
   CHECK_FALSE(r.client.error_close);  // the protocol may keep its connection
   CHECK(r.ex->status() == 502);
   CHECK(r.c.stats.upstream_failures.get() >= 1);
-  r.c.ctx->return_request_state(std::move(req.rs));
 }
 
 TEST_CASE("exchange: a malformed response is answered 502, never relayed") {
   Run r;
-  r.backend = std::make_unique<Backend>(&r.c.f.loop, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello");
-  auto table = table_for({format_address(r.backend->listener.addr.sa())});
-  ParsedRequest req(*r.c.ctx, "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n");
-  r.ex = std::make_unique<Exchange>(*r.c.ctx, r.client, req.rs->head, table, *table->lookup("a.test"), 0);
-  r.ex->start();
-  r.ex->on_request_complete();
-  r.run();
+  r.proxy("GET / HTTP/1.1\r\nHost: a.test\r\n\r\n",
+          "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello");
 
   CHECK(r.client.calls == std::vector<std::string>{"error 502"});
   CHECK(r.client.head_status.empty());
-  r.c.ctx->return_request_state(std::move(req.rs));
 }
 
 TEST_CASE("exchange: a 101 opens a tunnel through the client side, server bytes arrive raw") {
   Run r;
-  r.backend = std::make_unique<Backend>(
-      &r.c.f.loop, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n");
-  auto table = table_for({format_address(r.backend->listener.addr.sa())});
-  ParsedRequest req(*r.c.ctx,
-                    "GET /ws HTTP/1.1\r\nHost: a.test\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n");
-  r.ex = std::make_unique<Exchange>(*r.c.ctx, r.client, req.rs->head, table, *table->lookup("a.test"), 0);
-  r.ex->start();
-  r.ex->on_request_complete();
-  r.run();
+  r.proxy("GET /ws HTTP/1.1\r\nHost: a.test\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
+          "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n");
   REQUIRE(r.client.calls == std::vector<std::string>{"head 101", "tunnel"});
   CHECK(r.ex->state() == Exchange::State::Tunnel);
 
@@ -240,5 +215,4 @@ TEST_CASE("exchange: a 101 opens a tunnel through the client side, server bytes 
   r.run();
   CHECK(r.client.tunnel == "pong");
   r.ex->abort();  // the client went away
-  r.c.ctx->return_request_state(std::move(req.rs));
 }

@@ -127,12 +127,8 @@ bool Worker::on_accept(int fd, const sockaddr* peer, bool proxy_protocol) {
   }
   auto* conn = new ClientConnection(*ctx_, (static_cast<uint64_t>(id_) << 48) | next_conn_id_++);
   // Link first: close() unlinks from the list in its final callback.
-  conn->next = ctx_->clients_head;
-  if (ctx_->clients_head) ctx_->clients_head->prev = conn;
-  ctx_->clients_head = conn;
-  ++ctx_->client_count;
+  ctx_->link_client(conn);
   ctx_->stats.connections_accepted.add();
-  ctx_->stats.connections_active.add();
   if (conn->open(fd, peer, proxy_protocol) != 0) conn->close();
   if (ctx_->client_count < max_connections_) return true;
   // At the limit: every listener of this worker pauses (not only this one), so the limit holds

@@ -7,78 +7,15 @@
 
 namespace turnout {
 
-// One uv_write in flight; owns the segments it points at until its callback.
-struct Stream::WriteReq {
-  uv_write_t req;
-  Stream* stream;
+// One transport write in flight; owns the segments it points at until its callback.
+struct Stream::WriteReq : TransportWrite {
   std::vector<Segment> segments;
   std::vector<uv_buf_t> bufs;
   size_t bytes = 0;
 };
 
-struct Stream::Request {
-  union {
-    uv_connect_t connect;
-    uv_shutdown_t shutdown;
-  };
-  Stream* stream;  // outlives the request: its handle closes only after this callback ran
-  ConnectCb cb;    // connect only
-  void* arg;       // passed to cb
-};
-
-struct StreamCallbacks {
-  static void on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
-    auto* s = static_cast<Stream*>(h->data);
-    Chunk* c = s->pool_.acquire();
-    ++c->refs;  // the read in progress holds it until on_read
-    buf->base = c->data;
-    buf->len = Chunk::kSize;
-  }
-
-  static void on_read(uv_stream_t* h, ssize_t nread, const uv_buf_t* buf) {
-    auto* s = static_cast<Stream*>(h->data);
-    ChunkRef chunk;
-    if (buf->base != nullptr) {
-      Chunk* c = Chunk::from_data(buf->base);
-      chunk = ChunkRef(c);
-      --c->refs;  // hand the read's reference over to `chunk`
-    }
-    if (nread == 0) return;  // EAGAIN: nothing read
-    if (s->state_ != Stream::State::Open) return;
-    if (nread < 0) {
-      s->stop_read();
-      s->owner_->on_stream_end(static_cast<int>(nread));
-      return;
-    }
-    s->owner_->on_stream_read(chunk, static_cast<size_t>(nread));
-  }
-
-  static void on_write(uv_write_t* req, int status) {
-    auto* w = static_cast<Stream::WriteReq*>(req->data);
-    w->stream->on_write_done(w, status);
-  }
-
-  static void on_connect(uv_connect_t* req, int status) {
-    std::unique_ptr<Stream::Request> r(static_cast<Stream::Request*>(req->data));
-    Stream* s = r->stream;
-    s->connecting_ = false;
-    if (s->state_ != Stream::State::Open && status == 0) status = UV_ECANCELED;
-    if (r->cb) r->cb(s, status, r->arg);
-  }
-
-  static void on_shutdown(uv_shutdown_t* req, int status) {
-    (void)status;  // a failed half-close shows up as a read/write error anyway
-    delete static_cast<Stream::Request*>(req->data);
-  }
-
-  static void on_close(uv_handle_t* h) {
-    auto* s = static_cast<Stream*>(h->data);
-    s->state_ = Stream::State::Closed;
-    s->owner_->on_stream_closed();
-  }
-};
-
-Stream::Stream(uv_loop_t* loop, ChunkPool& pool, Owner* owner) : loop_(loop), pool_(pool), owner_(owner) {}
+Stream::Stream(uv_loop_t* loop, ChunkPool& pool, Owner* owner)
+    : socket_(loop, pool, this), transport_(&socket_), pool_(pool), owner_(owner) {}
 
 Stream::~Stream() {
   // Freed only after the close callback (or never opened).
@@ -86,52 +23,64 @@ Stream::~Stream() {
 }
 
 int Stream::init_tcp() {
-  int rc = uv_tcp_init(loop_, &h_.tcp);
-  if (rc == 0) {
-    h_.tcp.data = this;
-    state_ = State::Open;
-  }
+  int rc = socket_.init_tcp();
+  if (rc == 0) state_ = State::Open;
   return rc;
 }
 
 int Stream::init_pipe() {
-  int rc = uv_pipe_init(loop_, &h_.pipe, 0);
-  if (rc == 0) {
-    h_.pipe.data = this;
-    is_pipe_ = true;
-    state_ = State::Open;
-  }
+  int rc = socket_.init_pipe();
+  if (rc == 0) state_ = State::Open;
   return rc;
 }
 
 int Stream::connect(const sockaddr* addr, ConnectCb cb, void* arg) {
-  auto* r = new Request{{}, this, cb, arg};
-  r->connect.data = r;
-  int rc = uv_tcp_connect(&r->connect, &h_.tcp, addr, StreamCallbacks::on_connect);
-  if (rc != 0) {
-    delete r;  // no callback follows a synchronous failure
-    return rc;
-  }
-  connecting_ = true;
-  return 0;
+  connect_cb_ = cb;
+  connect_arg_ = arg;
+  int rc = transport_->connect(addr);
+  if (rc == 0) connecting_ = true;
+  return rc;
 }
 
 int Stream::connect_pipe(const char* path, ConnectCb cb, void* arg) {
-  auto* r = new Request{{}, this, cb, arg};
-  r->connect.data = r;
-  uv_pipe_connect(&r->connect, &h_.pipe, path, StreamCallbacks::on_connect);  // always calls back
-  connecting_ = true;
-  return 0;
+  connect_cb_ = cb;
+  connect_arg_ = arg;
+  int rc = transport_->connect_pipe(path);
+  if (rc == 0) connecting_ = true;
+  return rc;
+}
+
+void Stream::on_transport_connected(int status) {
+  connecting_ = false;
+  if (state_ != State::Open && status == 0) status = UV_ECANCELED;
+  if (connect_cb_) connect_cb_(this, status, connect_arg_);
+}
+
+void Stream::on_transport_read(const ChunkRef& chunk, ssize_t nread) {
+  if (state_ != State::Open) return;
+  if (nread < 0) {
+    stop_read();
+    owner_->on_stream_end(static_cast<int>(nread));
+    return;
+  }
+  owner_->on_stream_read(chunk, static_cast<size_t>(nread));
+}
+
+void Stream::on_transport_written(TransportWrite* w, int status) { on_write_done(static_cast<WriteReq*>(w), status); }
+
+void Stream::on_transport_closed() {
+  state_ = State::Closed;
+  owner_->on_stream_closed();
 }
 
 void Stream::start_read() {
   if (state_ != State::Open || reading_) return;
-  if (uv_read_start(handle(), StreamCallbacks::on_alloc, StreamCallbacks::on_read) == 0) reading_ = true;
+  if (transport_->start_read() == 0) reading_ = true;
 }
 
 void Stream::stop_read() {
   if (!reading_) return;
-  uv_read_stop(handle());
+  transport_->stop_read();
   reading_ = false;
 }
 
@@ -209,7 +158,7 @@ void Stream::flush() {
     if (it->is_owned) it->p = it->owned.data() + (it->owned.size() - it->n);
     iov[count] = uv_buf_init(const_cast<char*>(it->p), static_cast<unsigned>(it->n));
   }
-  int written = uv_try_write(handle(), iov, static_cast<unsigned>(count));
+  int written = transport_->try_write(iov, static_cast<unsigned>(count));
   if (written < 0 && written != UV_EAGAIN && written != UV_ENOSYS) {
     owner_->on_stream_write_error(written);
     return;
@@ -241,10 +190,8 @@ void Stream::flush() {
     if (shutdown_wanted_ && state_ == State::Open) do_shutdown();
     return;
   }
-  // The rest goes into one uv_write that owns its segments until the callback.
+  // The rest goes into one transport write that owns its segments until the callback.
   auto* w = new WriteReq;
-  w->stream = this;
-  w->req.data = w;
   size_t take = std::min(out_.size(), static_cast<size_t>(256));
   w->segments.reserve(take);
   w->bufs.reserve(take);
@@ -257,8 +204,7 @@ void Stream::flush() {
     w->bufs.push_back(uv_buf_init(const_cast<char*>(s.p), static_cast<unsigned>(s.n)));
     w->bytes += s.n;
   }
-  int rc = uv_write(&w->req, handle(), w->bufs.data(), static_cast<unsigned>(w->bufs.size()),
-                    StreamCallbacks::on_write);
+  int rc = transport_->write(w, w->bufs.data(), static_cast<unsigned>(w->bufs.size()));
   if (rc != 0) {
     queued_bytes_ -= w->bytes;
     delete w;
@@ -293,9 +239,7 @@ void Stream::shutdown_after_flush() {
 void Stream::do_shutdown() {
   if (shutdown_sent_) return;
   shutdown_sent_ = true;
-  auto* r = new Request{{}, this, nullptr, nullptr};
-  r->shutdown.data = r;
-  if (uv_shutdown(&r->shutdown, handle(), StreamCallbacks::on_shutdown) != 0) delete r;  // no callback then
+  transport_->shutdown();
 }
 
 void Stream::close() {
@@ -306,7 +250,7 @@ void Stream::close() {
   for (auto& seg : out_) queued_bytes_ -= seg.n;
   out_.clear();
   tail_.reset();
-  uv_close(reinterpret_cast<uv_handle_t*>(&h_), StreamCallbacks::on_close);
+  transport_->close();
 }
 
 }  // namespace turnout

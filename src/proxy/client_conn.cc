@@ -11,6 +11,8 @@
 #include "turnout/common/log.h"
 #include "turnout/http/framing.h"
 #include "turnout/http/rewrite.h"
+#include "turnout/proxy/access_log.h"
+#include "turnout/proxy/body_writer.h"
 #include "turnout/proxy/exchange.h"
 
 namespace turnout {
@@ -244,7 +246,7 @@ HttpParser::Events::HeadAction ClientConnection::on_head_complete() {
     ctx_.stats.no_route.add();
     respond_error(404, "no route for host", req.upgrade);
   } else {
-    exchange_ = std::make_unique<Exchange>(ctx_, *this, table, *route, head_start_us_);
+    exchange_ = std::make_unique<Exchange>(ctx_, *this, req, table, *route, head_start_us_);
     exchange_->start();
   }
   if (state_ == State::Closing || state_ == State::Lingering) return HeadAction::Reject;
@@ -340,6 +342,80 @@ void ClientConnection::on_exchange_done(bool keep_alive) {
   // next request up once feed() has returned.
   next_request_pending_ = true;
   if (!in_feed_) start_next_request();
+}
+
+// --- ClientSide: the response in HTTP/1.1 ---
+
+void ClientConnection::forward_context(const Exchange& ex, ForwardContext& out) const {
+  out.client_ip = peer_ip_;
+  out.trust = forward_trust();
+  if (request_id_generated_) out.request_id = request_id_;
+}
+
+void ClientConnection::send_interim(Exchange& ex, const ResponseHead& head) {
+  // HTTP/1.1 passes "100 Continue" to a client that asked for it and drops other 1xx.
+  if (head.status == 100 && rs_ && rs_->head.expect_continue) {
+    stream_.write_static("HTTP/1.1 100 Continue\r\n\r\n", 25);
+    stream_.flush();
+  }
+}
+
+void ClientConnection::send_head(Exchange& ex, const ResponseHead& head) {
+  const RequestHead& req = rs_->head;
+  bool tunnel = head.status == 101;
+  // Framing towards the client: a body of unknown length is chunked for an HTTP/1.1 client so
+  // its connection survives; a 1.0 client gets it until close.
+  Framing down = head.framing;
+  bool client_11 = req.version_major == 1 && req.version_minor >= 1;
+  if (head.framing.kind == BodyKind::UntilClose || (head.framing.kind == BodyKind::Chunked && !client_11))
+    down.kind = client_11 ? BodyKind::Chunked : BodyKind::UntilClose;
+  down_body_ = down.kind;
+  response_keep_alive_ = req.keep_alive && !ctx_.draining && !tunnel && down.kind != BodyKind::UntilClose &&
+                         !(req.upgrade && !tunnel);
+  if (!request_complete_ && !tunnel) {
+    // The server answered before the request body was all read (e.g. 413 or 401 on upload):
+    // forward its answer, then close rather than read the rest of the body.
+    response_keep_alive_ = false;
+  }
+  std::string& out = ctx_.scratch;
+  out.clear();
+  build_downstream_response(head, down, req.version_minor, response_keep_alive_, out);
+  ctx_.stats.bytes_out.add(out.size());
+  stream_.write_small(out.data(), out.size());
+}
+
+bool ClientConnection::send_body(Exchange& ex, const ChunkRef& chunk, const char* at, size_t len) {
+  write_body(stream_, down_body_ == BodyKind::Chunked, chunk, at, len);
+  stream_.flush();
+  return !stream_.above_high_watermark();
+}
+
+void ClientConnection::send_end(Exchange& ex, const MessageHead* trailers) {
+  (void)trailers;  // none are kept yet: the terminal chunk carries no trailer fields
+  if (down_body_ == BodyKind::Chunked) stream_.write_small(kLastChunk, kLastChunkLen);
+  stream_.flush();
+}
+
+void ClientConnection::send_error(Exchange& ex, int status, std::string_view why, bool close_conn) {
+  // A failed upgrade, or a request that asked to close, closes.
+  bool close = close_conn || !rs_ || !rs_->head.keep_alive || rs_->head.upgrade;
+  respond_error(status, why, close);
+}
+
+void ClientConnection::exchange_done(Exchange& ex) {
+  // A response that ended while the request body was still arriving closes the connection.
+  on_exchange_done(response_keep_alive_ && request_complete_);
+}
+
+void ClientConnection::start_tunnel(Exchange& ex) {
+  stream_.flush();
+  enter_tunnel();
+}
+
+bool ClientConnection::send_tunnel_data(Exchange& ex, const ChunkRef& chunk, const char* at, size_t len) {
+  stream_.write_ref(chunk, at, len);
+  stream_.flush();
+  return !stream_.above_high_watermark();
 }
 
 void ClientConnection::start_next_request() {
@@ -485,11 +561,7 @@ void ClientConnection::on_stream_closed() {
 void ClientConnection::handle_closed() {
   if (--pending_closes_ == 0) {
     // Unlink from the worker and free: the socket's handle is closed.
-    if (prev) prev->next = next;
-    else ctx_.clients_head = next;
-    if (next) next->prev = prev;
-    --ctx_.client_count;
-    ctx_.stats.connections_active.sub();
+    ctx_.unlink_client(this);
     ProxyContext& ctx = ctx_;
     delete this;
     if (ctx.on_client_closed) ctx.on_client_closed();
@@ -499,45 +571,21 @@ void ClientConnection::handle_closed() {
 void ClientConnection::log_access(int status, uint64_t bytes, std::string_view app, std::string_view upstream,
                                   uint64_t start_us) {
   if (!access_log_enabled()) return;
-  uint64_t dur = start_us ? now_us(ctx_.loop) - start_us : 0;
-  std::string_view method, target, host = "-";
+  AccessRecord rec;
+  rec.client = peer_ip_;
   if (rs_) {
     const RequestHead& req = rs_->head;
-    method = req.str(req.method_name);
-    target = req.str(req.target);
-    if (!req.host.empty()) host = req.host;
+    rec.method = req.str(req.method_name);
+    rec.target = req.str(req.target);
+    rec.host = req.host;
   }
-  if (ctx_.settings && ctx_.settings->access_log_json) {
-    auto esc = [](std::string_view s) {
-      std::string o;
-      o.reserve(s.size());
-      for (char c : s) {
-        if (c == '"' || c == '\\') {
-          o += '\\';
-          o += c;
-        } else if (static_cast<unsigned char>(c) < 0x20) {
-          o += fmt::format("\\u{:04x}", static_cast<unsigned char>(c));
-        } else {
-          o += c;
-        }
-      }
-      return o;
-    };
-    fmt::format_to(std::back_inserter(ctx_.access_buf),
-                   "{{\"time\":\"{}\",\"client\":\"{}\",\"host\":\"{}\",\"method\":\"{}\",\"target\":\"{}\","
-                   "\"status\":{},\"bytes\":{},\"app\":\"{}\",\"upstream\":\"{}\",\"duration_us\":{},\"worker\":{},"
-                   "\"request_id\":\"{}\"}}\n",
-                   ctx_.now_text(), peer_ip_, esc(host), esc(method), esc(target), status, bytes, esc(app), esc(upstream),
-                   dur, ctx_.worker_id, request_id_.empty() ? "-" : request_id_);
-  } else {
-    fmt::format_to(std::back_inserter(ctx_.access_buf), "{} {} {} {} {} {} {} {} {} {}us w{} {}\n", ctx_.now_text(),
-                   peer_ip_, host, method.empty() ? "-" : method, target.empty() ? "-" : target, status, bytes, app,
-                   upstream, dur, ctx_.worker_id, request_id_.empty() ? "-" : request_id_);
-  }
-  if (ctx_.access_buf.size() > 32 * 1024) {
-    access_log_submit(std::move(ctx_.access_buf));
-    ctx_.access_buf.clear();
-  }
+  rec.status = status;
+  rec.bytes = bytes;
+  rec.app = app;
+  rec.upstream = upstream;
+  rec.duration_us = start_us ? now_us(ctx_.loop) - start_us : 0;
+  rec.request_id = request_id_;
+  AccessLog::write(ctx_, rec);
 }
 
 }  // namespace turnout

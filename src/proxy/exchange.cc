@@ -4,47 +4,33 @@
 
 #include <algorithm>
 #include <cassert>
-#include <charconv>
 
 #include "turnout/common/block_cache.h"
 #include "turnout/common/log.h"
 #include "turnout/http/framing.h"
 #include "turnout/http/rewrite.h"
 #include "turnout/http/upgrade.h"
-#include "turnout/proxy/client_conn.h"
+#include "turnout/proxy/body_writer.h"
 
 namespace turnout {
 
 namespace {
-constexpr char kCrlf[] = "\r\n";
-constexpr char kLastChunk[] = "0\r\n\r\n";
 constexpr size_t kMaxAttempts = 2;  // the first try plus one retry on another server
 
 uint64_t now_us() { return uv_hrtime() / 1000; }
-
-// Queues one body span on `out`, chunk-encoded when `chunked`.
-void write_body(Stream& out, bool chunked, const ChunkRef& chunk, const char* at, size_t len) {
-  if (len == 0) return;
-  if (chunked) {
-    char size_line[24];
-    auto r = std::to_chars(size_line, size_line + 20, len, 16);
-    *r.ptr++ = '\r';
-    *r.ptr++ = '\n';
-    out.write_small(size_line, static_cast<size_t>(r.ptr - size_line));
-    out.write_ref(chunk, at, len);
-    out.write_small(kCrlf, 2);
-  } else {
-    out.write_ref(chunk, at, len);
-  }
-}
 }  // namespace
 
-Exchange::Exchange(ProxyContext& ctx, ClientConnection& client, RouteTablePtr table, const Route& route,
-                   uint64_t start_us)
-    : ctx_(ctx), client_(&client), table_(std::move(table)), route_(&route), route_host_(route.host), start_us_(start_us) {
-  const RequestHead& req = client.request();
-  upgrade_ = req.upgrade;
-  up_framing_ = req.framing;
+Exchange::Exchange(ProxyContext& ctx, ClientSide& client, const RequestHead& request, RouteTablePtr table,
+                   const Route& route, uint64_t start_us)
+    : ctx_(ctx),
+      client_(&client),
+      req_(&request),
+      table_(std::move(table)),
+      route_(&route),
+      route_host_(route.host),
+      start_us_(start_us) {
+  upgrade_ = request.upgrade;
+  up_framing_ = request.framing;
 }
 
 void* Exchange::operator new(size_t size) {
@@ -123,17 +109,14 @@ void Exchange::on_upstream_connected() {
 
 void Exchange::send_request() {
   state_ = State::Sending;
-  ClientConnection* client = client_;
-  if (!client) return;
-  up_->begin_exchange(client->request().method);
+  if (!client_) return;
+  up_->begin_exchange(req_->method);
   ForwardContext fwd;
-  fwd.client_ip = client->peer_ip();
-  fwd.trust = client->forward_trust();
-  if (client->request_id_generated()) fwd.request_id = client->request_id();
+  client_->forward_context(*this, fwd);
   fwd.upgrade = upgrade_;
   std::string& head = ctx_.scratch;
   head.clear();
-  build_upstream_request(client->request(), up_framing_, fwd, head);
+  build_upstream_request(*req_, up_framing_, fwd, head);
   Stream& out = up_->stream();
   out.write_small(head.data(), head.size());
   bool chunked = up_framing_.kind == BodyKind::Chunked;
@@ -144,7 +127,7 @@ void Exchange::send_request() {
   upstream_start_us_ = now_us();
   if (request_complete_) finish_request_upstream();
   out.flush();
-  if (client_ && !out.above_high_watermark()) client_->resume_reading(ClientConnection::kPausedUpstream);
+  if (client_ && !out.above_high_watermark()) client_->resume_request_body(*this);
 }
 
 void Exchange::on_request_body(const ChunkRef& chunk, const char* at, size_t len) {
@@ -155,16 +138,16 @@ void Exchange::on_request_body(const ChunkRef& chunk, const char* at, size_t len
     if (!response_head_sent_) {
       fail_with(413, "request body too large", true);
     } else if (client_) {
-      ClientConnection* c = client_;
+      ClientSide* c = client_;
       abort();
-      c->abort_connection();
+      c->abort(*this);
     }
     return;
   }
   if (state_ == State::Connecting) {
     pending_.push_back(Pending{chunk, at, len});
     pending_bytes_ += len;
-    if (pending_bytes_ >= Stream::kHighWatermark && client_) client_->pause_reading(ClientConnection::kPausedUpstream);
+    if (pending_bytes_ >= Stream::kHighWatermark && client_) client_->pause_request_body(*this);
     return;
   }
   if (!up_ || state_ == State::Failed) return;  // answered already (e.g. early response): drop
@@ -176,7 +159,7 @@ void Exchange::write_request_body(const ChunkRef& chunk, const char* at, size_t 
   write_body(out, up_framing_.kind == BodyKind::Chunked, chunk, at, len);
   request_body_started_ = true;
   out.flush();
-  if (out.above_high_watermark() && client_) client_->pause_reading(ClientConnection::kPausedUpstream);
+  if (out.above_high_watermark() && client_) client_->pause_request_body(*this);
 }
 
 void Exchange::on_request_complete() {
@@ -189,68 +172,48 @@ void Exchange::on_request_complete() {
 }
 
 void Exchange::finish_request_upstream() {
-  if (up_framing_.kind == BodyKind::Chunked) up_->stream().write_small(kLastChunk, sizeof(kLastChunk) - 1);
+  if (up_framing_.kind == BodyKind::Chunked) up_->stream().write_small(kLastChunk, kLastChunkLen);
   up_->request_sent();
 }
 
 void Exchange::on_upstream_drained() {
-  if (client_) client_->resume_reading(ClientConnection::kPausedUpstream);
+  if (client_) client_->resume_request_body(*this);
 }
 
 HttpParser::Events::HeadAction Exchange::on_upstream_head(ResponseHead& head) {
   using HeadAction = HttpParser::Events::HeadAction;
   if (!client_) return HeadAction::Reject;
-  const RequestHead& req = client_->request();
   if (head.status >= 100 && head.status < 200 && head.status != 101) {
-    // Interim response: pass "100 Continue" to a client that asked for it; drop others.
-    if (head.status == 100 && req.expect_continue && !response_head_sent_) {
-      client_->stream().write_static("HTTP/1.1 100 Continue\r\n\r\n", 25);
-      client_->stream().flush();
-    }
+    // Interim response: the protocol decides whether the client hears it.
+    if (!response_head_sent_) client_->send_interim(*this, head);
     return HeadAction::SkipBody;
   }
-  auto framed = decide_response_framing(head, req.method);
+  auto framed = decide_response_framing(head, req_->method);
   if (!framed) {
     up_->set_not_reusable();
     return HeadAction::Reject;  // -> on_upstream_failed(Malformed) -> 502
   }
   bool tunnel = head.status == 101;
-  if (tunnel && !check_switching_protocols(head, req, request_complete_)) {
+  if (tunnel && !check_switching_protocols(head, *req_, request_complete_)) {
     // A switch the client did not offer (h2c), or before its whole request: 502, never relayed.
     up_->set_not_reusable();
     return HeadAction::Reject;
   }
   state_ = State::Receiving;
   status_ = head.status;
-  // Framing towards the client: a body of unknown length is chunked for an HTTP/1.1 client so
-  // its connection survives; a 1.0 client gets it until close.
-  down_framing_ = head.framing;
-  bool client_11 = req.version_major == 1 && req.version_minor >= 1;
-  if (head.framing.kind == BodyKind::UntilClose || (head.framing.kind == BodyKind::Chunked && !client_11))
-    down_framing_.kind = client_11 ? BodyKind::Chunked : BodyKind::UntilClose;
-  keep_alive_ = req.keep_alive && !ctx_.draining && !tunnel && down_framing_.kind != BodyKind::UntilClose &&
-                !(upgrade_ && !tunnel);
-  if (!request_complete_ && !tunnel) {
-    // The server answered before the request body was all read (e.g. 413 or 401 on upload):
-    // forward its answer, then close rather than read the rest of the body.
-    keep_alive_ = false;
-  }
-  std::string& out = ctx_.scratch;
-  out.clear();
-  build_downstream_response(head, down_framing_, req.version_minor, keep_alive_, out);
-  ctx_.stats.bytes_out.add(out.size());
-  client_->stream().write_small(out.data(), out.size());
+  // Framing towards the client and whether its connection carries on are the protocol's.
+  client_->send_head(*this, head);
   response_head_sent_ = true;
   ctx_.stats.responses_by_class[head.status / 100 % 6].add();
   record_latency();
   if (tunnel) {
     state_ = State::Tunnel;
     up_->start_tunnel();
-    client_->stream().flush();
-    client_->enter_tunnel();
+    client_->start_tunnel(*this);
     return HeadAction::Upgrade;
   }
-  if (down_framing_.kind == BodyKind::None) return HeadAction::SkipBody;
+  // The client's framing has a body exactly when the server's has.
+  if (head.framing.kind == BodyKind::None) return HeadAction::SkipBody;
   return HeadAction::Continue;
 }
 
@@ -261,13 +224,10 @@ void Exchange::record_latency() {
 
 void Exchange::on_upstream_body(const ChunkRef& chunk, const char* at, size_t len) {
   if (!client_) return;
-  Stream& out = client_->stream();
-  write_body(out, down_framing_.kind == BodyKind::Chunked, chunk, at, len);
   body_bytes_out_ += len;
   ctx_.stats.bytes_out.add(len);
-  out.flush();
   // Backpressure: a slow client slows the server.
-  if (out.above_high_watermark() && up_) up_->stream().stop_read();
+  if (!client_->send_body(*this, chunk, at, len) && up_) up_->stream().stop_read();
 }
 
 void Exchange::on_client_drained() {
@@ -276,8 +236,7 @@ void Exchange::on_client_drained() {
 
 void Exchange::on_upstream_complete() {
   if (!client_) return;
-  if (down_framing_.kind == BodyKind::Chunked) client_->stream().write_small(kLastChunk, sizeof(kLastChunk) - 1);
-  client_->stream().flush();
+  client_->send_end(*this, nullptr);  // the HTTP/1 response parser keeps no trailers
   response_complete_ = true;
   state_ = State::Done;
   count_end(false);
@@ -298,16 +257,11 @@ void Exchange::release_upstream() {
 
 void Exchange::maybe_done() {
   if (!response_complete_ || !client_) return;
-  if (!request_complete_) {
-    // Response done while the body is still arriving: finish now and close the connection.
-    ClientConnection* c = client_;
-    client_ = nullptr;
-    c->on_exchange_done(false);
-    return;
-  }
-  ClientConnection* c = client_;
+  // Also when the request body is still arriving: the protocol ends the exchange now (HTTP/1.1
+  // closes the connection rather than read the rest).
+  ClientSide* c = client_;
   client_ = nullptr;
-  c->on_exchange_done(keep_alive_);
+  c->exchange_done(*this);
 }
 
 void Exchange::on_upstream_failed(UpstreamFailure why, bool response_started) {
@@ -320,9 +274,9 @@ void Exchange::on_upstream_failed(UpstreamFailure why, bool response_started) {
   if (response_head_sent_ || response_started) {
     // Too late for an error status: the client sees the connection end.
     if (state_ == State::Tunnel || response_head_sent_) {
-      ClientConnection* c = client_;
+      ClientSide* c = client_;
       client_ = nullptr;
-      c->abort_connection();
+      c->abort(*this);
       return;
     }
   }
@@ -358,29 +312,27 @@ void Exchange::fail_with(int status, const char* why, bool force_close) {
   }
   pending_.clear();
   if (!client_) return;
-  ClientConnection* c = client_;
+  ClientSide* c = client_;
   client_ = nullptr;
-  // Keep the connection when the request is fully read (or its body can still be skipped).
-  c->respond_error(status, why, force_close || !c->request().keep_alive || upgrade_);
+  // The protocol keeps the connection when it can (HTTP/1.1: the request is fully read, or its
+  // body can still be skipped); `force_close` says it cannot.
+  c->send_error(*this, status, why, force_close);
 }
 
 void Exchange::on_upstream_tunnel_data(const ChunkRef& chunk, const char* at, size_t len) {
   if (!client_) return;
-  Stream& out = client_->stream();
-  out.write_ref(chunk, at, len);
   ctx_.stats.bytes_out.add(len);
   body_bytes_out_ += len;
-  out.flush();
-  if (out.above_high_watermark() && up_) up_->stream().stop_read();
+  if (!client_->send_tunnel_data(*this, chunk, at, len) && up_) up_->stream().stop_read();
 }
 
 void Exchange::on_upstream_tunnel_end() {
-  if (client_) client_->stream().shutdown_after_flush();
+  if (client_) client_->end_tunnel_output(*this);
   tunnel_up_eof_ = true;
   if (tunnel_client_eof_ && client_) {
-    ClientConnection* c = client_;
+    ClientSide* c = client_;
     client_ = nullptr;
-    c->abort_connection();
+    c->abort(*this);
   }
 }
 
@@ -389,16 +341,16 @@ void Exchange::on_client_tunnel_data(const ChunkRef& chunk, const char* at, size
   Stream& out = up_->stream();
   out.write_ref(chunk, at, len);
   out.flush();
-  if (out.above_high_watermark() && client_) client_->pause_reading(ClientConnection::kPausedUpstream);
+  if (out.above_high_watermark() && client_) client_->pause_request_body(*this);
 }
 
 void Exchange::on_client_tunnel_end() {
   if (up_) up_->stream().shutdown_after_flush();
   tunnel_client_eof_ = true;
   if (tunnel_up_eof_ && client_) {
-    ClientConnection* c = client_;
+    ClientSide* c = client_;
     client_ = nullptr;
-    c->abort_connection();
+    c->abort(*this);
   }
 }
 

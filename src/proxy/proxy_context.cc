@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "turnout/proxy/client_conn.h"
+
 namespace turnout {
 
 namespace {
@@ -167,6 +169,24 @@ bool ProxyContext::server_up(const std::string& addr) const {
   auto it = health.find(addr);
   if (it == health.end()) return true;
   return it->second.down_until_ms <= uv_now(loop);
+}
+
+void ProxyContext::link_client(ClientConnection* conn) {
+  conn->prev = nullptr;
+  conn->next = clients_head;
+  if (clients_head) clients_head->prev = conn;
+  clients_head = conn;
+  ++client_count;
+  stats.connections_active.add();
+}
+
+void ProxyContext::unlink_client(ClientConnection* conn) {
+  if (conn->prev) conn->prev->next = conn->next;
+  else clients_head = conn->next;
+  if (conn->next) conn->next->prev = conn->prev;
+  conn->next = conn->prev = nullptr;
+  --client_count;
+  stats.connections_active.sub();
 }
 
 }  // namespace turnout

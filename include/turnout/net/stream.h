@@ -1,11 +1,14 @@
-// Stream: one connected socket (TCP, or a unix socket for `unix:` servers) with pooled reads,
-// batched writes and watermarks.
+// Stream: one connection (TCP, or a unix socket for `unix:` servers) with pooled reads, batched
+// writes and watermarks, over a Transport (transport.h) that does the raw I/O.
 //
 // Reads land in 64 KiB chunks from the worker's ChunkPool and are handed to the owner by
 // reference. Writes are queued as segments (owned bytes, or spans of chunks held by ChunkRef)
-// and flushed once per call to flush(): uv_try_write of up to 64 iovecs first, and only the
-// remainder goes into one uv_write whose request owns its segments until its callback
-// (libuv's buffer lifetime rule). At most one uv_write is in flight.
+// and flushed once per call to flush(): the transport's try_write of up to 64 iovecs first, and
+// only the remainder goes into one transport write whose request owns its segments until its
+// callback (libuv's buffer lifetime rule). At most one write is in flight.
+//
+// The Stream embeds the SocketTransport of its socket (no allocation); set_transport() puts
+// another transport (TLS) between the two.
 //
 // Lifetime: the Stream is a member of its owner (ClientConnection, UpstreamConnection). close()
 // is safe to call twice; the owner is told through Owner::on_stream_closed() from the close
@@ -20,10 +23,12 @@
 
 #include "turnout/common/buffer.h"
 #include "turnout/common/fifo.h"
+#include "turnout/net/socket_transport.h"
+#include "turnout/net/transport.h"
 
 namespace turnout {
 
-class Stream {
+class Stream final : public Transport::Events {
  public:
   class Owner {
    public:
@@ -46,15 +51,20 @@ class Stream {
   static constexpr size_t kLowWatermark = 64 * 1024;    // resume below this
 
   Stream(uv_loop_t* loop, ChunkPool& pool, Owner* owner);
-  ~Stream();
+  ~Stream() override;
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
 
   // Initialise as a TCP (or unix pipe) handle; must precede connect/accept/open.
   int init_tcp();
   int init_pipe();
-  uv_stream_t* handle() { return reinterpret_cast<uv_stream_t*>(&h_); }
-  bool is_pipe() const { return is_pipe_; }
+  uv_stream_t* handle() { return socket_.handle(); }
+  bool is_pipe() const { return socket_.is_pipe(); }
+  // The socket under this stream; a layer above it (TLS) takes it as its own lower transport.
+  SocketTransport& socket() { return socket_; }
+  // Routes all I/O through `t` (which sits on socket() and reports to this stream) instead of
+  // the socket itself. Before connect/accept; `t` outlives the stream's close callback.
+  void set_transport(Transport* t) { transport_ = t; }
 
   // Connects; `cb(status)` runs on the loop (status UV_ECANCELED if closed first).
   using ConnectCb = void (*)(Stream* stream, int status, void* arg);
@@ -101,29 +111,28 @@ class Stream {
     size_t n = 0;            // unsent length
   };
   struct WriteReq;
-  friend struct StreamCallbacks;
+
+  // Transport::Events (from transport_: the socket, or the layer on it)
+  void on_transport_read(const ChunkRef& chunk, ssize_t nread) override;
+  void on_transport_connected(int status) override;
+  void on_transport_written(TransportWrite* w, int status) override;
+  void on_transport_closed() override;
 
   void on_write_done(WriteReq* req, int status);
   void do_shutdown();
 
-  union {
-    uv_tcp_t tcp;
-    uv_pipe_t pipe;
-  } h_;                           // the handle; data points to this Stream
-  // A connect or shutdown in progress lives on the heap from its start until its callback
-  // (which libuv always calls, with UV_ECANCELED when the handle closes first): most streams
-  // never connect (clients) or shut down (pooled upstreams), so none carries the 96 bytes inline.
-  struct Request;
-  uv_loop_t* loop_;
+  SocketTransport socket_;        // the socket (handle inline; freed with the stream)
+  Transport* transport_;          // where I/O goes: &socket_, or a layer on top of it (TLS)
   ChunkPool& pool_;
   Owner* owner_;                  // notified of events; outlives the Stream's close callback
-  Fifo<Segment> out_;             // queued, not yet handed to uv_write
-  WriteReq* inflight_ = nullptr;  // the uv_write in progress, owns its segments
+  ConnectCb connect_cb_ = nullptr;  // the connect in progress: told its outcome
+  void* connect_arg_ = nullptr;     // ...with this
+  Fifo<Segment> out_;             // queued, not yet handed to the transport
+  WriteReq* inflight_ = nullptr;  // the write in progress, owns its segments
   ChunkRef tail_;                 // chunk receiving write_small() bytes; dropped when all is written
   size_t tail_used_ = 0;          // bytes of tail_ handed out (never rewritten once queued)
   size_t queued_bytes_ = 0;       // bytes in out_ + inflight_
   State state_ = State::Idle;
-  bool is_pipe_ = false;
   bool reading_ = false;
   bool connecting_ = false;
   bool was_above_high_ = false;   // for on_stream_drained edge

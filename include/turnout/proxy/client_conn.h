@@ -1,7 +1,9 @@
-// ClientConnection: one accepted client socket. Owns the socket, the keep-alive loop, the
-// request state (head and parser, taken from the worker's pool at a request's first byte and
-// returned when the connection goes idle) and at most one Exchange (the request being proxied).
-// Pipelined requests wait, unparsed, until the current response is done.
+// ClientConnection: one accepted client socket speaking HTTP/1.1, and the HTTP/1.1 ClientSide of
+// its exchanges. Owns the socket, the keep-alive loop, the request state (head and parser, taken
+// from the worker's pool at a request's first byte and returned when the connection goes idle)
+// and at most one Exchange (the request being proxied). Pipelined requests wait, unparsed, until
+// the current response is done. As the ClientSide it owns the response's wire form: the head
+// rewrite, the body framing (chunked / Content-Length / until close) and the keep-alive decision.
 //
 // Created by the Worker on accept; freed after its socket handle's close callback ran
 // (handle_closed). Worker thread only.
@@ -21,13 +23,14 @@
 #include "turnout/net/proxy_protocol.h"
 #include "turnout/net/deadlines.h"
 #include "turnout/net/stream.h"
+#include "turnout/proxy/client_side.h"
 #include "turnout/proxy/proxy_context.h"
 
 namespace turnout {
 
 class Exchange;
 
-class ClientConnection final : public Stream::Owner, public HttpParser::Events {
+class ClientConnection final : public Stream::Owner, public HttpParser::Events, public ClientSide {
  public:
   enum class State : uint8_t {
     ReadingHead,  // waiting for / reading a request head (idle keep-alive included)
@@ -52,30 +55,25 @@ class ClientConnection final : public Stream::Owner, public HttpParser::Events {
   int open(int fd, const sockaddr* peer, bool proxy_protocol = false);
   void close();
 
-  // --- called by the Exchange ---
-  Stream& stream() { return stream_; }
-  // The current request's head; only while a request is in progress (an Exchange exists).
-  RequestHead& request() { return rs_->head; }
   const std::string& peer_ip() const { return peer_ip_; }
-  // The current request's id (its X-Request-Id, or one made up), and whether turnout made it up
-  // (then it is sent upstream as X-Request-Id).
-  const std::string& request_id() const { return request_id_; }
-  bool request_id_generated() const { return request_id_generated_; }
   // What this client's X-Forwarded-* are worth under the current trusted_proxies.
   ForwardTrust forward_trust() const;
   uint64_t id() const { return id_; }
-  void pause_reading(PauseReason why);
-  void resume_reading(PauseReason why);
-  // The exchange finished (response fully queued, request fully read). `keep_alive`: the
-  // connection may carry another request.
-  void on_exchange_done(bool keep_alive);
-  // The exchange failed after the response started: nothing can be said to the client.
-  void abort_connection();
-  // Upgrade succeeded (101 sent): raw bytes from now on, starting with any already read.
-  void enter_tunnel();
-  // Answers with a short error and ends the exchange (closing when the request cannot be
-  // skipped or `close` is set).
-  void respond_error(int status, std::string_view body, bool close);
+
+  // ClientSide: the Exchange's view of this connection (HTTP/1.1 framing).
+  void forward_context(const Exchange& ex, ForwardContext& out) const override;
+  void pause_request_body(Exchange& ex) override { pause_reading(kPausedUpstream); }
+  void resume_request_body(Exchange& ex) override { resume_reading(kPausedUpstream); }
+  void send_interim(Exchange& ex, const ResponseHead& head) override;
+  void send_head(Exchange& ex, const ResponseHead& head) override;
+  bool send_body(Exchange& ex, const ChunkRef& chunk, const char* at, size_t len) override;
+  void send_end(Exchange& ex, const MessageHead* trailers) override;
+  void send_error(Exchange& ex, int status, std::string_view why, bool close) override;
+  void exchange_done(Exchange& ex) override;
+  void abort(Exchange& ex) override { abort_connection(); }
+  void start_tunnel(Exchange& ex) override;
+  bool send_tunnel_data(Exchange& ex, const ChunkRef& chunk, const char* at, size_t len) override;
+  void end_tunnel_output(Exchange& ex) override { stream_.shutdown_after_flush(); }
 
   // Drain: close now if idle, else finish the current response with Connection: close.
   void drain();
@@ -105,6 +103,19 @@ class ClientConnection final : public Stream::Owner, public HttpParser::Events {
   HeadAction on_head_complete() override;
   void on_body(const char* at, size_t len) override;
   void on_message_complete() override;
+
+  void pause_reading(PauseReason why);
+  void resume_reading(PauseReason why);
+  // The exchange finished (response fully queued, request fully read). `keep_alive`: the
+  // connection may carry another request.
+  void on_exchange_done(bool keep_alive);
+  // The exchange failed after the response started: nothing can be said to the client.
+  void abort_connection();
+  // Upgrade succeeded (101 sent): raw bytes from now on, starting with any already read.
+  void enter_tunnel();
+  // Answers with a short error and ends the exchange (closing when the request cannot be
+  // skipped or `close` is set).
+  void respond_error(int status, std::string_view body, bool close);
 
   void process_input();
   // The PROXY header layer: consumes its bytes from `chunk`, then hands the rest to HTTP.
@@ -148,6 +159,8 @@ class ClientConnection final : public Stream::Owner, public HttpParser::Events {
   bool request_complete_ = false;      // the current request has been fully read
   bool local_response_ = false;        // turnout answered this request itself (no exchange)
   bool local_keep_alive_ = true;       // ...and the connection may carry on afterwards
+  bool response_keep_alive_ = true;    // the exchange's response lets the connection carry on
+  BodyKind down_body_ = BodyKind::None;  // the exchange's response body framing towards the client
   bool peer_eof_ = false;              // client half-closed
   bool idle_counted_ = false;          // counted in stats.connections_idle
   bool in_feed_ = false;               // inside parser_.feed(): callbacks must not re-enter it

@@ -2,9 +2,13 @@
 // route table, route, chosen app and server, framing both ways), the upstream lease, the
 // request body bytes not yet sent, and backpressure between the two sockets.
 //
-// Created by its ClientConnection when a request head is complete; handed to the worker's
-// graveyard (deleted after the current callback stack unwinds) when done or aborted.
-// Worker thread only.
+// It speaks to the client only through a ClientSide (client_side.h): it says what is answered
+// (interim, head, body, end, an error of its own, a tunnel) and the protocol says how. It never
+// touches the client's socket.
+//
+// Created by the protocol side (ClientConnection for HTTP/1.1) when a request head is complete;
+// handed to the worker's graveyard (deleted after the current callback stack unwinds) when done
+// or aborted. Worker thread only.
 #pragma once
 
 #include <cstdint>
@@ -15,13 +19,12 @@
 #include "turnout/balance/round_robin.h"
 #include "turnout/common/buffer.h"
 #include "turnout/http/message.h"
+#include "turnout/proxy/client_side.h"
 #include "turnout/proxy/proxy_context.h"
 #include "turnout/route/route_table.h"
 #include "turnout/upstream/upstream_conn.h"
 
 namespace turnout {
-
-class ClientConnection;
 
 class Exchange final : public UpstreamConnection::User, public ServerFilter, public ProxyContext::Deferred {
  public:
@@ -34,8 +37,10 @@ class Exchange final : public UpstreamConnection::User, public ServerFilter, pub
     Failed,           // aborted; waiting to be reaped
   };
 
-  Exchange(ProxyContext& ctx, ClientConnection& client, RouteTablePtr table, const Route& route,
-           uint64_t start_us);
+  // `request` is owned by the client side and outlives the exchange's use of it (it is read only
+  // while the exchange is attached to `client`).
+  Exchange(ProxyContext& ctx, ClientSide& client, const RequestHead& request, RouteTablePtr table,
+           const Route& route, uint64_t start_us);
   ~Exchange() override;
   // One Exchange per request: its memory is recycled through a per-thread cache, not malloc.
   static void* operator new(size_t size);
@@ -44,7 +49,7 @@ class Exchange final : public UpstreamConnection::User, public ServerFilter, pub
   // Picks a server and starts sending. May synchronously answer an error through the client.
   void start();
 
-  // Request side (from the ClientConnection's parser).
+  // Request side (from the ClientSide's parser).
   void on_request_body(const ChunkRef& chunk, const char* at, size_t len);
   void on_request_complete();
   void on_client_tunnel_data(const ChunkRef& chunk, const char* at, size_t len);
@@ -96,7 +101,8 @@ class Exchange final : public UpstreamConnection::User, public ServerFilter, pub
   };
 
   ProxyContext& ctx_;                 // worker state
-  ClientConnection* client_;          // the owner; null once aborted
+  ClientSide* client_;                // the protocol carrying the request; null once over or aborted
+  const RequestHead* req_;            // the request head, owned by the client side
   RouteTablePtr table_;               // pinned for the whole exchange
   const Route* route_;                // in table_
   // Views into table_, which this exchange pins for its whole life: no copy per request.
@@ -110,7 +116,6 @@ class Exchange final : public UpstreamConnection::User, public ServerFilter, pub
   std::vector<Pending> pending_;      // request body held until a connection is ready
   size_t pending_bytes_ = 0;
   Framing up_framing_;                // request body framing as sent upstream
-  Framing down_framing_;              // response body framing as sent to the client
   uint64_t start_us_;                 // request head complete (µs, loop clock)
   uint64_t upstream_start_us_ = 0;    // request sent to the server
   uint64_t latency_us_ = ProxyContext::kNoLatency;  // response head after the request; counted at the end
@@ -125,7 +130,6 @@ class Exchange final : public UpstreamConnection::User, public ServerFilter, pub
   bool response_head_sent_ = false;   // the client has seen our response head
   bool response_complete_ = false;
   bool upgrade_ = false;              // the request asks for an upgrade
-  bool keep_alive_ = true;            // the client connection may carry on afterwards
   bool tunnel_up_eof_ = false;        // tunnel: the server half-closed
   bool tunnel_client_eof_ = false;    // tunnel: the client half-closed
 };

@@ -164,9 +164,12 @@ struct ProxyContext {
                      uint64_t latency_us = kNoLatency);
   bool draining = false;           // stop keep-alive, close idle connections
 
-  // Live client connections (for drain, in-flight queries). Intrusive doubly linked list.
+  // Live client connections (for drain, in-flight queries). Intrusive doubly linked list, linked
+  // and unlinked only by these two (the worker on accept, the connection when it is freed).
   ClientConnection* clients_head = nullptr;
   size_t client_count = 0;
+  void link_client(ClientConnection* conn);
+  void unlink_client(ClientConnection* conn);
   std::function<void()> on_client_closed;  // the worker re-admits connections held back by max_connections
 
   // Scratch buffer for building heads before they are copied into a stream (keeps its capacity).

@@ -11,6 +11,7 @@
 #include "turnout/common/log.h"
 #include "turnout/http/framing.h"
 #include "turnout/http/header.h"
+#include "turnout/http/request_line.h"
 
 namespace turnout {
 
@@ -238,6 +239,11 @@ void AdminConnection::on_resume() {
 }
 
 HttpParser::Events::HeadAction AdminConnection::on_head_complete() {
+  if (head_.method == kMethodExtension) {
+    // The proxy forwards extension methods; the admin API has none and answers 400 as llhttp did.
+    reject(400, "malformed request: unknown method");
+    return HeadAction::Reject;
+  }
   request_.method = std::string(head_.str(head_.method_name));
   request_.target = std::string(head_.str(head_.target));
   request_.headers.clear();

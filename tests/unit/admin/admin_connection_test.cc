@@ -176,6 +176,13 @@ TEST_CASE("a malformed request gets 400 and the connection closes") {
   CHECK(answers[0].body.find("malformed request") != std::string::npos);
 }
 
+TEST_CASE("an extension method gets 400 (the admin API has none)") {
+  Session s;
+  std::vector<Answer> answers = split_answers(s.exchange("BREW /v1/routes HTTP/1.1\r\nHost: admin\r\n\r\n", true));
+  REQUIRE(answers.size() == 1);
+  CHECK(answers[0].status == 400);
+}
+
 TEST_CASE("a request after a valid one that is malformed: the first is answered, then 400") {
   Session s;
   std::string in = std::string(kGetRoutes) + "GET /v1/routes HTTP/1.1\r\nHost: admin\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n";

@@ -154,11 +154,12 @@ void AdminConnection::feed(const char* data, size_t len) {
     case HttpParser::Status::Error:
       break;
   }
-  // The admin API's own words for the limits; the parser's reason for malformed input.
-  int status = parser_.error_status() != 0 ? parser_.error_status() : 400;
+  // The admin API's own words for the limits; anything else the parser refuses (a bad head, a
+  // method or version it does not take: its 501/505 included) is the admin API's 400.
+  int status = parser_.error_status();
   if (status == 431) return fail(431, "request header fields too large");
   if (status == 414) return fail(414, "request target too long");
-  fail(status, fmt::format("malformed request: {}", parser_.error_reason()));
+  fail(400, fmt::format("malformed request: {}", parser_.error_reason()));
 }
 
 void AdminConnection::dispatch() {

@@ -183,6 +183,22 @@ TEST_CASE("an extension method gets 400 (the admin API has none)") {
   CHECK(answers[0].status == 400);
 }
 
+TEST_CASE("a request line the parser refuses with 501 or 505 is the admin API's 400") {
+  SUBCASE("HTTP/2.0") {
+    Session s;
+    std::vector<Answer> answers = split_answers(s.exchange("GET /v1/routes HTTP/2.0\r\nHost: admin\r\n\r\n", true));
+    REQUIRE(answers.size() == 1);
+    CHECK(answers[0].status == 400);
+  }
+  SUBCASE("a method too long") {
+    Session s;
+    std::vector<Answer> answers =
+        split_answers(s.exchange(std::string(100, 'G') + " /v1/routes HTTP/1.1\r\nHost: admin\r\n\r\n", true));
+    REQUIRE(answers.size() == 1);
+    CHECK(answers[0].status == 400);
+  }
+}
+
 TEST_CASE("a request after a valid one that is malformed: the first is answered, then 400") {
   Session s;
   std::string in = std::string(kGetRoutes) + "GET /v1/routes HTTP/1.1\r\nHost: admin\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n";

@@ -2,77 +2,32 @@
 
 #include <unistd.h>
 
-#include <algorithm>
 #include <cctype>
-#include <cstring>
 #include <utility>
 
 #include <fmt/format.h>
 
 #include "turnout/admin/http_util.h"
 #include "turnout/common/log.h"
+#include "turnout/http/framing.h"
+#include "turnout/http/header.h"
+#include "turnout/http/request_line.h"
 
 namespace turnout {
 
-// A write request owns its bytes until libuv calls it back (STYLE.md pattern 11).
-struct AdminConnection::WriteReq {
-  uv_write_t req;         // libuv request; req.data points back here
-  std::string bytes;      // the answer being written
-  AdminConnection* conn;  // valid while the request is not cancelled (see on_write)
-};
-
 // Thin trampolines: cast `data`, call the member (STYLE.md pattern 10).
-struct AdminConnectionTrampolines {
+struct AdminConnectionCallbacks {
   static AdminConnection* of(void* data) { return static_cast<AdminConnection*>(data); }
-
-  static void on_alloc(uv_handle_t* handle, size_t, uv_buf_t* buf) {
-    AdminConnection* c = of(handle->data);
-    *buf = uv_buf_init(c->read_buf_, sizeof c->read_buf_);
-  }
-  static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
-    of(stream->data)->on_read(nread, buf);
-  }
-  static void on_write(uv_write_t* req, int status) {
-    auto* w = static_cast<AdminConnection::WriteReq*>(req->data);
-    if (status == UV_ECANCELED) {  // the connection is closing: touch only our own memory
-      delete w;
-      return;
-    }
-    AdminConnection* conn = w->conn;
-    delete w;
-    conn->on_written(status);
-  }
   static void on_timer(uv_timer_t* timer) { of(timer->data)->on_resume(); }
-  static void on_close(uv_handle_t* handle) { of(handle->data)->on_handle_closed(); }
-
-  static int url(llhttp_t* p, const char* at, size_t len) { return of(p->data)->on_url(at, len); }
-  static int field(llhttp_t* p, const char* at, size_t len) { return of(p->data)->on_header_field(at, len); }
-  static int value(llhttp_t* p, const char* at, size_t len) { return of(p->data)->on_header_value(at, len); }
-  static int value_complete(llhttp_t* p) { return of(p->data)->on_header_value_complete(); }
-  static int headers_complete(llhttp_t* p) { return of(p->data)->on_headers_complete(); }
-  static int body(llhttp_t* p, const char* at, size_t len) { return of(p->data)->on_body(at, len); }
-  static int message_complete(llhttp_t* p) { return of(p->data)->on_message_complete(); }
-
-  static const llhttp_settings_t* settings() {
-    static const llhttp_settings_t s = [] {
-      llhttp_settings_t x;
-      llhttp_settings_init(&x);
-      x.on_url = url;
-      x.on_header_field = field;
-      x.on_header_value = value;
-      x.on_header_value_complete = value_complete;
-      x.on_headers_complete = headers_complete;
-      x.on_body = body;
-      x.on_message_complete = message_complete;
-      return x;
-    }();
-    return &s;
-  }
+  static void on_timer_closed(uv_handle_t* handle) { of(handle->data)->on_handle_closed(); }
 };
 
 namespace {
 
-using T = AdminConnectionTrampolines;
+using T = AdminConnectionCallbacks;
+
+constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
+constexpr size_t kIdleChunks = 4;  // read chunks an idle admin server keeps (64 KiB each)
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -84,31 +39,40 @@ std::string error_body(std::string_view message) {
   return nlohmann::json{{"error", message}}.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-}  // namespace
-
-AdminConnection::AdminConnection(Settings settings, OnClose on_close)
-    : settings_(std::move(settings)), on_close_(std::move(on_close)), alive_(std::make_shared<bool>(true)) {
-  llhttp_init(&parser_, HTTP_REQUEST, T::settings());
-  parser_.data = this;
+// The head limits of the admin API: a generous head, no header count limit (the size bounds it),
+// and no body limit in the parser (max_body is checked here, to answer 413 with its size).
+Limits admin_limits() {
+  Limits l;
+  l.max_header_bytes = static_cast<uint32_t>(AdminConnection::kMaxHeadBytes);
+  l.max_headers = 0;
+  l.max_body_bytes = 0;
+  return l;
 }
 
+}  // namespace
+
+AdminConnection::AdminConnection(uv_loop_t* loop, Settings settings, OnClose on_close)
+    : settings_(std::move(settings)),
+      on_close_(std::move(on_close)),
+      chunks_(settings_.chunks ? settings_.chunks : std::make_shared<ChunkPool>(kIdleChunks)),
+      stream_(loop, *chunks_, this),
+      limits_(admin_limits()),
+      parser_(HttpParser::Kind::Request, &head_, this, limits_),
+      alive_(std::make_shared<bool>(true)) {}
+
 AdminConnection* AdminConnection::open(uv_loop_t* loop, int fd, Settings settings, OnClose on_close) {
-  auto* c = new AdminConnection(std::move(settings), std::move(on_close));
-  int rc = c->settings_.is_tcp ? uv_tcp_init(loop, &c->stream_.tcp) : uv_pipe_init(loop, &c->stream_.pipe, 0);
+  auto* c = new AdminConnection(loop, std::move(settings), std::move(on_close));
+  int rc = c->settings_.is_tcp ? c->stream_.init_tcp() : c->stream_.init_pipe();
   if (rc != 0) {  // no handle exists yet: plain delete is right
     ::close(fd);
     delete c;
     return nullptr;
   }
-  if (c->settings_.is_tcp) {
-    c->stream_.tcp.data = c;
-  } else {
-    c->stream_.pipe.data = c;
-  }
   uv_timer_init(loop, &c->resume_timer_);
   c->resume_timer_.data = c;
   c->pending_closes_ = 2;
-  rc = c->settings_.is_tcp ? uv_tcp_open(&c->stream_.tcp, fd) : uv_pipe_open(&c->stream_.pipe, fd);
+  rc = c->settings_.is_tcp ? uv_tcp_open(reinterpret_cast<uv_tcp_t*>(c->stream_.handle()), fd)
+                           : uv_pipe_open(reinterpret_cast<uv_pipe_t*>(c->stream_.handle()), fd);
   if (rc != 0) {  // the handle did not take the fd
     ::close(fd);
     TLOG_WARN("admin connection failed", "error={}", uv_strerror(rc));
@@ -116,13 +80,18 @@ AdminConnection* AdminConnection::open(uv_loop_t* loop, int fd, Settings setting
     c->close();
     return nullptr;
   }
+  c->fd_ = fd;
   c->start_reading();
-  if (c->state_ == State::Closing) return nullptr;  // it frees itself; the server must not keep it
   return c;
 }
 
 void AdminConnection::close() {
   if (state_ == State::Closing) return;
+  begin_close();
+  stream_.close();  // a no-op if the Stream already closes itself (close_after_flush)
+}
+
+void AdminConnection::begin_close() {
   state_ = State::Closing;
   *alive_ = false;
   if (on_close_) {
@@ -130,8 +99,13 @@ void AdminConnection::close() {
     on_close_ = nullptr;
     cb(this);
   }
-  uv_close(reinterpret_cast<uv_handle_t*>(&stream_), T::on_close);
-  uv_close(reinterpret_cast<uv_handle_t*>(&resume_timer_), T::on_close);
+  uv_close(reinterpret_cast<uv_handle_t*>(&resume_timer_), T::on_timer_closed);
+}
+
+void AdminConnection::on_stream_closed() {
+  // The Stream closes on its own after a final answer was written (close_after_flush).
+  if (state_ != State::Closing) begin_close();
+  on_handle_closed();
 }
 
 void AdminConnection::on_handle_closed() {
@@ -139,65 +113,67 @@ void AdminConnection::on_handle_closed() {
 }
 
 void AdminConnection::start_reading() {
-  if (reading_ || state_ != State::Reading) return;
-  int rc = uv_read_start(reinterpret_cast<uv_stream_t*>(&stream_), T::on_alloc, T::on_read);
-  if (rc != 0) {
-    close();
-    return;
-  }
-  reading_ = true;
+  if (state_ == State::Reading) stream_.start_read();
 }
 
-void AdminConnection::on_read(ssize_t nread, const uv_buf_t* buf) {
+void AdminConnection::on_stream_read(const ChunkRef& chunk, size_t len) {
   if (state_ != State::Reading) return;
-  if (nread < 0) {  // EOF or reset: an unfinished request is dropped with the connection
-    if (writes_in_flight_ > 0) {
-      uv_read_stop(reinterpret_cast<uv_stream_t*>(&stream_));
-      reading_ = false;
-      state_ = State::Flushing;  // let the last answer go out first
-    } else {
-      close();
-    }
+  feed(chunk.data(), len);
+}
+
+void AdminConnection::on_stream_end(int status) {
+  // EOF or reset: an unfinished request is dropped with the connection, after the last answer.
+  if (state_ == State::Closing) return;
+  if (!stream_.flushed()) {
+    stream_.stop_read();
+    state_ = State::Flushing;
+    stream_.close_after_flush();
     return;
   }
-  if (nread > 0) feed(buf->base, static_cast<size_t>(nread));
+  close();
 }
+
+void AdminConnection::on_stream_write_error(int status) { close(); }
 
 void AdminConnection::feed(const char* data, size_t len) {
-  llhttp_errno_t err = llhttp_execute(&parser_, data, len);
-  if (err == HPE_OK) return;
-  if (err == HPE_PAUSED) {  // a request is complete; keep what follows for later (llhttp #585)
-    const char* pos = llhttp_get_error_pos(&parser_);
-    if (pos == nullptr || pos < data || pos > data + len) pos = data + len;
-    pending_input_.assign(pos, static_cast<size_t>(data + len - pos));
-    dispatch();
-    return;
-  }
-  if (reject_status_ != 0) {
+  HttpParser::Outcome out = parser_.feed(data, len);
+  if (state_ == State::Closing) return;  // a write failed inside a parser event
+  if (reject_status_ != 0) {  // the guard or the body limit refused the request
     fail(reject_status_, reject_message_);
     return;
   }
-  const char* reason = llhttp_get_error_reason(&parser_);
-  fail(400, fmt::format("malformed request: {}", reason ? reason : llhttp_errno_name(err)));
+  switch (out.status) {
+    case HttpParser::Status::NeedMore:
+      return;
+    case HttpParser::Status::MessageComplete:
+      // A request is complete; keep what follows for after the answer (llhttp #585).
+      pending_input_.assign(data + out.consumed, len - out.consumed);
+      dispatch();
+      return;
+    case HttpParser::Status::Upgrade:  // never chosen in on_head_complete
+    case HttpParser::Status::Error:
+      break;
+  }
+  // The admin API's own words for the limits; anything else the parser refuses (a bad head, a
+  // method or version it does not take: its 501/505 included) is the admin API's 400.
+  int status = parser_.error_status();
+  if (status == 431) return fail(431, "request header fields too large");
+  if (status == 414) return fail(414, "request target too long");
+  fail(400, fmt::format("malformed request: {}", parser_.error_reason()));
 }
 
 void AdminConnection::dispatch() {
   state_ = State::Dispatched;
-  if (reading_) {
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(&stream_));
-    reading_ = false;
-  }
+  stream_.stop_read();
   // The request moves out of the parser's reach: the handler may keep it until it replies.
   auto request = std::make_shared<AdminRequest>(std::move(request_));
-  reset_request();
+  request_ = AdminRequest{};
   if (!settings_.is_tcp && request->method == "POST" && request->target == "/v1/takeover") {
     // A new turnout process (binary upgrade) wants our sockets: the connection leaves HTTP and
-    // becomes the hand-off channel, owned by AdminActions through a dup of its descriptor.
-    uv_os_fd_t fd = -1;
-    if (uv_fileno(reinterpret_cast<uv_handle_t*>(&stream_), &fd) == 0) {
-      int mine = ::dup(fd);
-      if (mine >= 0) settings_.actions->takeover(mine);
-    }
+    // becomes the hand-off channel, owned by AdminActions through a dup of its descriptor (fd_
+    // stays open until the Stream closes below).
+    int mine = fd_ >= 0 ? ::dup(fd_) : -1;
+    if (mine >= 0) settings_.actions->takeover(mine);
     close();
     return;
   }
@@ -211,29 +187,6 @@ void AdminConnection::dispatch() {
   });
 }
 
-void AdminConnection::reset_request() {
-  request_ = AdminRequest{};
-  header_field_.clear();
-  header_value_.clear();
-  head_bytes_ = 0;
-}
-
-bool AdminConnection::write_raw(std::string bytes) {
-  auto* w = new WriteReq{};
-  w->bytes = std::move(bytes);
-  w->conn = this;
-  w->req.data = w;
-  uv_buf_t buf = uv_buf_init(w->bytes.data(), static_cast<unsigned>(w->bytes.size()));
-  int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&stream_), &buf, 1, T::on_write);
-  if (rc != 0) {
-    delete w;
-    close();
-    return false;
-  }
-  ++writes_in_flight_;
-  return true;
-}
-
 void AdminConnection::send(AdminResponse response, bool close_after) {
   if (state_ == State::Closing || state_ == State::Flushing) return;
   std::string out = fmt::format("HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\n",
@@ -243,15 +196,15 @@ void AdminConnection::send(AdminResponse response, bool close_after) {
   if (close_after) out += "Connection: close\r\n";
   out += "\r\n";
   out += response.body;
-  if (!write_raw(std::move(out))) return;
+  stream_.write_owned(std::move(out));
   if (close_after) {
-    if (reading_) {
-      uv_read_stop(reinterpret_cast<uv_stream_t*>(&stream_));
-      reading_ = false;
-    }
+    stream_.stop_read();
     state_ = State::Flushing;
+    stream_.close_after_flush();  // closes the Stream (and then this) once the answer is written
     return;
   }
+  stream_.flush();
+  if (state_ == State::Closing) return;  // the write failed
   // Pipelined input is parsed on the next loop turn, never inside the caller's stack (which
   // may be AdminActions' `done`).
   state_ = State::Reading;
@@ -268,15 +221,15 @@ void AdminConnection::fail(int status, const std::string& message) {
   send(std::move(response), true);
 }
 
-void AdminConnection::on_written(int status) {
-  --writes_in_flight_;
-  if (state_ == State::Closing) return;
-  if (status < 0 || (state_ == State::Flushing && writes_in_flight_ == 0)) close();
+void AdminConnection::reject(int status, std::string message) {
+  if (reject_status_ != 0) return;  // the first reason is the answer
+  reject_status_ = status;
+  reject_message_ = std::move(message);
 }
 
 void AdminConnection::on_resume() {
   if (state_ != State::Reading) return;
-  llhttp_resume(&parser_);
+  parser_.resume();
   std::string input = std::move(pending_input_);
   pending_input_.clear();
   if (!input.empty()) {
@@ -286,86 +239,58 @@ void AdminConnection::on_resume() {
   start_reading();
 }
 
-int AdminConnection::on_url(const char* at, size_t len) {
-  head_bytes_ += len;
-  if (head_bytes_ > kMaxHeadBytes) {
-    reject_status_ = 414;
-    reject_message_ = "request target too long";
-    return HPE_USER;
+HttpParser::Events::HeadAction AdminConnection::on_head_complete() {
+  if (head_.method == kMethodExtension) {
+    // The proxy forwards extension methods; the admin API has none and answers 400 as llhttp did.
+    reject(400, "malformed request: unknown method");
+    return HeadAction::Reject;
   }
-  request_.target.append(at, len);
-  return 0;
-}
+  request_.method = std::string(head_.str(head_.method_name));
+  request_.target = std::string(head_.str(head_.target));
+  request_.headers.clear();
+  request_.body.clear();
+  request_.headers.reserve(head_.headers.size());
+  for (const HeaderField& h : head_.headers) request_.headers.emplace_back(lower(head_.name(h)), head_.value(h));
 
-int AdminConnection::on_header_field(const char* at, size_t len) {
-  head_bytes_ += len;
-  if (head_bytes_ > kMaxHeadBytes) {
-    reject_status_ = 431;
-    reject_message_ = "request header fields too large";
-    return HPE_USER;
+  // The framing llhttp decides on: chunked, or a Content-Length (duplicates and CL with TE are
+  // errors in llhttp's strict mode).
+  const HeaderField* cl = head_.find(HeaderToken::ContentLength);
+  bool chunked = head_.find(HeaderToken::TransferEncoding) != nullptr;
+  uint64_t length = 0;
+  if (cl != nullptr && !parse_content_length(head_.value(*cl), &length)) {
+    reject(400, "malformed request: invalid Content-Length");
+    return HeadAction::Reject;
   }
-  header_field_.append(at, len);
-  return 0;
-}
-
-int AdminConnection::on_header_value(const char* at, size_t len) {
-  head_bytes_ += len;
-  if (head_bytes_ > kMaxHeadBytes) {
-    reject_status_ = 431;
-    reject_message_ = "request header fields too large";
-    return HPE_USER;
-  }
-  header_value_.append(at, len);
-  return 0;
-}
-
-int AdminConnection::on_header_value_complete() {
-  while (!header_value_.empty() && (header_value_.back() == ' ' || header_value_.back() == '\t')) {
-    header_value_.pop_back();
-  }
-  request_.headers.emplace_back(lower(header_field_), std::move(header_value_));
-  header_field_.clear();
-  header_value_.clear();
-  return 0;
-}
-
-int AdminConnection::on_headers_complete() {
-  request_.method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
   if (settings_.is_tcp) {
-    bool has_body = (parser_.flags & F_CHUNKED) != 0 ||
-                    ((parser_.flags & F_CONTENT_LENGTH) != 0 && parser_.content_length > 0);
-    RequestGuard::Verdict verdict = settings_.guard.check(request_, has_body);
+    RequestGuard::Verdict verdict = settings_.guard.check(request_, chunked || length > 0);
     if (verdict.status != 0) {
-      reject_status_ = verdict.status;
-      reject_message_ = std::move(verdict.message);
-      return -1;
+      reject(verdict.status, std::move(verdict.message));
+      return HeadAction::Reject;
     }
   }
-  if ((parser_.flags & F_CONTENT_LENGTH) && parser_.content_length > settings_.max_body) {
-    reject_status_ = 413;
-    reject_message_ = fmt::format("request body over {} bytes", settings_.max_body);
-    return -1;
+  if (length > settings_.max_body) {
+    reject(413, fmt::format("request body over {} bytes", settings_.max_body));
+    return HeadAction::Reject;
   }
   const std::string* expect = request_.header("expect");
-  if (expect != nullptr && lower(*expect) == "100-continue" && parser_.http_minor >= 1) {
-    if (!write_raw("HTTP/1.1 100 Continue\r\n\r\n")) return -1;
+  if (expect != nullptr && lower(*expect) == "100-continue" && head_.version_minor >= 1) {
+    stream_.write_static(kContinue, sizeof kContinue - 1);
+    stream_.flush();
+    if (state_ == State::Closing) return HeadAction::Reject;
   }
-  return 0;
+  return HeadAction::Continue;
 }
 
-int AdminConnection::on_body(const char* at, size_t len) {
+void AdminConnection::on_body(const char* at, size_t len) {
+  if (reject_status_ != 0) return;  // refused already: the bytes are dropped
   if (request_.body.size() + len > settings_.max_body) {
-    reject_status_ = 413;
-    reject_message_ = fmt::format("request body over {} bytes", settings_.max_body);
-    return HPE_USER;
+    // A chunked body outgrew the limit: answered once this feed() returns.
+    reject(413, fmt::format("request body over {} bytes", settings_.max_body));
+    return;
   }
   request_.body.append(at, len);
-  return 0;
 }
 
-int AdminConnection::on_message_complete() {
-  keep_alive_ = llhttp_should_keep_alive(&parser_) != 0 && parser_.upgrade == 0;
-  return HPE_PAUSED;  // one request at a time (STYLE.md pattern 15)
-}
+void AdminConnection::on_message_complete() { keep_alive_ = head_.keep_alive && !head_.upgrade; }
 
 }  // namespace turnout

@@ -23,6 +23,9 @@ namespace turnout {
 
 namespace {
 
+// Idle read chunks kept for the admin connections (64 KiB each): admin traffic is light.
+constexpr size_t kIdleChunks = 4;
+
 Error start_error(std::string message) { return make_error(500, std::move(message)); }
 
 void close_acceptor(Acceptor*& acceptor) {
@@ -50,7 +53,7 @@ int probe_unix_socket(const std::string& path) {
 }  // namespace
 
 AdminServer::AdminServer(uv_loop_t* loop, AdminActions& actions, AdminOptions options)
-    : loop_(loop), actions_(actions), options_(std::move(options)) {}
+    : loop_(loop), actions_(actions), options_(std::move(options)), chunks_(std::make_shared<ChunkPool>(kIdleChunks)) {}
 
 AdminServer::~AdminServer() { close(); }
 
@@ -181,6 +184,7 @@ void AdminServer::on_connection(int fd, bool is_tcp) {
   settings.actions = &actions_;
   settings.max_body = options_.max_body;
   settings.is_tcp = is_tcp;
+  settings.chunks = chunks_;
   if (is_tcp) {
     settings.guard = guard_;
     // The address this client reached us on is ours too (a listener on 0.0.0.0 or [::]).

@@ -289,11 +289,13 @@ void apply_changes_for(Call& c, std::vector<Change> changes, std::string summary
                   answer_change(c.actions, std::move(c.reply), std::move(o)));
 }
 
-void apply_one(Call& c, Change change, std::vector<DrainTarget> drains = {}) {
-  std::string summary = describe(change);
-  std::vector<Change> changes;
-  changes.push_back(std::move(change));
-  apply_changes_for(c, std::move(changes), std::move(summary), std::move(drains));
+std::string join(const std::vector<std::string>& parts, std::string_view sep) {
+  std::string out;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (i) out += sep;
+    out += parts[i];
+  }
+  return out;
 }
 
 // `"force": true` in an object body (the same as ?force=1).
@@ -306,127 +308,232 @@ Result<void> read_force(Call& c, const json& body) {
   return {};
 }
 
-// Map `to` and unmap `from` (if present) on `host`: the blue-green step.
-void add_swap(std::vector<Change>& changes, std::vector<DrainTarget>& drains, const std::string& from,
-              const std::string& to, const std::string& host, uint32_t weight) {
-  Change map;
-  map.op = Change::Op::Map;
-  map.app = to;
-  map.host = host;
-  map.weight = weight;
-  changes.push_back(std::move(map));
-  Change unmap;
-  unmap.op = Change::Op::Unmap;
-  unmap.app = from;
-  unmap.host = host;
-  unmap.if_present = true;
-  changes.push_back(std::move(unmap));
-  drains.push_back({host, from});
-}
+// --- one parser per verb ----------------------------------------------------------------------
+//
+// Each verb's fields are read by one function, whether they come from an element of
+// `POST /v1/batch` ({"op": "map", "host": ..., "app": ...}) or from a single endpoint (its path
+// captures over its JSON body): the two can never check a field differently.
 
-// One element of POST /v1/batch -> changes (+ summary, + what ?wait=1 waits for).
-Result<void> parse_op(const json& op, std::vector<Change>& changes, std::vector<DrainTarget>& drains,
-                      std::vector<std::string>& summary) {
-  if (!op.is_object()) return make_error(400, "must be an object with \"op\"");
-  Result<std::string> name = string_field(op, "op");
-  if (!name) return name.error();
-  const std::string& kind = *name;
+// Where a verb's fields come from: a JSON object, and (single endpoints) path captures that take
+// precedence over it. Both outlive the parse.
+class OpFields {
+ public:
+  using Captures = std::vector<std::pair<const char*, std::string_view>>;
+  explicit OpFields(const json& object, Captures captures = {}) : object_(object), captures_(std::move(captures)) {}
 
-  auto need_app = [&](const char* key) -> Result<std::string> {
-    Result<std::string> v = string_field(op, key);
+  // A string field: a path capture, else the object's member ("missing", "must be a string").
+  Result<std::string> string(const char* key) const {
+    for (const auto& [name, value] : captures_) {
+      if (std::string_view(name) == key) return std::string(value);
+    }
+    return string_field(object_, key);
+  }
+  Result<std::string> app(const char* key = "app") const {
+    Result<std::string> v = string(key);
     if (!v) return v.error();
     return app_name(*v);
-  };
-  auto need_host = [&]() -> Result<std::string> {
-    Result<std::string> v = string_field(op, "host");
+  }
+  Result<std::string> host() const {
+    Result<std::string> v = string("host");
     if (!v) return v.error();
     return route_key(*v);
-  };
-
-  if (kind == "swap") {
-    Result<std::string> from = need_app("from");
-    if (!from) return from.error();
-    Result<std::string> to = need_app("to");
-    if (!to) return to.error();
-    if (*from == *to) return make_error(400, "swap: \"from\" and \"to\" are the same app");
-    Result<std::string> host = need_host();
-    if (!host) return host.error();
-    Result<uint32_t> weight = weight_field(op);
-    if (!weight) return weight.error();
-    add_swap(changes, drains, *from, *to, *host, *weight);
-    summary.push_back(fmt::format("swap {} {} {}", *from, *to, *host));
-    return {};
   }
+  Result<std::string> addr() const {
+    Result<std::string> v = string("addr");
+    if (!v) return v.error();
+    if (v->empty()) return make_error(400, "server address is empty");
+    return v;
+  }
+  Result<uint32_t> weight() const { return weight_field(object_); }
+  const json& object() const { return object_; }
 
+ private:
+  const json& object_;  // an object (a batch op, or a body; an empty object when there is none)
+  Captures captures_;   // path captures by field name, decoded
+};
+
+// What a verb parsed into: its changes, what `?wait=1` waits for, and its line in the history.
+struct ParsedOps {
+  std::vector<Change> changes;
+  std::vector<DrainTarget> drains;
+  std::vector<std::string> summary;  // joined with "; " into the version's summary
+
+  void add(Change c) {
+    summary.push_back(describe(c));
+    changes.push_back(std::move(c));
+  }
+};
+
+using VerbParser = Result<void> (*)(const OpFields&, ParsedOps&);
+
+// map: {"host", "app", "weight"?} (PUT /v1/routes/{host}/{app}).
+Result<void> parse_map(const OpFields& f, ParsedOps& out) {
   Change c;
-  if (kind == "map" || kind == "unmap") {
-    c.op = kind == "map" ? Change::Op::Map : Change::Op::Unmap;
-    Result<std::string> app = need_app("app");
-    if (!app) return app.error();
-    Result<std::string> host = need_host();
-    if (!host) return host.error();
-    c.app = *app;
-    c.host = *host;
-    if (c.op == Change::Op::Map) {
-      Result<uint32_t> weight = weight_field(op);
-      if (!weight) return weight.error();
-      c.weight = *weight;
-    } else {
-      drains.push_back({c.host, c.app});
-    }
-  } else if (kind == "add-server" || kind == "remove-server") {
-    c.op = kind == "add-server" ? Change::Op::AddServer : Change::Op::RemoveServer;
-    Result<std::string> app = need_app("app");
-    if (!app) return app.error();
-    Result<std::string> addr = string_field(op, "addr");
-    if (!addr) return addr.error();
-    if (addr->empty()) return make_error(400, "server address is empty");
-    c.app = *app;
-    c.addr = *addr;
-    if (c.op == Change::Op::AddServer) {
-      Result<uint32_t> weight = weight_field(op);
-      if (!weight) return weight.error();
-      c.weight = *weight;
-    }
-  } else if (kind == "app-create" || kind == "put-app") {
-    c.op = Change::Op::PutApp;
-    Result<std::string> app = need_app("app");
-    if (!app) return app.error();
-    Result<std::vector<ServerSpec>> servers = servers_field(op);
-    if (!servers) return servers.error();
-    c.app = *app;
-    c.servers = std::move(*servers);
-  } else if (kind == "app-delete" || kind == "delete-app") {
-    c.op = Change::Op::DeleteApp;
-    Result<std::string> app = need_app("app");
-    if (!app) return app.error();
-    c.app = *app;
-  } else if (kind == "set-default") {
-    c.op = Change::Op::SetDefault;
-    auto it = op.find("app");
-    if (it == op.end() || it->is_null()) {
-      c.app.clear();
-    } else if (it->is_string()) {
-      c.app = it->get<std::string>();
-    } else {
-      return make_error(400, "\"app\" must be an app name or null");
-    }
-  } else {
-    return make_error(400, fmt::format("unknown op \"{}\" (expected map, unmap, swap, add-server, remove-server, "
-                                       "app-create, app-delete or set-default)", kind));
-  }
-  summary.push_back(describe(c));
-  changes.push_back(std::move(c));
+  c.op = Change::Op::Map;
+  Result<std::string> host = f.host();
+  if (!host) return host.error();
+  Result<std::string> app = f.app();
+  if (!app) return app.error();
+  Result<uint32_t> weight = f.weight();
+  if (!weight) return weight.error();
+  c.host = *host;
+  c.app = *app;
+  c.weight = *weight;
+  out.add(std::move(c));
   return {};
 }
 
-std::string join(const std::vector<std::string>& parts, std::string_view sep) {
-  std::string out;
-  for (size_t i = 0; i < parts.size(); ++i) {
-    if (i) out += sep;
-    out += parts[i];
+// unmap: {"host", "app"} (DELETE /v1/routes/{host}/{app}); ?wait=1 waits for its requests.
+Result<void> parse_unmap(const OpFields& f, ParsedOps& out) {
+  Change c;
+  c.op = Change::Op::Unmap;
+  Result<std::string> host = f.host();
+  if (!host) return host.error();
+  Result<std::string> app = f.app();
+  if (!app) return app.error();
+  c.host = *host;
+  c.app = *app;
+  out.drains.push_back({c.host, c.app});
+  out.add(std::move(c));
+  return {};
+}
+
+// swap: {"from", "to", "host", "weight"?}: map `to` and unmap `from` (if present) on `host`, the
+// blue-green step. POST /v1/swap is one of these per host of its "hosts".
+Result<void> parse_swap(const OpFields& f, ParsedOps& out) {
+  Result<std::string> from = f.app("from");
+  if (!from) return from.error();
+  Result<std::string> to = f.app("to");
+  if (!to) return to.error();
+  if (*from == *to) return make_error(400, "swap: \"from\" and \"to\" are the same app");
+  Result<std::string> host = f.host();
+  if (!host) return host.error();
+  Result<uint32_t> weight = f.weight();
+  if (!weight) return weight.error();
+  Change map;
+  map.op = Change::Op::Map;
+  map.app = *to;
+  map.host = *host;
+  map.weight = *weight;
+  out.changes.push_back(std::move(map));
+  Change unmap;
+  unmap.op = Change::Op::Unmap;
+  unmap.app = *from;
+  unmap.host = *host;
+  unmap.if_present = true;
+  out.changes.push_back(std::move(unmap));
+  out.drains.push_back({*host, *from});
+  out.summary.push_back(fmt::format("swap {} {} {}", *from, *to, *host));
+  return {};
+}
+
+// add-server: {"app", "addr", "weight"?} (POST /v1/apps/{app}/servers).
+Result<void> parse_add_server(const OpFields& f, ParsedOps& out) {
+  Change c;
+  c.op = Change::Op::AddServer;
+  Result<std::string> app = f.app();
+  if (!app) return app.error();
+  Result<std::string> addr = f.addr();
+  if (!addr) return addr.error();
+  Result<uint32_t> weight = f.weight();
+  if (!weight) return weight.error();
+  c.app = *app;
+  c.addr = *addr;
+  c.weight = *weight;
+  out.add(std::move(c));
+  return {};
+}
+
+// remove-server: {"app", "addr"} (DELETE /v1/apps/{app}/servers/{addr}).
+Result<void> parse_remove_server(const OpFields& f, ParsedOps& out) {
+  Change c;
+  c.op = Change::Op::RemoveServer;
+  Result<std::string> app = f.app();
+  if (!app) return app.error();
+  Result<std::string> addr = f.addr();
+  if (!addr) return addr.error();
+  c.app = *app;
+  c.addr = *addr;
+  out.add(std::move(c));
+  return {};
+}
+
+// app-create (put-app): {"app", "servers"} (PUT /v1/apps/{app}).
+Result<void> parse_put_app(const OpFields& f, ParsedOps& out) {
+  Change c;
+  c.op = Change::Op::PutApp;
+  Result<std::string> app = f.app();
+  if (!app) return app.error();
+  Result<std::vector<ServerSpec>> servers = servers_field(f.object());
+  if (!servers) return servers.error();
+  c.app = *app;
+  c.servers = std::move(*servers);
+  out.add(std::move(c));
+  return {};
+}
+
+// app-delete (delete-app): {"app"} (DELETE /v1/apps/{app}).
+Result<void> parse_delete_app(const OpFields& f, ParsedOps& out) {
+  Change c;
+  c.op = Change::Op::DeleteApp;
+  Result<std::string> app = f.app();
+  if (!app) return app.error();
+  c.app = *app;
+  out.add(std::move(c));
+  return {};
+}
+
+// set-default: {"app": name | null} (batch only).
+Result<void> parse_set_default(const OpFields& f, ParsedOps& out) {
+  Change c;
+  c.op = Change::Op::SetDefault;
+  auto it = f.object().find("app");
+  if (it == f.object().end() || it->is_null()) {
+    c.app.clear();
+  } else if (it->is_string()) {
+    c.app = it->get<std::string>();
+  } else {
+    return make_error(400, "\"app\" must be an app name or null");
   }
-  return out;
+  out.add(std::move(c));
+  return {};
+}
+
+struct Verb {
+  const char* name;   // "op" of a batch element
+  VerbParser parse;   // shared with the verb's own endpoint
+};
+
+const Verb kVerbs[] = {
+    {"map", parse_map},
+    {"unmap", parse_unmap},
+    {"swap", parse_swap},
+    {"add-server", parse_add_server},
+    {"remove-server", parse_remove_server},
+    {"app-create", parse_put_app},
+    {"put-app", parse_put_app},
+    {"app-delete", parse_delete_app},
+    {"delete-app", parse_delete_app},
+    {"set-default", parse_set_default},
+};
+
+// One element of POST /v1/batch: {"op": verb, ...the verb's fields}.
+Result<void> parse_op(const json& op, ParsedOps& out) {
+  if (!op.is_object()) return make_error(400, "must be an object with \"op\"");
+  Result<std::string> name = string_field(op, "op");
+  if (!name) return name.error();
+  for (const Verb& v : kVerbs) {
+    if (*name == v.name) return v.parse(OpFields(op), out);
+  }
+  return make_error(400, fmt::format("unknown op \"{}\" (expected map, unmap, swap, add-server, remove-server, "
+                                     "app-create, app-delete or set-default)", *name));
+}
+
+// A single endpoint: its verb's parser over `fields`, then the change with what the call asked.
+void apply_verb(Call& c, VerbParser parse, const OpFields& fields) {
+  ParsedOps parsed;
+  if (Result<void> r = parse(fields, parsed); !r) return c.fail(r.error());
+  apply_changes_for(c, std::move(parsed.changes), join(parsed.summary, "; "), std::move(parsed.drains));
 }
 
 // --- reads ----------------------------------------------------------------------------------
@@ -501,36 +608,17 @@ json apps_json(const RouteTable& table, const std::map<std::string, ServerStats>
 void get_routes(Call& c) { c.reply(json_response(200, routes_json(*c.actions.current_table()))); }
 
 void put_route(Call& c) {
-  Result<std::string> host = route_key(c.params[0]);
-  if (!host) return c.fail(host.error());
-  Result<std::string> app = app_name(c.params[1]);
-  if (!app) return c.fail(app.error());
   Result<json> body = parse_body(c.request);
   if (!body) return c.fail(body.error());
-  Change change;
-  change.op = Change::Op::Map;
-  change.host = *host;
-  change.app = *app;
-  if (!body->is_null()) {
-    if (!body->is_object()) return c.fail(400, "body must be an object like {\"weight\": 1}");
-    if (Result<void> f = read_force(c, *body); !f) return c.fail(f.error());
-    Result<uint32_t> weight = weight_field(*body);
-    if (!weight) return c.fail(weight.error());
-    change.weight = *weight;
-  }
-  apply_one(c, std::move(change));
+  if (!body->is_null() && !body->is_object()) return c.fail(400, "body must be an object like {\"weight\": 1}");
+  if (Result<void> f = read_force(c, *body); !f) return c.fail(f.error());
+  const json fields = body->is_null() ? json::object() : std::move(*body);
+  apply_verb(c, parse_map, OpFields(fields, {{"host", c.params[0]}, {"app", c.params[1]}}));
 }
 
 void delete_route(Call& c) {
-  Result<std::string> host = route_key(c.params[0]);
-  if (!host) return c.fail(host.error());
-  Result<std::string> app = app_name(c.params[1]);
-  if (!app) return c.fail(app.error());
-  Change change;
-  change.op = Change::Op::Unmap;
-  change.host = *host;
-  change.app = *app;
-  apply_one(c, std::move(change), {{*host, *app}});
+  const json none = json::object();
+  apply_verb(c, parse_unmap, OpFields(none, {{"host", c.params[0]}, {"app", c.params[1]}}));
 }
 
 void get_apps(Call& c) {
@@ -539,59 +627,29 @@ void get_apps(Call& c) {
 }
 
 void put_app(Call& c) {
-  Result<std::string> app = app_name(c.params[0]);
-  if (!app) return c.fail(app.error());
   Result<json> body = parse_body(c.request);
   if (!body) return c.fail(body.error());
   if (!body->is_object()) return c.fail(400, "body must be an object like {\"servers\": [\"127.0.0.1:9001\"]}");
   if (Result<void> f = read_force(c, *body); !f) return c.fail(f.error());
-  Result<std::vector<ServerSpec>> servers = servers_field(*body);
-  if (!servers) return c.fail(servers.error());
-  Change change;
-  change.op = Change::Op::PutApp;
-  change.app = *app;
-  change.servers = std::move(*servers);
-  apply_one(c, std::move(change));
+  apply_verb(c, parse_put_app, OpFields(*body, {{"app", c.params[0]}}));
 }
 
 void delete_app(Call& c) {
-  Result<std::string> app = app_name(c.params[0]);
-  if (!app) return c.fail(app.error());
-  Change change;
-  change.op = Change::Op::DeleteApp;
-  change.app = *app;
-  apply_one(c, std::move(change));
+  const json none = json::object();
+  apply_verb(c, parse_delete_app, OpFields(none, {{"app", c.params[0]}}));
 }
 
 void post_server(Call& c) {
-  Result<std::string> app = app_name(c.params[0]);
-  if (!app) return c.fail(app.error());
   Result<json> body = parse_body(c.request);
   if (!body) return c.fail(body.error());
   if (!body->is_object()) return c.fail(400, "body must be an object like {\"addr\": \"127.0.0.1:9001\", \"weight\": 1}");
   if (Result<void> f = read_force(c, *body); !f) return c.fail(f.error());
-  Result<std::string> addr = string_field(*body, "addr");
-  if (!addr) return c.fail(addr.error());
-  if (addr->empty()) return c.fail(400, "server address is empty");
-  Result<uint32_t> weight = weight_field(*body);
-  if (!weight) return c.fail(weight.error());
-  Change change;
-  change.op = Change::Op::AddServer;
-  change.app = *app;
-  change.addr = *addr;
-  change.weight = *weight;
-  apply_one(c, std::move(change));
+  apply_verb(c, parse_add_server, OpFields(*body, {{"app", c.params[0]}}));
 }
 
 void delete_server(Call& c) {
-  Result<std::string> app = app_name(c.params[0]);
-  if (!app) return c.fail(app.error());
-  if (c.params[1].empty()) return c.fail(400, "server address is empty");
-  Change change;
-  change.op = Change::Op::RemoveServer;
-  change.app = *app;
-  change.addr = c.params[1];
-  apply_one(c, std::move(change));
+  const json none = json::object();
+  apply_verb(c, parse_remove_server, OpFields(none, {{"app", c.params[0]}, {"addr", c.params[1]}}));
 }
 
 void post_batch(Call& c) {
@@ -599,45 +657,37 @@ void post_batch(Call& c) {
   if (!body) return c.fail(body.error());
   if (!body->is_array()) return c.fail(400, "body must be an array of {\"op\": ...} objects");
   if (body->empty()) return c.fail(400, "batch is empty");
-  std::vector<Change> changes;
-  std::vector<DrainTarget> drains;
-  std::vector<std::string> summary;
+  ParsedOps parsed;
   for (size_t i = 0; i < body->size(); ++i) {
-    Result<void> r = parse_op((*body)[i], changes, drains, summary);
+    Result<void> r = parse_op((*body)[i], parsed);
     if (!r) return c.fail(r.error().code, fmt::format("batch[{}]: {}", i, r.error().message));
   }
-  apply_changes_for(c, std::move(changes), join(summary, "; "), std::move(drains));
+  apply_changes_for(c, std::move(parsed.changes), join(parsed.summary, "; "), std::move(parsed.drains));
 }
 
+// {"from", "to", "hosts": [...], "weight"?}: the batch's swap op once per host, as one version.
 void post_swap(Call& c) {
   Result<json> body = parse_body(c.request);
   if (!body) return c.fail(body.error());
   if (!body->is_object()) return c.fail(400, "body must be an object like {\"from\": A, \"to\": B, \"hosts\": [...]}");
   if (Result<void> f = read_force(c, *body); !f) return c.fail(f.error());
-  Result<std::string> from = string_field(*body, "from");
-  if (!from) return c.fail(from.error());
-  Result<std::string> to = string_field(*body, "to");
-  if (!to) return c.fail(to.error());
-  if (!app_name(*from) || !app_name(*to)) return c.fail(400, "\"from\" and \"to\" must be app names");
-  if (*from == *to) return c.fail(400, "\"from\" and \"to\" are the same app");
   auto hosts_it = body->find("hosts");
   if (hosts_it == body->end() || !hosts_it->is_array() || hosts_it->empty()) {
     return c.fail(400, "\"hosts\" must be a non-empty array of hosts");
   }
-  Result<uint32_t> weight = weight_field(*body);
-  if (!weight) return c.fail(weight.error());
-  std::vector<Change> changes;
-  std::vector<DrainTarget> drains;
+  ParsedOps parsed;
   std::vector<std::string> hosts;
   for (const json& h : *hosts_it) {
     if (!h.is_string()) return c.fail(400, "\"hosts\" must be a non-empty array of hosts");
-    Result<std::string> host = route_key(h.get<std::string>());
-    if (!host) return c.fail(host.error());
-    add_swap(changes, drains, *from, *to, *host, *weight);
-    hosts.push_back(*host);
+    if (Result<void> r = parse_swap(OpFields(*body, {{"host", h.get_ref<const std::string&>()}}), parsed); !r) {
+      return c.fail(r.error());
+    }
+    hosts.push_back(parsed.changes.back().host);
   }
-  apply_changes_for(c, std::move(changes), fmt::format("swap {} {} {}", *from, *to, join(hosts, " ")),
-                    std::move(drains));
+  // One summary line for the whole swap, as `ctl swap` typed it.
+  const Change& first = parsed.changes.front();
+  std::string summary = fmt::format("swap {} {} {}", parsed.changes[1].app, first.app, join(hosts, " "));
+  apply_changes_for(c, std::move(parsed.changes), std::move(summary), std::move(parsed.drains));
 }
 
 void post_rollback(Call& c) {

@@ -1,11 +1,21 @@
 #include "turnout/app/health_checker.h"
 
+#include <llhttp.h>
+
 #include <cstring>
 #include <unordered_set>
 
 #include "turnout/common/log.h"
+#include "turnout/http/message.h"
+#include "turnout/http/parser.h"
+#include "turnout/net/stream.h"
 
 namespace turnout {
+
+namespace {
+constexpr size_t kIdleChunks = 2;  // read chunks kept between checks (64 KiB each)
+const Limits kProbeLimits{};       // a response head is held to the proxy's limits for upstreams
+}  // namespace
 
 // One (app, server) pair under active checks. Owned by targets_ until removed (or the checker
 // closes); then freed when its interval timer's handle has closed. A removed target first
@@ -27,20 +37,62 @@ struct HealthChecker::Target {
   int open_handles = 0;
 };
 
-// One check: connect, send GET, read the status line, close. Frees itself after its handles close.
-struct HealthChecker::Probe {
+// One check: connect, send GET, read the response head, close. The verdict is the status of the
+// first head (2xx/3xx: up; anything else, or no head before the deadline: a failure). Frees
+// itself once its Stream and its deadline timer have closed.
+struct HealthChecker::Probe final : Stream::Owner, HttpParser::Events {
+  Probe(uv_loop_t* loop, std::shared_ptr<ChunkPool> pool, Target* t)
+      : target(t),
+        chunks(std::move(pool)),
+        stream(loop, *chunks, this),
+        parser(HttpParser::Kind::Response, &head, this, kProbeLimits) {
+    parser.set_request_method(HTTP_GET);
+  }
+
+  // Stream::Owner
+  void on_stream_read(const ChunkRef& chunk, size_t len) override {
+    if (done) return;
+    HttpParser::Outcome out = parser.feed(chunk.data(), len);
+    if (!done && out.status != HttpParser::Status::NeedMore) end(false);  // malformed, or a head without a verdict
+  }
+  void on_stream_end(int) override { end(false); }
+  void on_stream_drained() override {}
+  void on_stream_write_error(int) override { end(false); }
+  void on_stream_closed() override { handle_closed(); }
+
+  // HttpParser::Events: the status line and headers are all a check needs.
+  HeadAction on_head_complete() override {
+    end(head.status >= 200 && head.status < 400);
+    return HeadAction::Reject;
+  }
+  void on_body(const char*, size_t) override {}
+  void on_message_complete() override {}
+
+  void on_connected(int status) {
+    if (done) return;
+    if (status < 0) {
+      end(false);
+      return;
+    }
+    stream.write_owned(std::move(request));
+    stream.flush();
+    if (!done) stream.start_read();
+  }
+
+  // The verdict; closes both handles. Safe to call again (later calls do nothing).
+  void end(bool ok);
+  void handle_closed() {
+    if (--open_handles == 0) delete this;
+  }
+
   Target* target;  // null once the check ended or its target was removed: never read after that
-  union {
-    uv_tcp_t tcp;
-    uv_pipe_t pipe;
-  } h;
-  uv_connect_t connect_req{};
-  uv_write_t write_req{};
+  std::shared_ptr<ChunkPool> chunks;  // before `stream`: outlives the chunks it hands out
+  Stream stream;
   uv_timer_t deadline{};
-  std::string request;   // owned until the write callback
-  std::string response;  // first bytes of the answer
-  char buf[512];
-  int open_handles = 0;
+  ResponseHead head;     // filled by parser
+  HttpParser parser;     // response parser, as upstream connections use
+  std::string request;   // the GET, handed to the stream once connected
+  int open_handles = 0;  // stream (once initialised) and deadline
   bool done = false;
 };
 
@@ -49,70 +101,37 @@ struct HealthCallbacks {
     auto* target = static_cast<HealthChecker::Target*>(t->data);
     target->owner->start_probe(target);
   }
-  static void on_probe_closed(uv_handle_t* h) {
-    auto* p = static_cast<HealthChecker::Probe*>(h->data);
-    if (--p->open_handles > 0) return;
+  static void on_probe_timer_closed(uv_handle_t* h) {
     // Not the target: the probe let go of it in end(), and the target may already be freed
     // (removed, or the checker closed, while these handles were closing).
-    delete p;
+    static_cast<HealthChecker::Probe*>(h->data)->handle_closed();
   }
   static void on_target_timer_closed(uv_handle_t* h) {
     auto* t = static_cast<HealthChecker::Target*>(h->data);
     --t->open_handles;
     if (t->open_handles == 0 && t->probe == nullptr) delete t;
   }
-  static void end(HealthChecker::Probe* p, bool ok) {
-    if (p->done) return;
-    p->done = true;
-    HealthChecker::Target* t = p->target;
-    p->target = nullptr;  // done with it: its handles close later, maybe after the target is freed
-    if (t) {
-      t->probe = nullptr;
-      if (!t->removed) t->owner->finish_probe(t, ok);
-    }
-    uv_close(reinterpret_cast<uv_handle_t*>(&p->h), on_probe_closed);
-    uv_close(reinterpret_cast<uv_handle_t*>(&p->deadline), on_probe_closed);
-  }
-  static void on_deadline(uv_timer_t* t) { end(static_cast<HealthChecker::Probe*>(t->data), false); }
-  static void on_alloc(uv_handle_t* h, size_t, uv_buf_t* b) {
-    auto* p = static_cast<HealthChecker::Probe*>(h->data);
-    *b = uv_buf_init(p->buf, sizeof(p->buf));
-  }
-  static void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t*) {
-    auto* p = static_cast<HealthChecker::Probe*>(s->data);
-    if (p->done) return;
-    if (n < 0) {
-      end(p, false);
-      return;
-    }
-    p->response.append(p->buf, static_cast<size_t>(n));
-    // "HTTP/1.x NNN": enough to judge.
-    if (p->response.size() >= 12) {
-      bool ok = p->response.compare(0, 7, "HTTP/1.") == 0 && p->response[8] == ' ' &&
-                (p->response[9] == '2' || p->response[9] == '3');
-      end(p, ok);
-    }
-  }
-  static void on_write(uv_write_t* w, int status) {
-    auto* p = static_cast<HealthChecker::Probe*>(w->data);
-    if (status < 0) end(p, false);
-  }
-  static void on_connect(uv_connect_t* c, int status) {
-    auto* p = static_cast<HealthChecker::Probe*>(c->data);
-    if (p->done) return;
-    if (status < 0) {
-      end(p, false);
-      return;
-    }
-    auto* s = reinterpret_cast<uv_stream_t*>(&p->h);
-    uv_buf_t b = uv_buf_init(p->request.data(), static_cast<unsigned>(p->request.size()));
-    p->write_req.data = p;
-    if (uv_write(&p->write_req, s, &b, 1, on_write) != 0 || uv_read_start(s, on_alloc, on_read) != 0) end(p, false);
+  static void on_deadline(uv_timer_t* t) { static_cast<HealthChecker::Probe*>(t->data)->end(false); }
+  static void on_connect(Stream*, int status, void* arg) {
+    static_cast<HealthChecker::Probe*>(arg)->on_connected(status);
   }
 };
 
+void HealthChecker::Probe::end(bool ok) {
+  if (done) return;
+  done = true;
+  Target* t = target;
+  target = nullptr;  // done with it: the handles close later, maybe after the target is freed
+  if (t) {
+    t->probe = nullptr;
+    if (!t->removed) t->owner->finish_probe(t, ok);
+  }
+  stream.close();  // a no-op (and no callback) if it was never initialised
+  uv_close(reinterpret_cast<uv_handle_t*>(&deadline), HealthCallbacks::on_probe_timer_closed);
+}
+
 HealthChecker::HealthChecker(uv_loop_t* loop, std::function<void(DownSet)> publish)
-    : loop_(loop), publish_(std::move(publish)) {}
+    : loop_(loop), publish_(std::move(publish)), chunks_(std::make_shared<ChunkPool>(kIdleChunks)) {}
 
 HealthChecker::~HealthChecker() { close(); }
 
@@ -184,33 +203,25 @@ void HealthChecker::update(const RouteTable& table) {
 
 void HealthChecker::start_probe(Target* t) {
   if (t->probe || closed_) return;  // the previous one is still running
-  auto* p = new Probe;
-  p->target = t;
+  auto* p = new Probe(loop_, chunks_, t);
   t->probe = p;
   p->request = "GET " + t->spec.path + " HTTP/1.1\r\nHost: " + t->host +
                "\r\nUser-Agent: turnout-health\r\nConnection: close\r\n\r\n";
-  int rc;
-  if (t->address.is_unix()) {
-    rc = uv_pipe_init(loop_, &p->h.pipe, 0);
-    p->h.pipe.data = p;
-  } else {
-    rc = uv_tcp_init(loop_, &p->h.tcp);
-    p->h.tcp.data = p;
-  }
   uv_timer_init(loop_, &p->deadline);
   p->deadline.data = p;
-  p->open_handles = 2;
-  p->connect_req.data = p;
+  p->open_handles = 1;
+  int rc = t->address.is_unix() ? p->stream.init_pipe() : p->stream.init_tcp();
   if (rc == 0) {
+    ++p->open_handles;  // the stream's close callback will count down too
     if (t->address.is_unix()) {
-      uv_pipe_connect(&p->connect_req, &p->h.pipe, reinterpret_cast<const sockaddr_un*>(&t->address.storage)->sun_path,
-                      HealthCallbacks::on_connect);
+      rc = p->stream.connect_pipe(reinterpret_cast<const sockaddr_un*>(&t->address.storage)->sun_path,
+                                  HealthCallbacks::on_connect, p);
     } else {
-      rc = uv_tcp_connect(&p->connect_req, &p->h.tcp, t->address.sa(), HealthCallbacks::on_connect);
+      rc = p->stream.connect(t->address.sa(), HealthCallbacks::on_connect, p);
     }
   }
   uv_timer_start(&p->deadline, HealthCallbacks::on_deadline, static_cast<uint64_t>(t->spec.timeout.count()), 0);
-  if (rc != 0) HealthCallbacks::end(p, false);
+  if (rc != 0) p->end(false);
 }
 
 void HealthChecker::finish_probe(Target* t, bool ok) {
@@ -256,7 +267,7 @@ void HealthChecker::close() {
       Probe* p = raw->probe;
       raw->probe = nullptr;
       p->target = nullptr;
-      HealthCallbacks::end(p, false);
+      p->end(false);
     }
     uv_close(reinterpret_cast<uv_handle_t*>(&raw->interval), HealthCallbacks::on_target_timer_closed);
   }

@@ -14,11 +14,13 @@
 #include <uv.h>
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <unordered_set>
 
 #include "turnout/admin/api.h"
 #include "turnout/admin/request_guard.h"
+#include "turnout/common/buffer.h"
 #include "turnout/common/error.h"
 
 namespace turnout {
@@ -87,6 +89,8 @@ class AdminServer {
   Acceptor* unix_ = nullptr;                       // frees itself after close()
   Acceptor* tcp_ = nullptr;                        // frees itself after close()
   RequestGuard guard_;                             // TCP policy, copied into each TCP connection
+  std::shared_ptr<ChunkPool> chunks_;              // read chunks of every connection (main loop);
+                                                   //   each holds a reference until it is freed
   std::unordered_set<AdminConnection*> connections_;  // open ones; each frees itself once closed
   dev_t socket_dev_ = 0;                           // identity of the socket file we created,
   ino_t socket_ino_ = 0;                           //   so close() never unlinks someone else's

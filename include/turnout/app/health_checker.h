@@ -4,8 +4,10 @@
 // `health.path` every `interval` over a fresh connection; a 2xx/3xx status line within
 // `timeout` is a success. `fall` consecutive failures mark an up server down, `rise` consecutive
 // successes mark it up again. Each change of the down set is handed to `publish` (which posts it
-// to every worker) and logged. Owner: ProxyServer; main thread only. close() before the loop
-// ends; in-flight checks are cancelled and their memory freed in close callbacks.
+// to every worker) and logged. A check is a Stream (net/stream.h) and a response HttpParser
+// (http/parser.h), the pieces an upstream connection uses, so a check reads a status line exactly
+// as proxied traffic would. Owner: ProxyServer; main thread only. close() before the loop ends;
+// in-flight checks are cancelled and their memory freed in close callbacks.
 #pragma once
 
 #include <uv.h>
@@ -16,6 +18,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "turnout/common/buffer.h"
 #include "turnout/route/route_table.h"
 
 namespace turnout {
@@ -42,6 +45,8 @@ class HealthChecker {
 
   uv_loop_t* loop_;
   std::function<void(DownSet)> publish_;
+  std::shared_ptr<ChunkPool> chunks_;  // read chunks of the checks; each check holds a reference,
+                                       //   as it may close after the checker is gone
   std::map<std::string, std::unique_ptr<Target>> targets_;  // key: app + "|" + addr
   bool closed_ = false;
 };

@@ -943,3 +943,49 @@ TEST_CASE("GET /v1/export is the live table as YAML; GET /v1/in-flight counts at
   Answer n = c.answer();
   CHECK(n.j == json{{"host", "example.com"}, {"app", "example"}, {"in_flight", 4}});
 }
+
+TEST_CASE("a verb's endpoint and its batch op read its fields alike: same refusal, same change") {
+  Fixture f;
+  // Each row: the single endpoint, then the same change as a batch op. The batch answer is the
+  // endpoint's, prefixed with the op's index.
+  struct Row {
+    const char* method;
+    const char* path;
+    const char* body;
+    const char* op;
+  };
+  const Row bad[] = {
+      {"PUT", "/v1/routes/example.com/example2", R"({"weight": 0})",
+       R"({"op": "map", "host": "example.com", "app": "example2", "weight": 0})"},
+      {"PUT", "/v1/routes/bad_host!/example2", "", R"({"op": "map", "host": "bad_host!", "app": "example2"})"},
+      {"DELETE", "/v1/routes/bad_host!/example", "", R"({"op": "unmap", "host": "bad_host!", "app": "example"})"},
+      {"POST", "/v1/apps/example/servers", R"({"addr": ""})", R"({"op": "add-server", "app": "example", "addr": ""})"},
+      {"POST", "/v1/apps/example/servers", R"({"weight": 2})", R"({"op": "add-server", "app": "example", "weight": 2})"},
+      {"PUT", "/v1/apps/newapp", R"({"servers": "127.0.0.1:1"})",
+       R"({"op": "app-create", "app": "newapp", "servers": "127.0.0.1:1"})"},
+      {"POST", "/v1/swap", R"({"from": "example", "to": "example", "hosts": ["example.com"]})",
+       R"({"op": "swap", "from": "example", "to": "example", "host": "example.com"})"},
+  };
+  for (const Row& r : bad) {
+    CAPTURE(r.op);
+    Answer single = call(f, r.method, r.path, r.body);
+    Answer batch = call(f, "POST", "/v1/batch", std::string("[") + r.op + "]");
+    CHECK(single.status == 400);
+    CHECK(batch.status == single.status);
+    CHECK(batch.j["error"].get<std::string>() == "batch[0]: " + single.j["error"].get<std::string>());
+  }
+  CHECK(f.actions.apply_calls == 0);
+
+  // A valid map: the same Change either way.
+  REQUIRE(call(f, "PUT", "/v1/routes/example.com/example2", R"({"weight": 3})").status == 200);
+  std::vector<Change> single = f.actions.last_changes;
+  REQUIRE(call(f, "POST", "/v1/batch", R"([{"op": "map", "host": "example.com", "app": "example2", "weight": 3}])")
+              .status == 200);
+  REQUIRE(single.size() == 1);
+  REQUIRE(f.actions.last_changes.size() == 1);
+  CHECK(f.actions.last_changes[0].op == single[0].op);
+  CHECK(f.actions.last_changes[0].host == single[0].host);
+  CHECK(f.actions.last_changes[0].app == single[0].app);
+  CHECK(f.actions.last_changes[0].weight == single[0].weight);
+  CHECK(f.actions.last_summary == "map example2 example.com weight 3");
+}

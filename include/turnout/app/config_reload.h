@@ -1,0 +1,33 @@
+// Config reload as a table source: re-reads the config file, builds its table and submits it.
+// Unless forced, a reload that would drop runtime changes (route/table_diff.h) is refused.
+// Once the new version is durable it becomes the live config (listen addresses and workers are
+// kept until restart), and `adopted` runs so the owner can publish settings derived from it.
+//
+// Owner: app/ProxyServer, main loop only. `config` is the server's live config.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+#include "turnout/app/table_committer.h"
+#include "turnout/config/config.h"
+
+namespace turnout {
+
+class ConfigReload {
+ public:
+  ConfigReload(Config& config, TableCommitter& committer, std::function<void()> adopted);
+
+  void reload(bool force, TableCommitter::Done done);
+
+  uint64_t reloads() const { return reloads_; }            // applied since start
+  uint64_t failures() const { return failures_; }          // refused for errors in the file
+
+ private:
+  Config& config_;
+  TableCommitter& committer_;
+  std::function<void()> adopted_;
+  uint64_t reloads_ = 0, failures_ = 0;
+};
+
+}  // namespace turnout

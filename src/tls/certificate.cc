@@ -81,6 +81,7 @@ bool dns_name_matches(std::string_view pattern, std::string_view host) {
 }
 
 Certificate::~Certificate() {
+  if (intermediates_) sk_X509_pop_free(intermediates_, X509_free);
   for (X509* x : chain_) X509_free(x);
   EVP_PKEY_free(key_);
 }
@@ -177,6 +178,12 @@ Result<CertificatePtr> Certificate::from_pem(std::string name, std::string chain
     if (i) c->fingerprint_ += ':';
     c->fingerprint_ += hex[md[i] >> 4];
     c->fingerprint_ += hex[md[i] & 15];
+  }
+  c->intermediates_ = sk_X509_new_null();
+  if (!c->intermediates_) return make_error(500, "out of memory building a certificate chain");
+  for (size_t i = 1; i < c->chain_.size(); ++i) {
+    X509_up_ref(c->chain_[i]);
+    sk_X509_push(c->intermediates_, c->chain_[i]);
   }
   c->chain_pem_ = std::move(chain_pem);
   c->key_pem_ = std::move(key_pem);

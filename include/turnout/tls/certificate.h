@@ -17,6 +17,7 @@
 
 typedef struct x509_st X509;
 typedef struct evp_pkey_st EVP_PKEY;
+struct stack_st_X509;
 
 namespace turnout {
 
@@ -62,6 +63,8 @@ class Certificate {
   X509* leaf() const { return chain_.front(); }
   const std::vector<X509*>& chain() const { return chain_; }  // leaf first
   EVP_PKEY* key() const { return key_; }
+  // The intermediates (chain without the leaf) as OpenSSL takes them for a handshake.
+  stack_st_X509* intermediates() const { return intermediates_; }
 
  private:
   Certificate() = default;
@@ -74,6 +77,7 @@ class Certificate {
   std::string chain_pem_, key_pem_;
   std::vector<X509*> chain_;  // owned (X509_free in the destructor)
   EVP_PKEY* key_ = nullptr;   // owned
+  stack_st_X509* intermediates_ = nullptr;  // owned stack, its own references to chain_[1..]
 };
 
 // Whether `pattern` (a certificate DNS name, possibly "*.x.y") matches `host`.

@@ -17,15 +17,6 @@ std::string utc_date(int64_t t) {
   return buf;
 }
 
-bool valid_cert_name(const std::string& n) {
-  if (n.empty() || n.size() > 128) return false;
-  for (char c : n)
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-          c == '.'))
-      return false;
-  return true;
-}
-
 // Certificates without DNS names, warned about unless they are the default certificate.
 struct Nameless {
   YAML::Node node;
@@ -43,7 +34,7 @@ void read_certificates(YamlReader& r, const YAML::Node& n, const std::string& pa
   for (const auto& kv : n) {
     std::string name = kv.first.IsScalar() ? kv.first.Scalar() : "";
     std::string item = path + "." + name;
-    if (!valid_cert_name(name)) {
+    if (!valid_certificate_name(name)) {
       r.error(kv.first, path, "certificate name '" + name + "' must be 1-128 letters, digits, '-', '_' or '.'");
       continue;
     }

@@ -68,6 +68,15 @@ Result<std::string> read_file(const std::string& path, const char* what) {
 
 }  // namespace
 
+bool valid_certificate_name(std::string_view n) {
+  if (n.empty() || n.size() > 128) return false;
+  for (char c : n)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+          c == '.'))
+      return false;
+  return true;
+}
+
 bool dns_name_matches(std::string_view pattern, std::string_view host) {
   if (pattern.size() > 2 && pattern[0] == '*' && pattern[1] == '.') {
     // One label, not empty, no dot in it: "*.example.com" serves "a.example.com" only.

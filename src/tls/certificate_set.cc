@@ -55,6 +55,11 @@ Result<CertificateSetPtr> CertificateSet::build(std::map<std::string, Certificat
   return CertificateSetPtr(std::move(s));
 }
 
+const CertificateSetPtr& CertificateSet::empty() {
+  static const CertificateSetPtr none(new CertificateSet());
+  return none;
+}
+
 CertificateSet::Candidates CertificateSet::select(std::string_view server_name) const {
   if (!server_name.empty()) {
     std::string name = normalise(server_name);

@@ -80,6 +80,9 @@ class Certificate {
   stack_st_X509* intermediates_ = nullptr;  // owned stack, its own references to chain_[1..]
 };
 
+// A certificate name in config, the admin API and the state file: 1-128 of [A-Za-z0-9._-].
+bool valid_certificate_name(std::string_view name);
+
 // Whether `pattern` (a certificate DNS name, possibly "*.x.y") matches `host`.
 bool dns_name_matches(std::string_view pattern, std::string_view host);
 

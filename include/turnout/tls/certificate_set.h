@@ -37,12 +37,15 @@ class CertificateSet {
   // `by_name` maps certificate names to certificates; `default_name` may be empty (no default).
   // Fails if the default names no certificate.
   static Result<CertificateSetPtr> build(std::map<std::string, CertificatePtr> by_name, std::string default_name);
+  // The set of a table without certificates (shared).
+  static const CertificateSetPtr& empty();
 
   // SNI as sent (any case, maybe a trailing dot); empty = the client sent none.
   Candidates select(std::string_view server_name) const;
   const std::map<std::string, CertificatePtr>& by_name() const { return by_name_; }
   const std::string& default_name() const { return default_name_; }
   const Certificate* find(std::string_view name) const;
+  bool none() const { return by_name_.empty(); }
 
  private:
   CertificateSet() = default;

@@ -4,6 +4,7 @@ set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config
       clang libclang-rt-14-dev  # libFuzzer and its sanitizer runtimes (scripts/fuzz.sh); only Recommended by clang
       libuv1-dev libyaml-cpp-dev libfmt-dev doctest-dev nlohmann-json3-dev node-llhttp
+      libssl-dev openssl  # TLS (OpenSSL 3.0); the openssl CLI makes test certificates
       curl
       chromium)  # tests/integration/status_page_test.cc loads the admin status page in headless Chromium
 if [ "${TURNOUT_BENCH_DEPS:-0}" = 1 ]; then pkgs+=(nginx-light haproxy wrk gnuplot-nox); fi

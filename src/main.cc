@@ -50,8 +50,16 @@ int cmd_check(const std::string& path) {
     return 1;
   }
   const auto& c = *loaded.config;
-  std::printf("%s: ok (%zu apps, %zu routes, %zu listeners, %u workers)\n", path.c_str(), c.apps.size(), c.routes.size(),
-              c.listen.size(), c.workers);
+  // `run` serves an expired certificate (a restart never takes a site down); `check`, the gate
+  // before a deploy, fails on it so the operator replaces it.
+  if (!loaded.warnings.empty()) {
+    for (auto& w : loaded.warnings) std::fprintf(stderr, "%s\n", w.to_string().c_str());
+    std::fprintf(stderr, "%s: %zu problem%s to fix (turnout run would start, with a warning)\n", path.c_str(),
+                 loaded.warnings.size(), loaded.warnings.size() == 1 ? "" : "s");
+    return 1;
+  }
+  std::printf("%s: ok (%zu apps, %zu routes, %zu listeners, %zu certificates, %u workers)\n", path.c_str(),
+              c.apps.size(), c.routes.size(), c.listen.size(), c.tls.certificates.size(), c.workers);
   return 0;
 }
 
@@ -64,6 +72,7 @@ int cmd_run(const std::string& path, const std::string& binary, bool takeover) {
   turnout::Config config = std::move(*loaded.config);
   turnout::LogLevel level;
   if (turnout::parse_log_level(config.log_level, &level)) turnout::set_log_level(level);
+  for (auto& w : loaded.warnings) TLOG_WARN("config: to fix", "problem={}", turnout::log_quote(w.to_string()));
   std::string err;
   if (!turnout::access_log_open(config.access_log, &err)) {
     std::fprintf(stderr, "turnout: %s\n", err.c_str());

@@ -163,7 +163,8 @@ Outcome outcome_of(const std::vector<Change>& changes) {
   Outcome o;
   for (const Change& c : changes) {
     if (c.op == Change::Op::Map || c.op == Change::Op::Unmap) add_unique(o.hosts, c.host);
-    else if (c.op != Change::Op::SetDefault) add_unique(o.apps, c.app);
+    else if (c.op != Change::Op::SetDefault && c.op != Change::Op::CertSet && c.op != Change::Op::CertDelete)
+      add_unique(o.apps, c.app);
   }
   return o;
 }
@@ -271,6 +272,8 @@ std::string describe(const Change& c) {
     case Change::Op::AddServer: return fmt::format("add-server {} {}", c.app, c.addr);
     case Change::Op::RemoveServer: return fmt::format("remove-server {} {}", c.app, c.addr);
     case Change::Op::SetDefault: return c.app.empty() ? std::string("set-default none") : fmt::format("set-default {}", c.app);
+    case Change::Op::CertSet: return fmt::format("cert-set {}", c.name);
+    case Change::Op::CertDelete: return fmt::format("cert-delete {}", c.name);
   }
   return op_name(c.op);
 }

@@ -23,7 +23,10 @@ namespace {
 
 constexpr uint64_t kMaxWorkers = 256;
 
-void read_listen(YamlReader& r, const YAML::Node& n, Config& cfg) {
+// Returns the `tls: true` nodes and their keys, checked against the tls section once it is read.
+using TlsMarks = std::vector<std::pair<YAML::Node, std::string>>;
+TlsMarks read_listen(YamlReader& r, const YAML::Node& n, Config& cfg) {
+  TlsMarks tls_marks;
   std::vector<std::pair<YAML::Node, std::string>> items;  // node, key path
   if (n.IsScalar()) {
     items.emplace_back(n, "listen");
@@ -33,19 +36,24 @@ void read_listen(YamlReader& r, const YAML::Node& n, Config& cfg) {
     r.error(n, "listen",
             "must be an address or a non-empty list of addresses (\"127.0.0.1:8080\", \"[::1]:8080\", "
             "{addr: \"0.0.0.0:8080\", proxy_protocol: true})");
-    return;
+    return tls_marks;
   }
   std::set<std::string> seen;
   for (const auto& [item, item_key] : items) {
     // A string, or {addr, proxy_protocol} for a listener behind a PROXY-protocol balancer.
     YAML::Node node = item;
     std::string key = item_key;
-    bool proxy_protocol = false;
+    bool proxy_protocol = false, tls = false;
     if (item.IsMap()) {
-      MapView m(r, item, item_key, {"addr", "proxy_protocol"});
+      MapView m(r, item, item_key, {"addr", "proxy_protocol", "tls"});
       if (!m.valid()) continue;
       if (YAML::Node pp = m.get("proxy_protocol"); pp.IsDefined())
         if (auto b = r.boolean(pp, m.child("proxy_protocol"))) proxy_protocol = *b;
+      if (YAML::Node t = m.get("tls"); t.IsDefined())
+        if (auto b = r.boolean(t, m.child("tls")); b && *b) {
+          tls = true;
+          tls_marks.emplace_back(t, m.child("tls"));
+        }
       node = m.require("addr");
       if (!node.IsDefined()) continue;
       key = m.child("addr");
@@ -60,9 +68,10 @@ void read_listen(YamlReader& r, const YAML::Node& n, Config& cfg) {
     } else if (addr->port() != 0 && !seen.insert(addr->text).second) {  // port 0: each gets its own
       r.error(node, key, "duplicate listen address '" + *text + "'");
     } else {
-      cfg.listen.push_back(ListenSpec{*addr, *text, proxy_protocol});
+      cfg.listen.push_back(ListenSpec{*addr, *text, proxy_protocol, tls});
     }
   }
+  return tls_marks;
 }
 
 // trusted_proxies: a list of CIDR ranges (a bare address is one host).
@@ -198,10 +207,11 @@ void read_choice(YamlReader& r, const YAML::Node& n, const char* key, std::initi
 void read_root(YamlReader& r, const YAML::Node& root, Config& cfg) {
   MapView m(r, root, "",
             {"listen", "workers", "admin", "state_file", "apps", "routes", "default_app", "timeouts", "limits",
-             "access_log", "access_log_format", "log_level", "trusted_proxies"},
+             "access_log", "access_log_format", "log_level", "trusted_proxies", "tls"},
             /*null_ok=*/true);
   if (!m.valid()) return;
-  if (YAML::Node v = m.require("listen"); v.IsDefined()) read_listen(r, v, cfg);
+  TlsMarks tls_listeners;
+  if (YAML::Node v = m.require("listen"); v.IsDefined()) tls_listeners = read_listen(r, v, cfg);
   if (YAML::Node v = m.get("trusted_proxies"); v.IsDefined()) read_trusted_proxies(r, v, cfg);
   if (YAML::Node v = m.get("workers"); v.IsDefined())
     read_workers(r, v, cfg);
@@ -223,6 +233,10 @@ void read_root(YamlReader& r, const YAML::Node& root, Config& cfg) {
     read_choice(r, v, "access_log_format", {"text", "json"}, cfg.access_log_format);
   if (YAML::Node v = m.get("log_level"); v.IsDefined())
     read_choice(r, v, "log_level", {"debug", "info", "warn", "error"}, cfg.log_level);
+  if (YAML::Node v = m.get("tls"); v.IsDefined()) config_detail::read_tls(r, v, cfg);
+  // An HTTPS listener needs something to present.
+  if (cfg.tls.files.empty())
+    for (const auto& [node, key] : tls_listeners) r.error(node, key, "needs a certificate in tls.certificates");
 }
 
 }  // namespace
@@ -255,6 +269,7 @@ LoadResult parse_config(std::string_view yaml_text, const std::string& path) {
     reader.error_at_line(line, "", "cannot read YAML: " + e.msg);
   }
   result.errors = reader.take_errors();
+  result.warnings = reader.take_warnings();
   if (result.errors.empty()) result.config = std::move(cfg);
   return result;
 }

@@ -115,10 +115,11 @@ bool read_apps(YamlReader& r, const YAML::Node& apps, Config& cfg) {
       continue;
     }
     AppSpec& app = cfg.apps[name];
-    MapView m(r, kv.second, path, {"servers", "health"});
+    MapView m(r, kv.second, path, {"servers", "health", "tls"});
     if (!m.valid()) continue;
     if (YAML::Node s = m.require("servers"); s.IsDefined()) read_servers(r, s, m.child("servers"), app);
     if (YAML::Node h = m.get("health"); h.IsDefined()) read_health(r, h, m.child("health"), app);
+    if (YAML::Node t = m.get("tls"); t.IsDefined()) read_upstream_tls(r, t, m.child("tls"), app);
   }
   return true;
 }

@@ -23,6 +23,13 @@ void read_routes(YamlReader& r, const YAML::Node& routes, bool check_apps, Confi
 // Fills cfg.default_app (null -> none).
 void read_default_app(YamlReader& r, const YAML::Node& n, bool check_apps, Config& cfg);
 
+// Fills cfg.tls: certificate files are read and checked here (a key that does not match, an
+// unreadable file, broken PEM are errors; an expired certificate is a warning).
+void read_tls(YamlReader& r, const YAML::Node& n, Config& cfg);
+
+// An app's `tls` (towards its servers).
+void read_upstream_tls(YamlReader& r, const YAML::Node& n, const std::string& path, AppSpec& app);
+
 // A route key as written -> lower-case, one trailing dot removed; "" when invalid.
 // Valid: a hostname, an IPv4 literal, an "[IPv6]" literal, or "*." followed by a hostname.
 std::string normalize_route_key(std::string_view key);

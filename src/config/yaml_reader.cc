@@ -104,6 +104,10 @@ void YamlReader::error(const YAML::Node& at, std::string key, std::string messag
   errors_.push_back({column, errors_.size(), ConfigError{file_, line_of(at), std::move(key), std::move(message)}});
 }
 
+void YamlReader::warn(const YAML::Node& at, std::string key, std::string message) {
+  warnings_.push_back(ConfigError{file_, line_of(at), std::move(key), std::move(message)});
+}
+
 void YamlReader::error_at_line(int line, std::string key, std::string message) {
   errors_.push_back({0, errors_.size(), ConfigError{file_, line, std::move(key), std::move(message)}});
 }

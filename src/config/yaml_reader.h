@@ -55,6 +55,9 @@ class YamlReader {
   void error(const YAML::Node& at, std::string key, std::string message);
   void error_at_line(int line, std::string key, std::string message);
   bool failed() const { return !errors_.empty(); }
+  // Records something `run` accepts but an operator must fix (see LoadResult::warnings).
+  void warn(const YAML::Node& at, std::string key, std::string message);
+  std::vector<ConfigError> take_warnings() { return std::move(warnings_); }
   // Every error so far, sorted into file order.
   std::vector<ConfigError> take_errors();
 
@@ -81,6 +84,7 @@ class YamlReader {
   std::string file_;
   std::string_view text_;
   std::vector<Entry> errors_;
+  std::vector<ConfigError> warnings_;  // in the order found (file order within a section)
 };
 
 }  // namespace turnout::config_detail

@@ -1,5 +1,6 @@
 #include "turnout/route/change_guard.h"
 
+#include <algorithm>
 #include <set>
 
 #include <fmt/format.h>
@@ -29,6 +30,16 @@ bool route_served(const RouteTable& table, const Route& route, const ServerUpFn&
   return false;
 }
 
+// The certificate a TLS client asking for route key `host` gets and that covers it, or null. A
+// wildcard route is asked for through one name under it.
+const Certificate* https_certificate(const RouteTable& table, const std::string& host) {
+  std::string name = host.rfind("*.", 0) == 0 ? "w" + host.substr(1) : host;
+  auto candidates = table.certificates()->select(name);
+  for (const Certificate* c : {candidates.ecdsa, candidates.rsa})
+    if (c != nullptr && c->covers(name)) return c;
+  return nullptr;
+}
+
 }  // namespace
 
 std::string describe_route(const Route& route) {
@@ -44,6 +55,7 @@ std::vector<GuardProblem> guard_changes(const RouteTable& before, const RouteTab
                                         std::span<const Change> changes, const ServerUpFn& up) {
   std::set<std::string> hosts;  // sorted: the message lists hosts in a stable order
   std::set<std::string> apps;
+  bool certificates_changed = false;
   for (const Change& c : changes) {
     switch (c.op) {
       case Change::Op::Map:
@@ -53,6 +65,8 @@ std::vector<GuardProblem> guard_changes(const RouteTable& before, const RouteTab
       case Change::Op::RemoveServer:
       case Change::Op::DeleteApp: apps.insert(c.app); break;
       case Change::Op::SetDefault: break;  // the default route is for unrouted hosts: not guarded
+      case Change::Op::CertSet:
+      case Change::Op::CertDelete: certificates_changed = true; break;
     }
   }
   // Apps this change kills while routes still map them: their hosts are touched too.
@@ -88,6 +102,19 @@ std::vector<GuardProblem> guard_changes(const RouteTable& before, const RouteTab
       why += dead_reason(after, e.app, up);
     }
     problems.push_back({host, "would be routed only to apps with no server up: " + why});
+  }
+  // A certificate change visits every route (certificate changes are rare): a routed host that a
+  // certificate serves now and none would after it stops being served over HTTPS.
+  if (certificates_changed) {
+    after.for_each_route([&](const Route& route) {
+      if (route.host.empty() || hosts.count(route.host)) return;
+      const Certificate* was = https_certificate(before, route.host);
+      if (was != nullptr && https_certificate(after, route.host) == nullptr)
+        problems.push_back({route.host, fmt::format("would have no certificate for HTTPS (certificate {} serves it now)",
+                                                    was->name())});
+    });
+    std::sort(problems.begin(), problems.end(),
+              [](const GuardProblem& a, const GuardProblem& b) { return a.host < b.host; });
   }
   return problems;
 }

@@ -73,6 +73,8 @@ const char* op_name(Change::Op op) {
     case Change::Op::AddServer: return "add-server";
     case Change::Op::RemoveServer: return "remove-server";
     case Change::Op::SetDefault: return "set-default";
+    case Change::Op::CertSet: return "cert-set";
+    case Change::Op::CertDelete: return "cert-delete";
   }
   return "unknown";
 }
@@ -89,6 +91,7 @@ class RouteTableBuilder {
 
   RouteTablePtr finish(uint64_t version) {
     table_.version_ = version;
+    if (!table_.certificates_) table_.certificates_ = CertificateSet::empty();
     return std::make_shared<const RouteTable>(std::move(table_));
   }
 
@@ -100,6 +103,9 @@ class RouteTableBuilder {
   Result<void> add_server(const Change& change);
   Result<void> remove_server(const Change& change);
   Result<void> set_default(const Change& change);
+  Result<void> cert_set(const Change& change);
+  Result<void> cert_delete(const Change& change);
+  Result<void> set_certificates(std::map<std::string, CertificatePtr> by_name, std::string default_name);
 
   PersistentMap<RoutePtr>& routes_for(std::string_view key) { return is_wildcard(key) ? table_.wildcard_ : table_.exact_; }
   static std::string_view map_key(std::string_view key) { return is_wildcard(key) ? key.substr(2) : key; }
@@ -178,7 +184,36 @@ Result<void> RouteTableBuilder::load(const Config& config) {
     app_slots.set(app->name, RouteTable::AppSlot{app, route_refs});
   }
   table_.apps_ = app_slots.build();
+  return set_certificates(config.tls.certificates, config.tls.default_certificate);
+}
+
+Result<void> RouteTableBuilder::set_certificates(std::map<std::string, CertificatePtr> by_name,
+                                                 std::string default_name) {
+  auto set = CertificateSet::build(std::move(by_name), std::move(default_name));
+  if (!set) return set.error();
+  table_.certificates_ = std::move(*set);
   return {};
+}
+
+Result<void> RouteTableBuilder::cert_set(const Change& change) {
+  if (!valid_certificate_name(change.name)) return make_error(400, "invalid certificate name " + quoted(change.name));
+  if (!change.certificate) return make_error(400, "certificate " + quoted(change.name) + " has no certificate");
+  const CertificateSet& current = table_.certificates_ ? *table_.certificates_ : *CertificateSet::empty();
+  std::map<std::string, CertificatePtr> next = current.by_name();
+  next[change.name] = change.certificate;
+  return set_certificates(std::move(next), current.default_name());
+}
+
+Result<void> RouteTableBuilder::cert_delete(const Change& change) {
+  const CertificateSet& current = table_.certificates_ ? *table_.certificates_ : *CertificateSet::empty();
+  if (current.find(change.name) == nullptr)
+    return make_error(404, "certificate " + quoted(change.name) + " does not exist");
+  if (current.default_name() == change.name)
+    return make_error(409, "certificate " + quoted(change.name) +
+                               " is default_certificate; make another the default in the config file first");
+  std::map<std::string, CertificatePtr> next = current.by_name();
+  next.erase(change.name);
+  return set_certificates(std::move(next), current.default_name());
 }
 
 Result<void> RouteTableBuilder::apply(const Change& change) {
@@ -190,6 +225,8 @@ Result<void> RouteTableBuilder::apply(const Change& change) {
     case Change::Op::AddServer: return add_server(change);
     case Change::Op::RemoveServer: return remove_server(change);
     case Change::Op::SetDefault: return set_default(change);
+    case Change::Op::CertSet: return cert_set(change);
+    case Change::Op::CertDelete: return cert_delete(change);
   }
   return make_error(400, "unknown change");
 }

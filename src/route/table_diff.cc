@@ -36,6 +36,19 @@ bool same_app(const App* a, const App* b) {
   return true;
 }
 
+bool same_certificate(const Certificate* a, const Certificate* b) {
+  if (a == nullptr || b == nullptr) return a == b;
+  return a->fingerprint_sha256() == b->fingerprint_sha256() && a->key_pem() == b->key_pem();
+}
+
+// "www.example.com, *.example.com (SHA-256 AB:CD:EF:01…)"
+std::string certificate_text(const Certificate* c) {
+  if (c == nullptr) return kNone;
+  std::string names;
+  for (const std::string& n : c->dns_names()) names += (names.empty() ? "" : ", ") + n;
+  return fmt::format("{} (SHA-256 {}…)", names.empty() ? "no names" : names, c->fingerprint_sha256().substr(0, 11));
+}
+
 std::string route_text(const Route* r) { return r ? describe_route(*r) : kNone; }
 std::string app_text(const App* a) { return a ? describe_app(*a) : kNone; }
 
@@ -80,6 +93,18 @@ std::vector<DroppedChange> dropped_by_reload(const RouteTable& base, const Route
   base.for_each_app([&](const App& a) {
     if (live.find_app(a.name) == nullptr) app_key(a.name);
   });
+  const CertificateSet &bc = *base.certificates(), &lc = *live.certificates(), &nc = *next.certificates();
+  auto cert_key = [&](const std::string& name) {
+    const Certificate* b = bc.find(name);
+    const Certificate* l = lc.find(name);
+    if (same_certificate(b, l)) return;
+    const Certificate* n = nc.find(name);
+    if (same_certificate(l, n)) return;
+    out.push_back({"certificate", name, certificate_text(l), certificate_text(n)});
+  };
+  for (const auto& [name, cert] : lc.by_name()) cert_key(name);
+  for (const auto& [name, cert] : bc.by_name())
+    if (lc.find(name) == nullptr) cert_key(name);
   if (base.default_app() != live.default_app() && live.default_app() != next.default_app())
     out.push_back({"default_app", "", live.default_app().value_or(kNone), next.default_app().value_or(kNone)});
   std::sort(out.begin(), out.end(), [](const DroppedChange& a, const DroppedChange& b) {

@@ -119,6 +119,13 @@ class StateSax {
           saw_routes_ = true;
           return push(Ctx::Routes);
         }
+        if (key_ == "certificates" && !saw_certificates_) {
+          saw_certificates_ = true;
+          dom_.begin();
+          dom_target_ = Target::Certificates;
+          dom_.open(json::value_t::object);
+          return true;
+        }
         return fail("unexpected object table." + key_);
       case Ctx::Routes:
         host_ = key_;
@@ -171,7 +178,7 @@ class StateSax {
 
  private:
   enum class Ctx { Root, Table, Routes, RouteApps };
-  enum class Target { Apps, Changes, Meta };
+  enum class Target { Apps, Changes, Meta, Certificates };
 
   bool push(Ctx c) {
     stack_.push_back(c);
@@ -204,6 +211,10 @@ class StateSax {
           if (v.is_string()) cfg_.default_app = v.get<std::string>();
           return true;
         }
+        if (key_ == "default_certificate" && (v.is_null() || v.is_string())) {
+          if (v.is_string()) cfg_.tls.default_certificate = v.get<std::string>();
+          return true;
+        }
         return fail("unexpected value for table." + key_);
       case Ctx::Routes:
         return fail("route '" + key_ + "' must be a non-empty object of app -> weight");
@@ -227,6 +238,10 @@ class StateSax {
       doc_.meta = dom_.take();
       return true;
     }
+    if (dom_target_ == Target::Certificates) {
+      auto certs = certificates_from_json(dom_.take(), cfg_);
+      return certs.ok() || fail(certs.error().message);
+    }
     auto apps = apps_from_json(dom_.take(), cfg_);
     return apps.ok() || fail(apps.error().message);
   }
@@ -240,7 +255,7 @@ class StateSax {
   std::vector<std::pair<std::string, std::vector<RouteTarget>>> routes_;  // into cfg_.routes at the end
   DomBuilder dom_;
   Target dom_target_ = Target::Apps;
-  bool saw_table_ = false, saw_apps_ = false, saw_routes_ = false;
+  bool saw_table_ = false, saw_apps_ = false, saw_routes_ = false, saw_certificates_ = false;
   std::string error_;
 };
 

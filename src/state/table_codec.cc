@@ -12,9 +12,9 @@ using nlohmann::json;
 
 namespace {
 
-constexpr std::array<Change::Op, 7> kOps = {Change::Op::Map,       Change::Op::Unmap,        Change::Op::PutApp,
+constexpr std::array<Change::Op, 9> kOps = {Change::Op::Map,       Change::Op::Unmap,        Change::Op::PutApp,
                                             Change::Op::DeleteApp, Change::Op::AddServer,    Change::Op::RemoveServer,
-                                            Change::Op::SetDefault};
+                                            Change::Op::SetDefault, Change::Op::CertSet,     Change::Op::CertDelete};
 
 Error bad(const std::string& what) { return make_error(400, what); }
 
@@ -112,6 +112,17 @@ bool append_quoted(std::string& out, const std::string& s) {
   return true;
 }
 
+// A certificate as the state file and the upgrade hand-off keep it: its PEM text as installed.
+json certificate_to_json(const Certificate& c) { return {{"cert", c.chain_pem()}, {"key", c.key_pem()}}; }
+
+Result<CertificatePtr> certificate_from_json(const std::string& name, const json& j) {
+  std::string where = "certificate '" + name + "'";
+  std::string cert, key;
+  if (!j.is_object() || !read_string(field(j, "cert"), &cert) || !read_string(field(j, "key"), &key))
+    return bad(where + " must be an object with \"cert\" and \"key\" PEM strings");
+  return Certificate::from_pem(name, std::move(cert), std::move(key));
+}
+
 }  // namespace
 
 json table_to_json(const RouteTable& table) {
@@ -132,6 +143,14 @@ json table_to_json(const RouteTable& table) {
   });
   json out = {{"apps", std::move(apps)}, {"routes", std::move(routes)}, {"default_app", nullptr}};
   if (table.default_app()) out["default_app"] = *table.default_app();
+  // Only tables with certificates carry the keys, so state files without TLS read as before.
+  const CertificateSet& certs = *table.certificates();
+  if (!certs.none()) {
+    json c = json::object();
+    for (const auto& [name, cert] : certs.by_name()) c[name] = certificate_to_json(*cert);
+    out["certificates"] = std::move(c);
+    out["default_certificate"] = certs.default_name().empty() ? json(nullptr) : json(certs.default_name());
+  }
   return out;
 }
 
@@ -183,6 +202,26 @@ Result<void> append_table_text(const RouteTable& table, std::string& out) {
     quoted(*table.default_app(), "the default app");
   else
     out += "null";
+  const CertificateSet& certs = *table.certificates();
+  if (!certs.none()) {
+    out += ",\"certificates\":{";
+    first = true;
+    for (const auto& [name, cert] : certs.by_name()) {
+      if (!first) out += ',';
+      first = false;
+      quoted(name, "a certificate name");
+      out += ":{\"cert\":";
+      quoted(cert->chain_pem(), "a certificate");
+      out += ",\"key\":";
+      quoted(cert->key_pem(), "a key");
+      out += '}';
+    }
+    out += "},\"default_certificate\":";
+    if (certs.default_name().empty())
+      out += "null";
+    else
+      quoted(certs.default_name(), "the default certificate");
+  }
   out += '}';
   if (!bad_text.empty())
     return make_error(500, "state: " + bad_text + " of the table is not valid UTF-8; the state file cannot hold it");
@@ -204,6 +243,16 @@ Result<void> apps_from_json(const json& apps, Config& cfg) {
       spec.health = *health;
     }
     cfg.apps.emplace_hint(cfg.apps.end(), name, std::move(spec));
+  }
+  return {};
+}
+
+Result<void> certificates_from_json(const json& certs, Config& cfg) {
+  if (!certs.is_object()) return bad("table.certificates must be an object");
+  for (const auto& [name, c] : certs.items()) {
+    auto cert = certificate_from_json(name, c);
+    if (!cert) return cert.error();
+    cfg.tls.certificates.emplace(name, std::move(*cert));
   }
   return {};
 }
@@ -234,6 +283,11 @@ Result<RouteTablePtr> table_from_json(const json& j, uint64_t version) {
     std::string name;
     if (!read_string(default_app, &name)) return bad("table.default_app must be a string or null");
     cfg.default_app = std::move(name);
+  }
+  if (const json* certs = field(j, "certificates"); certs != nullptr)
+    if (auto ok = certificates_from_json(*certs, cfg); !ok) return ok.error();
+  if (const json* d = field(j, "default_certificate"); d != nullptr && !d->is_null()) {
+    if (!read_string(d, &cfg.tls.default_certificate)) return bad("table.default_certificate must be a string or null");
   }
   return build_table(cfg, version);
 }
@@ -270,6 +324,16 @@ json change_to_json(const Change& c) {
     case Change::Op::SetDefault:
       j["app"] = c.app.empty() ? json(nullptr) : json(c.app);
       break;
+    case Change::Op::CertSet:
+      j["name"] = c.name;
+      if (c.certificate) {
+        j["cert"] = c.certificate->chain_pem();
+        j["key"] = c.certificate->key_pem();
+      }
+      break;
+    case Change::Op::CertDelete:
+      j["name"] = c.name;
+      break;
   }
   return j;
 }
@@ -287,6 +351,15 @@ Result<Change> change_from_json(const json& j) {
     }
   if (!known) return bad("unknown change op '" + op + "'");
   const std::string where = "change '" + op + "'";
+  if (c.op == Change::Op::CertSet || c.op == Change::Op::CertDelete) {
+    if (!read_string(field(j, "name"), &c.name)) return bad(where + " needs a \"name\" string");
+    if (c.op == Change::Op::CertSet) {
+      auto cert = certificate_from_json(c.name, j);
+      if (!cert) return cert.error();
+      c.certificate = std::move(*cert);
+    }
+    return c;
+  }
   bool needs_host = c.op == Change::Op::Map || c.op == Change::Op::Unmap;
   bool needs_addr = c.op == Change::Op::AddServer || c.op == Change::Op::RemoveServer;
   bool has_weight = c.op == Change::Op::Map || c.op == Change::Op::AddServer;

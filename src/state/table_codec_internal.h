@@ -21,4 +21,7 @@ Result<void> append_table_text(const RouteTable& table, std::string& out);
 // The "apps" object of a table -> cfg.apps (servers, weights, health), type-checked.
 Result<void> apps_from_json(const nlohmann::json& apps, Config& cfg);
 
+// The "certificates" object of a table -> cfg.tls.certificates, each parsed and checked.
+Result<void> certificates_from_json(const nlohmann::json& certs, Config& cfg);
+
 }  // namespace turnout

@@ -1,5 +1,6 @@
 // Config: the plain data of a turnout.yaml, after validation. Built by load_config() on the main
-// thread; copied freely; holds no handles. Field defaults are DESIGN.md's defaults.
+// thread; copied freely; holds no handles (certificates are immutable shared values, loaded and
+// checked with the file). Field defaults are DESIGN.md's defaults.
 #pragma once
 
 #include <chrono>
@@ -11,6 +12,7 @@
 
 #include "turnout/common/address.h"
 #include "turnout/common/cidr.h"
+#include "turnout/tls/certificate.h"
 
 namespace turnout {
 
@@ -31,9 +33,31 @@ struct HealthSpec {
   uint32_t fall = 3;               // consecutive failures to mark an up server down
 };
 
+// TLS towards an app's servers (`apps.NAME.tls`).
+struct UpstreamTlsSpec {
+  std::string ca;           // PEM bundle to verify servers against; "" = the system store
+  std::string server_name;  // SNI and the name verified; "" = each server's host
+  bool verify = true;       // `verify: false` must be written out
+};
+
 struct AppSpec {
   std::vector<ServerSpec> servers;   // may be empty (then the app answers 503)
   std::optional<HealthSpec> health;  // active checks; passive checks always run
+  std::optional<UpstreamTlsSpec> tls;  // speak TLS to the servers
+};
+
+// The `tls` section: the certificates HTTPS listeners present, and how they handshake.
+struct TlsSpec {
+  struct Files {
+    std::string cert, key;  // as written (relative to the working directory)
+    int line = 0;           // where the entry is, for messages at reload
+  };
+  std::map<std::string, Files> files;               // certificate name -> its PEM files
+  std::map<std::string, CertificatePtr> certificates;  // the same, loaded and checked
+  std::string default_certificate;                  // "" = none: unknown names fail the handshake
+  bool min_tls13 = false;                           // min_version "1.3" (else "1.2")
+  bool session_tickets = true;
+  Millis handshake_timeout{10000};
 };
 
 // One app serving a route, with its share of the route's traffic.
@@ -72,6 +96,7 @@ struct ListenSpec {
   SocketAddress address;        // resolved
   std::string text;             // as written, for logs
   bool proxy_protocol = false;  // a PROXY protocol v1/v2 header is required before HTTP
+  bool tls = false;             // HTTPS: a TLS handshake (certificate by SNI) before HTTP
 };
 
 struct Config {
@@ -85,6 +110,7 @@ struct Config {
   std::map<std::string, AppSpec> apps;           // app name -> servers
   std::map<std::string, std::vector<RouteTarget>> routes;  // lower-cased host or "*.suffix" -> apps
   std::optional<std::string> default_app;        // app for unrouted hosts; none = 404
+  TlsSpec tls;                                   // certificates and handshake settings
   Timeouts timeouts;
   Limits limits;
   std::string access_log = "stdout";             // "stdout" | "off" | file path

@@ -23,6 +23,9 @@ struct ConfigError {
 struct LoadResult {
   std::optional<Config> config;     // set iff errors is empty
   std::vector<ConfigError> errors;  // every error found, in file order
+  // What `run` serves anyway but an operator must fix (an expired certificate): logged by `run`
+  // and reload, and an error for `check`, the gate before a deploy.
+  std::vector<ConfigError> warnings;
   bool ok() const { return config.has_value(); }
 };
 

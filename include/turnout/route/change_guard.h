@@ -6,6 +6,9 @@
 // is routed now and would have no route after it, or would be routed only to apps with no server
 // up (unless it already was: a change does not break what was already broken).
 //
+// A certificate change is refused when a routed host that a certificate covers now would have
+// none covering it after (its HTTPS would fail the handshake or answer 421).
+//
 // Cost: O(size of the change). The hosts checked are the ones the change maps or unmaps; an
 // app-level change (replace, add or remove a server) that takes a mapped app from live to
 // dead additionally visits the routes to find that app's hosts — only then, so ordinary

@@ -24,6 +24,8 @@ struct Change {
     AddServer,     // add server `addr` (weight `weight`) to `app`; 409 if already there
     RemoveServer,  // remove server `addr` from `app`; 404 if absent
     SetDefault,    // default_app = `app` ("" clears it)
+    CertSet,       // add or replace certificate `name` with `certificate`
+    CertDelete,    // remove certificate `name`; 404 if unknown, 409 if it is the default
   };
   Op op = Op::Map;
   std::string host;                 // route key: normalised host or "*.suffix"
@@ -32,6 +34,8 @@ struct Change {
   std::string addr;                 // AddServer, RemoveServer
   std::vector<ServerSpec> servers;  // PutApp
   bool if_present = false;          // Unmap: no error when not mapped (swap uses it)
+  std::string name;                 // CertSet, CertDelete: certificate name
+  CertificatePtr certificate;       // CertSet: parsed and checked (expiry is the caller's rule)
 };
 
 const char* op_name(Change::Op op);  // "map", "unmap", "put-app", ...

@@ -21,6 +21,7 @@
 #include "turnout/common/host.h"  // normalize_host
 #include "turnout/config/config.h"
 #include "turnout/route/persistent_map.h"
+#include "turnout/tls/certificate_set.h"
 
 namespace turnout {
 
@@ -79,6 +80,10 @@ class RouteTable {
   void for_each_route(const std::function<void(const Route&)>& fn) const;
   void for_each_app(const std::function<void(const App&)>& fn) const;
 
+  // The certificates HTTPS listeners present in this version (never null; empty without TLS).
+  // Part of the table so that a certificate change is a version like a route change.
+  const CertificateSetPtr& certificates() const { return certificates_; }
+
   // Same content, another version number: shares everything (rollback makes a new version).
   std::shared_ptr<const RouteTable> with_version(uint64_t version) const;
 
@@ -94,6 +99,7 @@ class RouteTable {
   PersistentMap<AppSlot> apps_;        // name -> app
   std::optional<std::string> default_app_;
   RoutePtr default_route_;             // built from default_app_, or null
+  CertificateSetPtr certificates_;     // set by the builder (CertificateSet::empty() when none)
 };
 using RouteTablePtr = std::shared_ptr<const RouteTable>;
 

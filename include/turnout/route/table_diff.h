@@ -14,7 +14,7 @@ namespace turnout {
 
 // One runtime change a reload would drop.
 struct DroppedChange {
-  std::string kind;  // "route", "app" or "default_app"
+  std::string kind;  // "route", "app", "certificate" or "default_app"
   std::string key;   // host, app name, or "" for default_app
   std::string live;  // live value, e.g. "blue(1), green(9)"; "(none)" when removed at runtime
   std::string file;  // the file's value; "(none)" when the file lacks it

@@ -151,3 +151,95 @@ TEST_CASE("reload diff: runtime changes the file lacks are listed; file edits an
     CHECK(dropped_by_reload(*base, *base, *table_of(edited, 6)).empty());
   }
 }
+
+// ---------------------------------------------------------------- certificates
+
+#include "tls/test_certs.h"
+
+namespace {
+
+CertificatePtr test_cert(const std::string& name, std::vector<std::string> dns) {
+  auto p = turnout::test::make_cert({.dns = std::move(dns)});
+  auto c = Certificate::from_pem(name, p.cert, p.key);
+  REQUIRE(c.ok());
+  return *c;
+}
+
+Config tls_guard_config() {
+  Config c = guard_config();
+  c.tls.certificates["main"] = test_cert("main", {"example.com"});
+  c.tls.certificates["org"] = test_cert("org", {"*.example.org"});
+  c.tls.certificates["spare"] = test_cert("spare", {"spare.test"});
+  return c;
+}
+
+Change cert_change(Change::Op op, std::string name, CertificatePtr cert = nullptr) {
+  Change c;
+  c.op = op;
+  c.name = std::move(name);
+  c.certificate = std::move(cert);
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("certificates are part of the table: set, replace, delete, default kept") {
+  Config c = tls_guard_config();
+  c.tls.default_certificate = "spare";
+  RouteTablePtr t = table_of(c);
+  CHECK(t->certificates()->select("example.com").ecdsa->name() == "main");
+  CertificatePtr next = test_cert("main", {"example.com", "www.example.com"});
+  auto replaced = apply_changes(*t, std::vector<Change>{cert_change(Change::Op::CertSet, "main", next)}, 2);
+  REQUIRE(replaced.ok());
+  CHECK((*replaced)->certificates()->select("www.example.com").ecdsa == next.get());
+  CHECK(t->certificates()->select("www.example.com").ecdsa->name() == "spare");  // the old version is untouched
+  CHECK((*replaced)->certificates()->default_name() == "spare");
+
+  auto unknown = apply_changes(*t, std::vector<Change>{cert_change(Change::Op::CertDelete, "nope")}, 2);
+  REQUIRE_FALSE(unknown.ok());
+  CHECK(unknown.error().code == 404);
+  auto the_default = apply_changes(*t, std::vector<Change>{cert_change(Change::Op::CertDelete, "spare")}, 2);
+  REQUIRE_FALSE(the_default.ok());
+  CHECK(the_default.error().code == 409);
+  auto bad_name = apply_changes(*t, std::vector<Change>{cert_change(Change::Op::CertSet, "a b", next)}, 2);
+  REQUIRE_FALSE(bad_name.ok());
+  CHECK(bad_name.error().code == 400);
+
+  // Route changes share the certificate set.
+  auto mapped = apply_changes(*t, std::vector<Change>{change(Change::Op::Map, "green", "example.com")}, 2);
+  REQUIRE(mapped.ok());
+  CHECK((*mapped)->certificates() == t->certificates());
+}
+
+TEST_CASE("guard: deleting the certificate a routed host is served with is caught") {
+  RouteTablePtr before = table_of(tls_guard_config());
+  ServerUpFn up = [](const std::string&) { return true; };
+  auto hosts_refused = [&](std::vector<Change> changes) {
+    auto after = apply_changes(*before, changes, 2);
+    REQUIRE(after.ok());
+    std::set<std::string> hosts;
+    for (const GuardProblem& p : guard_changes(*before, **after, changes, up)) hosts.insert(p.host);
+    return hosts;
+  };
+  CHECK(hosts_refused({cert_change(Change::Op::CertDelete, "main")}) == std::set<std::string>{"example.com"});
+  CHECK(hosts_refused({cert_change(Change::Op::CertDelete, "org")}) == std::set<std::string>{"*.example.org"});
+  CHECK(hosts_refused({cert_change(Change::Op::CertDelete, "spare")}).empty());  // serves no route
+  // Replacing it with one that still covers the host is fine; with one that does not, caught.
+  CHECK(hosts_refused({cert_change(Change::Op::CertSet, "main", test_cert("main", {"example.com"}))}).empty());
+  CHECK(hosts_refused({cert_change(Change::Op::CertSet, "main", test_cert("main", {"other.test"}))}) ==
+        std::set<std::string>{"example.com"});
+}
+
+TEST_CASE("reload: a certificate set at runtime that the file lacks is listed") {
+  RouteTablePtr base = table_of(tls_guard_config());
+  CertificatePtr runtime = test_cert("runtime", {"new.example.com"});
+  auto live = apply_changes(*base, std::vector<Change>{cert_change(Change::Op::CertSet, "runtime", runtime)}, 2);
+  REQUIRE(live.ok());
+  auto dropped = dropped_by_reload(*base, **live, *base);
+  REQUIRE(dropped.size() == 1);
+  CHECK(dropped[0].kind == "certificate");
+  CHECK(dropped[0].key == "runtime");
+  CHECK(dropped[0].live.find("new.example.com (SHA-256 ") == 0);
+  CHECK(dropped[0].file == "(none)");
+  CHECK(dropped_by_reload(*base, **live, **live).empty());  // the file has it now
+}

@@ -1,0 +1,146 @@
+#include "turnout/tls/tls_engine.h"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "tls/test_certs.h"
+
+using namespace turnout;
+using turnout::test::make_cert;
+using turnout::test::Pem;
+
+namespace {
+
+// A real OpenSSL client on one end of a BIO pair; the test carries bytes between it and an
+// engine, in chunks of `step` bytes (1 = byte by byte: partial records everywhere).
+struct Pair {
+  Pem ca = make_cert({.cn = "CA", .ca = true});
+  Pem leaf = make_cert({.cn = "a.test", .dns = {"a.test"}, .issuer = &ca});
+  std::shared_ptr<ServerTlsContext> server;
+  TlsHandshakeState state;
+  std::unique_ptr<TlsEngine> engine;
+  SSL_CTX* cctx = nullptr;
+  SSL* client = nullptr;
+  BIO* net = nullptr;  // the network end of the client's BIO pair
+  size_t step = 1 << 20;
+
+  Pair() {
+    auto ctx = ServerTlsContext::create({});
+    REQUIRE(ctx.ok());
+    server = *ctx;
+    auto c = Certificate::from_pem("a", leaf.cert, leaf.key);
+    REQUIRE(c.ok());
+    auto set = CertificateSet::build({{"a", *c}}, "");
+    REQUIRE(set.ok());
+    state.certificates = *set;
+    engine = std::make_unique<TlsEngine>(server->new_ssl(&state));
+    cctx = SSL_CTX_new(TLS_client_method());
+    X509_STORE_add_cert(SSL_CTX_get_cert_store(cctx), ca.x509.get());
+    SSL_CTX_set_verify(cctx, SSL_VERIFY_PEER, nullptr);
+    client = SSL_new(cctx);
+    SSL_set_tlsext_host_name(client, "a.test");
+    SSL_set1_host(client, "a.test");
+    BIO* inner = nullptr;
+    BIO_new_bio_pair(&inner, 1 << 20, &net, 1 << 20);
+    SSL_set_bio(client, inner, inner);
+    SSL_set_connect_state(client);
+  }
+  ~Pair() {
+    engine.reset();
+    SSL_free(client);
+    BIO_free(net);
+    SSL_CTX_free(cctx);
+  }
+  // Moves bytes both ways until nothing moves; plaintext the engine decrypts is appended to
+  // `got`. Returns false if the engine failed.
+  bool pump(std::string& got) {
+    for (int round = 0; round < 10000; ++round) {
+      bool moved = false;
+      char buf[4096];
+      int n = BIO_read(net, buf, static_cast<int>(std::min(step, sizeof buf)));
+      if (n > 0) {
+        moved = true;
+        if (!engine->feed(buf, static_cast<size_t>(n))) return false;
+        char plain[1024];
+        while (size_t k = engine->read(plain, sizeof plain)) got.append(plain, k);
+      }
+      std::string out = engine->take_output();
+      if (!out.empty()) {
+        moved = true;
+        REQUIRE(BIO_write(net, out.data(), static_cast<int>(out.size())) == static_cast<int>(out.size()));
+      }
+      if (!SSL_is_init_finished(client)) {
+        SSL_do_handshake(client);
+        ERR_clear_error();
+      }
+      if (!moved && BIO_ctrl_pending(net) == 0) return engine->state() != TlsEngine::State::Failed;
+    }
+    return engine->state() != TlsEngine::State::Failed;
+  }
+  std::string client_read() {
+    std::string out;
+    char buf[4096];
+    size_t n = 0;
+    while (SSL_read_ex(client, buf, sizeof buf, &n) == 1) out.append(buf, n);
+    ERR_clear_error();
+    return out;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a TLS connection carries data both ways through the engine, whole or byte by byte") {
+  for (size_t step : {size_t{1 << 20}, size_t{1}, size_t{7}}) {
+    CAPTURE(step);
+    Pair p;
+    p.step = step;
+    std::string got;
+    REQUIRE(p.pump(got));
+    REQUIRE(SSL_is_init_finished(p.client));
+    CHECK(p.engine->handshake_done());
+    CHECK(std::string(p.engine->version()) == "TLSv1.3");
+    CHECK(p.state.presented != nullptr);
+
+    std::string request = "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n";
+    REQUIRE(SSL_write(p.client, request.data(), static_cast<int>(request.size())) > 0);
+    REQUIRE(p.pump(got));
+    CHECK(got == request);
+
+    std::string big(100000, 'x');
+    for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>('a' + i % 26);
+    REQUIRE(p.engine->write(big.data(), big.size()));
+    std::string out = p.engine->take_output();
+    CHECK(out.size() > big.size());  // record overhead
+    CHECK_FALSE(p.engine->has_output());
+    REQUIRE(BIO_write(p.net, out.data(), static_cast<int>(out.size())) == static_cast<int>(out.size()));
+    CHECK(p.client_read() == big);
+  }
+}
+
+TEST_CASE("plain HTTP on a TLS port fails the handshake and reaches nothing") {
+  Pair p;
+  std::string http = "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n";
+  CHECK_FALSE(p.engine->feed(http.data(), http.size()));
+  CHECK(p.engine->state() == TlsEngine::State::Failed);
+  CHECK_FALSE(p.engine->error().empty());
+  char buf[64];
+  CHECK(p.engine->read(buf, sizeof buf) == 0);
+}
+
+TEST_CASE("close_notify from the client ends the engine's input cleanly") {
+  Pair p;
+  std::string got;
+  REQUIRE(p.pump(got));
+  std::string body = "last words";
+  REQUIRE(SSL_write(p.client, body.data(), static_cast<int>(body.size())) > 0);
+  SSL_shutdown(p.client);
+  REQUIRE(p.pump(got));
+  CHECK(got == body);
+  CHECK(p.engine->state() == TlsEngine::State::Closed);
+  p.engine->shutdown();
+  CHECK(p.engine->has_output());  // our close_notify
+}

@@ -12,8 +12,8 @@ ListenSet::~ListenSet() {
   close_dups();
 }
 
-void ListenSet::add(unsigned worker, int fd, bool proxy_protocol) {
-  per_worker[worker].push_back(ListenSocket{fd, proxy_protocol});
+void ListenSet::add(unsigned worker, int fd, const ListenSpec& spec) {
+  per_worker[worker].push_back(ListenSocket{fd, spec.proxy_protocol, spec.tls});
   dups.push_back(::dup(fd));
 }
 
@@ -49,7 +49,7 @@ Result<void> ListenSet::open(const Config& config, ListenOwner& owner) {
         addrs.push_back(addr.text);
         TLOG_INFO("listening", "addr={} workers={}", addr.text, n);
       }
-      add(w, *fd, spec.proxy_protocol);
+      add(w, *fd, spec);
     }
   }
   return {};

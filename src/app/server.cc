@@ -51,6 +51,25 @@ ProxySettingsPtr ProxyServer::make_settings(const Config& c) const {
   s->limits = c.limits;
   s->access_log_json = c.access_log_format == "json";
   s->trusted_proxies = c.trusted_proxies;
+  s->handshake_timeout = c.tls.handshake_timeout;
+  // Listeners are kept until a restart, so once HTTPS listeners run a reload never removes the
+  // context they need.
+  bool https = settings_ && settings_->tls;
+  for (const ListenSpec& l : c.listen) https = https || l.tls;
+  if (https) {
+    ServerTlsSettings ts;
+    ts.min_tls13 = c.tls.min_tls13;
+    ts.session_tickets = c.tls.session_tickets;
+    // The same context across reloads that keep its settings: its session cache and ticket keys
+    // go on serving resumptions.
+    if (settings_ && settings_->tls && settings_->tls->settings() == ts) {
+      s->tls = settings_->tls;
+    } else if (auto ctx = ServerTlsContext::create(ts)) {
+      s->tls = *ctx;
+    } else {
+      TLOG_ERROR("TLS context", "error={}", log_quote(ctx.error().message));
+    }
+  }
   return s;
 }
 

@@ -108,7 +108,7 @@ Result<void> Upgrade::adopt_handoff() {
           TLOG_INFO("listening", "addr={} workers={}", addr.text, n);
         }
       }
-      listeners_.add(w % n, fd, spec.proxy_protocol);
+      listeners_.add(w % n, fd, spec);
     }
   }
   for (auto& [text, socks] : by_addr) {

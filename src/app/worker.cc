@@ -59,9 +59,8 @@ void Worker::run(RouteTablePtr table, ProxySettingsPtr settings) {
   adopt(std::move(table), std::move(settings));
   for (const ListenSocket& s : listen_fds_) {
     int fd = s.fd;
-    bool pp = s.proxy_protocol;
     Acceptor* a = Acceptor::open(
-        &loop_, fd, [this, pp](int cfd, const sockaddr* peer, socklen_t) { return on_accept(cfd, peer, pp); },
+        &loop_, fd, [this, s](int cfd, const sockaddr* peer, socklen_t) { return on_accept(cfd, peer, s); },
         [this](int err) { on_accept_shortage(err); });
     if (a == nullptr) {
       TLOG_ERROR("cannot listen", "worker={} fd={}", id_, fd);
@@ -120,7 +119,7 @@ void Worker::adopt(RouteTablePtr table, ProxySettingsPtr settings) {
   version_.store(ctx_->table->version(), std::memory_order_release);
 }
 
-bool Worker::on_accept(int fd, const sockaddr* peer, bool proxy_protocol) {
+bool Worker::on_accept(int fd, const sockaddr* peer, const ListenSocket& how) {
   if (draining_ || stopping_) {  // the acceptors are closing; this one arrived first
     ::close(fd);
     return false;
@@ -129,7 +128,7 @@ bool Worker::on_accept(int fd, const sockaddr* peer, bool proxy_protocol) {
   // Link first: close() unlinks from the list in its final callback.
   ctx_->link_client(conn);
   ctx_->stats.connections_accepted.add();
-  if (conn->open(fd, peer, proxy_protocol) != 0) conn->close();
+  if (conn->open(fd, peer, how.proxy_protocol, how.tls) != 0) conn->close();
   if (ctx_->client_count < max_connections_) return true;
   // At the limit: every listener of this worker pauses (not only this one), so the limit holds
   // exactly; connections wait in the kernel backlog until one closes (resume_accepting).

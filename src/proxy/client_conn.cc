@@ -38,7 +38,7 @@ ClientConnection::ClientConnection(ProxyContext& ctx, uint64_t id)
 
 ClientConnection::~ClientConnection() { return_request_state(); }
 
-int ClientConnection::open(int fd, const sockaddr* peer, bool proxy_protocol) {
+int ClientConnection::open(int fd, const sockaddr* peer, bool proxy_protocol, bool tls) {
   int rc = stream_.init_tcp();
   if (rc != 0) {
     ::close(fd);
@@ -56,8 +56,29 @@ int ClientConnection::open(int fd, const sockaddr* peer, bool proxy_protocol) {
   ctx_.stats.connections_idle.add();
   idle_counted_ = true;
   stream_.start_read();
+  if (tls) {
+    if (proxy_protocol)
+      tls_after_proxy_header_ = true;  // the balancer's header comes before the handshake
+    else if (!start_tls(nullptr, nullptr, 0))
+      return UV_ENOMEM;
+    // The handshake (and any PROXY header) must be done within handshake_timeout; the request
+    // header deadline starts with the first byte of HTTP.
+    arm_timer(ctx_.settings ? ctx_.settings->handshake_timeout : ctx_.timeouts.request_header);
+    return 0;
+  }
   arm_timer(ctx_.timeouts.request_header);
   return 0;
+}
+
+bool ClientConnection::start_tls(const ChunkRef* early, const char* p, size_t n) {
+  if (!ctx_.settings || !ctx_.settings->tls || !ctx_.table) return false;
+  tls_ = std::make_unique<TlsTransport>(stream_.socket(), ctx_.chunks, &stream_, *ctx_.settings->tls,
+                                        ctx_.table->certificates());
+  stream_.set_transport(tls_.get());
+  if (tls_->handshake() != 0) return false;
+  if (stream_.reading()) tls_->start_read();
+  if (early != nullptr && n > 0) tls_->feed_early(*early, p, n);
+  return true;
 }
 
 void ClientConnection::set_peer(const sockaddr* peer) {
@@ -90,6 +111,11 @@ void ClientConnection::read_proxy_header(const ChunkRef& chunk, size_t len) {
   }
   if (proxy_header_->has_source()) set_peer(proxy_header_->source());
   proxy_header_.reset();
+  if (tls_after_proxy_header_) {
+    tls_after_proxy_header_ = false;
+    if (!start_tls(&chunk, chunk.data() + out.consumed, len - out.consumed)) close();
+    return;
+  }
   if (out.consumed < len) {
     input_.push_back(Input{chunk, chunk.data() + out.consumed, len - out.consumed});
     process_input();
@@ -101,7 +127,10 @@ void ClientConnection::arm_timer(Millis ms) { ctx_.deadlines.arm(deadline_, stat
 void ClientConnection::on_timer() {
   switch (state_) {
     case State::ReadingHead:
-      if (proxy_header_) {
+      if (tls_after_proxy_header_ || (tls_ && !tls_->handshake_done())) {
+        ctx_.stats.tls_handshake_errors.add();
+        close();  // no TLS yet: nothing can be answered
+      } else if (proxy_header_) {
         ctx_.stats.proxy_protocol_errors.add();
         close();  // no (complete) PROXY header in time: nothing to answer
       } else if (reading_head()) {
@@ -240,8 +269,14 @@ HttpParser::Events::HeadAction ClientConnection::on_head_complete() {
     return HeadAction::Reject;
   }
   const RouteTablePtr& table = ctx_.table;
+  // Over HTTPS, a Host the presented certificate does not serve was meant for another
+  // connection (a browser reusing one across names): 421, so the client retries on a new one.
+  const Certificate* presented = tls_ ? tls_->presented() : nullptr;
   const Route* route = table ? table->lookup(req.host) : nullptr;
-  if (route == nullptr) {
+  if (tls_ && (presented == nullptr || !presented->covers(req.host))) {
+    ctx_.stats.misdirected.add();
+    respond_error(421, "the certificate of this connection does not cover this host", req.upgrade);
+  } else if (route == nullptr) {
     // A body is read and dropped so the connection stays usable (as for every local answer).
     ctx_.stats.no_route.add();
     respond_error(404, "no route for host", req.upgrade);
@@ -349,6 +384,7 @@ void ClientConnection::on_exchange_done(bool keep_alive) {
 void ClientConnection::forward_context(const Exchange& ex, ForwardContext& out) const {
   out.client_ip = peer_ip_;
   out.trust = forward_trust();
+  if (tls_) out.proto = "https";
   if (request_id_generated_) out.request_id = request_id_;
 }
 
@@ -503,6 +539,14 @@ bool ClientConnection::has_exchange_for(std::string_view host, std::string_view 
 
 void ClientConnection::on_stream_end(int status) {
   peer_eof_ = true;
+  if (tls_ && !tls_->handshake_done()) {
+    // Plain HTTP, garbage or a failed handshake on an HTTPS port: nothing was read as HTTP, so
+    // nothing is answered or forwarded; the connection is all it costs.
+    ctx_.stats.tls_handshake_errors.add();
+    TLOG_DEBUG("TLS handshake failed", "peer={} error={}", peer_ip_, log_quote(tls_->engine().error()));
+    close();
+    return;
+  }
   if (state_ == State::Lingering) {
     close();
     return;

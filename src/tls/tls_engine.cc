@@ -176,6 +176,8 @@ std::string TlsEngine::alpn() const {
 
 const char* TlsEngine::version() const { return SSL_get_version(ssl_); }
 
+bool TlsEngine::has_plaintext() const { return state_ == State::Open && SSL_pending(ssl_) > 0; }
+
 bool TlsEngine::resumed() const { return SSL_session_reused(ssl_) == 1; }
 
 }  // namespace turnout

@@ -30,7 +30,7 @@ struct ListenSet {
   // Opens `config.listen`, one socket per worker and address, each claimed in `owner` first.
   Result<void> open(const Config& config, ListenOwner& owner);
   // Adds `fd` as worker `worker`'s socket (and keeps a dup of it for a successor).
-  void add(unsigned worker, int fd, bool proxy_protocol);
+  void add(unsigned worker, int fd, const ListenSpec& spec);
   // Closes the dups: a process that took over holds its own, and ours would keep the sockets
   // open (the kernel completing handshakes nobody answers) after the workers closed theirs.
   void close_dups();

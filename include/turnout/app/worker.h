@@ -90,7 +90,7 @@ class Worker {
   friend struct WorkerCallbacks;
   void run(RouteTablePtr table, ProxySettingsPtr settings);
   // A new client socket from one of the acceptors; false pauses them all (max_connections).
-  bool on_accept(int fd, const sockaddr* peer, bool proxy_protocol);
+  bool on_accept(int fd, const sockaddr* peer, const ListenSocket& how);
   void on_accept_shortage(int err);
   // After a connection closed: accepting resumes below the limit, and retries at once after a
   // descriptor shortage.

@@ -28,6 +28,7 @@ struct ListenOptions {
 struct ListenSocket {
   int fd = -1;
   bool proxy_protocol = false;  // listen entry with proxy_protocol: true (net/proxy_protocol.h)
+  bool tls = false;             // listen entry with tls: true: a TLS handshake before HTTP
 };
 
 // The options of the proxy's client listeners.

@@ -23,6 +23,7 @@ class SocketTransport final : public Transport {
   int init_tcp();
   int init_pipe();
   uv_stream_t* handle() { return reinterpret_cast<uv_stream_t*>(&h_); }
+  uv_loop_t* loop() const { return loop_; }
   bool is_pipe() const { return is_pipe_; }
   // Reports to `e` from now on: a layer (TLS) put between this socket and its Stream.
   void set_events(Events* e) { events_ = e; }

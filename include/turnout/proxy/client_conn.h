@@ -25,6 +25,7 @@
 #include "turnout/net/stream.h"
 #include "turnout/proxy/client_side.h"
 #include "turnout/proxy/proxy_context.h"
+#include "turnout/tls/tls_transport.h"
 
 namespace turnout {
 
@@ -52,7 +53,9 @@ class ClientConnection final : public Stream::Owner, public HttpParser::Events, 
   // Takes the accepted socket `fd` (owned from this call, closed on failure) from `peer`; starts
   // reading. With `proxy_protocol`, a PROXY v1/v2 header must come first (within the
   // request_header timeout) and names the client. Returns non-zero on failure (then call close()).
-  int open(int fd, const sockaddr* peer, bool proxy_protocol = false);
+  // With `tls`, a TLS handshake (after the PROXY header, if any) comes before HTTP, within
+  // handshake_timeout; the certificate is chosen from the current table's by SNI.
+  int open(int fd, const sockaddr* peer, bool proxy_protocol = false, bool tls = false);
   void close();
 
   const std::string& peer_ip() const { return peer_ip_; }
@@ -145,6 +148,11 @@ class ClientConnection final : public Stream::Owner, public HttpParser::Events, 
   Fifo<Input> input_;                  // bytes read but not parsed yet (pipelining, pre-tunnel)
   const ChunkRef* cur_chunk_ = nullptr;  // chunk being fed to the parser (for zero-copy bodies)
   std::unique_ptr<ProxyProtocolParser> proxy_header_;  // until the PROXY header is read
+  // HTTPS: the TLS layer under stream_ (freed with this connection, after the stream's close
+  // callback). `tls_after_proxy_header_`: created once the PROXY header is read.
+  std::unique_ptr<TlsTransport> tls_;
+  bool tls_after_proxy_header_ = false;
+  bool start_tls(const ChunkRef* early, const char* p, size_t n);
   sockaddr_storage peer_{};            // the client: the socket's peer, or the PROXY header's source
   std::string peer_ip_;                // client address for X-Forwarded-For and the access log
   std::string request_id_;             // the current request's id, for the access log and upstream

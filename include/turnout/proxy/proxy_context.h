@@ -26,6 +26,7 @@
 #include "turnout/http/parser.h"
 #include "turnout/proxy/app_live.h"
 #include "turnout/route/route_table.h"
+#include "turnout/tls/server_tls_context.h"
 #include "turnout/upstream/conn_pool.h"
 
 namespace turnout {
@@ -38,6 +39,10 @@ struct ProxySettings {
   Limits limits;
   bool access_log_json = false;  // access_log_format: json
   std::vector<CidrRange> trusted_proxies;  // peers whose X-Forwarded-* are kept (rewrite.h)
+  // HTTPS listeners: the process's TLS context (null when no listener has tls: true) and how
+  // long a client has to complete its handshake.
+  std::shared_ptr<const ServerTlsContext> tls;
+  Millis handshake_timeout{10000};
 };
 using ProxySettingsPtr = std::shared_ptr<const ProxySettings>;
 
@@ -60,6 +65,8 @@ struct ProxyStats {
   Counter upstream_retries;       // requests retried on another server / fresh connection
   Counter upstream_failures;      // connect failures, resets, timeouts, malformed responses
   Counter proxy_protocol_errors;  // connections closed for a missing or malformed PROXY header
+  Counter tls_handshake_errors;   // HTTPS connections closed before a handshake completed
+  Counter misdirected;            // 421: Host not covered by the connection's certificate
   std::array<Counter, 8> local_errors;  // 400 404 408 413 431 502 503 504 answered by turnout
   Counter no_route;               // requests for a host no route (and no default_app) serves: 404
 };

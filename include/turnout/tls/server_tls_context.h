@@ -30,6 +30,7 @@ struct ServerTlsSettings {
   bool min_tls13 = false;               // min_version "1.3"; else "1.2"
   bool session_tickets = true;          // stateless resumption (TLS 1.2 and 1.3)
   std::vector<std::string> alpn{"http/1.1"};  // in server preference order, e.g. {"h2", "http/1.1"}
+  bool operator==(const ServerTlsSettings&) const = default;
 };
 
 // What one connection's handshake needs and yields. Owned by the connection's transport, which

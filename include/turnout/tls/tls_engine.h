@@ -46,6 +46,10 @@ class TlsEngine {
   // Ciphertext to put on the socket (handshake, records, alerts); empties the engine's output.
   std::string take_output();
   bool has_output() const { return !out_.empty(); }
+  // Ciphertext of the last feed() OpenSSL has not read yet (a record behind one not yet read).
+  bool input_pending() const { return in_len_ > 0; }
+  // Decrypted bytes OpenSSL holds that read() would return now.
+  bool has_plaintext() const;
 
   State state() const { return state_; }
   bool handshake_done() const { return state_ == State::Open || state_ == State::Closed; }

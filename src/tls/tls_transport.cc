@@ -1,0 +1,205 @@
+#include "turnout/tls/tls_transport.h"
+
+#include <string>
+
+namespace turnout {
+
+// One write of ciphertext to the socket; `upper` is the Stream's write it completes (null for
+// output the engine made on its own: handshake, alerts, a try_write's remainder).
+struct TlsTransport::CipherWrite {
+  TransportWrite below;  // first member: the socket reports it back
+  std::string bytes;
+  TransportWrite* upper = nullptr;
+};
+
+// Deferred delivery of plaintext already decrypted when the Stream resumes reading.
+struct TlsTransport::Deferred {
+  uv_idle_t idle;
+  TlsTransport* t;  // null once the transport closed (then the handle frees itself)
+};
+
+struct TlsTransportCallbacks {
+  static void on_idle(uv_idle_t* h) {
+    auto* d = static_cast<TlsTransport::Deferred*>(h->data);
+    uv_idle_stop(h);
+    if (d->t != nullptr) d->t->deliver();
+  }
+  static void on_idle_closed(uv_handle_t* h) { delete static_cast<TlsTransport::Deferred*>(h->data); }
+};
+
+TlsTransport::TlsTransport(SocketTransport& lower, ChunkPool& pool, Transport::Events* upper,
+                           const ServerTlsContext& ctx, CertificateSetPtr certs)
+    : lower_(lower), pool_(pool), upper_(upper), state_{std::move(certs), nullptr, {}}, engine_(ctx.new_ssl(&state_)) {
+  lower_.set_events(this);
+}
+
+TlsTransport::~TlsTransport() {
+  if (deferred_ != nullptr) deferred_->t = nullptr;  // close() normally did this
+}
+
+int TlsTransport::handshake() {
+  if (engine_.state() == TlsEngine::State::Failed) return UV_ENOMEM;
+  // The client speaks first; reading continues through the handshake. The socket may be
+  // reading already (TLS after a PROXY header, or a Stream that started first).
+  int rc = lower_.start_read();
+  return rc == UV_EALREADY ? 0 : rc;
+}
+
+int TlsTransport::start_read() {
+  upper_reading_ = true;
+  int rc = lower_.start_read();
+  schedule_delivery();
+  return rc == UV_EALREADY ? 0 : rc;
+}
+
+void TlsTransport::stop_read() {
+  upper_reading_ = false;
+  if (engine_.handshake_done()) lower_.stop_read();  // during the handshake, keep reading it
+}
+
+void TlsTransport::feed_early(const ChunkRef& chunk, const char* data, size_t len) { consume(chunk, data, len); }
+
+void TlsTransport::on_transport_read(const ChunkRef& chunk, ssize_t nread) {
+  if (nread < 0) {
+    if (!eof_reported_) {
+      eof_reported_ = true;
+      upper_->on_transport_read(ChunkRef(), nread);
+    }
+    return;
+  }
+  consume(chunk, chunk.data(), static_cast<size_t>(nread));
+}
+
+void TlsTransport::consume(const ChunkRef& chunk, const char* data, size_t len) {
+  input_ = chunk;
+  bool ok = engine_.feed(data, len);
+  flush_output(nullptr);  // handshake messages, tickets, alerts
+  if (!ok) {
+    input_.reset();
+    fail(UV_EPROTO);
+    return;
+  }
+  deliver();
+}
+
+void TlsTransport::deliver() {
+  while (upper_reading_ && !eof_reported_) {
+    Chunk* c = pool_.acquire();
+    ChunkRef plain(c);
+    size_t n = engine_.read(c->data, Chunk::kSize);
+    if (n == 0) break;
+    upper_->on_transport_read(plain, static_cast<ssize_t>(n));
+  }
+  if (!engine_.input_pending()) input_.reset();  // every byte of it is inside OpenSSL now
+  if (engine_.state() == TlsEngine::State::Closed && upper_reading_ && !eof_reported_) {
+    eof_reported_ = true;  // close_notify: the clean end of the client's data
+    upper_->on_transport_read(ChunkRef(), UV_EOF);
+  } else if (engine_.state() == TlsEngine::State::Failed) {
+    fail(UV_EPROTO);
+  }
+}
+
+void TlsTransport::schedule_delivery() {
+  if (!engine_.handshake_done() || (!engine_.input_pending() && !engine_.has_plaintext())) return;
+  if (deferred_ == nullptr) {
+    deferred_ = new Deferred{};
+    deferred_->t = this;
+    uv_idle_init(lower_.loop(), &deferred_->idle);
+    deferred_->idle.data = deferred_;
+  }
+  uv_idle_start(&deferred_->idle, TlsTransportCallbacks::on_idle);
+}
+
+void TlsTransport::fail(int status) {
+  if (eof_reported_) return;
+  eof_reported_ = true;
+  upper_->on_transport_read(ChunkRef(), status);
+}
+
+void TlsTransport::flush_output(TransportWrite* upper_write) {
+  // A Stream write always completes from the socket's callback, never inside write().
+  if (!engine_.has_output() && upper_write == nullptr) return;
+  auto* w = new CipherWrite{};
+  w->bytes = engine_.take_output();
+  w->upper = upper_write;
+  uv_buf_t buf = uv_buf_init(w->bytes.data(), static_cast<unsigned>(w->bytes.size()));
+  if (writes_below_ == 0 && upper_write == nullptr) {
+    // Nothing queued below: what the socket takes at once needs no write request.
+    int n = lower_.try_write(&buf, 1);
+    if (n == static_cast<int>(w->bytes.size())) {
+      delete w;
+      return;
+    }
+    if (n > 0) {
+      w->bytes.erase(0, static_cast<size_t>(n));
+      buf = uv_buf_init(w->bytes.data(), static_cast<unsigned>(w->bytes.size()));
+    }
+  }
+  int rc = lower_.write(&w->below, &buf, 1);
+  if (rc != 0) {
+    TransportWrite* up = w->upper;
+    delete w;
+    if (up != nullptr) upper_->on_transport_written(up, rc);
+    else fail(rc);
+    return;
+  }
+  ++writes_below_;
+}
+
+int TlsTransport::try_write(const uv_buf_t* bufs, unsigned count) {
+  if (!engine_.handshake_done()) return UV_EAGAIN;
+  if (engine_.state() == TlsEngine::State::Failed) return UV_EPROTO;
+  if (writes_below_ > 0) return UV_EAGAIN;  // keep order, and let the Stream see the backlog
+  size_t total = 0;
+  for (unsigned i = 0; i < count; ++i) {
+    if (!engine_.write(bufs[i].base, bufs[i].len)) return UV_EPROTO;
+    total += bufs[i].len;
+  }
+  flush_output(nullptr);
+  return static_cast<int>(total);
+}
+
+int TlsTransport::write(TransportWrite* w, const uv_buf_t* bufs, unsigned count) {
+  if (!engine_.handshake_done() || engine_.state() == TlsEngine::State::Failed) return UV_EPROTO;
+  for (unsigned i = 0; i < count; ++i)
+    if (!engine_.write(bufs[i].base, bufs[i].len)) return UV_EPROTO;
+  flush_output(w);
+  return 0;
+}
+
+void TlsTransport::on_transport_written(TransportWrite* below, int status) {
+  auto* w = reinterpret_cast<CipherWrite*>(below);  // `below` is CipherWrite's first member
+  --writes_below_;
+  TransportWrite* up = w->upper;
+  delete w;
+  if (up != nullptr)
+    upper_->on_transport_written(up, status);
+  else if (status < 0 && status != UV_ECANCELED)
+    fail(status);
+}
+
+void TlsTransport::shutdown() {
+  engine_.shutdown();  // close_notify, then the socket's half-close after it
+  flush_output(nullptr);
+  lower_.shutdown();
+}
+
+void TlsTransport::close() {
+  if (closing_) return;
+  closing_ = true;
+  if (deferred_ != nullptr) {
+    deferred_->t = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(&deferred_->idle), TlsTransportCallbacks::on_idle_closed);
+    deferred_ = nullptr;
+  }
+  lower_.close();
+}
+
+void TlsTransport::on_transport_connected(int status) { upper_->on_transport_connected(status); }
+
+void TlsTransport::on_transport_closed() {
+  input_.reset();
+  upper_->on_transport_closed();
+}
+
+}  // namespace turnout

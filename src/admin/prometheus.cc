@@ -74,6 +74,13 @@ std::string render_prometheus(const StatsSnapshot& s) {
   put("turnout_proxy_protocol_errors_total", "counter",
       "Client connections closed for a missing or malformed PROXY protocol header.",
       sum([](const W& w) { return w.proxy_protocol_errors; }));
+  put("turnout_tls_handshake_errors_total", "counter",
+      "HTTPS client connections closed before a TLS handshake completed (plain HTTP, garbage, "
+      "unknown name without a default certificate, old TLS, or handshake_timeout).",
+      sum([](const W& w) { return w.tls_handshake_errors; }));
+  put("turnout_misdirected_requests_total", "counter",
+      "HTTPS requests answered 421 because the connection's certificate does not cover their Host.",
+      sum([](const W& w) { return w.misdirected; }));
 
   prom_header(out, "turnout_upstream_connections", "gauge", "Upstream connections by state.");
   fmt::format_to(std::back_inserter(out), "turnout_upstream_connections{{state=\"idle\"}} {}\n", s.pooled_idle);

@@ -104,6 +104,8 @@ void StatsCollector::fill(StatsSnapshot& out, const RouteTable& table) const {
     o.upstream_retries = s.upstream_retries.get();
     o.no_route = s.no_route.get();
     o.proxy_protocol_errors = s.proxy_protocol_errors.get();
+    o.tls_handshake_errors = s.tls_handshake_errors.get();
+    o.misdirected = s.misdirected.get();
     for (size_t i = 0; i < o.local_errors.size(); ++i) o.local_errors[i] = s.local_errors[i].get();
     out.workers.push_back(o);
   }

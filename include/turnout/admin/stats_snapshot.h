@@ -30,6 +30,8 @@ struct StatsSnapshot {
     uint64_t upstream_retries = 0;
     uint64_t no_route = 0;
     uint64_t proxy_protocol_errors = 0;
+    uint64_t tls_handshake_errors = 0;  // HTTPS connections closed before their handshake completed
+    uint64_t misdirected = 0;           // 421 answers
     std::array<uint64_t, 8> local_errors{};  // 400 404 408 413 431 502 503 504
   };
   // One app's totals since start, all workers (proxy/app_live.h's AppLiveCounts).

@@ -1,6 +1,7 @@
 // The admin endpoint table (STYLE.md pattern 18): {method, path pattern, mutates, handler, usage}.
 // Handlers check their input completely, then make exactly one AdminActions call; a change is
 // answered from its `done` callback, so the answer says the change is durable and adopted.
+#include "turnout/http/error_status.h"
 #include "turnout/admin/api.h"
 
 #include <algorithm>
@@ -41,7 +42,7 @@ AdminResponse json_response(int status, const json& body) {
   r.body += '\n';
   return r;
 }
-AdminResponse error_response(const Error& e) { return json_response(e.code, json{{"error", e.message}}); }
+AdminResponse error_response(const Error& e) { return json_response(http_status(e.kind), json{{"error", e.message}}); }
 AdminResponse version_response(uint64_t version) { return json_response(200, json{{"version", version}}); }
 
 // Everything a handler needs about one call. Handlers that answer later copy `reply` (and what
@@ -55,7 +56,7 @@ struct Call {
   AdminReply reply;                   // call exactly once
   bool force = false;                 // ?force=1 or "force": true: past the guard rails
 
-  void fail(int code, std::string message) { reply(error_response(make_error(code, std::move(message)))); }
+  void fail(int status, std::string message) { reply(json_response(status, json{{"error", std::move(message)}})); }
   void fail(const Error& e) { reply(error_response(e)); }
 };
 
@@ -66,15 +67,15 @@ Result<std::string> route_key(std::string_view raw) {
   std::string key(raw);
   for (char& ch : key) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   if (!key.empty() && key.back() == '.') key.pop_back();
-  if (!valid_route_key(key)) return make_error(400, fmt::format("invalid host \"{}\"", raw));
+  if (!valid_route_key(key)) return make_error(ErrorKind::Invalid, fmt::format("invalid host \"{}\"", raw));
   return key;
 }
 
 Result<std::string> app_name(std::string_view raw) {
-  if (raw.empty()) return make_error(400, "app name is empty");
+  if (raw.empty()) return make_error(ErrorKind::Invalid, "app name is empty");
   for (char ch : raw) {
     if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) {
-      return make_error(400, "app name contains a control character");
+      return make_error(ErrorKind::Invalid, "app name contains a control character");
     }
   }
   return std::string(raw);
@@ -84,20 +85,20 @@ Result<std::string> app_name(std::string_view raw) {
 Result<json> parse_body(const AdminRequest& request) {
   if (request.body.empty()) return json();
   json j = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return make_error(400, "request body is not valid JSON");
+  if (j.is_discarded()) return make_error(ErrorKind::Invalid, "request body is not valid JSON");
   return j;
 }
 
 Result<std::string> string_field(const json& obj, const char* key) {
   auto it = obj.find(key);
-  if (it == obj.end()) return make_error(400, fmt::format("missing \"{}\"", key));
-  if (!it->is_string()) return make_error(400, fmt::format("\"{}\" must be a string", key));
+  if (it == obj.end()) return make_error(ErrorKind::Invalid, fmt::format("missing \"{}\"", key));
+  if (!it->is_string()) return make_error(ErrorKind::Invalid, fmt::format("\"{}\" must be a string", key));
   return it->get<std::string>();
 }
 
 Result<uint32_t> weight_value(const json& v, const char* key) {
   if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > kMaxWeight) {
-    return make_error(400, fmt::format("\"{}\" must be an integer from 1 to {}", key, kMaxWeight));
+    return make_error(ErrorKind::Invalid, fmt::format("\"{}\" must be an integer from 1 to {}", key, kMaxWeight));
   }
   return static_cast<uint32_t>(v.get<int64_t>());
 }
@@ -111,8 +112,8 @@ Result<uint32_t> weight_field(const json& obj, const char* key = "weight") {
 
 Result<std::vector<ServerSpec>> servers_field(const json& obj) {
   auto it = obj.find("servers");
-  if (it == obj.end()) return make_error(400, "missing \"servers\"");
-  if (!it->is_array()) return make_error(400, "\"servers\" must be an array");
+  if (it == obj.end()) return make_error(ErrorKind::Invalid, "missing \"servers\"");
+  if (!it->is_array()) return make_error(ErrorKind::Invalid, "\"servers\" must be an array");
   std::vector<ServerSpec> servers;
   for (const json& s : *it) {
     ServerSpec spec;
@@ -126,9 +127,9 @@ Result<std::vector<ServerSpec>> servers_field(const json& obj) {
       spec.addr = *addr;
       spec.weight = *weight;
     } else {
-      return make_error(400, "each server must be \"addr\" or {\"addr\": ..., \"weight\": ...}");
+      return make_error(ErrorKind::Invalid, "each server must be \"addr\" or {\"addr\": ..., \"weight\": ...}");
     }
-    if (spec.addr.empty()) return make_error(400, "server address is empty");
+    if (spec.addr.empty()) return make_error(ErrorKind::Invalid, "server address is empty");
     servers.push_back(std::move(spec));
   }
   return servers;
@@ -210,7 +211,7 @@ Result<uint64_t> wait_timeout_ms(std::string_view query) {
   char* end = nullptr;
   double seconds = std::strtod(v->c_str(), &end);
   if (v->empty() || end != v->c_str() + v->size() || !(seconds >= 0) || seconds > kMaxWaitSeconds)
-    return make_error(400, fmt::format("timeout must be seconds from 0 to {}, not \"{}\"", kMaxWaitSeconds, *v));
+    return make_error(ErrorKind::Invalid, fmt::format("timeout must be seconds from 0 to {}, not \"{}\"", kMaxWaitSeconds, *v));
   return static_cast<uint64_t>(seconds * 1000);
 }
 
@@ -306,7 +307,7 @@ Result<void> read_force(Call& c, const json& body) {
   if (!body.is_object()) return {};
   auto it = body.find("force");
   if (it == body.end() || it->is_null()) return {};
-  if (!it->is_boolean()) return make_error(400, "\"force\" must be true or false");
+  if (!it->is_boolean()) return make_error(ErrorKind::Invalid, "\"force\" must be true or false");
   c.force = c.force || it->get<bool>();
   return {};
 }
@@ -344,7 +345,7 @@ class OpFields {
   Result<std::string> addr() const {
     Result<std::string> v = string("addr");
     if (!v) return v.error();
-    if (v->empty()) return make_error(400, "server address is empty");
+    if (v->empty()) return make_error(ErrorKind::Invalid, "server address is empty");
     return v;
   }
   Result<uint32_t> weight() const { return weight_field(object_); }
@@ -408,7 +409,7 @@ Result<void> parse_swap(const OpFields& f, ParsedOps& out) {
   if (!from) return from.error();
   Result<std::string> to = f.app("to");
   if (!to) return to.error();
-  if (*from == *to) return make_error(400, "swap: \"from\" and \"to\" are the same app");
+  if (*from == *to) return make_error(ErrorKind::Invalid, "swap: \"from\" and \"to\" are the same app");
   Result<std::string> host = f.host();
   if (!host) return host.error();
   Result<uint32_t> weight = f.weight();
@@ -496,7 +497,7 @@ Result<void> parse_set_default(const OpFields& f, ParsedOps& out) {
   } else if (it->is_string()) {
     c.app = it->get<std::string>();
   } else {
-    return make_error(400, "\"app\" must be an app name or null");
+    return make_error(ErrorKind::Invalid, "\"app\" must be an app name or null");
   }
   out.add(std::move(c));
   return {};
@@ -522,13 +523,13 @@ const Verb kVerbs[] = {
 
 // One element of POST /v1/batch: {"op": verb, ...the verb's fields}.
 Result<void> parse_op(const json& op, ParsedOps& out) {
-  if (!op.is_object()) return make_error(400, "must be an object with \"op\"");
+  if (!op.is_object()) return make_error(ErrorKind::Invalid, "must be an object with \"op\"");
   Result<std::string> name = string_field(op, "op");
   if (!name) return name.error();
   for (const Verb& v : kVerbs) {
     if (*name == v.name) return v.parse(OpFields(op), out);
   }
-  return make_error(400, fmt::format("unknown op \"{}\" (expected map, unmap, swap, add-server, remove-server, "
+  return make_error(ErrorKind::Invalid, fmt::format("unknown op \"{}\" (expected map, unmap, swap, add-server, remove-server, "
                                      "app-create, app-delete or set-default)", *name));
 }
 
@@ -663,7 +664,7 @@ void post_batch(Call& c) {
   ParsedOps parsed;
   for (size_t i = 0; i < body->size(); ++i) {
     Result<void> r = parse_op((*body)[i], parsed);
-    if (!r) return c.fail(r.error().code, fmt::format("batch[{}]: {}", i, r.error().message));
+    if (!r) return c.fail(http_status(r.error().kind), fmt::format("batch[{}]: {}", i, r.error().message));
   }
   apply_changes_for(c, std::move(parsed.changes), join(parsed.summary, "; "), std::move(parsed.drains));
 }
@@ -889,12 +890,12 @@ void handle_admin_request(AdminActions& actions, const AdminRequest& request, Ad
   }
   if (!allowed.empty()) {
     AdminResponse r = error_response(
-        make_error(405, fmt::format("{} is not allowed on {} (allowed: {})", request.method, target.path, join(allowed, ", "))));
+        make_error(ErrorKind::MethodNotAllowed, fmt::format("{} is not allowed on {} (allowed: {})", request.method, target.path, join(allowed, ", "))));
     r.headers.emplace_back("Allow", join(allowed, ", "));
     reply(std::move(r));
     return;
   }
-  reply(error_response(make_error(404, fmt::format("no such endpoint: {} {}", request.method, target.path))));
+  reply(error_response(make_error(ErrorKind::NotFound, fmt::format("no such endpoint: {} {}", request.method, target.path))));
 }
 
 std::vector<EndpointInfo> admin_endpoints() {

@@ -54,7 +54,7 @@ const VerbSpec* find_verb(const std::string& name) {
   return nullptr;
 }
 
-Error usage_error(std::string message) { return make_error(2, std::move(message)); }
+Error usage_error(std::string message) { return make_error(ErrorKind::Usage, std::move(message)); }
 
 // `s` with every byte outside printable ASCII as \xHH, for an error message.
 std::string printable_arg(std::string_view s) {

@@ -64,7 +64,7 @@ class FakeActions : public AdminActions {
     last_summary = summary;
     last_force = force;
     if (if_match && *if_match != current_->version()) {
-      done(make_error(409, "table is at version " + std::to_string(current_->version())));
+      done(make_error(ErrorKind::Conflict, "table is at version " + std::to_string(current_->version())));
       return;
     }
     Result<RouteTablePtr> next = apply_changes(*current_, changes, current_->version() + 1);
@@ -77,17 +77,17 @@ class FakeActions : public AdminActions {
 
   void rollback(std::optional<uint64_t> version, std::optional<uint64_t> if_match, Done done) override {
     ++rollback_calls;
-    if (if_match && *if_match != current_->version()) return done(make_error(409, "stale"));
+    if (if_match && *if_match != current_->version()) return done(make_error(ErrorKind::Conflict, "stale"));
     uint64_t v = version.value_or(current_->version() - 1);
     auto it = kept_.find(v);
-    if (it == kept_.end()) return done(make_error(404, "version " + std::to_string(v) + " is not kept"));
+    if (it == kept_.end()) return done(make_error(ErrorKind::NotFound, "version " + std::to_string(v) + " is not kept"));
     publish(it->second->with_version(current_->version() + 1), "rollback to " + std::to_string(v), std::move(done));
   }
 
   void reload(bool force, Done done) override {
     ++reload_calls;
     last_force = force;
-    if (reload_error) return done(make_error(400, *reload_error));
+    if (reload_error) return done(make_error(ErrorKind::Invalid, *reload_error));
     publish(current_->with_version(current_->version() + 1), "reload", std::move(done));
   }
 
@@ -102,7 +102,7 @@ class FakeActions : public AdminActions {
   std::map<std::string, ServerStats> server_stats() override { return stats; }
   json status() override { return {{"version", current_->version()}, {"uptime_s", 12}, {"connections", 3}}; }
   std::string metrics() override { return "turnout_table_version " + std::to_string(current_->version()) + "\n"; }
-  void upgrade(Done done) override { done(make_error(501, "no upgrade in this fake")); }
+  void upgrade(Done done) override { done(make_error(ErrorKind::NotImplemented, "no upgrade in this fake")); }
   void takeover(int fd) override { ::close(fd); }
 
   // Answers everything held, in order.

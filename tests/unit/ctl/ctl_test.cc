@@ -55,7 +55,7 @@ TEST_CASE("ctl usage errors carry code 2") {
   auto err = [](std::vector<std::string> args) {
     Result<CtlOptions> o = parse(std::move(args));
     REQUIRE(!o.ok());
-    CHECK(o.error().code == 2);
+    CHECK(o.error().kind == ErrorKind::Usage);
     return o.error().message;
   };
   CHECK(err({}) == "missing verb");

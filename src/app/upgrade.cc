@@ -8,7 +8,7 @@
 
 #include "turnout/app/handoff.h"
 #include "turnout/common/log.h"
-#include "turnout/state/journal.h"
+#include "turnout/state/table_codec.h"
 
 namespace turnout {
 

@@ -4,7 +4,7 @@
 
 #include "table_codec_internal.h"
 #include "turnout/common/utf8.h"
-#include "turnout/state/journal.h"
+#include "turnout/state/table_codec.h"
 
 namespace turnout {
 

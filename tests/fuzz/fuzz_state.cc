@@ -27,7 +27,7 @@
 #include "fuzz_check.h"
 #include "fuzz_durable.h"
 #include "turnout/common/log.h"
-#include "turnout/state/journal.h"
+#include "turnout/state/state_store.h"
 
 using namespace turnout;
 using namespace turnout::fuzz;

@@ -1,4 +1,4 @@
-#include "turnout/app/server.h"
+#include "turnout/app/proxy_server.h"
 
 #include <signal.h>
 #include <unistd.h>

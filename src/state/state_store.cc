@@ -1,4 +1,4 @@
-#include "turnout/state/journal.h"
+#include "turnout/state/state_store.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -1,4 +1,4 @@
-#include "turnout/state/journal.h"
+#include "turnout/state/state_store.h"
 
 #include <doctest/doctest.h>
 #include <unistd.h>

@@ -8,12 +8,14 @@
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
+#include <ctime>
 #include <map>
 #include <memory>
 #include <utility>
 
 #include <fmt/format.h>
 
+#include "turnout/admin/certificate_json.h"
 #include "turnout/admin/http_util.h"
 #include "turnout/admin/status_page.h"
 #include "turnout/admin/table_export.h"
@@ -151,6 +153,7 @@ struct DrainTarget {
 struct Outcome {
   std::vector<std::string> hosts;   // route keys: their resulting routes are reported
   std::vector<std::string> apps;    // apps: their resulting servers are reported
+  std::vector<std::string> certs;   // certificate names: their resulting summaries are reported
   std::vector<DrainTarget> drains;  // in-flight requests to wait for (?wait=1)
   uint64_t wait_ms = kDefaultWaitMs;  // bound of that wait (?timeout=SECONDS)
 };
@@ -164,13 +167,24 @@ Outcome outcome_of(const std::vector<Change>& changes) {
   Outcome o;
   for (const Change& c : changes) {
     if (c.op == Change::Op::Map || c.op == Change::Op::Unmap) add_unique(o.hosts, c.host);
-    else if (c.op != Change::Op::SetDefault && c.op != Change::Op::CertSet && c.op != Change::Op::CertDelete)
-      add_unique(o.apps, c.app);
+    else if (c.op == Change::Op::CertSet || c.op == Change::Op::CertDelete) add_unique(o.certs, c.name);
+    else if (c.op != Change::Op::SetDefault) add_unique(o.apps, c.app);
   }
   return o;
 }
 
-// {"version": N, "routes": {host: {app: weight} | null}, "apps": {app: {"servers": [...]} | null}}
+int64_t now_unix() { return static_cast<int64_t>(std::time(nullptr)); }
+
+// The summary of certificate `name` in `table` (certificate_json.h), or null if it has none.
+json certificate_or_null(const RouteTable& table, const std::string& name) {
+  const CertificateSet& set = *table.certificates();
+  const Certificate* cert = set.find(name);
+  if (cert == nullptr) return nullptr;
+  return certificate_json(*cert, set.default_name() == name, now_unix());
+}
+
+// {"version": N, "routes": {host: {app: weight} | null}, "apps": {app: {"servers": [...]} | null},
+//  "certificates": {name: {...summary} | null}}
 json change_answer(const RouteTable& table, uint64_t version, const Outcome& o) {
   json j = {{"version", version}};
   if (!o.hosts.empty()) {
@@ -200,6 +214,11 @@ json change_answer(const RouteTable& table, uint64_t version, const Outcome& o) 
       apps[name] = {{"servers", std::move(servers)}};
     }
     j["apps"] = std::move(apps);
+  }
+  if (!o.certs.empty()) {
+    json certs = json::object();
+    for (const std::string& name : o.certs) certs[name] = certificate_or_null(table, name);
+    j["certificates"] = std::move(certs);
   }
   return j;
 }
@@ -503,6 +522,52 @@ Result<void> parse_set_default(const OpFields& f, ParsedOps& out) {
   return {};
 }
 
+// A certificate name from a path or a JSON field ([A-Za-z0-9._-], 1-128 characters).
+Result<std::string> certificate_name(const OpFields& f) {
+  Result<std::string> name = f.string("name");
+  if (!name) return name.error();
+  if (!valid_certificate_name(*name))
+    return make_error(ErrorKind::Invalid, fmt::format("invalid certificate name \"{}\" (1-128 of A-Z a-z 0-9 . _ -)", *name));
+  return name;
+}
+
+// cert-set: {"name", "cert", "key"} (PUT /v1/certificates/{name}). The PEM is parsed and checked
+// here, before anything is submitted: unparsable PEM, a key that does not match, or a certificate
+// already expired is a 400 that changes nothing. Expiry is the API's rule only: a certificate
+// file that expired is still served at start and reload (DESIGN.md, TLS).
+Result<void> parse_cert_set(const OpFields& f, ParsedOps& out) {
+  Result<std::string> name = certificate_name(f);
+  if (!name) return name.error();
+  Result<std::string> chain = f.string("cert");
+  if (!chain) return chain.error();
+  Result<std::string> key = f.string("key");
+  if (!key) return key.error();
+  Result<CertificatePtr> cert = Certificate::from_pem(*name, std::move(*chain), std::move(*key));
+  if (!cert) return make_error(ErrorKind::Invalid, cert.error().message);
+  if ((*cert)->expired(now_unix())) {
+    return make_error(ErrorKind::Invalid, fmt::format("certificate {}: expired at {}; an expired certificate cannot be installed",
+                                       *name, rfc3339_utc((*cert)->not_after())));
+  }
+  Change c;
+  c.op = Change::Op::CertSet;
+  c.name = *name;
+  c.certificate = std::move(*cert);
+  out.add(std::move(c));
+  return {};
+}
+
+// cert-delete: {"name"} (DELETE /v1/certificates/{name}): 404 unknown, 409 the default (route
+// builder), 409 unless forced when a routed host would be left without a certificate (guard).
+Result<void> parse_cert_delete(const OpFields& f, ParsedOps& out) {
+  Result<std::string> name = certificate_name(f);
+  if (!name) return name.error();
+  Change c;
+  c.op = Change::Op::CertDelete;
+  c.name = *name;
+  out.add(std::move(c));
+  return {};
+}
+
 struct Verb {
   const char* name;   // "op" of a batch element
   VerbParser parse;   // shared with the verb's own endpoint
@@ -519,6 +584,8 @@ const Verb kVerbs[] = {
     {"app-delete", parse_delete_app},
     {"delete-app", parse_delete_app},
     {"set-default", parse_set_default},
+    {"cert-set", parse_cert_set},
+    {"cert-delete", parse_cert_delete},
 };
 
 // One element of POST /v1/batch: {"op": verb, ...the verb's fields}.
@@ -530,7 +597,7 @@ Result<void> parse_op(const json& op, ParsedOps& out) {
     if (*name == v.name) return v.parse(OpFields(op), out);
   }
   return make_error(ErrorKind::Invalid, fmt::format("unknown op \"{}\" (expected map, unmap, swap, add-server, remove-server, "
-                                     "app-create, app-delete or set-default)", *name));
+                                     "app-create, app-delete, set-default, cert-set or cert-delete)", *name));
 }
 
 // A single endpoint: its verb's parser over `fields`, then the change with what the call asked.
@@ -654,6 +721,39 @@ void post_server(Call& c) {
 void delete_server(Call& c) {
   const json none = json::object();
   apply_verb(c, parse_remove_server, OpFields(none, {{"app", c.params[0]}, {"addr", c.params[1]}}));
+}
+
+// {"version", "default_certificate", "certificates": {name: summary}}; never a key.
+void get_certificates(Call& c) {
+  RouteTablePtr table = c.actions.current_table();
+  const CertificateSet& set = *table->certificates();
+  json certs = json::object();
+  int64_t now = now_unix();
+  for (const auto& [name, cert] : set.by_name()) certs[name] = certificate_json(*cert, set.default_name() == name, now);
+  json out = {{"version", table->version()}, {"certificates", std::move(certs)}};
+  out["default_certificate"] = set.default_name().empty() ? json(nullptr) : json(set.default_name());
+  c.reply(json_response(200, out));
+}
+
+void get_certificate(Call& c) {
+  RouteTablePtr table = c.actions.current_table();
+  json cert = certificate_or_null(*table, c.params[0]);
+  if (cert.is_null()) return c.fail(404, fmt::format("certificate \"{}\" does not exist", c.params[0]));
+  cert["version"] = table->version();
+  c.reply(json_response(200, cert));
+}
+
+void put_certificate(Call& c) {
+  Result<json> body = parse_body(c.request);
+  if (!body) return c.fail(body.error());
+  if (!body->is_object()) return c.fail(400, "body must be an object like {\"cert\": \"<PEM chain>\", \"key\": \"<PEM key>\"}");
+  if (Result<void> f = read_force(c, *body); !f) return c.fail(f.error());
+  apply_verb(c, parse_cert_set, OpFields(*body, {{"name", c.params[0]}}));
+}
+
+void delete_certificate(Call& c) {
+  const json none = json::object();
+  apply_verb(c, parse_cert_delete, OpFields(none, {{"name", c.params[0]}}));
 }
 
 void post_batch(Call& c) {
@@ -802,6 +902,13 @@ const Endpoint kEndpoints[] = {
     {"DELETE", "/v1/apps/{app}", true, delete_app, "delete an app (409 while mapped)"},
     {"POST", "/v1/apps/{app}/servers", true, post_server, "add a server: {\"addr\", \"weight\"}"},
     {"DELETE", "/v1/apps/{app}/servers/{addr*}", true, delete_server, "remove a server (address URL-encoded)"},
+    {"GET", "/v1/certificates", false, get_certificates,
+     "certificates: name, dns_names, subject, issuer, validity, key_type, sha256, expired, default (never the key)"},
+    {"GET", "/v1/certificates/{name}", false, get_certificate, "one certificate (404 unknown)"},
+    {"PUT", "/v1/certificates/{name}", true, put_certificate,
+     "add or replace a certificate: {\"cert\": PEM chain, \"key\": PEM key}; 400 bad PEM, mismatched key, expired"},
+    {"DELETE", "/v1/certificates/{name}", true, delete_certificate,
+     "remove a certificate (404 unknown, 409 default or still needed by a routed host unless ?force=1)"},
     {"POST", "/v1/batch", true, post_batch, "several changes as one version: [{\"op\": \"map\", ...}]; ?wait=1"},
     {"POST", "/v1/swap", true, post_swap, "map `to` and unmap `from` on hosts: {\"from\", \"to\", \"hosts\"}; ?wait=1"},
     {"POST", "/v1/rollback", true, post_rollback, "an earlier table as a new version: {\"version\": N} (optional)"},

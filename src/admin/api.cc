@@ -313,12 +313,7 @@ void apply_changes_for(Call& c, std::vector<Change> changes, std::string summary
 }
 
 std::string join(const std::vector<std::string>& parts, std::string_view sep) {
-  std::string out;
-  for (size_t i = 0; i < parts.size(); ++i) {
-    if (i) out += sep;
-    out += parts[i];
-  }
-  return out;
+  return fmt::format("{}", fmt::join(parts, sep));
 }
 
 // `"force": true` in an object body (the same as ?force=1).

@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -11,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "turnout/common/file.h"
 #include "sections.h"
 #include "yaml_reader.h"
 
@@ -275,21 +277,15 @@ LoadResult parse_config(std::string_view yaml_text, const std::string& path) {
 }
 
 LoadResult load_config(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    int err = errno;
+  Result<std::string> bytes = read_file(path);
+  if (!bytes) {
     LoadResult result;
-    result.errors.push_back(ConfigError{path, 0, "", std::string("cannot open config file: ") + std::strerror(err)});
+    // The error names the file already, as the ConfigError does: keep only the reason.
+    std::string reason = bytes.error().message.substr(std::min(bytes.error().message.size(), path.size() + 2));
+    result.errors.push_back(ConfigError{path, 0, "", "cannot open config file: " + reason});
     return result;
   }
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  if (in.bad()) {
-    LoadResult result;
-    result.errors.push_back(ConfigError{path, 0, "", "cannot read config file"});
-    return result;
-  }
-  return parse_config(bytes.str(), path);
+  return parse_config(*bytes, path);
 }
 
 std::optional<Millis> parse_duration(std::string_view text) {

@@ -1,5 +1,7 @@
 #include "turnout/ctl/ctl.h"
 
+#include "turnout/common/file.h"
+
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -262,12 +264,9 @@ Result<CtlOptions> parse_ctl_args(const std::vector<std::string>& args, const ch
 namespace {
 
 Result<std::string> read_text_file(const std::string& path, const char* what) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return make_error(ErrorKind::Io, fmt::format("cannot read {} {}: {}", what, path, std::strerror(errno)));
-  std::ostringstream text;
-  text << f.rdbuf();
-  if (f.bad()) return make_error(ErrorKind::Io, fmt::format("cannot read {} {}", what, path));
-  return text.str();
+  Result<std::string> bytes = read_file(path);
+  if (!bytes) return make_error(ErrorKind::Io, fmt::format("cannot read {} {}", what, bytes.error().message));
+  return bytes;
 }
 
 }  // namespace

@@ -13,12 +13,7 @@ namespace {
 using json = nlohmann::json;
 
 std::string join(const std::vector<std::string>& parts, std::string_view sep) {
-  std::string out;
-  for (size_t i = 0; i < parts.size(); ++i) {
-    if (i) out += sep;
-    out += parts[i];
-  }
-  return out;
+  return fmt::format("{}", fmt::join(parts, sep));
 }
 
 // A scalar as a person reads it: strings unquoted, everything else as JSON.

@@ -1,5 +1,7 @@
 #include "turnout/tls/certificate.h"
 
+#include "turnout/common/file.h"
+
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -57,13 +59,11 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-Result<std::string> read_file(const std::string& path, const char* what) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return make_error(ErrorKind::Invalid, fmt::format("{} {}: {}", what, path, std::strerror(errno)));
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  if (f.bad()) return make_error(ErrorKind::Invalid, fmt::format("{} {}: read failed", what, path));
-  return ss.str();
+// A file's bytes, or an Invalid error "<what> <path>: <reason>" (a configuration problem).
+Result<std::string> read_pem_file(const std::string& path, const char* what) {
+  Result<std::string> bytes = read_file(path);
+  if (!bytes) return make_error(ErrorKind::Invalid, fmt::format("{} {}", what, bytes.error().message));
+  return bytes;
 }
 
 }  // namespace
@@ -201,9 +201,9 @@ Result<CertificatePtr> Certificate::from_pem(std::string name, std::string chain
 
 Result<CertificatePtr> Certificate::from_files(std::string name, const std::string& chain_path,
                                                const std::string& key_path) {
-  auto chain = read_file(chain_path, "cert");
+  auto chain = read_pem_file(chain_path, "cert");
   if (!chain) return chain.error();
-  auto key = read_file(key_path, "key");
+  auto key = read_pem_file(key_path, "key");
   if (!key) return key.error();
   auto c = from_pem(name, std::move(*chain), std::move(*key));
   if (!c) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (tests/fuzz/) with clang and runs each for a bounded time.
 #
-#   scripts/fuzz.sh [TARGET...]        run request, response, config, admin, admin_http, state
+#   scripts/fuzz.sh [TARGET...]        run request, response, config, admin, admin_http, state, tls
 #                                      (default: all)
 #   scripts/fuzz.sh --regress [TARGET...]
 #                                      only replay the seed corpora (seconds; a CI smoke test)
@@ -28,11 +28,11 @@ for arg in "$@"; do
   case "$arg" in
     --regress) regress=1 ;;
     -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
-    request|response|config|admin|admin_http|state) targets+=("$arg") ;;
+    request|response|config|admin|admin_http|state|tls) targets+=("$arg") ;;
     *) echo "fuzz.sh: unknown target or option '$arg'" >&2; exit 2 ;;
   esac
 done
-[ ${#targets[@]} -eq 0 ] && targets=(request response config admin admin_http state)
+[ ${#targets[@]} -eq 0 ] && targets=(request response config admin admin_http state tls)
 
 seconds=${FUZZ_SECONDS:-60}
 build=${FUZZ_BUILD_DIR:-build-fuzz}
@@ -53,7 +53,7 @@ cmake --build "$build" --target "${build_targets[@]}" -j "${FUZZ_BUILD_JOBS:-2}"
 
 dict_for() {
   case "$1" in
-    request|response|admin_http) echo "$root/tests/fuzz/http.dict" ;;
+    request|response|admin_http|tls) echo "$root/tests/fuzz/http.dict" ;;
     config) echo "$root/tests/fuzz/yaml.dict" ;;
     admin|state) echo "$root/tests/fuzz/json.dict" ;;
   esac

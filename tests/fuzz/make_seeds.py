@@ -294,6 +294,46 @@ def state_seeds():
                                      '"routes":{"h.example":{"a":1},"h.example":{"a":2}}}}\n')
 
 
+def client_hello(server_name, tls12=False):
+    """The first flight of a real TLS client (Python's ssl over memory BIOs), as a raw seed."""
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if tls12:
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    conn = ctx.wrap_bio(incoming, outgoing, server_hostname=server_name)
+    try:
+        conn.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return outgoing.read()
+
+
+def tls_seeds():
+    # flags: & 3 SNI (none, a.test, x.wild.test, nowhere.test), & 4 raw ciphertext,
+    # & 8 TLS 1.2 client, & 16 RSA-only client. Over TLS, the stream is the request plaintext.
+    get = crlf("GET / HTTP/1.1\nHost: a.test\n\n")
+    for flags in range(32):
+        if flags & 4:
+            continue
+        write("tls", f"get_flags_{flags}", prefix(flags) + get)
+    for f in ["ok_chunked.http", "ok_content_length.http", "400_bare_cr.http"]:
+        write("tls", "split_" + f[:-5], prefix(1, 0, (1, 3, 7, 200)) + (FIXTURES / "http" / f).read_bytes())
+    write("tls", "pipelined", prefix(2, 0, (5, 40)) + crlf(
+        "GET /1 HTTP/1.1\nHost: x.wild.test\n\nPOST /2 HTTP/1.1\nHost: x.wild.test\nContent-Length: 3\n\nabc"
+        "GET /3 HTTP/1.1\nHost: x.wild.test\n\n"))
+    # Raw mode: what reaches a TLS port that is not a well-behaved client.
+    write("tls", "raw_plain_http", prefix(4) + get)
+    write("tls", "raw_record_header_garbage", prefix(4) + b"\x16\x03\x01\x00\x05garbage-after-a-record-header")
+    write("tls", "raw_sslv2_hello", prefix(4) + b"\x80\x2e\x01\x00\x02\x00\x15" + bytes(0x15 + 0x10))
+    write("tls", "raw_client_hello_13", prefix(4) + client_hello("a.test"))
+    write("tls", "raw_client_hello_12_split", prefix(12, 0, (1, 5, 64)) + client_hello("x.wild.test", tls12=True))
+    hello = client_hello("nowhere.test")
+    write("tls", "raw_client_hello_truncated", prefix(4) + hello[: len(hello) // 2])
+
+
 if __name__ == "__main__":
     request_seeds()
     response_seeds()
@@ -301,5 +341,6 @@ if __name__ == "__main__":
     admin_seeds()
     admin_http_seeds()
     state_seeds()
-    for t in ["request", "response", "config", "admin", "admin_http", "state"]:
+    tls_seeds()
+    for t in ["request", "response", "config", "admin", "admin_http", "state", "tls"]:
         print(t, len(os.listdir(HERE / "corpus" / t)), "seeds")

@@ -31,6 +31,8 @@ constexpr const char* kUsage =
     "      add-server APP ADDR [--weight N]  remove-server APP ADDR\n"
     "      app-create APP ADDR...            app-delete APP\n"
     "      rollback [VERSION]                reload\n"
+    "      certs | export                    cert-set NAME CERT KEY    cert-delete NAME\n"
+    "      (turnout ctl --help: every verb and option)\n"
     "  turnout upgrade [-s SOCKET]  start the new binary; it takes over sockets and table, the old one drains\n"
     "  turnout --version | --help\n"
     "\n"

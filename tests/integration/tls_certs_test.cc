@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "integration/harness.h"
+#include "integration/process_sweeper.h"
 
 using namespace turnout::test;
 using json = nlohmann::json;
@@ -330,6 +331,47 @@ TEST_CASE("certificates by API: a batch of map + cert-set is one version, kept b
   TlsClient c(t.port(), "m.test", pki.ca());
   REQUIRE_MESSAGE(c.ok(), c.error());
   CHECK(c.peer_cn() == "m");
+}
+
+TEST_CASE("certificates by API: a certificate set through the API is carried across a binary upgrade") {
+  Backend b("web");
+  Pki pki;
+  pki.issue("a", "a.test");
+  pki.issue("n1", "n.test");
+  TempDir sd;
+  const std::string sock = sd.file("admin.sock");
+  TurnoutProcess t;
+  ProcessSweeper sweeper(t);
+  t.start(config(b, pki, sock));  // no state_file: the table can only come through the hand-off
+  TURNOUT_INFO_STDERR(t);
+  AdminReply put = admin_request(sock, "PUT", "/v1/certificates/n", pki.body("n1"));
+  REQUIRE_MESSAGE(put.status == 200, put.body);
+  const json before = admin_request(sock, "GET", "/v1/certificates/n").json;
+  const int64_t version = admin_request(sock, "GET", "/v1/routes").json["version"].get<int64_t>();
+  {
+    TlsClient c(t.port(), "n.test", pki.ca());
+    REQUIRE_MESSAGE(c.ok(), c.error());
+    CHECK(c.peer_cn() == "n1");
+  }
+
+  AdminReply up = admin_request(sock, "POST", "/v1/upgrade", "");
+  REQUIRE_MESSAGE(up.status == 200, up.body);
+  AdminReply status = admin_request(sock, "GET", "/v1/status");
+  REQUIRE(status.status == 200);
+  const pid_t successor = static_cast<pid_t>(status.json.value("pid", int64_t{-1}));
+  sweeper.add(successor);
+  CHECK(successor != t.pid());
+  CHECK(t.wait_exit(Ms(5000)) == std::optional<int>(0));
+
+  // The new process presents the certificate the API installed, as the same table version.
+  TlsClient c(t.port(), "n.test", pki.ca());
+  REQUIRE_MESSAGE(c.ok(), c.error());
+  CHECK(c.peer_cn() == "n1");
+  CHECK(c.get() == 200);
+  AdminReply after = admin_request(sock, "GET", "/v1/certificates/n");
+  REQUIRE_MESSAGE(after.status == 200, after.body);
+  CHECK(after.json["sha256"] == before["sha256"]);
+  CHECK(admin_request(sock, "GET", "/v1/routes").json["version"].get<int64_t>() == version);
 }
 
 TEST_CASE("certificates by API: 200 replacements while four TLS keep-alive clients send requests") {

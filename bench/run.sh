@@ -15,8 +15,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/common.sh
 
-tools=(nginx:nginx-light haproxy:haproxy wrk:wrk gnuplot:gnuplot-nox taskset:util-linux)
+tools=(openssl:openssl nginx:nginx-light haproxy:haproxy wrk:wrk gnuplot:gnuplot-nox taskset:util-linux)
 case " $* " in *" --profile "*) tools+=(perf:linux-perf) ;; esac
 bench_install "${tools[@]}"
-bench_build turnout turnout-backend idle_clients remap_bench tcp_relay
+bench_build turnout turnout-backend idle_clients remap_bench tcp_relay tls_clients
 bench_python bench/bench.py --build "$BUILD_DIR" "$@"

@@ -38,6 +38,25 @@ HANDSHAKE_CLIENTS = 16
 # Targets (issue #12 item 8): (h) CPU/request ≤ 0.9× the better peer's; (i), (j) handshakes per
 # CPU-second ≥ 1.2× the better peer's; (k) KiB per idle connection ≤ half HAProxy's.
 TARGETS = {"h": 0.9, "i": 1.2, "j": 1.2, "k": 0.5}
+# Exported functions that mark one step of a server handshake in a profile (OpenSSL's internal
+# functions have no symbols in Debian's build, so the steps are read at their public entry points).
+PROFILE_STEPS = [
+    ("whole TLS input path (handshake, then decrypting the request)", ["turnout::TlsEngine::feed"]),
+    ("key share: X25519 key generation", ["EVP_PKEY_generate"]),
+    ("key share: ECDH with the client's key", ["EVP_PKEY_derive", "EVP_PKEY_derive_init_ex", "EVP_PKEY_derive_set_peer_ex"]),
+    ("CertificateVerify: ECDSA P-256 signature", ["EVP_DigestSignInit_ex", "EVP_DigestSignFinal"]),
+    ("session ticket: session encoded", ["i2d_SSL_SESSION"]),
+    ("session copied for a further ticket (i2d/d2i)", ["d2i_SSL_SESSION"]),
+    ("ticket and key-schedule MACs (HMAC)", ["EVP_Q_mac", "HMAC_Init_ex"]),
+    ("random bytes (nonces, ticket IVs)", ["EVP_RAND_generate"]),
+    ("algorithm fetches from the provider", ["EVP_MD_fetch", "EVP_KDF_fetch", "EVP_MAC_fetch", "EVP_CIPHER_fetch"]),
+    ("turnout's certificate pick (ClientHello callback)", ["turnout::(anonymous namespace)::on_client_hello"]),
+    ("SSL object created and freed", ["SSL_new", "SSL_free"]),
+    ("the request proxied (HTTP parse, upstream, response)", ["turnout::HttpParser::feed"]),
+    ("TLS writes (encrypt + socket)", ["turnout::TlsTransport::flush_output"]),
+    ("accepting connections", ["turnout::Acceptor::on_readable"]),
+    ("all system calls (kernel)", ["do_syscall_64"]),
+]
 
 
 class TlsBench(B.Bench):
@@ -190,7 +209,20 @@ class TlsBench(B.Bench):
         L += report("--no-children", "--sort", "dso")[:8]
         L.append("```\n\nTop symbols (self time):\n\n```")
         L += report("--no-children", "--sort", "dso,symbol", "--percent-limit", "0.7")[:40]
-        L.append("```\n\nInclusive time of OpenSSL's and turnout's entry points (children included):\n\n```")
+        us = cpu * 1e6 / max(n, 1)
+        incl = {}
+        for l in report("--children", "--sort", "symbol", "--percent-limit", "0.05"):
+            m = re.match(r"\s*([\d.]+)%\s+[\d.]+%\s+\[[.k]\]\s+(.+?)\s*$", l)
+            if m:
+                incl.setdefault(m.group(2), float(m.group(1)))
+        L.append("```\n\nNamed steps of a handshake, inclusive (a step's callees included; steps can nest, so "
+                 "they do not add up). µs per handshake = share × the CPU per handshake above:\n")
+        L.append("| step | function(s) | share | µs/handshake |")
+        L.append("|---|---|---:|---:|")
+        for step, fns in PROFILE_STEPS:
+            pct = sum(incl.get(fn, 0.0) for fn in fns)
+            L.append(f"| {step} | `{'`, `'.join(fns)}` | {pct:.1f}% | {pct * us / 100:.0f} |")
+        L.append("\nInclusive time of OpenSSL's and turnout's entry points (children included):\n\n```")
         L += [l for l in report("--children", "--sort", "symbol", "--percent-limit", "1.5")
               if re.search(r"\] (SSL_|ssl_|tls_|tls13_|ossl_statem|state_machine|X509_|EVP_|ossl_|evp_|OSSL_|CRYPTO_|"
                            r"ec_|ecx_|x25519|turnout::|uv_|__sys_|do_syscall_64|__x64_sys|tcp_)", l)][:45]

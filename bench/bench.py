@@ -11,6 +11,9 @@ every helper to CPU 1. Scenarios (see bench/README.md):
   c  64 KiB responses                                  g  remap scale at 100k / 1M routes (turnout)
   d  10 MiB uploads (POST)
 
+TLS (bench/tls_bench.py, results/tls.md; --scenarios hijk): h TLS keep-alive small responses,
+i full TLS 1.3 handshakes, j resumed handshakes, k idle TLS connections.
+
 Results: bench/results/latest.{md,json,png}. `--profile` also profiles turnout in (a) and (b).
 """
 import argparse

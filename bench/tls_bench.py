@@ -179,6 +179,12 @@ class TlsBench(B.Bench):
         B.log(f"  (k) {target:8} round {rnd}: {ok}/{n} open in {r['open_ms']} ms, RSS {before / 1024:.1f} -> "
               f"{after / 1024:.1f} MiB = {B.fmt_num(r['kib_per_conn'], 2)} KiB/conn, closed by peer {closed}")
 
+    def tls_memory(self):
+        """What OpenSSL holds per idle connection in turnout's TLS layer (bench/tls_memory.cc)."""
+        p = B.run([os.path.join(self.build, "bench", "tls_memory"), "--cert", self.crt, "--key", self.key], timeout=300)
+        B.log("  (k) " + (p.stdout.strip().splitlines() or ["tls_memory: " + p.stderr.strip()])[-2])
+        return p.stdout.strip() or p.stderr.strip()
+
     def profile(self, scen="i"):
         """perf (cpu-clock sampling, call graphs) on turnout during one handshake run: where its
         CPU per handshake goes. Writes tls-profile.md next to tls.md."""
@@ -354,6 +360,10 @@ def write_report(b, path, started, finished, load_start, load_end):
         for peer, vals in rr.get("k", {}).items():
             L.append(f"- KiB per connection, turnout ÷ {peer} per round: " + ", ".join(B.fmt_ratio(v) for v in vals) +
                      f" → median {B.fmt_ratio(B.median(vals))}")
+    if res.get("tls_memory"):
+        L.append("\nWhere turnout's memory per idle TLS connection goes (`bench/tls_memory`: turnout's TlsEngine, "
+                 "a TLS 1.3 handshake and one exchange in memory, every OpenSSL allocation counted):\n")
+        L.append("```\n" + res["tls_memory"] + "\n```")
     L.append("\n## Versions\n")
     for k, v in res.get("versions", {}).items():
         L.append(f"- {k}: {v}")
@@ -387,6 +397,7 @@ def main(args):
                 B.log(f"round {rnd}/{args.other_rounds}, scenario (k) {args.tls_idle_conns} idle TLS connections")
                 for t in order_of(rnd):
                     b.tls_idle_run(t, rnd)
+            b.results["tls_memory"] = b.tls_memory()
         if args.profile:
             B.log("profiling turnout in (i)")
             b.profile("i")

@@ -46,7 +46,7 @@ PROFILE_STEPS = [
     ("key share: ECDH with the client's key", ["EVP_PKEY_derive", "EVP_PKEY_derive_init_ex", "EVP_PKEY_derive_set_peer_ex"]),
     ("CertificateVerify: ECDSA P-256 signature", ["EVP_DigestSignInit_ex", "EVP_DigestSignFinal"]),
     ("session ticket: session encoded", ["i2d_SSL_SESSION"]),
-    ("session copied for a further ticket (i2d/d2i)", ["d2i_SSL_SESSION"]),
+    ("session decoded", ["d2i_SSL_SESSION"]),
     ("ticket and key-schedule MACs (HMAC)", ["EVP_Q_mac", "HMAC_Init_ex"]),
     ("random bytes (nonces, ticket IVs)", ["EVP_RAND_generate"]),
     ("algorithm fetches from the provider", ["EVP_MD_fetch", "EVP_KDF_fetch", "EVP_MAC_fetch", "EVP_CIPHER_fetch"]),

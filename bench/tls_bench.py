@@ -313,8 +313,12 @@ def write_report(b, path, started, finished, load_start, load_end):
     rr = round_ratios(res)
     L = [f"# TLS benchmark: turnout vs nginx vs HAProxy — {started:%Y-%m-%d %H:%M} UTC\n",
          "Scenarios (h)-(k) of `bench/run.sh --scenarios hijk` (bench/README.md, ## TLS). One worker each, "
-         f"proxy on CPU {B.PROXY_CPU}, clients and backends on CPU {B.LOAD_CPU}; {b.args.rounds} interleaved rounds "
-         f"of (h)-(j) ({b.args.duration} s each), {b.args.other_rounds} of (k) ({b.args.tls_idle_conns} connections). "
+         f"proxy on CPU {B.PROXY_CPU}, clients and backends on CPU {B.LOAD_CPU}; " +
+         "; ".join(x for x in (
+             f"{b.args.rounds} interleaved rounds of ({', '.join(c for c in 'hij' if c in b.args.scenarios)}), "
+             f"{b.args.duration} s each" if set("hij") & set(b.args.scenarios) else "",
+             f"{b.args.other_rounds} of (k) with {b.args.tls_idle_conns} connections" if "k" in b.args.scenarios else "")
+             if x) + ". "
          "One ECDSA P-256 certificate (openssl CLI), TLS 1.3 with X25519 from the clients. Ratios are "
          "turnout ÷ peer per round, then the median of the rounds.\n",
          f"Load average {load_start:.2f} at start, {load_end:.2f} at the end "

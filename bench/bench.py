@@ -11,6 +11,9 @@ every helper to CPU 1. Scenarios (see bench/README.md):
   c  64 KiB responses                                  g  remap scale at 100k / 1M routes (turnout)
   d  10 MiB uploads (POST)
 
+TLS (bench/tls_bench.py, results/tls.md; --scenarios hijk): h TLS keep-alive small responses,
+i full TLS 1.3 handshakes, j resumed handshakes, k idle TLS connections.
+
 Results: bench/results/latest.{md,json,png}. `--profile` also profiles turnout in (a) and (b).
 """
 import argparse
@@ -256,11 +259,11 @@ def parse_wrk(out):
     return r
 
 
-def wrk(port, seconds, conns, host=None, extra=(), env=None):
+def wrk(port, seconds, conns, host=None, extra=(), env=None, scheme="http"):
     cmd = ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", "--timeout", "5s"]
     if host:
         cmd += ["-H", f"Host: {host}"]
-    cmd += list(extra) + [f"http://127.0.0.1:{port}/"]
+    cmd += list(extra) + [f"{scheme}://127.0.0.1:{port}/"]
     p = run(cmd, env=env, timeout=seconds + 60)  # inherits CPU 1 from this process
     r = parse_wrk(p.stdout)
     r["raw"] = p.stdout + p.stderr
@@ -1514,8 +1517,10 @@ def main():
                     help="HAProxy tune.bufsize: auto (65536 for (d) only, where it helps), default, or bytes")
     ap.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     ap.add_argument("--remap-duration", type=int, default=20, help="seconds of load per remap run (f)")
-    ap.add_argument("--scenarios", default="abcdefg", help="subset of abcdefg")
+    ap.add_argument("--scenarios", default="abcdefg",
+                    help="subset of abcdefg, and of hijk: the TLS scenarios (tls_bench.py, results/tls.md)")
     ap.add_argument("--idle-conns", type=int, default=10000)
+    ap.add_argument("--tls-idle-conns", type=int, default=5000, help="connections of (k), idle TLS")
     ap.add_argument("--scale-routes", default="100000,1000000", help="route counts for (g)")
     ap.add_argument("--changes", type=int, default=2000, help="changes per churn in (g)")
     ap.add_argument("--no-scale-state", dest="scale_state", action="store_false",
@@ -1557,6 +1562,11 @@ def main():
     if len(os.sched_getaffinity(0)) < 2 and (os.cpu_count() or 1) < 2:
         sys.exit("needs 2 CPUs: the proxy on CPU 0, load generator and backends on CPU 1")
     os.sched_setaffinity(0, {LOAD_CPU})  # wrk, backends and helpers inherit CPU 1
+    tls_only = not set(args.scenarios) & set("abcdefg")
+    if tls_only or set(args.scenarios) & set("hijk"):
+        import tls_bench  # the TLS scenarios (h)-(k): their own proxies, report and results file
+        if tls_only:
+            return tls_bench.main(args)
     b = Bench(args)
     started = datetime.datetime.utcnow()
     load_start = os.getloadavg()[0]
@@ -1628,7 +1638,10 @@ def main():
         shutil.rmtree(b.tmp, ignore_errors=True)
     else:
         log(f"kept {b.tmp}")
+    if set(args.scenarios) & set("hijk"):
+        tls_bench.main(args)
 
 
 if __name__ == "__main__":
+    sys.modules.setdefault("bench", sys.modules["__main__"])  # tls_bench imports this module
     main()

@@ -5,6 +5,7 @@
 #   bench/run.sh --quick         smoke run (~8 min): 3 s per wrk run, remaps 6 s
 #   bench/run.sh --profile ...   also profile turnout in (a) and (b) -> bench/results/profile.md
 #   bench/run.sh --scenarios ab  only some scenarios; bench/bench.py --help lists every option
+#   bench/run.sh --scenarios hijk   the TLS scenarios (bench/tls_bench.py) -> bench/results/tls.md
 #   NO_BUILD=1 bench/run.sh      skip the build and measure the binaries already built
 #
 # Installs what is missing from Debian (build deps, nginx-light, haproxy, wrk, gnuplot-nox,
@@ -15,8 +16,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/common.sh
 
-tools=(nginx:nginx-light haproxy:haproxy wrk:wrk gnuplot:gnuplot-nox taskset:util-linux)
+tools=(openssl:openssl nginx:nginx-light haproxy:haproxy wrk:wrk gnuplot:gnuplot-nox taskset:util-linux)
 case " $* " in *" --profile "*) tools+=(perf:linux-perf) ;; esac
 bench_install "${tools[@]}"
-bench_build turnout turnout-backend idle_clients remap_bench tcp_relay
+bench_build turnout turnout-backend idle_clients remap_bench tcp_relay tls_clients tls_memory
 bench_python bench/bench.py --build "$BUILD_DIR" "$@"

@@ -156,6 +156,10 @@ Result<std::shared_ptr<ServerTlsContext>> ServerTlsContext::create(const ServerT
   uint64_t opts = SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION;  // and client renegotiation is off by default in 3.0
   if (!settings.session_tickets) opts |= SSL_OP_NO_TICKET;
   SSL_CTX_set_options(ctx, opts);
+  // One TLS 1.3 ticket per handshake, not OpenSSL's two: the second costs a session copy, its
+  // encoding and encryption on every full handshake (measured: bench/results/tls-profile.md),
+  // and a client that resumes gets a fresh ticket with each resumed connection anyway.
+  SSL_CTX_set_num_tickets(ctx, 1);
   // An idle keep-alive connection holds no 17 KiB read/write buffers.
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set_max_early_data(ctx, 0);  // no 0-RTT: early data is replayable

@@ -31,6 +31,7 @@ struct Outcome {
   int version = 0;
   int client_alert = -1;      // alert the client received (SSL_AD_*), if the handshake failed
   bool server_resumed = false;
+  int tickets = 0;            // TLS 1.3 session tickets the client received
   SSL_SESSION* session = nullptr;  // the client's session, for resumption (caller frees)
 };
 
@@ -43,6 +44,11 @@ struct ClientSpec {
 };
 
 int g_alert = -1;
+int g_tickets = 0;
+int on_new_session(SSL*, SSL_SESSION*) {
+  ++g_tickets;
+  return 0;  // not kept: the test takes the session with SSL_get1_session
+}
 void on_info(const SSL* ssl, int where, int ret) {
   if ((where & SSL_CB_READ_ALERT) != 0) g_alert = ret & 0xff;
 }
@@ -53,6 +59,9 @@ Outcome handshake(const ServerTlsContext& server, CertificateSetPtr certs, const
   X509_STORE_add_cert(SSL_CTX_get_cert_store(cctx), ca.x509.get());
   SSL_CTX_set_verify(cctx, SSL_VERIFY_PEER, nullptr);
   SSL_CTX_set_info_callback(cctx, on_info);
+  // Counts the tickets received; no internal store (see below).
+  SSL_CTX_set_session_cache_mode(cctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  SSL_CTX_sess_set_new_cb(cctx, on_new_session);
   // No client cache: freeing a context with one marks its sessions not resumable.
   if (spec.max_version) {
     SSL_CTX_set_min_proto_version(cctx, TLS1_VERSION);
@@ -77,6 +86,7 @@ Outcome handshake(const ServerTlsContext& server, CertificateSetPtr certs, const
   SSL_set_connect_state(c);
   SSL_set_accept_state(s);
   g_alert = -1;
+  g_tickets = 0;
   bool c_done = false, s_done = false, failed = false;
   for (int i = 0; i < 50 && !(c_done && s_done) && !failed; ++i) {
     if (!c_done) {
@@ -115,6 +125,7 @@ Outcome handshake(const ServerTlsContext& server, CertificateSetPtr certs, const
     out.alpn.assign(reinterpret_cast<const char*>(a ? a : reinterpret_cast<const unsigned char*>("")), n);
     out.version = SSL_version(c);
     out.server_resumed = SSL_session_reused(s) == 1;
+    out.tickets = g_tickets;
     out.session = SSL_get1_session(c);
     // A connection closed without close_notify loses its session from the server's cache.
     SSL_shutdown(s);
@@ -233,9 +244,13 @@ TEST_CASE("a session resumes on the same context: by ticket, and from the sessio
   REQUIRE(first.ok);
   REQUIRE(first.session);
   CHECK(SSL_SESSION_is_resumable(first.session) == 1);
+  // One ticket per handshake (OpenSSL's default is two, each one more session encoded and
+  // encrypted): a client resumes with it, and each resumption brings the next.
+  CHECK(first.tickets == 1);
   Outcome again = handshake(**ctx, certs, f.ca, {.sni = "www.example.com", .resume = first.session});
   CHECK(again.ok);
   CHECK(again.server_resumed);
+  CHECK(again.tickets == 1);
   SSL_SESSION_free(first.session);
   SSL_SESSION_free(again.session);
 

@@ -45,8 +45,12 @@ if ! command -v clang++ >/dev/null; then
 fi
 
 echo "== building fuzz targets in $build"
+launcher=()  # ccache where installed (see scripts/test.sh)
+if command -v ccache >/dev/null; then
+  launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+fi
 CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja -DTURNOUT_FUZZ=ON -DTURNOUT_TESTS=OFF \
-  -DTURNOUT_BENCH=OFF >/dev/null || exit 2
+  -DTURNOUT_BENCH=OFF "${launcher[@]}" >/dev/null || exit 2
 build_targets=()
 for t in "${targets[@]}"; do build_targets+=("fuzz_$t"); done
 cmake --build "$build" --target "${build_targets[@]}" -j "${FUZZ_BUILD_JOBS:-2}" || exit 2

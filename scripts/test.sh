@@ -17,11 +17,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 jobs=$(nproc)
+# ccache, where installed, makes a rebuild in another checkout or build directory cheap; a fresh
+# machine without it builds everything once, as before.
+launcher=()
+if command -v ccache >/dev/null; then
+  launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+fi
 
 run_suite() {  # name, ctest filter ("" = all), build targets ("" = all), cmake flags...
   local dir=build-$1 filter=$2 targets=$3; shift 3
   echo "=== $dir ==="
-  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTURNOUT_BENCH=OFF "$@" >/dev/null
+  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTURNOUT_BENCH=OFF "${launcher[@]}" "$@" >/dev/null
   cmake --build "$dir" -j "$jobs" ${targets:+--target $targets}
   (cd "$dir" && ctest --output-on-failure -j 2 --timeout 600 ${filter:+-R "$filter"})
 }

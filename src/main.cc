@@ -9,7 +9,7 @@
 
 #include <unistd.h>
 
-#include "turnout/app/server.h"
+#include "turnout/app/proxy_server.h"
 #include "turnout/common/log.h"
 #include "turnout/config/config_loader.h"
 #include "turnout/ctl/ctl.h"

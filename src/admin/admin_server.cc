@@ -26,7 +26,7 @@ namespace {
 // Idle read chunks kept for the admin connections (64 KiB each): admin traffic is light.
 constexpr size_t kIdleChunks = 4;
 
-Error start_error(std::string message) { return make_error(500, std::move(message)); }
+Error start_error(std::string message) { return make_error(ErrorKind::Internal, std::move(message)); }
 
 void close_acceptor(Acceptor*& acceptor) {
   if (acceptor == nullptr) return;

@@ -1,18 +1,21 @@
 // The admin endpoint table (STYLE.md pattern 18): {method, path pattern, mutates, handler, usage}.
 // Handlers check their input completely, then make exactly one AdminActions call; a change is
 // answered from its `done` callback, so the answer says the change is durable and adopted.
+#include "turnout/http/error_status.h"
 #include "turnout/admin/api.h"
 
 #include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
+#include <ctime>
 #include <map>
 #include <memory>
 #include <utility>
 
 #include <fmt/format.h>
 
+#include "turnout/admin/certificate_json.h"
 #include "turnout/admin/http_util.h"
 #include "turnout/admin/status_page.h"
 #include "turnout/admin/table_export.h"
@@ -41,7 +44,7 @@ AdminResponse json_response(int status, const json& body) {
   r.body += '\n';
   return r;
 }
-AdminResponse error_response(const Error& e) { return json_response(e.code, json{{"error", e.message}}); }
+AdminResponse error_response(const Error& e) { return json_response(http_status(e.kind), json{{"error", e.message}}); }
 AdminResponse version_response(uint64_t version) { return json_response(200, json{{"version", version}}); }
 
 // Everything a handler needs about one call. Handlers that answer later copy `reply` (and what
@@ -55,7 +58,7 @@ struct Call {
   AdminReply reply;                   // call exactly once
   bool force = false;                 // ?force=1 or "force": true: past the guard rails
 
-  void fail(int code, std::string message) { reply(error_response(make_error(code, std::move(message)))); }
+  void fail(int status, std::string message) { reply(json_response(status, json{{"error", std::move(message)}})); }
   void fail(const Error& e) { reply(error_response(e)); }
 };
 
@@ -66,15 +69,15 @@ Result<std::string> route_key(std::string_view raw) {
   std::string key(raw);
   for (char& ch : key) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   if (!key.empty() && key.back() == '.') key.pop_back();
-  if (!valid_route_key(key)) return make_error(400, fmt::format("invalid host \"{}\"", raw));
+  if (!valid_route_key(key)) return make_error(ErrorKind::Invalid, fmt::format("invalid host \"{}\"", raw));
   return key;
 }
 
 Result<std::string> app_name(std::string_view raw) {
-  if (raw.empty()) return make_error(400, "app name is empty");
+  if (raw.empty()) return make_error(ErrorKind::Invalid, "app name is empty");
   for (char ch : raw) {
     if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) {
-      return make_error(400, "app name contains a control character");
+      return make_error(ErrorKind::Invalid, "app name contains a control character");
     }
   }
   return std::string(raw);
@@ -84,20 +87,20 @@ Result<std::string> app_name(std::string_view raw) {
 Result<json> parse_body(const AdminRequest& request) {
   if (request.body.empty()) return json();
   json j = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return make_error(400, "request body is not valid JSON");
+  if (j.is_discarded()) return make_error(ErrorKind::Invalid, "request body is not valid JSON");
   return j;
 }
 
 Result<std::string> string_field(const json& obj, const char* key) {
   auto it = obj.find(key);
-  if (it == obj.end()) return make_error(400, fmt::format("missing \"{}\"", key));
-  if (!it->is_string()) return make_error(400, fmt::format("\"{}\" must be a string", key));
+  if (it == obj.end()) return make_error(ErrorKind::Invalid, fmt::format("missing \"{}\"", key));
+  if (!it->is_string()) return make_error(ErrorKind::Invalid, fmt::format("\"{}\" must be a string", key));
   return it->get<std::string>();
 }
 
 Result<uint32_t> weight_value(const json& v, const char* key) {
   if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > kMaxWeight) {
-    return make_error(400, fmt::format("\"{}\" must be an integer from 1 to {}", key, kMaxWeight));
+    return make_error(ErrorKind::Invalid, fmt::format("\"{}\" must be an integer from 1 to {}", key, kMaxWeight));
   }
   return static_cast<uint32_t>(v.get<int64_t>());
 }
@@ -111,8 +114,8 @@ Result<uint32_t> weight_field(const json& obj, const char* key = "weight") {
 
 Result<std::vector<ServerSpec>> servers_field(const json& obj) {
   auto it = obj.find("servers");
-  if (it == obj.end()) return make_error(400, "missing \"servers\"");
-  if (!it->is_array()) return make_error(400, "\"servers\" must be an array");
+  if (it == obj.end()) return make_error(ErrorKind::Invalid, "missing \"servers\"");
+  if (!it->is_array()) return make_error(ErrorKind::Invalid, "\"servers\" must be an array");
   std::vector<ServerSpec> servers;
   for (const json& s : *it) {
     ServerSpec spec;
@@ -126,9 +129,9 @@ Result<std::vector<ServerSpec>> servers_field(const json& obj) {
       spec.addr = *addr;
       spec.weight = *weight;
     } else {
-      return make_error(400, "each server must be \"addr\" or {\"addr\": ..., \"weight\": ...}");
+      return make_error(ErrorKind::Invalid, "each server must be \"addr\" or {\"addr\": ..., \"weight\": ...}");
     }
-    if (spec.addr.empty()) return make_error(400, "server address is empty");
+    if (spec.addr.empty()) return make_error(ErrorKind::Invalid, "server address is empty");
     servers.push_back(std::move(spec));
   }
   return servers;
@@ -150,6 +153,7 @@ struct DrainTarget {
 struct Outcome {
   std::vector<std::string> hosts;   // route keys: their resulting routes are reported
   std::vector<std::string> apps;    // apps: their resulting servers are reported
+  std::vector<std::string> certs;   // certificate names: their resulting summaries are reported
   std::vector<DrainTarget> drains;  // in-flight requests to wait for (?wait=1)
   uint64_t wait_ms = kDefaultWaitMs;  // bound of that wait (?timeout=SECONDS)
 };
@@ -163,13 +167,24 @@ Outcome outcome_of(const std::vector<Change>& changes) {
   Outcome o;
   for (const Change& c : changes) {
     if (c.op == Change::Op::Map || c.op == Change::Op::Unmap) add_unique(o.hosts, c.host);
-    else if (c.op != Change::Op::SetDefault && c.op != Change::Op::CertSet && c.op != Change::Op::CertDelete)
-      add_unique(o.apps, c.app);
+    else if (c.op == Change::Op::CertSet || c.op == Change::Op::CertDelete) add_unique(o.certs, c.name);
+    else if (c.op != Change::Op::SetDefault) add_unique(o.apps, c.app);
   }
   return o;
 }
 
-// {"version": N, "routes": {host: {app: weight} | null}, "apps": {app: {"servers": [...]} | null}}
+int64_t now_unix() { return static_cast<int64_t>(std::time(nullptr)); }
+
+// The summary of certificate `name` in `table` (certificate_json.h), or null if it has none.
+json certificate_or_null(const RouteTable& table, const std::string& name) {
+  const CertificateSet& set = *table.certificates();
+  const Certificate* cert = set.find(name);
+  if (cert == nullptr) return nullptr;
+  return certificate_json(*cert, set.default_name() == name, now_unix());
+}
+
+// {"version": N, "routes": {host: {app: weight} | null}, "apps": {app: {"servers": [...]} | null},
+//  "certificates": {name: {...summary} | null}}
 json change_answer(const RouteTable& table, uint64_t version, const Outcome& o) {
   json j = {{"version", version}};
   if (!o.hosts.empty()) {
@@ -200,6 +215,11 @@ json change_answer(const RouteTable& table, uint64_t version, const Outcome& o) 
     }
     j["apps"] = std::move(apps);
   }
+  if (!o.certs.empty()) {
+    json certs = json::object();
+    for (const std::string& name : o.certs) certs[name] = certificate_or_null(table, name);
+    j["certificates"] = std::move(certs);
+  }
   return j;
 }
 
@@ -210,7 +230,7 @@ Result<uint64_t> wait_timeout_ms(std::string_view query) {
   char* end = nullptr;
   double seconds = std::strtod(v->c_str(), &end);
   if (v->empty() || end != v->c_str() + v->size() || !(seconds >= 0) || seconds > kMaxWaitSeconds)
-    return make_error(400, fmt::format("timeout must be seconds from 0 to {}, not \"{}\"", kMaxWaitSeconds, *v));
+    return make_error(ErrorKind::Invalid, fmt::format("timeout must be seconds from 0 to {}, not \"{}\"", kMaxWaitSeconds, *v));
   return static_cast<uint64_t>(seconds * 1000);
 }
 
@@ -306,7 +326,7 @@ Result<void> read_force(Call& c, const json& body) {
   if (!body.is_object()) return {};
   auto it = body.find("force");
   if (it == body.end() || it->is_null()) return {};
-  if (!it->is_boolean()) return make_error(400, "\"force\" must be true or false");
+  if (!it->is_boolean()) return make_error(ErrorKind::Invalid, "\"force\" must be true or false");
   c.force = c.force || it->get<bool>();
   return {};
 }
@@ -344,7 +364,7 @@ class OpFields {
   Result<std::string> addr() const {
     Result<std::string> v = string("addr");
     if (!v) return v.error();
-    if (v->empty()) return make_error(400, "server address is empty");
+    if (v->empty()) return make_error(ErrorKind::Invalid, "server address is empty");
     return v;
   }
   Result<uint32_t> weight() const { return weight_field(object_); }
@@ -408,7 +428,7 @@ Result<void> parse_swap(const OpFields& f, ParsedOps& out) {
   if (!from) return from.error();
   Result<std::string> to = f.app("to");
   if (!to) return to.error();
-  if (*from == *to) return make_error(400, "swap: \"from\" and \"to\" are the same app");
+  if (*from == *to) return make_error(ErrorKind::Invalid, "swap: \"from\" and \"to\" are the same app");
   Result<std::string> host = f.host();
   if (!host) return host.error();
   Result<uint32_t> weight = f.weight();
@@ -496,8 +516,54 @@ Result<void> parse_set_default(const OpFields& f, ParsedOps& out) {
   } else if (it->is_string()) {
     c.app = it->get<std::string>();
   } else {
-    return make_error(400, "\"app\" must be an app name or null");
+    return make_error(ErrorKind::Invalid, "\"app\" must be an app name or null");
   }
+  out.add(std::move(c));
+  return {};
+}
+
+// A certificate name from a path or a JSON field ([A-Za-z0-9._-], 1-128 characters).
+Result<std::string> certificate_name(const OpFields& f) {
+  Result<std::string> name = f.string("name");
+  if (!name) return name.error();
+  if (!valid_certificate_name(*name))
+    return make_error(ErrorKind::Invalid, fmt::format("invalid certificate name \"{}\" (1-128 of A-Z a-z 0-9 . _ -)", *name));
+  return name;
+}
+
+// cert-set: {"name", "cert", "key"} (PUT /v1/certificates/{name}). The PEM is parsed and checked
+// here, before anything is submitted: unparsable PEM, a key that does not match, or a certificate
+// already expired is a 400 that changes nothing. Expiry is the API's rule only: a certificate
+// file that expired is still served at start and reload (DESIGN.md, TLS).
+Result<void> parse_cert_set(const OpFields& f, ParsedOps& out) {
+  Result<std::string> name = certificate_name(f);
+  if (!name) return name.error();
+  Result<std::string> chain = f.string("cert");
+  if (!chain) return chain.error();
+  Result<std::string> key = f.string("key");
+  if (!key) return key.error();
+  Result<CertificatePtr> cert = Certificate::from_pem(*name, std::move(*chain), std::move(*key));
+  if (!cert) return make_error(ErrorKind::Invalid, cert.error().message);
+  if ((*cert)->expired(now_unix())) {
+    return make_error(ErrorKind::Invalid, fmt::format("certificate {}: expired at {}; an expired certificate cannot be installed",
+                                       *name, rfc3339_utc((*cert)->not_after())));
+  }
+  Change c;
+  c.op = Change::Op::CertSet;
+  c.name = *name;
+  c.certificate = std::move(*cert);
+  out.add(std::move(c));
+  return {};
+}
+
+// cert-delete: {"name"} (DELETE /v1/certificates/{name}): 404 unknown, 409 the default (route
+// builder), 409 unless forced when a routed host would be left without a certificate (guard).
+Result<void> parse_cert_delete(const OpFields& f, ParsedOps& out) {
+  Result<std::string> name = certificate_name(f);
+  if (!name) return name.error();
+  Change c;
+  c.op = Change::Op::CertDelete;
+  c.name = *name;
   out.add(std::move(c));
   return {};
 }
@@ -518,18 +584,20 @@ const Verb kVerbs[] = {
     {"app-delete", parse_delete_app},
     {"delete-app", parse_delete_app},
     {"set-default", parse_set_default},
+    {"cert-set", parse_cert_set},
+    {"cert-delete", parse_cert_delete},
 };
 
 // One element of POST /v1/batch: {"op": verb, ...the verb's fields}.
 Result<void> parse_op(const json& op, ParsedOps& out) {
-  if (!op.is_object()) return make_error(400, "must be an object with \"op\"");
+  if (!op.is_object()) return make_error(ErrorKind::Invalid, "must be an object with \"op\"");
   Result<std::string> name = string_field(op, "op");
   if (!name) return name.error();
   for (const Verb& v : kVerbs) {
     if (*name == v.name) return v.parse(OpFields(op), out);
   }
-  return make_error(400, fmt::format("unknown op \"{}\" (expected map, unmap, swap, add-server, remove-server, "
-                                     "app-create, app-delete or set-default)", *name));
+  return make_error(ErrorKind::Invalid, fmt::format("unknown op \"{}\" (expected map, unmap, swap, add-server, remove-server, "
+                                     "app-create, app-delete, set-default, cert-set or cert-delete)", *name));
 }
 
 // A single endpoint: its verb's parser over `fields`, then the change with what the call asked.
@@ -655,6 +723,39 @@ void delete_server(Call& c) {
   apply_verb(c, parse_remove_server, OpFields(none, {{"app", c.params[0]}, {"addr", c.params[1]}}));
 }
 
+// {"version", "default_certificate", "certificates": {name: summary}}; never a key.
+void get_certificates(Call& c) {
+  RouteTablePtr table = c.actions.current_table();
+  const CertificateSet& set = *table->certificates();
+  json certs = json::object();
+  int64_t now = now_unix();
+  for (const auto& [name, cert] : set.by_name()) certs[name] = certificate_json(*cert, set.default_name() == name, now);
+  json out = {{"version", table->version()}, {"certificates", std::move(certs)}};
+  out["default_certificate"] = set.default_name().empty() ? json(nullptr) : json(set.default_name());
+  c.reply(json_response(200, out));
+}
+
+void get_certificate(Call& c) {
+  RouteTablePtr table = c.actions.current_table();
+  json cert = certificate_or_null(*table, c.params[0]);
+  if (cert.is_null()) return c.fail(404, fmt::format("certificate \"{}\" does not exist", c.params[0]));
+  cert["version"] = table->version();
+  c.reply(json_response(200, cert));
+}
+
+void put_certificate(Call& c) {
+  Result<json> body = parse_body(c.request);
+  if (!body) return c.fail(body.error());
+  if (!body->is_object()) return c.fail(400, "body must be an object like {\"cert\": \"<PEM chain>\", \"key\": \"<PEM key>\"}");
+  if (Result<void> f = read_force(c, *body); !f) return c.fail(f.error());
+  apply_verb(c, parse_cert_set, OpFields(*body, {{"name", c.params[0]}}));
+}
+
+void delete_certificate(Call& c) {
+  const json none = json::object();
+  apply_verb(c, parse_cert_delete, OpFields(none, {{"name", c.params[0]}}));
+}
+
 void post_batch(Call& c) {
   Result<json> body = parse_body(c.request);
   if (!body) return c.fail(body.error());
@@ -663,7 +764,7 @@ void post_batch(Call& c) {
   ParsedOps parsed;
   for (size_t i = 0; i < body->size(); ++i) {
     Result<void> r = parse_op((*body)[i], parsed);
-    if (!r) return c.fail(r.error().code, fmt::format("batch[{}]: {}", i, r.error().message));
+    if (!r) return c.fail(http_status(r.error().kind), fmt::format("batch[{}]: {}", i, r.error().message));
   }
   apply_changes_for(c, std::move(parsed.changes), join(parsed.summary, "; "), std::move(parsed.drains));
 }
@@ -801,6 +902,13 @@ const Endpoint kEndpoints[] = {
     {"DELETE", "/v1/apps/{app}", true, delete_app, "delete an app (409 while mapped)"},
     {"POST", "/v1/apps/{app}/servers", true, post_server, "add a server: {\"addr\", \"weight\"}"},
     {"DELETE", "/v1/apps/{app}/servers/{addr*}", true, delete_server, "remove a server (address URL-encoded)"},
+    {"GET", "/v1/certificates", false, get_certificates,
+     "certificates: name, dns_names, subject, issuer, validity, key_type, sha256, expired, default (never the key)"},
+    {"GET", "/v1/certificates/{name}", false, get_certificate, "one certificate (404 unknown)"},
+    {"PUT", "/v1/certificates/{name}", true, put_certificate,
+     "add or replace a certificate: {\"cert\": PEM chain, \"key\": PEM key}; 400 bad PEM, mismatched key, expired"},
+    {"DELETE", "/v1/certificates/{name}", true, delete_certificate,
+     "remove a certificate (404 unknown, 409 default or still needed by a routed host unless ?force=1)"},
     {"POST", "/v1/batch", true, post_batch, "several changes as one version: [{\"op\": \"map\", ...}]; ?wait=1"},
     {"POST", "/v1/swap", true, post_swap, "map `to` and unmap `from` on hosts: {\"from\", \"to\", \"hosts\"}; ?wait=1"},
     {"POST", "/v1/rollback", true, post_rollback, "an earlier table as a new version: {\"version\": N} (optional)"},
@@ -889,12 +997,12 @@ void handle_admin_request(AdminActions& actions, const AdminRequest& request, Ad
   }
   if (!allowed.empty()) {
     AdminResponse r = error_response(
-        make_error(405, fmt::format("{} is not allowed on {} (allowed: {})", request.method, target.path, join(allowed, ", "))));
+        make_error(ErrorKind::MethodNotAllowed, fmt::format("{} is not allowed on {} (allowed: {})", request.method, target.path, join(allowed, ", "))));
     r.headers.emplace_back("Allow", join(allowed, ", "));
     reply(std::move(r));
     return;
   }
-  reply(error_response(make_error(404, fmt::format("no such endpoint: {} {}", request.method, target.path))));
+  reply(error_response(make_error(ErrorKind::NotFound, fmt::format("no such endpoint: {} {}", request.method, target.path))));
 }
 
 std::vector<EndpointInfo> admin_endpoints() {

@@ -82,10 +82,10 @@ bool query_flag(std::string_view query, std::string_view key) {
 Result<uint64_t> parse_if_match(std::string_view value) {
   std::string_view v = trim(value);
   if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
-  if (v.empty() || v.size() > 19) return make_error(400, fmt::format("invalid If-Match \"{}\": expected a table version", value));
+  if (v.empty() || v.size() > 19) return make_error(ErrorKind::Invalid, fmt::format("invalid If-Match \"{}\": expected a table version", value));
   uint64_t n = 0;
   for (char c : v) {
-    if (c < '0' || c > '9') return make_error(400, fmt::format("invalid If-Match \"{}\": expected a table version", value));
+    if (c < '0' || c > '9') return make_error(ErrorKind::Invalid, fmt::format("invalid If-Match \"{}\": expected a table version", value));
     n = n * 10 + static_cast<uint64_t>(c - '0');
   }
   return n;

@@ -23,13 +23,13 @@ void ConfigReload::reload(bool force, TableCommitter::Done done) {
         msg += e.to_string();
       }
       TLOG_ERROR("reload failed; nothing changed", "errors={}", log_quote(msg));
-      return make_error(400, msg);
+      return make_error(ErrorKind::Invalid, msg);
     }
     auto next_config = std::make_shared<Config>(std::move(*loaded.config));
     auto next = build_table(*next_config, v);
     if (!next) {
       ++failures_;
-      return make_error(400, next.error().message);
+      return make_error(ErrorKind::Invalid, next.error().message);
     }
     // Runtime changes (live vs what the file gave at the last load) the file does not have.
     // (Not counted in failures_: the file is fine, the operator has to choose.)
@@ -40,7 +40,7 @@ void ConfigReload::reload(bool force, TableCommitter::Done done) {
       dropping = !dropped.empty();
       if (!dropped.empty() && !force) {
         TLOG_WARN("reload refused: it would drop runtime changes", "count={}", dropped.size());
-        return make_error(409, reload_refusal_message(dropped));
+        return make_error(ErrorKind::Conflict, reload_refusal_message(dropped));
       }
       if (!dropped.empty())
         TLOG_WARN("forced reload: runtime changes dropped", "count={} first={}", dropped.size(),

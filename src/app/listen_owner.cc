@@ -62,19 +62,19 @@ std::string ListenOwner::claim_name(const std::string& addr) { return "turnout-l
 Result<void> ListenOwner::claim(const std::string& addr) {
   if (claims_.count(addr)) return {};
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return make_error(500, fmt::format("listen {}: cannot create its claim socket: {}", addr, std::strerror(errno)));
+  if (fd < 0) return make_error(ErrorKind::Internal, fmt::format("listen {}: cannot create its claim socket: {}", addr, std::strerror(errno)));
   socklen_t len = 0;
   sockaddr_un sun = abstract_address(claim_name(addr), &len);
   if (::bind(fd, reinterpret_cast<sockaddr*>(&sun), len) != 0) {
     int e = errno;
     ::close(fd);
     if (e == EADDRINUSE) return holder_error(addr);
-    return make_error(500, fmt::format("listen {}: cannot claim the address: {}", addr, std::strerror(e)));
+    return make_error(ErrorKind::Internal, fmt::format("listen {}: cannot claim the address: {}", addr, std::strerror(e)));
   }
   if (::listen(fd, 16) != 0) {
     int e = errno;
     ::close(fd);
-    return make_error(500, fmt::format("listen {}: cannot claim the address: {}", addr, std::strerror(e)));
+    return make_error(ErrorKind::Internal, fmt::format("listen {}: cannot claim the address: {}", addr, std::strerror(e)));
   }
   serve(addr, fd);
   return {};
@@ -125,7 +125,7 @@ Error ListenOwner::holder_error(const std::string& addr) {
   socklen_t len = 0;
   sockaddr_un sun = abstract_address(claim_name(addr), &len);
   if (f.fd < 0 || ::connect(f.fd, reinterpret_cast<sockaddr*>(&sun), len) != 0) {
-    return make_error(500, fmt::format("another turnout is starting on {} (its claim does not answer); {}", addr, advice));
+    return make_error(ErrorKind::Internal, fmt::format("another turnout is starting on {} (its claim does not answer); {}", addr, advice));
   }
   // The pid the kernel recorded when the claim started listening: the fallback when the
   // holder does not answer in time (after an upgrade it names the predecessor).
@@ -143,13 +143,13 @@ Error ListenOwner::holder_error(const std::string& addr) {
   nlohmann::json j = nlohmann::json::parse(line.substr(0, line.find('\n')), nullptr, false);
   if (j.is_object() && j.contains("pid") && j["pid"].is_number_integer()) {
     std::string socket = j.value("admin_socket", std::string());
-    return make_error(500, fmt::format("another turnout (pid {}, admin socket {}) already serves {}; {}",
+    return make_error(ErrorKind::Internal, fmt::format("another turnout (pid {}, admin socket {}) already serves {}; {}",
                                        j["pid"].get<int64_t>(), socket.empty() ? "none" : socket, addr, advice));
   }
   if (have_cred) {
-    return make_error(500, fmt::format("another turnout (pid {}) already serves {}; {}", cred.pid, addr, advice));
+    return make_error(ErrorKind::Internal, fmt::format("another turnout (pid {}) already serves {}; {}", cred.pid, addr, advice));
   }
-  return make_error(500, fmt::format("another turnout already serves {}; {}", addr, advice));
+  return make_error(ErrorKind::Internal, fmt::format("another turnout already serves {}; {}", addr, advice));
 }
 
 }  // namespace turnout

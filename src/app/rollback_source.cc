@@ -14,18 +14,18 @@ TableCommitter::Build rollback_source(const TableCommitter& committer, std::opti
     } else {
       want = kept.back().entry.back;
       if (want == 0)
-        return make_error(404, fmt::format("no earlier version to roll back to: the table of version {} is "
+        return make_error(ErrorKind::NotFound, fmt::format("no earlier version to roll back to: the table of version {} is "
                                            "the oldest of this undo history (rollback --to N jumps to "
                                            "any kept version)", current));
     }
     if (want == 0 || want > current)
-      return make_error(404, fmt::format("version {} was never issued (current is {})", want, current));
+      return make_error(ErrorKind::NotFound, fmt::format("version {} was never issued (current is {})", want, current));
     const KeptVersion* target = nullptr;
     for (auto& k : kept)
       if (k.table->version() == want) target = &k;
     if (!target) {
       uint64_t oldest = kept.front().table->version();
-      return make_error(410, fmt::format("version {} is no longer kept (oldest kept is {})", want, oldest));
+      return make_error(ErrorKind::Gone, fmt::format("version {} is no longer kept (oldest kept is {})", want, oldest));
     }
     TableProposal p;
     p.table = target->table->with_version(v);

@@ -28,13 +28,13 @@ void TablePublisher::commit(std::optional<uint64_t> if_match, Build build, Done 
   if (gate_)
     if (std::optional<Error> closed = gate_()) return done(*closed);
   if (if_match && *if_match != current_->version())
-    return done(make_error(409, fmt::format("table is at version {}, not {}", current_->version(), *if_match)));
+    return done(make_error(ErrorKind::Conflict, fmt::format("table is at version {}, not {}", current_->version(), *if_match)));
   const uint64_t v = current_->version() + 1;
   Result<TableProposal> proposal = build(*current_, v);
   if (!proposal) return done(proposal.error());
   HistoryEntry entry{v, unix_ms(), std::move(proposal->summary), proposal->back, proposal->restores};
   if (store_ && proposal->durable) {
-    if (auto r = proposal->durable(*store_, entry); !r) return done(make_error(500, "state file: " + r.error().message));
+    if (auto r = proposal->durable(*store_, entry); !r) return done(make_error(ErrorKind::Internal, "state file: " + r.error().message));
   }
   if (proposal->on_durable) proposal->on_durable();
 

@@ -8,7 +8,7 @@
 
 #include "turnout/app/handoff.h"
 #include "turnout/common/log.h"
-#include "turnout/state/journal.h"
+#include "turnout/state/table_codec.h"
 
 namespace turnout {
 
@@ -40,12 +40,12 @@ Result<void> Upgrade::adopt_handoff() {
   nlohmann::json j = nlohmann::json::parse(got->payload, nullptr, false);
   if (j.is_discarded() || !j.is_object()) {
     close_all();
-    return make_error(500, "hand-off: unreadable payload");
+    return make_error(ErrorKind::Internal, "hand-off: unreadable payload");
   }
   auto table = table_from_json(j["table"], j.value("version", uint64_t{1}));
   if (!table) {
     close_all();
-    return make_error(500, "hand-off: " + table.error().message);
+    return make_error(ErrorKind::Internal, "hand-off: " + table.error().message);
   }
   table_ = *table;
   // Which received fd is which: listeners[a] = fd indexes of address a; admin_unix, admin_tcp.
@@ -160,7 +160,7 @@ void Upgrade::attach(uv_loop_t* loop, AdminServer* admin, ListenOwner* owner) {
 }
 
 void Upgrade::upgrade(Done done) {
-  if (hooks_.shutting_down()) return done(make_error(503, "turnout is shutting down"));
+  if (hooks_.shutting_down()) return done(make_error(ErrorKind::Unavailable, "turnout is shutting down"));
   waiters_.push_back(std::move(done));
   if (successor_pid_ != 0 || handing_over_) return;  // one upgrade at a time; answer all waiters
   spawn_successor();
@@ -189,7 +189,7 @@ void Upgrade::spawn_successor() {
     uv_close(reinterpret_cast<uv_handle_t*>(p), [](uv_handle_t* h) { delete reinterpret_cast<uv_process_t*>(h); });
     // Before READY, an exit means the upgrade failed; after it, the new process is on its own.
     if (!self->waiters_.empty() || (self->handing_over_ && !self->hooks_.shutting_down()))
-      self->on_handoff_result(make_error(500, fmt::format("the new process exited (status {}, signal {}) before taking over",
+      self->on_handoff_result(make_error(ErrorKind::Internal, fmt::format("the new process exited (status {}, signal {}) before taking over",
                                                           status, signal)));
   };
   auto* proc = new uv_process_t;
@@ -197,7 +197,7 @@ void Upgrade::spawn_successor() {
   int rc = uv_spawn(loop_, proc, &opts);
   if (rc != 0) {
     delete proc;
-    on_handoff_result(make_error(500, fmt::format("cannot start {}: {}", binary_, uv_strerror(rc))));
+    on_handoff_result(make_error(ErrorKind::Internal, fmt::format("cannot start {}: {}", binary_, uv_strerror(rc))));
     return;
   }
   successor_pid_ = proc->pid;

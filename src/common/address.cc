@@ -34,9 +34,9 @@ Result<SocketAddress> parse_address(std::string_view text) {
   if (text.rfind("unix:", 0) == 0) {
     std::string_view path = text.substr(5);
     sockaddr_un un{};
-    if (path.empty()) return make_error(400, "unix socket address has an empty path");
+    if (path.empty()) return make_error(ErrorKind::Invalid, "unix socket address has an empty path");
     if (path.size() >= sizeof(un.sun_path))
-      return make_error(400, "unix socket path is longer than " + std::to_string(sizeof(un.sun_path) - 1) + " bytes");
+      return make_error(ErrorKind::Invalid, "unix socket path is longer than " + std::to_string(sizeof(un.sun_path) - 1) + " bytes");
     un.sun_family = AF_UNIX;
     std::memcpy(un.sun_path, path.data(), path.size());
     std::memcpy(&out.storage, &un, sizeof(un));
@@ -48,22 +48,22 @@ Result<SocketAddress> parse_address(std::string_view text) {
   if (!text.empty() && text.front() == '[') {
     auto close = text.find(']');
     if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
-      return make_error(400, "address '" + std::string(text) + "' is not [ipv6]:port");
+      return make_error(ErrorKind::Invalid, "address '" + std::string(text) + "' is not [ipv6]:port");
     host = text.substr(1, close - 1);
     port_text = text.substr(close + 2);
   } else {
     auto colon = text.rfind(':');
     if (colon == std::string_view::npos || colon == 0)
-      return make_error(400, "address '" + std::string(text) + "' is not host:port");
+      return make_error(ErrorKind::Invalid, "address '" + std::string(text) + "' is not host:port");
     host = text.substr(0, colon);
     port_text = text.substr(colon + 1);
     if (host.find(':') != std::string_view::npos)
-      return make_error(400, "IPv6 address '" + std::string(text) + "' must be written [addr]:port");
+      return make_error(ErrorKind::Invalid, "IPv6 address '" + std::string(text) + "' must be written [addr]:port");
   }
   unsigned port = 0;
   auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
   if (port_text.empty() || ec != std::errc() || ptr != port_text.data() + port_text.size() || port > 65535)
-    return make_error(400, "address '" + std::string(text) + "' has an invalid port");
+    return make_error(ErrorKind::Invalid, "address '" + std::string(text) + "' has an invalid port");
 
   std::string host_str(host);
   in_addr a4{};
@@ -88,7 +88,7 @@ Result<SocketAddress> parse_address(std::string_view text) {
     hints.ai_socktype = SOCK_STREAM;
     addrinfo* res = nullptr;
     if (getaddrinfo(host_str.c_str(), nullptr, &hints, &res) != 0 || res == nullptr)
-      return make_error(400, "cannot resolve host '" + host_str + "'");
+      return make_error(ErrorKind::Invalid, "cannot resolve host '" + host_str + "'");
     std::memcpy(&out.storage, res->ai_addr, res->ai_addrlen);
     out.length = res->ai_addrlen;
     freeaddrinfo(res);

@@ -23,7 +23,7 @@ bool prefix_equal(const uint8_t* a, const uint8_t* b, unsigned bits) {
 }  // namespace
 
 Result<CidrRange> CidrRange::parse(std::string_view text) {
-  auto bad = [&](const std::string& why) { return make_error(400, "'" + std::string(text) + "' " + why); };
+  auto bad = [&](const std::string& why) { return make_error(ErrorKind::Invalid, "'" + std::string(text) + "' " + why); };
   std::string_view addr = text;
   std::string_view len_text;
   bool has_len = false;

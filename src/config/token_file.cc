@@ -17,7 +17,7 @@ namespace {
 constexpr size_t kTokenBytes = 32;      // 256 bits of randomness
 constexpr size_t kMaxTokenFile = 4096;  // a token file is one short line
 
-Error token_error(std::string message) { return make_error(500, std::move(message)); }
+Error token_error(std::string message) { return make_error(ErrorKind::Internal, std::move(message)); }
 
 // Closes the descriptor on every return path.
 struct Fd {

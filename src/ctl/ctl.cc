@@ -4,9 +4,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <optional>
+#include <sstream>
 #include <thread>
 #include <utility>
 
@@ -45,6 +49,8 @@ constexpr VerbSpec kVerbs[] = {
     {"app-create", 1, kMany, true, false, true},  {"app-delete", 1, 1, false, false, true},
     {"rollback", 0, 1, false, false, false},      {"reload", 0, 0, false, false, true},
     {"upgrade", 0, 0, false, false, false},
+    {"certs", 0, 0, false, false, false},         {"cert-set", 3, 3, false, false, true},
+    {"cert-delete", 1, 1, false, false, true},
 };
 
 const VerbSpec* find_verb(const std::string& name) {
@@ -54,7 +60,7 @@ const VerbSpec* find_verb(const std::string& name) {
   return nullptr;
 }
 
-Error usage_error(std::string message) { return make_error(2, std::move(message)); }
+Error usage_error(std::string message) { return make_error(ErrorKind::Usage, std::move(message)); }
 
 // `s` with every byte outside printable ASCII as \xHH, for an error message.
 std::string printable_arg(std::string_view s) {
@@ -125,6 +131,10 @@ std::string ctl_usage() {
          "                                         changes the file lacks (--force drops them)\n"
          "  export                                 print the live table as config YAML (apps, routes)\n"
          "  upgrade                                start the new binary; it takes over, this one drains\n"
+         "  certs                                  list certificates: names, key, expiry, fingerprint\n"
+         "  cert-set NAME CERT_FILE KEY_FILE       add or replace certificate NAME from PEM files read here\n"
+         "                                         (chain, then key); refused if expired or mismatched\n"
+         "  cert-delete NAME [--force]             remove a certificate; refused while a routed host needs it\n"
          "Changes that would stop serving a host (its last app unmapped, only apps with no server up)\n"
          "are refused; --force makes them anyway.\n"
          "SOCKET defaults to $TURNOUT_SOCKET, else admin.socket of -c CONFIG, else ./turnout.sock if it\n"
@@ -249,6 +259,30 @@ Result<CtlOptions> parse_ctl_args(const std::vector<std::string>& args, const ch
   return o;
 }
 
+namespace {
+
+Result<std::string> read_text_file(const std::string& path, const char* what) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return make_error(ErrorKind::Io, fmt::format("cannot read {} {}: {}", what, path, std::strerror(errno)));
+  std::ostringstream text;
+  text << f.rdbuf();
+  if (f.bad()) return make_error(ErrorKind::Io, fmt::format("cannot read {} {}", what, path));
+  return text.str();
+}
+
+}  // namespace
+
+Result<void> read_ctl_files(CtlOptions& o) {
+  if (o.verb != "cert-set" || o.args.size() != 3) return {};
+  Result<std::string> cert = read_text_file(o.args[1], "certificate file");
+  if (!cert) return cert.error();
+  Result<std::string> key = read_text_file(o.args[2], "key file");
+  if (!key) return key.error();
+  o.cert_pem = std::move(*cert);
+  o.key_pem = std::move(*key);
+  return {};
+}
+
 CtlRequest build_ctl_request(const CtlOptions& o) {
   const std::vector<std::string>& a = o.args;
   auto weight_into = [&](json& j) {
@@ -309,6 +343,12 @@ CtlRequest build_ctl_request(const CtlOptions& o) {
     return {"POST", "/v1/rollback", dump(json{{"version", version}})};
   }
   if (o.verb == "upgrade") return {"POST", "/v1/upgrade", ""};
+  if (o.verb == "certs") return {"GET", "/v1/certificates", ""};
+  if (o.verb == "cert-set") {
+    return {"PUT", with_force("/v1/certificates/" + url_encode_component(a[0]), o.force),
+            dump(json{{"cert", o.cert_pem}, {"key", o.key_pem}})};
+  }
+  if (o.verb == "cert-delete") return {"DELETE", with_force("/v1/certificates/" + url_encode_component(a[0]), o.force), ""};
   return {"POST", with_force("/v1/reload", o.force), ""};  // "reload"; parse_ctl_args admits no other verb
 }
 
@@ -355,6 +395,8 @@ int render_ctl_answer(const CtlOptions& o, const CtlAnswer& answer, std::string*
     *out = format_status(j);
   } else if (o.verb == "history") {
     *out = format_history(j);
+  } else if (o.verb == "certs") {
+    *out = format_certificates(j);
   } else {
     *out = format_change(j);
   }
@@ -441,6 +483,10 @@ int run_ctl(int argc, char** argv) {
   });
   if (!target) {
     std::fprintf(stderr, "turnout ctl: %s\n", target.error().message.c_str());
+    return 1;
+  }
+  if (Result<void> files = read_ctl_files(*options); !files) {
+    std::fprintf(stderr, "turnout ctl: %s\n", files.error().message.c_str());
     return 1;
   }
   // upgrade: the pid answering before and after, so the operator sees the process change.

@@ -28,7 +28,7 @@ struct Fd {
 };
 
 Error connect_error(const std::string& target, int err) {
-  return make_error(1, fmt::format("cannot connect to {}: {} {}", target, std::strerror(err), kHint));
+  return make_error(ErrorKind::Io, fmt::format("cannot connect to {}: {} {}", target, std::strerror(err), kHint));
 }
 
 bool iequals_prefix(std::string_view line, std::string_view name) {
@@ -45,15 +45,15 @@ Result<CtlAnswer> parse_http_answer(const std::string& raw) {
   std::string_view rest(raw);
   while (true) {
     size_t end = rest.find("\r\n\r\n");
-    if (end == std::string_view::npos) return make_error(1, "incomplete answer from turnout");
+    if (end == std::string_view::npos) return make_error(ErrorKind::Io, "incomplete answer from turnout");
     std::string_view head = rest.substr(0, end);
     rest.remove_prefix(end + 4);
     if (head.size() < 12 || head.substr(0, 7) != "HTTP/1." || head[8] != ' ') {
-      return make_error(1, "malformed answer from turnout");
+      return make_error(ErrorKind::Io, "malformed answer from turnout");
     }
     int status = 0;
     for (size_t i = 9; i < 12; ++i) {
-      if (head[i] < '0' || head[i] > '9') return make_error(1, "malformed answer from turnout");
+      if (head[i] < '0' || head[i] > '9') return make_error(ErrorKind::Io, "malformed answer from turnout");
       status = status * 10 + (head[i] - '0');
     }
     if (status >= 100 && status < 200) continue;  // 100 Continue: the real answer follows
@@ -77,7 +77,7 @@ Result<CtlAnswer> parse_http_answer(const std::string& raw) {
     CtlAnswer answer;
     answer.status = status;
     if (length) {
-      if (rest.size() < *length) return make_error(1, "truncated answer from turnout");
+      if (rest.size() < *length) return make_error(ErrorKind::Io, "truncated answer from turnout");
       rest = rest.substr(0, *length);
     }
     answer.body = std::string(rest);
@@ -92,7 +92,7 @@ Result<CtlAnswer> ctl_call(const std::string& target, const std::string& token, 
     std::string hostport = target.substr(7);
     if (size_t slash = hostport.find('/'); slash != std::string::npos) hostport.resize(slash);
     Result<SocketAddress> addr = parse_address(hostport);
-    if (!addr) return make_error(1, fmt::format("bad admin address {}: {}", target, addr.error().message));
+    if (!addr) return make_error(ErrorKind::Io, fmt::format("bad admin address {}: {}", target, addr.error().message));
     sock.fd = ::socket(addr->family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (sock.fd < 0) return connect_error(target, errno);
     if (::connect(sock.fd, addr->sa(), addr->length) != 0) return connect_error(target, errno);
@@ -122,7 +122,7 @@ Result<CtlAnswer> ctl_call(const std::string& target, const std::string& token, 
     ssize_t n = ::send(sock.fd, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return make_error(1, fmt::format("cannot send to {}: {}", target, std::strerror(errno)));
+      return make_error(ErrorKind::Io, fmt::format("cannot send to {}: {}", target, std::strerror(errno)));
     }
     sent += static_cast<size_t>(n);
   }
@@ -133,12 +133,12 @@ Result<CtlAnswer> ctl_call(const std::string& target, const std::string& token, 
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == ECONNRESET && !raw.empty()) break;
-      return make_error(1, fmt::format("cannot read from {}: {}", target, std::strerror(errno)));
+      return make_error(ErrorKind::Io, fmt::format("cannot read from {}: {}", target, std::strerror(errno)));
     }
     if (n == 0) break;
     raw.append(buf, static_cast<size_t>(n));
   }
-  if (raw.empty()) return make_error(1, fmt::format("{} closed the connection without answering", target));
+  if (raw.empty()) return make_error(ErrorKind::Io, fmt::format("{} closed the connection without answering", target));
   return parse_http_answer(raw);
 }
 

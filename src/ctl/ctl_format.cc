@@ -270,6 +270,48 @@ std::string format_history(const json& j) {
   return format_table(rows);
 }
 
+namespace {
+
+// The first 8 bytes of a fingerprint "AB:CD:...": enough to tell certificates apart by eye.
+std::string fingerprint_prefix(const json& fp) {
+  std::string text = scalar_text(fp);
+  return text.size() > 23 ? text.substr(0, 23) + "..." : text;
+}
+
+std::string certificate_flags(const json& cert) {
+  std::vector<std::string> flags;
+  if (member(cert, "default") == true) flags.push_back("default");
+  if (member(cert, "expired") == true) flags.push_back("EXPIRED");
+  return flags.empty() ? "-" : join(flags, ",");
+}
+
+std::string dns_names_text(const json& cert) {
+  std::vector<std::string> names;
+  const json& list = member(cert, "dns_names");
+  if (list.is_array()) {
+    for (const json& n : list) names.push_back(scalar_text(n));
+  }
+  return names.empty() ? "-" : join(names, ", ");
+}
+
+}  // namespace
+
+std::string format_certificates(const json& j) {
+  std::vector<std::vector<std::string>> rows = {{"NAME", "DNS NAMES", "KEY", "NOT AFTER", "SHA256", "FLAGS"}};
+  const json& certs = member(j, "certificates");
+  std::map<std::string, const json*> sorted;
+  if (certs.is_object()) {
+    for (const auto& [name, cert] : certs.items()) sorted[name] = &cert;
+  }
+  for (const auto& [name, cert] : sorted) {
+    rows.push_back({name, dns_names_text(*cert), scalar_text(member(*cert, "key_type")),
+                    scalar_text(member(*cert, "not_after")), fingerprint_prefix(member(*cert, "sha256")),
+                    certificate_flags(*cert)});
+  }
+  if (sorted.empty()) return version_line(j) + "(no certificates)\n";
+  return version_line(j) + format_table(rows);
+}
+
 std::string format_change(const json& j) {
   std::string out;
   // The resulting route of every host the change touched, then the servers of every app.
@@ -303,6 +345,18 @@ std::string format_change(const json& j) {
         if (text.empty()) text = "(no servers)";
       }
       out += fmt::format("app {}: {}\n", name, text);
+    }
+  }
+  const json& certs = member(j, "certificates");
+  if (certs.is_object()) {
+    for (const auto& [name, cert] : certs.items()) {
+      if (!cert.is_object()) {
+        out += fmt::format("certificate {}: (deleted)\n", name);
+        continue;
+      }
+      out += fmt::format("certificate {}: {} ({}, not after {}, sha256 {})\n", name, dns_names_text(cert),
+                         scalar_text(member(cert, "key_type")), scalar_text(member(cert, "not_after")),
+                         fingerprint_prefix(member(cert, "sha256")));
     }
   }
   const json& restored = member(j, "restored");

@@ -15,7 +15,7 @@ Result<CtlTarget> resolve_ctl_target(const CtlOptions& o, const std::function<bo
     LoadResult loaded = load_config(o.config_path);
     if (!loaded.ok()) {
       std::string first = loaded.errors.empty() ? "invalid config" : loaded.errors.front().to_string();
-      return make_error(1, fmt::format("cannot use -c {}: {}", o.config_path, first));
+      return make_error(ErrorKind::Io, fmt::format("cannot use -c {}: {}", o.config_path, first));
     }
     const AdminSpec& admin = loaded.config->admin;
     if (!o.target_given) {
@@ -24,7 +24,7 @@ Result<CtlTarget> resolve_ctl_target(const CtlOptions& o, const std::function<bo
       } else if (!admin.http.empty()) {
         t.target = "http://" + admin.http;
       } else {
-        return make_error(1, fmt::format("{} has no admin listener (admin.socket and admin.http are both off)",
+        return make_error(ErrorKind::Io, fmt::format("{} has no admin listener (admin.socket and admin.http are both off)",
                                          o.config_path));
       }
     }

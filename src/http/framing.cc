@@ -12,8 +12,9 @@ namespace turnout {
 namespace {
 
 // Checks the Content-Length and Transfer-Encoding fields shared by both directions and fills
-// `framing` with Length, Chunked or None (no framing header). `code` is 400 or 502.
-Result<void> decide_body_headers(const MessageHead& head, int code, Framing* framing) {
+// `framing` with Length, Chunked or None (no framing header). `kind`: Invalid for a request
+// (400), BadGateway for a response (502).
+Result<void> decide_body_headers(const MessageHead& head, ErrorKind code, Framing* framing) {
   const HeaderField* cl = nullptr;
   const HeaderField* te = nullptr;
   size_t cl_count = 0;
@@ -68,10 +69,10 @@ bool parse_content_length(std::string_view value, uint64_t* out) {
 
 Result<void> decide_request_framing(RequestHead& head, const Limits& limits) {
   Framing framing;
-  if (auto r = decide_body_headers(head, 400, &framing); !r) return r;
+  if (auto r = decide_body_headers(head, ErrorKind::Invalid, &framing); !r) return r;
   if (framing.kind == BodyKind::Length && limits.max_body_bytes != 0 &&
       framing.content_length > limits.max_body_bytes) {
-    return make_error(413, "request body too large");
+    return make_error(ErrorKind::TooLarge, "request body too large");
   }
 
   const HeaderField* host = nullptr;
@@ -82,8 +83,8 @@ Result<void> decide_request_framing(RequestHead& head, const Limits& limits) {
       ++host_count;
     }
   }
-  if (host_count > 1) return make_error(400, "more than one Host");
-  if (!host && head.version_major == 1 && head.version_minor >= 1) return make_error(400, "missing Host");
+  if (host_count > 1) return make_error(ErrorKind::Invalid, "more than one Host");
+  if (!host && head.version_major == 1 && head.version_minor >= 1) return make_error(ErrorKind::Invalid, "missing Host");
 
   // Normalised straight into the head's buffer (pooled with the head: no allocation per request).
   std::string& host_key = head.host;
@@ -93,7 +94,7 @@ Result<void> decide_request_framing(RequestHead& head, const Limits& limits) {
     normalize_host_into(v, host_key);
     // An empty Host is legal (RFC 9112 3.2) and routes like an unknown host, and so does a
     // reg-name that is not a hostname (host.h); junk is not.
-    if (host_key.empty() && !v.empty() && !valid_reg_name_host(v)) return make_error(400, "invalid Host");
+    if (host_key.empty() && !v.empty() && !valid_reg_name_host(v)) return make_error(ErrorKind::Invalid, "invalid Host");
   }
 
   std::string_view target = head.str(head.target);
@@ -101,18 +102,18 @@ Result<void> decide_request_framing(RequestHead& head, const Limits& limits) {
   std::string_view origin;
   if (split_absolute_form(target, &authority, &origin)) {
     std::string key = normalize_host(authority);
-    if (key.empty() && !valid_reg_name_host(authority)) return make_error(400, "invalid authority in request target");
+    if (key.empty() && !valid_reg_name_host(authority)) return make_error(ErrorKind::Invalid, "invalid authority in request target");
     if (host) {
       bool agree = key.empty() ? host_key.empty() && same_reg_name_host(authority, head.value(*host)) : key == host_key;
-      if (!agree) return make_error(400, "request target authority disagrees with Host");
+      if (!agree) return make_error(ErrorKind::Invalid, "request target authority disagrees with Host");
     }
     host_key = std::move(key);
   } else if (head.method == HTTP_CONNECT) {
-    if (normalize_host(target).empty()) return make_error(400, "invalid CONNECT target");
+    if (normalize_host(target).empty()) return make_error(ErrorKind::Invalid, "invalid CONNECT target");
   } else if (target != "*" && (target.empty() || target[0] != '/')) {
-    return make_error(400, "invalid request target");
+    return make_error(ErrorKind::Invalid, "invalid request target");
   } else if (target == "*" && head.method != HTTP_OPTIONS) {
-    return make_error(400, "asterisk target outside OPTIONS");
+    return make_error(ErrorKind::Invalid, "asterisk target outside OPTIONS");
   }
 
   bool expect_continue = false;
@@ -129,9 +130,9 @@ Result<void> decide_request_framing(RequestHead& head, const Limits& limits) {
 
 Result<void> decide_response_framing(ResponseHead& head, uint8_t request_method) {
   // RFC 9112 4: status-code = 3DIGIT; RFC 9110 15: 100..599. llhttp takes "HTTP/1.1 \r\n" as 0.
-  if (head.status < 100 || head.status > 599) return make_error(502, "upstream status code out of range");
+  if (head.status < 100 || head.status > 599) return make_error(ErrorKind::BadGateway, "upstream status code out of range");
   Framing framing;
-  if (auto r = decide_body_headers(head, 502, &framing); !r) return r;
+  if (auto r = decide_body_headers(head, ErrorKind::BadGateway, &framing); !r) return r;
   uint16_t s = head.status;
   if (s / 100 == 1 || s == 204 || s == 304 || request_method == HTTP_HEAD) {
     framing = Framing{};

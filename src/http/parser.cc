@@ -9,6 +9,7 @@
 // parses, and each head and trailer section is scanned byte by byte before llhttp sees it
 // (bad bytes, and the 431 limit, start line and line endings included). llhttp is only ever
 // given a head up to its end, so it stops where our own reading of the body starts.
+#include "turnout/http/error_status.h"
 #include "turnout/http/parser.h"
 
 #include <algorithm>
@@ -403,7 +404,7 @@ bool HttpParser::read_request_line(const char* data, size_t len, size_t* used) {
       return false;
     }
     if (auto r = check_request_line_prefix(std::string_view(line_).substr(0, cr)); !r) {
-      fail(r.error().code, r.error().message);
+      fail(http_status(r.error().kind), r.error().message);
       return false;
     }
   }
@@ -441,7 +442,7 @@ bool HttpParser::start_request(std::string_view with_crlf) {
   std::string_view line = with_crlf.substr(0, with_crlf.size() - 2);
   RequestLine rl;
   if (auto r = parse_request_line(line, &rl); !r) {
-    fail(r.error().code, r.error().message);
+    fail(http_status(r.error().kind), r.error().message);
     return false;
   }
   method_id_ = rl.method_id;

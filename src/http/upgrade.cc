@@ -40,7 +40,7 @@ void decide_request_upgrade(RequestHead& head) {
 }
 
 Result<void> check_switching_protocols(const ResponseHead& res, const RequestHead& req, bool request_complete) {
-  if (!req.upgrade || req.upgrade_protocols.len == 0) return make_error(502, "101 to a request that offered no upgrade");
+  if (!req.upgrade || req.upgrade_protocols.len == 0) return make_error(ErrorKind::BadGateway, "101 to a request that offered no upgrade");
   std::string_view offered = req.str(req.upgrade_protocols);
   bool named = false;
   bool all_offered = true;
@@ -53,9 +53,9 @@ Result<void> check_switching_protocols(const ResponseHead& res, const RequestHea
       all_offered &= found;
     });
   }
-  if (!named) return make_error(502, "101 without an Upgrade field");
-  if (!all_offered) return make_error(502, "101 to a protocol the request did not offer");
-  if (!request_complete) return make_error(502, "101 before the request body was complete");
+  if (!named) return make_error(ErrorKind::BadGateway, "101 without an Upgrade field");
+  if (!all_offered) return make_error(ErrorKind::BadGateway, "101 to a protocol the request did not offer");
+  if (!request_complete) return make_error(ErrorKind::BadGateway, "101 before the request body was complete");
   return {};
 }
 

@@ -1,3 +1,4 @@
+#include "turnout/http/error_status.h"
 #include "turnout/proxy/client_conn.h"
 
 #include <unistd.h>
@@ -265,7 +266,7 @@ HttpParser::Events::HeadAction ClientConnection::on_head_complete() {
   assign_request_id();
   auto framed = decide_request_framing(req, ctx_.limits);
   if (!framed) {
-    respond_error(framed.error().code, framed.error().message, true);
+    respond_error(http_status(framed.error().kind), framed.error().message, true);
     return HeadAction::Reject;
   }
   const RouteTablePtr& table = ctx_.table;

@@ -28,9 +28,9 @@ bool same_endpoint(const SocketAddress& a, const SocketAddress& b) {
 bool same_server(const Server& a, const Server& b) { return a.addr == b.addr || same_endpoint(a.address, b.address); }
 
 Result<Server> make_server(const ServerSpec& spec, std::string_view app) {
-  if (spec.weight == 0) return make_error(400, "server " + quoted(spec.addr) + " of app " + quoted(app) + " has weight 0");
+  if (spec.weight == 0) return make_error(ErrorKind::Invalid, "server " + quoted(spec.addr) + " of app " + quoted(app) + " has weight 0");
   auto address = parse_address(spec.addr);
-  if (!address) return make_error(400, "app " + quoted(app) + ": " + address.error().message);
+  if (!address) return make_error(ErrorKind::Invalid, "app " + quoted(app) + ": " + address.error().message);
   return Server{address->text, std::move(*address), spec.weight, {}, {}};
 }
 
@@ -59,7 +59,7 @@ void set_tls_keys(const App& app, Server& s) {
 Result<AppPtr> make_app(std::string_view name, const std::vector<ServerSpec>& specs, std::optional<HealthSpec> health,
                         const std::optional<UpstreamTlsSpec>& tls = std::nullopt,
                         std::shared_ptr<const ClientTlsContext> tls_context = nullptr) {
-  if (!valid_app_name(name)) return make_error(400, "invalid app name " + quoted(name));
+  if (!valid_app_name(name)) return make_error(ErrorKind::Invalid, "invalid app name " + quoted(name));
   auto app = std::make_shared<App>();
   app->name = std::string(name);
   app->health = std::move(health);
@@ -72,7 +72,7 @@ Result<AppPtr> make_app(std::string_view name, const std::vector<ServerSpec>& sp
     set_tls_keys(*app, *server);
     for (const Server& other : app->servers)
       if (same_server(other, *server))
-        return make_error(400, "app " + quoted(name) + " lists server " + quoted(spec.addr) + " twice");
+        return make_error(ErrorKind::Invalid, "app " + quoted(name) + " lists server " + quoted(spec.addr) + " twice");
     app->servers.push_back(std::move(*server));
   }
   app->id = next_object_id();
@@ -174,7 +174,7 @@ Result<void> RouteTableBuilder::load(const Config& config) {
         if (c->settings() == settings) tls_context = c;
       if (!tls_context) {
         auto made = ClientTlsContext::create(settings);
-        if (!made) return make_error(made.error().code, "app " + quoted(name) + ": tls: " + made.error().message);
+        if (!made) return make_error(made.error().kind, "app " + quoted(name) + ": tls: " + made.error().message);
         tls_context = *made;
         contexts.push_back(tls_context);
       }
@@ -188,16 +188,16 @@ Result<void> RouteTableBuilder::load(const Config& config) {
   PersistentMap<RoutePtr>::Builder exact, wildcard;
   exact.reserve(config.routes.size());
   for (const auto& [key, targets] : config.routes) {
-    if (!valid_route_key(key)) return make_error(400, "route " + quoted(key) + " is not a valid host name");
-    if (targets.empty()) return make_error(400, "route " + quoted(key) + " has no app");
+    if (!valid_route_key(key)) return make_error(ErrorKind::Invalid, "route " + quoted(key) + " is not a valid host name");
+    if (targets.empty()) return make_error(ErrorKind::Invalid, "route " + quoted(key) + " has no app");
     std::vector<RouteEntry> entries;
     entries.reserve(targets.size());
     for (const RouteTarget& target : targets) {
       auto ref = refs.find(target.app);
-      if (ref == refs.end()) return make_error(404, "route " + quoted(key) + " names unknown app " + quoted(target.app));
-      if (target.weight == 0) return make_error(400, "route " + quoted(key) + " gives app " + quoted(target.app) + " weight 0");
+      if (ref == refs.end()) return make_error(ErrorKind::NotFound, "route " + quoted(key) + " names unknown app " + quoted(target.app));
+      if (target.weight == 0) return make_error(ErrorKind::Invalid, "route " + quoted(key) + " gives app " + quoted(target.app) + " weight 0");
       for (const RouteEntry& seen : entries)
-        if (seen.app == target.app) return make_error(400, "route " + quoted(key) + " lists app " + quoted(target.app) + " twice");
+        if (seen.app == target.app) return make_error(ErrorKind::Invalid, "route " + quoted(key) + " lists app " + quoted(target.app) + " twice");
       entries.push_back(RouteEntry{target.app, target.weight});
       ++ref->second;
     }
@@ -212,7 +212,7 @@ Result<void> RouteTableBuilder::load(const Config& config) {
 
   if (config.default_app) {
     auto ref = refs.find(*config.default_app);
-    if (ref == refs.end()) return make_error(404, "default_app names unknown app " + quoted(*config.default_app));
+    if (ref == refs.end()) return make_error(ErrorKind::NotFound, "default_app names unknown app " + quoted(*config.default_app));
     ++ref->second;
     table_.default_app_ = *config.default_app;
     table_.default_route_ = make_route("", {RouteEntry{*config.default_app, 1}});
@@ -237,8 +237,8 @@ Result<void> RouteTableBuilder::set_certificates(std::map<std::string, Certifica
 }
 
 Result<void> RouteTableBuilder::cert_set(const Change& change) {
-  if (!valid_certificate_name(change.name)) return make_error(400, "invalid certificate name " + quoted(change.name));
-  if (!change.certificate) return make_error(400, "certificate " + quoted(change.name) + " has no certificate");
+  if (!valid_certificate_name(change.name)) return make_error(ErrorKind::Invalid, "invalid certificate name " + quoted(change.name));
+  if (!change.certificate) return make_error(ErrorKind::Invalid, "certificate " + quoted(change.name) + " has no certificate");
   const CertificateSet& current = table_.certificates_ ? *table_.certificates_ : *CertificateSet::empty();
   std::map<std::string, CertificatePtr> next = current.by_name();
   next[change.name] = change.certificate;
@@ -248,9 +248,9 @@ Result<void> RouteTableBuilder::cert_set(const Change& change) {
 Result<void> RouteTableBuilder::cert_delete(const Change& change) {
   const CertificateSet& current = table_.certificates_ ? *table_.certificates_ : *CertificateSet::empty();
   if (current.find(change.name) == nullptr)
-    return make_error(404, "certificate " + quoted(change.name) + " does not exist");
+    return make_error(ErrorKind::NotFound, "certificate " + quoted(change.name) + " does not exist");
   if (current.default_name() == change.name)
-    return make_error(409, "certificate " + quoted(change.name) +
+    return make_error(ErrorKind::Conflict, "certificate " + quoted(change.name) +
                                " is default_certificate; make another the default in the config file first");
   std::map<std::string, CertificatePtr> next = current.by_name();
   next.erase(change.name);
@@ -269,13 +269,13 @@ Result<void> RouteTableBuilder::apply(const Change& change) {
     case Change::Op::CertSet: return cert_set(change);
     case Change::Op::CertDelete: return cert_delete(change);
   }
-  return make_error(400, "unknown change");
+  return make_error(ErrorKind::Invalid, "unknown change");
 }
 
 Result<void> RouteTableBuilder::map(const Change& change) {
-  if (!valid_route_key(change.host)) return make_error(400, "invalid host " + quoted(change.host));
-  if (change.weight == 0) return make_error(400, "weight must be at least 1");
-  if (table_.apps_.find(change.app) == nullptr) return make_error(404, "app " + quoted(change.app) + " does not exist");
+  if (!valid_route_key(change.host)) return make_error(ErrorKind::Invalid, "invalid host " + quoted(change.host));
+  if (change.weight == 0) return make_error(ErrorKind::Invalid, "weight must be at least 1");
+  if (table_.apps_.find(change.app) == nullptr) return make_error(ErrorKind::NotFound, "app " + quoted(change.app) + " does not exist");
   const Route* route = table_.find_route(change.host);
   std::vector<RouteEntry> entries;
   if (route != nullptr) {
@@ -295,14 +295,14 @@ Result<void> RouteTableBuilder::map(const Change& change) {
 }
 
 Result<void> RouteTableBuilder::unmap(const Change& change) {
-  if (!valid_route_key(change.host)) return make_error(400, "invalid host " + quoted(change.host));
+  if (!valid_route_key(change.host)) return make_error(ErrorKind::Invalid, "invalid host " + quoted(change.host));
   const Route* route = table_.find_route(change.host);
   auto it = route == nullptr ? std::vector<RouteEntry>::const_iterator()
                              : std::find_if(route->apps.begin(), route->apps.end(),
                                             [&](const RouteEntry& e) { return e.app == change.app; });
   if (route == nullptr || it == route->apps.end()) {
     if (change.if_present) return {};
-    return make_error(404, "app " + quoted(change.app) + " is not mapped to " + quoted(change.host));
+    return make_error(ErrorKind::NotFound, "app " + quoted(change.app) + " is not mapped to " + quoted(change.host));
   }
   if (route->apps.size() == 1) {
     erase_route(change.host);
@@ -330,10 +330,10 @@ Result<void> RouteTableBuilder::put_app(const Change& change) {
 
 Result<void> RouteTableBuilder::delete_app(const Change& change) {
   const RouteTable::AppSlot* slot = table_.apps_.find(change.app);
-  if (slot == nullptr) return make_error(404, "app " + quoted(change.app) + " does not exist");
+  if (slot == nullptr) return make_error(ErrorKind::NotFound, "app " + quoted(change.app) + " does not exist");
   if (slot->route_refs > 0) {
     bool is_default = table_.default_app_ && *table_.default_app_ == change.app;
-    return make_error(409, "app " + quoted(change.app) + " is still mapped by " + std::to_string(slot->route_refs) +
+    return make_error(ErrorKind::Conflict, "app " + quoted(change.app) + " is still mapped by " + std::to_string(slot->route_refs) +
                                " route(s)" + (is_default ? ", including default_app" : ""));
   }
   table_.apps_ = table_.apps_.erase(change.app);
@@ -344,10 +344,10 @@ Result<void> RouteTableBuilder::add_server(const Change& change) {
   const App* app = table_.find_app(change.app);
   auto server = make_server(ServerSpec{change.addr, change.weight}, change.app);
   if (!server) return server.error();
-  if (app == nullptr) return make_error(404, "app " + quoted(change.app) + " does not exist");
+  if (app == nullptr) return make_error(ErrorKind::NotFound, "app " + quoted(change.app) + " does not exist");
   for (const Server& other : app->servers)
     if (same_server(other, *server))
-      return make_error(409, "app " + quoted(change.app) + " already has server " + quoted(other.addr));
+      return make_error(ErrorKind::Conflict, "app " + quoted(change.app) + " already has server " + quoted(other.addr));
   auto next = std::make_shared<App>(*app);
   set_tls_keys(*next, *server);
   next->servers.push_back(std::move(*server));
@@ -358,7 +358,7 @@ Result<void> RouteTableBuilder::add_server(const Change& change) {
 
 Result<void> RouteTableBuilder::remove_server(const Change& change) {
   const App* app = table_.find_app(change.app);
-  if (app == nullptr) return make_error(404, "app " + quoted(change.app) + " does not exist");
+  if (app == nullptr) return make_error(ErrorKind::NotFound, "app " + quoted(change.app) + " does not exist");
   auto match = std::find_if(app->servers.begin(), app->servers.end(), [&](const Server& s) { return s.addr == change.addr; });
   if (match == app->servers.end()) {
     // Another spelling of the same endpoint ("localhost:9001" for "127.0.0.1:9001").
@@ -367,7 +367,7 @@ Result<void> RouteTableBuilder::remove_server(const Change& change) {
                            [&](const Server& s) { return same_endpoint(s.address, *address); });
   }
   if (match == app->servers.end())
-    return make_error(404, "app " + quoted(change.app) + " has no server " + quoted(change.addr));
+    return make_error(ErrorKind::NotFound, "app " + quoted(change.app) + " has no server " + quoted(change.addr));
   auto next = std::make_shared<App>(*app);
   next->servers.erase(next->servers.begin() + (match - app->servers.begin()));
   next->id = next_object_id();
@@ -377,7 +377,7 @@ Result<void> RouteTableBuilder::remove_server(const Change& change) {
 
 Result<void> RouteTableBuilder::set_default(const Change& change) {
   if (!change.app.empty() && table_.apps_.find(change.app) == nullptr)
-    return make_error(404, "app " + quoted(change.app) + " does not exist");
+    return make_error(ErrorKind::NotFound, "app " + quoted(change.app) + " does not exist");
   if (table_.default_app_ && *table_.default_app_ == change.app) return {};
   if (table_.default_app_) add_refs(*table_.default_app_, -1);
   if (change.app.empty()) {

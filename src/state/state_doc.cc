@@ -59,10 +59,10 @@ class DomBuilder {
 class StateSax {
  public:
   Result<StateDoc> finish(bool parsed) {
-    if (!parsed) return make_error(400, error_.empty() ? "invalid JSON" : error_);
+    if (!parsed) return make_error(ErrorKind::Invalid, error_.empty() ? "invalid JSON" : error_);
     if (saw_table_) {
-      if (!saw_apps_) return make_error(400, "table.apps must be an object");
-      if (!saw_routes_) return make_error(400, "table.routes must be an object");
+      if (!saw_apps_) return make_error(ErrorKind::Invalid, "table.apps must be an object");
+      if (!saw_routes_) return make_error(ErrorKind::Invalid, "table.routes must be an object");
       // Sorted first, then appended at the end: a million random-order std::map inserts
       // would cost more than the whole parse.
       std::sort(routes_.begin(), routes_.end(), [](const auto& a, const auto& b) { return a.first < b.first; });

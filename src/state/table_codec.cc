@@ -4,7 +4,7 @@
 
 #include "table_codec_internal.h"
 #include "turnout/common/utf8.h"
-#include "turnout/state/journal.h"
+#include "turnout/state/table_codec.h"
 
 namespace turnout {
 
@@ -16,7 +16,7 @@ constexpr std::array<Change::Op, 9> kOps = {Change::Op::Map,       Change::Op::U
                                             Change::Op::DeleteApp, Change::Op::AddServer,    Change::Op::RemoveServer,
                                             Change::Op::SetDefault, Change::Op::CertSet,     Change::Op::CertDelete};
 
-Error bad(const std::string& what) { return make_error(400, what); }
+Error bad(const std::string& what) { return make_error(ErrorKind::Invalid, what); }
 
 const json* field(const json& obj, const char* key) {
   auto it = obj.find(key);
@@ -246,7 +246,7 @@ Result<void> append_table_text(const RouteTable& table, std::string& out) {
   }
   out += '}';
   if (!bad_text.empty())
-    return make_error(500, "state: " + bad_text + " of the table is not valid UTF-8; the state file cannot hold it");
+    return make_error(ErrorKind::Internal, "state: " + bad_text + " of the table is not valid UTF-8; the state file cannot hold it");
   return {};
 }
 

@@ -1,5 +1,5 @@
 // Pieces of the table codec shared inside src/state/ (journal.cc, state_doc.cc); the public
-// half is in include/turnout/state/journal.h. Main thread.
+// half is in include/turnout/state/state_store.h. Main thread.
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -59,10 +59,10 @@ std::string lower(std::string_view s) {
 
 Result<std::string> read_file(const std::string& path, const char* what) {
   std::ifstream f(path, std::ios::binary);
-  if (!f) return make_error(400, fmt::format("{} {}: {}", what, path, std::strerror(errno)));
+  if (!f) return make_error(ErrorKind::Invalid, fmt::format("{} {}: {}", what, path, std::strerror(errno)));
   std::ostringstream ss;
   ss << f.rdbuf();
-  if (f.bad()) return make_error(400, fmt::format("{} {}: read failed", what, path));
+  if (f.bad()) return make_error(ErrorKind::Invalid, fmt::format("{} {}: read failed", what, path));
   return ss.str();
 }
 
@@ -117,40 +117,40 @@ Result<CertificatePtr> Certificate::from_pem(std::string name, std::string chain
   c->name_ = std::move(name);
 
   BIO* b = BIO_new_mem_buf(chain_pem.data(), static_cast<int>(chain_pem.size()));
-  if (!b) return make_error(500, "out of memory reading a certificate");
+  if (!b) return make_error(ErrorKind::Internal, "out of memory reading a certificate");
   while (X509* x = PEM_read_bio_X509(b, nullptr, nullptr, nullptr)) c->chain_.push_back(x);
   // Reading stops at the end of the text (PEM_R_NO_START_LINE) or at a damaged block.
   unsigned long last = ERR_peek_last_error();
   bool clean_end = ERR_GET_LIB(last) == ERR_LIB_PEM && ERR_GET_REASON(last) == PEM_R_NO_START_LINE;
   BIO_free(b);
   if (c->chain_.empty())
-    return make_error(400, fmt::format("certificate {}: no PEM certificate found", c->name_));
+    return make_error(ErrorKind::Invalid, fmt::format("certificate {}: no PEM certificate found", c->name_));
   if (last != 0 && !clean_end)
-    return make_error(400, fmt::format("certificate {}: certificate {} of the chain is not valid PEM: {}", c->name_,
+    return make_error(ErrorKind::Invalid, fmt::format("certificate {}: certificate {} of the chain is not valid PEM: {}", c->name_,
                                        c->chain_.size() + 1, openssl_error()));
   ERR_clear_error();
 
   b = BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size()));
-  if (!b) return make_error(500, "out of memory reading a key");
+  if (!b) return make_error(ErrorKind::Internal, "out of memory reading a key");
   c->key_ = PEM_read_bio_PrivateKey(b, nullptr, nullptr, nullptr);
   BIO_free(b);
   if (!c->key_)
-    return make_error(400, fmt::format("certificate {}: the key is not a PEM private key (or is encrypted): {}",
+    return make_error(ErrorKind::Invalid, fmt::format("certificate {}: the key is not a PEM private key (or is encrypted): {}",
                                        c->name_, openssl_error()));
   if (X509_check_private_key(c->leaf(), c->key_) != 1) {
     ERR_clear_error();
-    return make_error(400, fmt::format("certificate {}: the key does not match the certificate", c->name_));
+    return make_error(ErrorKind::Invalid, fmt::format("certificate {}: the key does not match the certificate", c->name_));
   }
   for (size_t i = 1; i < c->chain_.size(); ++i) {
     if (X509_check_issued(c->chain_[i], c->chain_[i - 1]) != X509_V_OK)
-      return make_error(400, fmt::format("certificate {}: certificate {} of the chain did not issue certificate {} "
+      return make_error(ErrorKind::Invalid, fmt::format("certificate {}: certificate {} of the chain did not issue certificate {} "
                                          "(the chain must run from the leaf up)",
                                          c->name_, i + 1, i));
   }
 
   X509* leaf = c->leaf();
   if (!unix_time(X509_get0_notBefore(leaf), c->not_before_) || !unix_time(X509_get0_notAfter(leaf), c->not_after_))
-    return make_error(400, fmt::format("certificate {}: unreadable validity dates", c->name_));
+    return make_error(ErrorKind::Invalid, fmt::format("certificate {}: unreadable validity dates", c->name_));
   c->subject_ = name_text(X509_get_subject_name(leaf));
   c->issuer_ = name_text(X509_get_issuer_name(leaf));
 
@@ -181,7 +181,7 @@ Result<CertificatePtr> Certificate::from_pem(std::string name, std::string chain
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int md_len = 0;
   if (X509_digest(leaf, EVP_sha256(), md, &md_len) != 1)
-    return make_error(500, fmt::format("certificate {}: fingerprint: {}", c->name_, openssl_error()));
+    return make_error(ErrorKind::Internal, fmt::format("certificate {}: fingerprint: {}", c->name_, openssl_error()));
   static const char* hex = "0123456789ABCDEF";
   for (unsigned int i = 0; i < md_len; ++i) {
     if (i) c->fingerprint_ += ':';
@@ -189,7 +189,7 @@ Result<CertificatePtr> Certificate::from_pem(std::string name, std::string chain
     c->fingerprint_ += hex[md[i] & 15];
   }
   c->intermediates_ = sk_X509_new_null();
-  if (!c->intermediates_) return make_error(500, "out of memory building a certificate chain");
+  if (!c->intermediates_) return make_error(ErrorKind::Internal, "out of memory building a certificate chain");
   for (size_t i = 1; i < c->chain_.size(); ++i) {
     X509_up_ref(c->chain_[i]);
     sk_X509_push(c->intermediates_, c->chain_[i]);
@@ -210,7 +210,7 @@ Result<CertificatePtr> Certificate::from_files(std::string name, const std::stri
     // Say which file: a key problem is the key file's, anything else the chain's.
     const std::string& m = c.error().message;
     bool about_key = m.find("the key") != std::string::npos;
-    return make_error(c.error().code, fmt::format("{} ({})", m, about_key ? key_path : chain_path));
+    return make_error(c.error().kind, fmt::format("{} ({})", m, about_key ? key_path : chain_path));
   }
   return c;
 }

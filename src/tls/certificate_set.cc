@@ -47,7 +47,7 @@ Result<CertificateSetPtr> CertificateSet::build(std::map<std::string, Certificat
   if (!default_name.empty()) {
     auto it = by_name.find(default_name);
     if (it == by_name.end())
-      return make_error(400, fmt::format("default_certificate {} names no certificate", default_name));
+      return make_error(ErrorKind::Invalid, fmt::format("default_certificate {} names no certificate", default_name));
     add(s->default_, it->second.get());
   }
   s->by_name_ = std::move(by_name);

@@ -33,22 +33,22 @@ Result<std::shared_ptr<ClientTlsContext>> ClientTlsContext::create(const ClientT
   std::shared_ptr<ClientTlsContext> c(new ClientTlsContext());
   c->settings_ = settings;
   c->ctx_ = SSL_CTX_new(TLS_client_method());
-  if (!c->ctx_) return make_error(500, "TLS client context: " + openssl_error());
+  if (!c->ctx_) return make_error(ErrorKind::Internal, "TLS client context: " + openssl_error());
   SSL_CTX* ctx = c->ctx_;
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE);
-  if (SSL_CTX_set_cipher_list(ctx, kTls12Ciphers) != 1) return make_error(500, "TLS client ciphers: " + openssl_error());
+  if (SSL_CTX_set_cipher_list(ctx, kTls12Ciphers) != 1) return make_error(ErrorKind::Internal, "TLS client ciphers: " + openssl_error());
   static const unsigned char kAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
-  if (SSL_CTX_set_alpn_protos(ctx, kAlpn, sizeof kAlpn) != 0) return make_error(500, "TLS client ALPN");
+  if (SSL_CTX_set_alpn_protos(ctx, kAlpn, sizeof kAlpn) != 0) return make_error(ErrorKind::Internal, "TLS client ALPN");
   // Sessions are kept by the caller per server (SSL_get1_session), not in a shared cache.
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
   if (settings.verify) {
     if (settings.ca.empty()) {
       if (SSL_CTX_set_default_verify_paths(ctx) != 1)
-        return make_error(500, "TLS client: the system certificate store: " + openssl_error());
+        return make_error(ErrorKind::Internal, "TLS client: the system certificate store: " + openssl_error());
     } else if (SSL_CTX_load_verify_locations(ctx, settings.ca.c_str(), nullptr) != 1) {
-      return make_error(400, "ca " + settings.ca + ": " + openssl_error());
+      return make_error(ErrorKind::Invalid, "ca " + settings.ca + ": " + openssl_error());
     }
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
   } else {

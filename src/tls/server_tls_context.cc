@@ -144,12 +144,12 @@ Result<std::shared_ptr<ServerTlsContext>> ServerTlsContext::create(const ServerT
   std::shared_ptr<ServerTlsContext> t(new ServerTlsContext());
   t->settings_ = settings;
   for (const std::string& p : settings.alpn) {
-    if (p.empty() || p.size() > 255) return make_error(400, fmt::format("ALPN protocol '{}' is not 1-255 bytes", p));
+    if (p.empty() || p.size() > 255) return make_error(ErrorKind::Invalid, fmt::format("ALPN protocol '{}' is not 1-255 bytes", p));
     t->alpn_wire_ += static_cast<char>(p.size());
     t->alpn_wire_ += p;
   }
   SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
-  if (!ctx) return make_error(500, "TLS context: " + openssl_error());
+  if (!ctx) return make_error(ErrorKind::Internal, "TLS context: " + openssl_error());
   t->ctx_ = ctx;
   SSL_CTX_set_min_proto_version(ctx, settings.min_tls13 ? TLS1_3_VERSION : TLS1_2_VERSION);
   SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
@@ -160,7 +160,7 @@ Result<std::shared_ptr<ServerTlsContext>> ServerTlsContext::create(const ServerT
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set_max_early_data(ctx, 0);  // no 0-RTT: early data is replayable
   if (SSL_CTX_set_cipher_list(ctx, kTls12Ciphers) != 1 || SSL_CTX_set1_groups_list(ctx, kGroups) != 1)
-    return make_error(500, "TLS context: " + openssl_error());
+    return make_error(ErrorKind::Internal, "TLS context: " + openssl_error());
   // TLS 1.2 clients without tickets resume from the context's cache, common to all workers.
   static const unsigned char kSidContext[] = "turnout";
   SSL_CTX_set_session_id_context(ctx, kSidContext, sizeof kSidContext - 1);

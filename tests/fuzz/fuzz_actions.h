@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "turnout/http/error_status.h"
 #include "fuzz_check.h"
 #include "turnout/admin/api.h"
 #include "turnout/route/route_builder.h"
@@ -51,10 +52,10 @@ class FakeActions : public AdminActions {
     FUZZ_CHECK(!changes.empty(), "apply() with no changes (summary '%s')", summary.c_str());
     FUZZ_CHECK(!summary.empty(), "apply() without a summary");
     applied.insert(applied.end(), changes.begin(), changes.end());
-    if (if_match && *if_match != current_->version()) return done(make_error(409, "stale"));
+    if (if_match && *if_match != current_->version()) return done(make_error(ErrorKind::Conflict, "stale"));
     Result<RouteTablePtr> next = apply_changes(*current_, changes, current_->version() + 1);
     if (!next) {
-      int code = next.error().code;
+      int code = http_status(next.error().kind);
       FUZZ_CHECK(code == 400 || code == 404 || code == 409, "apply_changes error code %d: %s", code,
                  next.error().message.c_str());
       return done(next.error());
@@ -66,10 +67,10 @@ class FakeActions : public AdminActions {
   }
 
   void rollback(std::optional<uint64_t> version, std::optional<uint64_t> if_match, Done done) override {
-    if (if_match && *if_match != current_->version()) return done(make_error(409, "stale"));
+    if (if_match && *if_match != current_->version()) return done(make_error(ErrorKind::Conflict, "stale"));
     uint64_t v = version.value_or(current_->version() - 1);
     auto it = kept_.find(v);
-    if (it == kept_.end()) return done(make_error(404, "not kept"));
+    if (it == kept_.end()) return done(make_error(ErrorKind::NotFound, "not kept"));
     publish(it->second->with_version(current_->version() + 1), std::move(done));
   }
 

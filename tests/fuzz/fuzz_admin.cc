@@ -34,7 +34,7 @@
 #include "fuzz_check.h"
 #include "fuzz_durable.h"
 #include "turnout/admin/api.h"
-#include "turnout/state/journal.h"
+#include "turnout/state/state_store.h"
 
 using namespace turnout;
 using namespace turnout::fuzz;

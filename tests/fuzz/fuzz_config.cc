@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 
+#include "turnout/http/error_status.h"
 #include "fuzz_check.h"
 #include "fuzz_durable.h"
 #include "turnout/config/config_loader.h"
@@ -70,7 +71,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   Result<RouteTablePtr> table = build_table(cfg, 1);
   FUZZ_CHECK(table.ok(), "config validated but build_table refused it: %s (%d)\n--- config\n%s",
-             table.error().message.c_str(), table.error().code, printable(text).c_str());
+             table.error().message.c_str(), http_status(table.error().kind), printable(text).c_str());
   // With state_file set, this table is the first snapshot: it must load back as itself.
   if (known("state-utf8")) {
     for (const auto& [name, app] : cfg.apps) {

@@ -14,7 +14,7 @@
 #include "state_doc.h"
 #include "table_codec_internal.h"
 #include "turnout/route/route_builder.h"
-#include "turnout/state/journal.h"
+#include "turnout/state/state_store.h"
 
 namespace turnout::fuzz {
 

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <string>
 
+#include "turnout/http/error_status.h"
 #include "fuzz_http.h"
 #include "turnout/http/framing.h"
 #include "turnout/http/host.h"
@@ -162,7 +163,7 @@ class Client : public HttpParser::Events {
     }
     Result<void> framed = decide_request_framing(head_, limits_);
     if (!framed) {
-      int code = framed.error().code;
+      int code = http_status(framed.error().kind);
       FUZZ_CHECK(code == 400 || code == 413, "framing error code %d (%s)", code, framed.error().message.c_str());
       FUZZ_CHECK(!framed.error().message.empty(), "framing error without a message");
       transcript += "reject " + std::to_string(code) + "\n";

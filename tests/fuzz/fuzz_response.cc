@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <string>
 
+#include "turnout/http/error_status.h"
 #include "fuzz_http.h"
 #include "turnout/http/framing.h"
 #include "turnout/http/rewrite.h"
@@ -141,7 +142,7 @@ class Upstream : public HttpParser::Events {
     }
     Result<void> framed = decide_response_framing(head_, req_.method);
     if (!framed) {
-      FUZZ_CHECK(framed.error().code == 502, "response framing error code %d", framed.error().code);
+      FUZZ_CHECK(framed.error().kind == ErrorKind::BadGateway, "response framing error code %d", http_status(framed.error().kind));
       transcript += "reject\n";
       return HeadAction::Reject;
     }

@@ -22,11 +22,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "turnout/http/error_status.h"
 #include "fuzz_actions.h"
 #include "fuzz_check.h"
 #include "fuzz_durable.h"
 #include "turnout/common/log.h"
-#include "turnout/state/journal.h"
+#include "turnout/state/state_store.h"
 
 using namespace turnout;
 using namespace turnout::fuzz;
@@ -97,7 +98,7 @@ void load_journal(std::string_view journal) {
     StateStore store(path);
     Result<StateStore::Loaded> r = store.load("cafe");
     if (!r) {
-      FUZZ_CHECK(r.error().code == 500, "load error %d: %s", r.error().code, r.error().message.c_str());
+      FUZZ_CHECK(r.error().kind == ErrorKind::Internal, "load error %d: %s", http_status(r.error().kind), r.error().message.c_str());
       FUZZ_CHECK(exists(path + ".journal.old") && !exists(path + ".journal"),
                  "a damaged journal was not moved aside (%s)", r.error().message.c_str());
       return;

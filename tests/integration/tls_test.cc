@@ -171,7 +171,8 @@ TEST_CASE("HTTPS: plain HTTP, garbage, old TLS and silence get nothing forwarded
   }
   {
     Client c(t.port());
-    REQUIRE(c.send(std::string("\x16\x03\x01\x00\x05garbage-after-a-record-header", 36)));
+    static const char kRecord[] = "\x16\x03\x01\x00\x05garbage-after-a-record-header";
+    REQUIRE(c.send(std::string(kRecord, sizeof kRecord - 1)));
     CHECK(c.wait_closed(Ms(3000)));
   }
   {

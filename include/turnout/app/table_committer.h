@@ -17,7 +17,7 @@
 #include "turnout/common/error.h"
 #include "turnout/route/route_table.h"
 #include "turnout/state/history_entry.h"
-#include "turnout/state/journal.h"
+#include "turnout/state/state_store.h"
 
 namespace turnout {
 

@@ -3,16 +3,41 @@
 // Plain value type: any thread, any owner.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <variant>
 
 namespace turnout {
 
-// A failure that is reported to a user (admin API, ctl, log). `code` is an HTTP-like status
-// when the error crosses the admin API (400 bad input, 404 unknown, 409 conflict, 500 internal).
+// What went wrong, in terms a caller can act on. A kind is not a protocol code: each layer that
+// speaks a protocol maps it there — the admin API and the proxy to HTTP statuses
+// (http/error_status.h), ctl to its exit codes (ctl/ctl.h).
+enum class ErrorKind : uint8_t {
+  Invalid,              // bad input: a malformed request, value or file
+  Unauthorized,         // no or wrong credentials
+  Forbidden,            // credentials fine, action not allowed from there
+  NotFound,             // names something that does not exist
+  MethodNotAllowed,     // the resource exists, not with that method
+  Conflict,             // valid, but refused in the current state (guard rails, If-Match, in use)
+  Gone,                 // existed once, no longer kept (a rolled-off version)
+  PreconditionFailed,
+  TooLarge,             // a body over its limit
+  UriTooLong,           // a request target over its limit
+  HeadersTooLarge,      // a head over its limit
+  Internal,             // turnout's own failure (I/O, out of resources)
+  NotImplemented,       // valid, but not something turnout does
+  BadGateway,           // an upstream answered wrongly or not at all
+  Unavailable,          // temporarily refused (shutting down, handing over, no server)
+  Timeout,              // a bounded wait ran out
+  VersionNotSupported,  // an HTTP version turnout does not speak
+  Usage,                // ctl: the command line is wrong
+  Io,                   // ctl: turnout could not be reached or answered wrongly
+};
+
+// A failure that is reported to a user (admin API, ctl, log).
 struct Error {
-  int code = 400;       // status the admin API answers with
+  ErrorKind kind = ErrorKind::Invalid;
   std::string message;  // one sentence, shown to the operator as is
 };
 
@@ -50,6 +75,6 @@ class Result<void> {
   bool ok_ = true;
 };
 
-inline Error make_error(int code, std::string message) { return Error{code, std::move(message)}; }
+inline Error make_error(ErrorKind kind, std::string message) { return Error{kind, std::move(message)}; }
 
 }  // namespace turnout

@@ -38,6 +38,8 @@ struct CtlOptions {
   std::optional<uint32_t> weight;   // --weight N (map, add-server, app-create)
   std::string verb;                 // "routes", "map", ...
   std::vector<std::string> args;    // the verb's positional arguments
+  std::string cert_pem;             // cert-set: CERT_FILE's text, read by read_ctl_files
+  std::string key_pem;              // cert-set: KEY_FILE's text, read by read_ctl_files
 };
 
 // Parses the arguments after "ctl". `env_socket`/`env_token` are $TURNOUT_SOCKET and
@@ -45,6 +47,11 @@ struct CtlOptions {
 // ctl_usage() and exit code 2.
 Result<CtlOptions> parse_ctl_args(const std::vector<std::string>& args, const char* env_socket = nullptr,
                                   const char* env_token = nullptr);
+
+// Reads the files a verb names on this machine (cert-set: CERT_FILE and KEY_FILE) into
+// `options`, so the request carries their PEM text: the server never opens the operator's files.
+// Errors name the file (exit code 1). A no-op for other verbs.
+Result<void> read_ctl_files(CtlOptions& options);
 
 // The HTTP request a command becomes.
 struct CtlRequest {

@@ -16,7 +16,7 @@
 #include <string_view>
 #include <vector>
 
-#include "turnout/balance/round_robin.h"
+#include "turnout/balance/balancer.h"
 #include "turnout/common/buffer.h"
 #include "turnout/http/message.h"
 #include "turnout/proxy/client_side.h"

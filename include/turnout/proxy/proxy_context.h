@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "turnout/net/deadlines.h"
-#include "turnout/balance/round_robin.h"
+#include "turnout/balance/balancer.h"
 #include "turnout/common/buffer.h"
 #include "turnout/config/config.h"
 #include "turnout/http/message.h"
@@ -111,6 +111,10 @@ struct RequestState {
 struct ProxyContext {
   ProxyContext(uv_loop_t* loop, unsigned worker_id, ProxyStats& stats);
 
+  // Fields by concern. Each list or pool is linked, filled and emptied by the member functions
+  // declared beside it, never by hand elsewhere.
+
+  // ---- The worker's loop and the resources it hands out
   uv_loop_t* loop;                 // the worker's loop
   unsigned worker_id;              // 0..workers-1, for logs
   ChunkPool chunks;                // read buffers
@@ -121,12 +125,15 @@ struct ProxyContext {
   static constexpr size_t kMaxPooledRequests = 256;
   // A head buffer grown past this by one large request is freed rather than kept in the pool.
   static constexpr size_t kMaxPooledHeadBytes = 16 * 1024;
+  // ---- Settings in force (published with the table; see Worker::adopt)
   ProxySettingsPtr settings;       // current timeouts and limits (pinned per connection use)
   Timeouts timeouts;               // copy of settings->timeouts that ConnPool refers to
   Limits limits;                   // copy of settings->limits that parsers refer to
+  // ---- Routing, balancing and upstream connections
   ConnPool pool;                   // upstream connections
   Balancer balancer;               // round-robin cursors
   RouteTablePtr table;             // current snapshot; each exchange pins its own copy
+  // ---- Statistics: written here only, read by the main thread's collection
   ProxyStats& stats;               // owned by the Worker, read by the main thread
   std::unordered_map<std::string, ServerHealth> health;  // passive health by server addr
   std::unordered_map<std::string, ServerCounters, StringHash, std::equal_to<>> servers;  // by server addr
@@ -169,6 +176,7 @@ struct ProxyContext {
   static constexpr uint64_t kNoLatency = ~uint64_t{0};
   void count_traffic(std::string_view host, std::string_view app, size_t status_class,
                      uint64_t latency_us = kNoLatency);
+  // ---- Client connections
   bool draining = false;           // stop keep-alive, close idle connections
 
   // Live client connections (for drain, in-flight queries). Intrusive doubly linked list, linked
@@ -179,12 +187,14 @@ struct ProxyContext {
   void unlink_client(ClientConnection* conn);
   std::function<void()> on_client_closed;  // the worker re-admits connections held back by max_connections
 
+  // ---- Buffers reused across requests
   // Scratch buffer for building heads before they are copied into a stream (keeps its capacity).
   std::string scratch;
 
   // Access log: lines batched here and handed to the log writer by the worker's flush timer.
   std::string access_buf;
 
+  // ---- Deferred work
   // Objects whose deletion waits until the current callback stack has unwound.
   struct Deferred {
     virtual ~Deferred() = default;

@@ -27,6 +27,7 @@
 #include "turnout/admin/api.h"
 #include "turnout/common/log.h"
 #include "turnout/route/route_builder.h"
+#include "tls/test_certs.h"
 
 using namespace turnout;
 using json = nlohmann::json;
@@ -64,7 +65,7 @@ class FakeActions : public AdminActions {
     last_summary = summary;
     last_force = force;
     if (if_match && *if_match != current_->version()) {
-      done(make_error(409, "table is at version " + std::to_string(current_->version())));
+      done(make_error(ErrorKind::Conflict, "table is at version " + std::to_string(current_->version())));
       return;
     }
     Result<RouteTablePtr> next = apply_changes(*current_, changes, current_->version() + 1);
@@ -77,17 +78,17 @@ class FakeActions : public AdminActions {
 
   void rollback(std::optional<uint64_t> version, std::optional<uint64_t> if_match, Done done) override {
     ++rollback_calls;
-    if (if_match && *if_match != current_->version()) return done(make_error(409, "stale"));
+    if (if_match && *if_match != current_->version()) return done(make_error(ErrorKind::Conflict, "stale"));
     uint64_t v = version.value_or(current_->version() - 1);
     auto it = kept_.find(v);
-    if (it == kept_.end()) return done(make_error(404, "version " + std::to_string(v) + " is not kept"));
+    if (it == kept_.end()) return done(make_error(ErrorKind::NotFound, "version " + std::to_string(v) + " is not kept"));
     publish(it->second->with_version(current_->version() + 1), "rollback to " + std::to_string(v), std::move(done));
   }
 
   void reload(bool force, Done done) override {
     ++reload_calls;
     last_force = force;
-    if (reload_error) return done(make_error(400, *reload_error));
+    if (reload_error) return done(make_error(ErrorKind::Invalid, *reload_error));
     publish(current_->with_version(current_->version() + 1), "reload", std::move(done));
   }
 
@@ -102,7 +103,7 @@ class FakeActions : public AdminActions {
   std::map<std::string, ServerStats> server_stats() override { return stats; }
   json status() override { return {{"version", current_->version()}, {"uptime_s", 12}, {"connections", 3}}; }
   std::string metrics() override { return "turnout_table_version " + std::to_string(current_->version()) + "\n"; }
-  void upgrade(Done done) override { done(make_error(501, "no upgrade in this fake")); }
+  void upgrade(Done done) override { done(make_error(ErrorKind::NotImplemented, "no upgrade in this fake")); }
   void takeover(int fd) override { ::close(fd); }
 
   // Answers everything held, in order.
@@ -988,4 +989,161 @@ TEST_CASE("a verb's endpoint and its batch op read its fields alike: same refusa
   CHECK(f.actions.last_changes[0].app == single[0].app);
   CHECK(f.actions.last_changes[0].weight == single[0].weight);
   CHECK(f.actions.last_summary == "map example2 example.com weight 3");
+}
+
+namespace {
+
+// {"cert": ..., "key": ...} as a JSON body (PEM has newlines: let the library escape them).
+std::string cert_body(const std::string& cert, const std::string& key) { return json{{"cert", cert}, {"key", key}}.dump(); }
+
+}  // namespace
+
+TEST_CASE("certificates: PUT adds and replaces, GET lists without the key, DELETE removes") {
+  Fixture f;
+  turnout::test::CertSpec spec;
+  spec.cn = "site";
+  spec.dns = {"example.com", "*.example.com"};
+  turnout::test::Pem pem = turnout::test::make_cert(spec);
+
+  Answer empty = call(f, "GET", "/v1/certificates");
+  CHECK(empty.status == 200);
+  CHECK(empty.j["certificates"] == json::object());
+  CHECK(empty.j["default_certificate"].is_null());
+  CHECK(call(f, "GET", "/v1/certificates/site").status == 404);
+
+  Answer put = call(f, "PUT", "/v1/certificates/site", cert_body(pem.cert, pem.key));
+  REQUIRE_MESSAGE(put.status == 200, put.body);
+  CHECK(put.j["version"] == 2);
+  json summary = put.j["certificates"]["site"];
+  CHECK(summary["dns_names"] == json{"example.com", "*.example.com"});
+  CHECK(summary["key_type"] == "ECDSA");
+  CHECK(summary["expired"] == false);
+  CHECK(summary["default"] == false);
+  CHECK(summary["subject"].get<std::string>().find("CN=site") != std::string::npos);
+  // RFC 3339 UTC: 2026-12-07T06:54:24Z
+  std::string not_after = summary["not_after"].get<std::string>();
+  CHECK(not_after.size() == 20);
+  CHECK(not_after[10] == 'T');
+  CHECK(not_after.back() == 'Z');
+  CHECK(summary["sha256"].get<std::string>().size() == 95);  // 32 bytes as AB:CD:...
+  CHECK(f.actions.last_summary == "cert-set site");
+  REQUIRE(f.actions.last_changes.size() == 1);
+  CHECK(f.actions.last_changes[0].op == Change::Op::CertSet);
+  CHECK(f.actions.last_changes[0].name == "site");
+
+  Answer list = call(f, "GET", "/v1/certificates");
+  CHECK(list.j["version"] == 2);
+  CHECK(list.j["certificates"]["site"] == summary);
+  Answer one = call(f, "GET", "/v1/certificates/site");
+  CHECK(one.status == 200);
+  CHECK(one.j["sha256"] == summary["sha256"]);
+  // The private key is in no answer.
+  for (const Answer* a : {&put, &list, &one}) {
+    CHECK(a->body.find("PRIVATE KEY") == std::string::npos);
+    CHECK(a->body.find("\"key\"") == std::string::npos);
+  }
+
+  // Replacing: another key and certificate under the same name, a new version.
+  turnout::test::Pem other = turnout::test::make_cert(spec);
+  Answer replaced = call(f, "PUT", "/v1/certificates/site", cert_body(other.cert, other.key));
+  CHECK(replaced.status == 200);
+  CHECK(replaced.j["version"] == 3);
+  CHECK(replaced.j["certificates"]["site"]["sha256"] != summary["sha256"]);
+
+  Answer del = call(f, "DELETE", "/v1/certificates/site");
+  CHECK(del.status == 200);
+  CHECK(del.j["version"] == 4);
+  CHECK(del.j["certificates"]["site"].is_null());
+  CHECK(f.actions.last_changes[0].op == Change::Op::CertDelete);
+  CHECK(call(f, "GET", "/v1/certificates/site").status == 404);
+  CHECK(call(f, "DELETE", "/v1/certificates/site").status == 404);  // the route builder's answer
+}
+
+TEST_CASE("certificates: bad PEM, a key that does not match, an expired certificate are 400 and change nothing") {
+  Fixture f;
+  turnout::test::CertSpec spec;
+  spec.dns = {"example.com"};
+  turnout::test::Pem a = turnout::test::make_cert(spec);
+  turnout::test::Pem b = turnout::test::make_cert(spec);
+  turnout::test::CertSpec old = spec;
+  old.valid_from_s = -10 * 86400;
+  old.valid_until_s = -86400;
+  turnout::test::Pem expired = turnout::test::make_cert(old);
+
+  struct Row {
+    std::string body;
+    std::string error_part;
+  };
+  const Row rows[] = {
+      {cert_body("not a certificate", a.key), "no PEM certificate"},
+      {cert_body(a.cert, b.key), "match"},
+      {cert_body(expired.cert, expired.key), "expired"},
+      {json{{"cert", a.cert}}.dump(), "missing \"key\""},
+      {json{{"cert", 1}, {"key", a.key}}.dump(), "\"cert\" must be a string"},
+      {"[]", "body must be an object"},
+  };
+  for (const Row& r : rows) {
+    CAPTURE(r.error_part);
+    Answer single = call(f, "PUT", "/v1/certificates/site", r.body);
+    CHECK(single.status == 400);
+    CHECK(single.j["error"].get<std::string>().find(r.error_part) != std::string::npos);
+    CHECK(single.body.find("PRIVATE KEY") == std::string::npos);
+  }
+  CHECK(call(f, "PUT", "/v1/certificates/bad%20name", cert_body(a.cert, a.key)).status == 400);
+  CHECK(f.actions.apply_calls == 0);
+  CHECK(version_of(f) == 1);
+
+  // The batch op reads the same fields with the same parser: the same refusal.
+  json op = {{"op", "cert-set"}, {"name", "site"}, {"cert", a.cert}, {"key", b.key}};
+  Answer single = call(f, "PUT", "/v1/certificates/site", cert_body(a.cert, b.key));
+  Answer batch = call(f, "POST", "/v1/batch", json::array({op}).dump());
+  CHECK(batch.status == 400);
+  CHECK(batch.j["error"].get<std::string>() == "batch[0]: " + single.j["error"].get<std::string>());
+  CHECK(call(f, "POST", "/v1/batch", R"([{"op": "cert-delete"}])").status == 400);
+  CHECK(f.actions.apply_calls == 0);
+}
+
+TEST_CASE("certificates: a batch of map + cert-set + cert-delete is one version") {
+  Fixture f;
+  turnout::test::CertSpec spec;
+  spec.dns = {"green.example.com"};
+  turnout::test::Pem green = turnout::test::make_cert(spec);
+  json ops = json::array({
+      {{"op", "cert-set"}, {"name", "green"}, {"cert", green.cert}, {"key", green.key}},
+      {{"op", "cert-set"}, {"name", "spare"}, {"cert", green.cert}, {"key", green.key}},
+      {{"op", "map"}, {"app", "example2"}, {"host", "green.example.com"}},
+      {{"op", "cert-delete"}, {"name", "spare"}},
+  });
+  Answer a = call(f, "POST", "/v1/batch", ops.dump());
+  REQUIRE_MESSAGE(a.status == 200, a.body);
+  CHECK(a.j["version"] == 2);
+  CHECK(f.actions.apply_calls == 1);
+  CHECK(f.actions.last_summary == "cert-set green; cert-set spare; map example2 green.example.com; cert-delete spare");
+  CHECK(a.j["certificates"]["green"]["dns_names"] == json{"green.example.com"});
+  CHECK(a.j["certificates"]["spare"].is_null());
+  CHECK(a.j["routes"]["green.example.com"] == json{{"example2", 1}});
+  CHECK(a.body.find("PRIVATE KEY") == std::string::npos);
+  json list = call(f, "GET", "/v1/certificates").j["certificates"];
+  CHECK(list.size() == 1);
+  CHECK(list.contains("green"));
+}
+
+TEST_CASE("certificates: a chain fits in the admin request body limit") {
+  // A leaf and its CA as PEM, JSON-escaped, is a few KiB; a long RSA chain tens of KiB. The
+  // limit (AdminOptions::max_body) must leave room for that.
+  AdminOptions defaults;
+  CHECK(defaults.max_body >= 256 * 1024);
+  Fixture f;
+  turnout::test::CertSpec ca_spec;
+  ca_spec.ca = true;
+  ca_spec.ecdsa = false;
+  turnout::test::Pem ca = turnout::test::make_cert(ca_spec);
+  turnout::test::CertSpec leaf;
+  leaf.ecdsa = false;
+  leaf.dns = {"example.com"};
+  leaf.issuer = &ca;
+  turnout::test::Pem pem = turnout::test::make_cert(leaf);
+  Answer a = call(f, "PUT", "/v1/certificates/rsa", cert_body(pem.cert, pem.key));
+  CHECK_MESSAGE(a.status == 200, a.body);
+  CHECK(a.j["certificates"]["rsa"]["key_type"] == "RSA");
 }

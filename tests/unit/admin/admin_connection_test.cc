@@ -42,10 +42,10 @@ class SmallActions : public AdminActions {
     table_ = *next;
     done(table_->version());
   }
-  void rollback(std::optional<uint64_t>, std::optional<uint64_t>, Done done) override { done(make_error(501, "no")); }
-  void reload(bool, Done done) override { done(make_error(501, "no")); }
+  void rollback(std::optional<uint64_t>, std::optional<uint64_t>, Done done) override { done(make_error(ErrorKind::NotImplemented, "no")); }
+  void reload(bool, Done done) override { done(make_error(ErrorKind::NotImplemented, "no")); }
   void wait_drained(std::string, std::string, uint64_t, std::function<void(uint64_t)> done) override { done(0); }
-  void upgrade(Done done) override { done(make_error(501, "no")); }
+  void upgrade(Done done) override { done(make_error(ErrorKind::NotImplemented, "no")); }
   void takeover(int fd) override { takeover_fds.push_back(fd); }
   std::vector<HistoryEntry> history() const override { return {}; }
   std::map<std::string, ServerStats> server_stats() override { return {}; }

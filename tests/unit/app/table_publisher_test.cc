@@ -117,7 +117,7 @@ TEST_CASE("a failing durable write changes nothing") {
   }, a.done());
   REQUIRE(a.called);  // at once, not after acknowledgements
   CHECK_FALSE(a.version);
-  CHECK(a.error.code == 500);
+  CHECK(a.error.kind == ErrorKind::Internal);
   CHECK(a.error.message.rfind("state file: ", 0) == 0);
   CHECK(pub.current() == first);
   CHECK(pub.kept().size() == 1);
@@ -145,14 +145,14 @@ TEST_CASE("if-match and a closed gate refuse before anything is built") {
   Answer a;
   pub.commit(7, build, a.done());
   REQUIRE(a.called);
-  CHECK(a.error.code == 409);
+  CHECK(a.error.kind == ErrorKind::Conflict);
   CHECK(a.error.message == "table is at version 1, not 7");
 
-  std::optional<Error> closed = make_error(503, "turnout is shutting down");
+  std::optional<Error> closed = make_error(ErrorKind::Unavailable, "turnout is shutting down");
   pub.set_gate([&] { return closed; });
   Answer b;
   pub.commit(1, build, b.done());
-  CHECK(b.error.code == 503);
+  CHECK(b.error.kind == ErrorKind::Unavailable);
   CHECK_FALSE(built);
   CHECK(workers.delivered.empty());
 
@@ -188,11 +188,11 @@ TEST_CASE("rollback walks the undo stack and keeps the history in order") {
 
   Answer r3;
   pub.commit(std::nullopt, rollback_source(pub, std::nullopt), r3.done());
-  CHECK(r3.error.code == 404);  // version 1 is the bottom of this undo stack
+  CHECK(r3.error.kind == ErrorKind::NotFound);  // version 1 is the bottom of this undo stack
 
   Answer never;
   pub.commit(std::nullopt, rollback_source(pub, 9), never.done());
-  CHECK(never.error.code == 404);
+  CHECK(never.error.kind == ErrorKind::NotFound);
   CHECK(never.error.message == "version 9 was never issued (current is 5)");
 
   std::vector<uint64_t> versions;
@@ -209,6 +209,6 @@ TEST_CASE("rollback walks the undo stack and keeps the history in order") {
   CHECK(pub.kept().front().entry.version == 6);
   Answer gone;
   pub.commit(std::nullopt, rollback_source(pub, 3), gone.done());
-  CHECK(gone.error.code == 410);
+  CHECK(gone.error.kind == ErrorKind::Gone);
   CHECK(gone.error.message == "version 3 is no longer kept (oldest kept is 6)");
 }

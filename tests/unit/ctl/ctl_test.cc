@@ -1,7 +1,10 @@
 #include <doctest/doctest.h>
 
+#include <stdlib.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -55,7 +58,7 @@ TEST_CASE("ctl usage errors carry code 2") {
   auto err = [](std::vector<std::string> args) {
     Result<CtlOptions> o = parse(std::move(args));
     REQUIRE(!o.ok());
-    CHECK(o.error().code == 2);
+    CHECK(o.error().kind == ErrorKind::Usage);
     return o.error().message;
   };
   CHECK(err({}) == "missing verb");
@@ -279,4 +282,63 @@ TEST_CASE("a missing socket gives a clear message and exit 1") {
   std::vector<char*> bad_argv;
   for (auto& a : bad) bad_argv.push_back(a.data());
   CHECK(run_ctl(static_cast<int>(bad_argv.size()), bad_argv.data()) == 2);
+}
+
+TEST_CASE("cert-set reads the PEM files here and sends their text; certs and cert-delete") {
+  char dir_tmpl[] = "/tmp/turnout-ctl-XXXXXX";
+  REQUIRE(::mkdtemp(dir_tmpl) != nullptr);
+  std::string dir = dir_tmpl;
+  std::string cert = dir + "/site.crt", key = dir + "/site.key";
+  {
+    std::ofstream(cert) << "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    std::ofstream(key) << "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n";
+  }
+  Result<CtlOptions> o = parse({"cert-set", "my site", cert, key, "--force"});
+  REQUIRE(o.ok());
+  REQUIRE(read_ctl_files(*o).ok());
+  CtlRequest r = build_ctl_request(*o);
+  CHECK(r.method == "PUT");
+  CHECK(r.path == "/v1/certificates/my%20site?force=1");
+  json body = json::parse(r.body);
+  CHECK(body["cert"] == "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
+  CHECK(body["key"] == "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n");
+
+  Result<CtlOptions> missing = parse({"cert-set", "site", dir + "/nope.crt", key});
+  REQUIRE(missing.ok());
+  Result<void> read = read_ctl_files(*missing);
+  REQUIRE(!read.ok());
+  CHECK(read.error().message.find(dir + "/nope.crt") != std::string::npos);
+  std::remove(cert.c_str());
+  std::remove(key.c_str());
+  ::rmdir(dir.c_str());
+
+  CHECK(parse({"cert-set", "site", "only-cert"}).error().kind == ErrorKind::Usage);
+  CHECK(parse({"cert-delete"}).error().kind == ErrorKind::Usage);
+  CHECK(parse({"certs", "--wait"}).error().kind == ErrorKind::Usage);
+  CtlRequest del = request_for({"cert-delete", "site", "--force"});
+  CHECK(del.method == "DELETE");
+  CHECK(del.path == "/v1/certificates/site?force=1");
+  CtlRequest list = request_for({"certs"});
+  CHECK(list.method == "GET");
+  CHECK(list.path == "/v1/certificates");
+}
+
+TEST_CASE("certs table and a certificate change's answer") {
+  json j = json::parse(R"({"version": 7, "default_certificate": "b", "certificates": {
+    "b": {"name": "b", "dns_names": ["b.test", "*.b.test"], "key_type": "RSA", "not_after": "2027-01-01T00:00:00Z",
+          "sha256": "AA:BB:CC:DD:EE:FF:00:11:22:33:44:55", "expired": false, "default": true},
+    "a": {"name": "a", "dns_names": ["a.test"], "key_type": "ECDSA", "not_after": "2026-01-01T00:00:00Z",
+          "sha256": "01:02", "expired": true, "default": false}}})");
+  std::string t = format_certificates(j);
+  CHECK(t == "table version 7\n\n"
+             "NAME  DNS NAMES         KEY    NOT AFTER             SHA256                      FLAGS\n"
+             "a     a.test            ECDSA  2026-01-01T00:00:00Z  01:02                       EXPIRED\n"
+             "b     b.test, *.b.test  RSA    2027-01-01T00:00:00Z  AA:BB:CC:DD:EE:FF:00:11...  default\n");
+  CHECK(format_certificates(json::parse(R"({"version": 1, "certificates": {}})")) ==
+        "table version 1\n\n(no certificates)\n");
+  std::string change = format_change(json::parse(R"({"version": 8, "certificates": {"a": null,
+      "c": {"dns_names": ["c.test"], "key_type": "ECDSA", "not_after": "2027-01-01T00:00:00Z", "sha256": "01:02"}}})"));
+  CHECK(change == "certificate a: (deleted)\n"
+                  "certificate c: c.test (ECDSA, not after 2027-01-01T00:00:00Z, sha256 01:02)\n"
+                  "ok: version 8\n");
 }

@@ -5,6 +5,7 @@
 #include <initializer_list>
 #include <utility>
 
+#include "turnout/http/error_status.h"
 #include "turnout/http/framing.h"
 #include "unit/http/head_fields.h"
 
@@ -33,7 +34,7 @@ ResponseHead response(uint16_t status, Fields fields) {
 // The status a request is answered with: 0 when accepted.
 int verdict(RequestHead h, const Limits& limits = {}) {
   auto r = decide_request_framing(h, limits);
-  return r ? 0 : r.error().code;
+  return r ? 0 : http_status(r.error().kind);
 }
 
 }  // namespace
@@ -203,7 +204,7 @@ TEST_CASE("response framing by status, method and headers") {
 TEST_CASE("response framing rejects ambiguities with 502") {
   auto code = [](ResponseHead h) {
     auto r = decide_response_framing(h, HTTP_GET);
-    return r ? 0 : r.error().code;
+    return r ? 0 : http_status(r.error().kind);
   };
   CHECK(code(response(200, {{"Content-Length", "5"}, {"Transfer-Encoding", "chunked"}})) == 502);
   CHECK(code(response(200, {{"Content-Length", "5"}, {"Content-Length", "5"}})) == 502);

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "turnout/http/error_status.h"
 #include "turnout/http/framing.h"
 #include "turnout/http/parser.h"
 #include "turnout/http/request_line.h"
@@ -61,7 +62,7 @@ struct Recorder : HttpParser::Events {
       auto r = kind == HttpParser::Kind::Request ? decide_request_framing(req, limits)
                                                  : decide_response_framing(res, request_method);
       if (!r) {
-        framing_error = r.error().code;
+        framing_error = http_status(r.error().kind);
         return HeadAction::Reject;
       }
     }

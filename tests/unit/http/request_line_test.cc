@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "turnout/http/error_status.h"
 #include "turnout/http/request_line.h"
 
 using namespace turnout;
@@ -14,7 +15,7 @@ namespace {
 int verdict(std::string_view line, RequestLine* out = nullptr) {
   RequestLine rl;
   auto r = parse_request_line(line, out ? out : &rl);
-  return r ? 0 : r.error().code;
+  return r ? 0 : http_status(r.error().kind);
 }
 
 }  // namespace
@@ -107,7 +108,7 @@ TEST_CASE("request line prefix: garbage is refused before the line ends") {
   CHECK(check_request_line_prefix(""));
   CHECK(check_request_line_prefix("QUER"));
   CHECK(check_request_line_prefix("QUERY /very/long"));
-  CHECK(check_request_line_prefix("\x16\x03\x01").error().code == 400);  // a TLS ClientHello
-  CHECK(check_request_line_prefix(std::string(kMaxMethodBytes + 1, 'A')).error().code == 501);
-  CHECK(check_request_line_prefix(" /").error().code == 400);
+  CHECK(check_request_line_prefix("\x16\x03\x01").error().kind == ErrorKind::Invalid);  // a TLS ClientHello
+  CHECK(check_request_line_prefix(std::string(kMaxMethodBytes + 1, 'A')).error().kind == ErrorKind::NotImplemented);
+  CHECK(check_request_line_prefix(" /").error().kind == ErrorKind::Invalid);
 }

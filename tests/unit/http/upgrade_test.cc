@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "turnout/http/error_status.h"
 #include "turnout/http/upgrade.h"
 #include "unit/http/head_fields.h"
 
@@ -99,7 +100,7 @@ TEST_CASE("a 101 switches only to an offered protocol, and only after the whole 
 
   auto code = [](const ResponseHead& res, const RequestHead& req, bool complete) {
     auto r = check_switching_protocols(res, req, complete);
-    return r ? 0 : r.error().code;
+    return r ? 0 : http_status(r.error().kind);
   };
   CHECK(code(switching({{"Upgrade", "websocket"}}), ws, false) == 502);       // body still coming
   CHECK(code(switching({{"Upgrade", "h2c"}}), ws, true) == 502);              // not offered

@@ -197,13 +197,13 @@ TEST_CASE("certificates are part of the table: set, replace, delete, default kep
 
   auto unknown = apply_changes(*t, std::vector<Change>{cert_change(Change::Op::CertDelete, "nope")}, 2);
   REQUIRE_FALSE(unknown.ok());
-  CHECK(unknown.error().code == 404);
+  CHECK(unknown.error().kind == ErrorKind::NotFound);
   auto the_default = apply_changes(*t, std::vector<Change>{cert_change(Change::Op::CertDelete, "spare")}, 2);
   REQUIRE_FALSE(the_default.ok());
-  CHECK(the_default.error().code == 409);
+  CHECK(the_default.error().kind == ErrorKind::Conflict);
   auto bad_name = apply_changes(*t, std::vector<Change>{cert_change(Change::Op::CertSet, "a b", next)}, 2);
   REQUIRE_FALSE(bad_name.ok());
-  CHECK(bad_name.error().code == 400);
+  CHECK(bad_name.error().kind == ErrorKind::Invalid);
 
   // Route changes share the certificate set.
   auto mapped = apply_changes(*t, std::vector<Change>{change(Change::Op::Map, "green", "example.com")}, 2);

@@ -9,7 +9,7 @@
 #include <sstream>
 
 #include "tls/test_certs.h"
-#include "turnout/state/journal.h"
+#include "turnout/state/state_store.h"
 
 using namespace turnout;
 using nlohmann::json;

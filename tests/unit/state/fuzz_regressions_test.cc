@@ -13,7 +13,7 @@
 
 #include "turnout/common/log.h"
 #include "turnout/route/route_builder.h"
-#include "turnout/state/journal.h"
+#include "turnout/state/state_store.h"
 
 using namespace turnout;
 namespace fs = std::filesystem;

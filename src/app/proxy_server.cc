@@ -1,4 +1,4 @@
-#include "turnout/app/server.h"
+#include "turnout/app/proxy_server.h"
 
 #include <signal.h>
 #include <unistd.h>
@@ -185,8 +185,8 @@ int ProxyServer::run() {
 // Table changes: this server's table sources submit to the publisher; the workers adopt.
 
 std::optional<Error> ProxyServer::refusal() const {
-  if (shutting_down_) return make_error(503, "turnout is shutting down");
-  if (upgrade_.handing_over()) return make_error(503, "turnout is handing over to a new process (upgrade)");
+  if (shutting_down_) return make_error(ErrorKind::Unavailable, "turnout is shutting down");
+  if (upgrade_.handing_over()) return make_error(ErrorKind::Unavailable, "turnout is handing over to a new process (upgrade)");
   return std::nullopt;
 }
 
@@ -213,7 +213,7 @@ void ProxyServer::apply(std::vector<Change> changes, std::optional<uint64_t> if_
     auto up = [this](const std::string& addr) { return !(health_ && health_->down(addr)) && stats_.passive_up(addr); };
     std::vector<GuardProblem> problems = guard_changes(live, **next, changes, up);
     if (!problems.empty()) {
-      if (!force) return make_error(409, guard_message(problems));
+      if (!force) return make_error(ErrorKind::Conflict, guard_message(problems));
       std::string hosts;
       for (const GuardProblem& p : problems) hosts += (hosts.empty() ? "" : " ") + p.host;
       TLOG_WARN("forced change: it stops serving hosts", "version={} change={} hosts={}", v, log_quote(summary),

@@ -1,4 +1,4 @@
-#include "turnout/state/journal.h"
+#include "turnout/state/state_store.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -23,7 +23,7 @@ constexpr uint64_t kCompactEntries = 1024;         // journal lines before a com
 constexpr uint64_t kCompactMinBytes = 64 * 1024;   // below this the journal is never "too big"
 
 Error sys_error(const std::string& what, const std::string& path, int err) {
-  return make_error(500, "state: " + what + " " + path + ": " + std::strerror(err));
+  return make_error(ErrorKind::Internal, "state: " + what + " " + path + ": " + std::strerror(err));
 }
 
 // write() until everything is out; the caller fdatasyncs. Returns 0 or an errno.
@@ -163,7 +163,7 @@ Result<StateStore::Loaded> StateStore::load(const std::string& config_hash) {
   // load cannot destroy what an operator may want to inspect.
   auto corrupt = [&](const std::string& message) -> Error {
     bool kept = move_aside(path_, path_ + ".old").ok() && move_aside(jp, jp + ".old").ok() && fsync_dir(path_).ok();
-    return make_error(500, "state: " + message + (kept ? " (state moved aside to " + path_ + ".old)" : ""));
+    return make_error(ErrorKind::Internal, "state: " + message + (kept ? " (state moved aside to " + path_ + ".old)" : ""));
   };
 
   std::string text;
@@ -299,7 +299,7 @@ Result<void> StateStore::append(const RouteTablePtr& table_after, std::span<cons
     try {
       line += change_to_json(changes[i]).dump();
     } catch (const json::type_error&) {
-      return make_error(500, "state: a change holds text that is not valid UTF-8; the state file cannot hold it");
+      return make_error(ErrorKind::Internal, "state: a change holds text that is not valid UTF-8; the state file cannot hold it");
     }
   }
   line += "]";
@@ -318,11 +318,11 @@ Result<void> StateStore::append_table(const RouteTablePtr& table, const HistoryE
 
 Result<void> StateStore::append_line(const RouteTablePtr& table_after, const HistoryEntry& entry,
                                      std::string_view line) {
-  if (!last_) return make_error(500, "state: " + path_ + " is not open (load or reset it first)");
+  if (!last_) return make_error(ErrorKind::Internal, "state: " + path_ + " is not open (load or reset it first)");
   // load() skips entries at or below the version it has reached: a non-increasing version
   // would be acknowledged now and silently lost at the next start.
   if (table_after->version() <= last_->version())
-    return make_error(500, "state: version " + std::to_string(table_after->version()) + " does not follow " +
+    return make_error(ErrorKind::Internal, "state: version " + std::to_string(table_after->version()) + " does not follow " +
                                std::to_string(last_->version()));
   if (auto opened = open_journal(); !opened) return opened.error();
   int err = write_all(journal_fd_, line);

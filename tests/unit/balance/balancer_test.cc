@@ -1,4 +1,4 @@
-#include "turnout/balance/round_robin.h"
+#include "turnout/balance/balancer.h"
 
 #include <doctest/doctest.h>
 

@@ -1,4 +1,4 @@
-#include "turnout/state/journal.h"
+#include "turnout/state/state_store.h"
 
 #include <doctest/doctest.h>
 #include <unistd.h>
@@ -339,7 +339,7 @@ TEST_CASE("a snapshot that is not a state file is an error, kept aside") {
   StateStore store(path);
   auto loaded = store.load("h1");
   REQUIRE_FALSE(loaded.ok());
-  CHECK(loaded.error().code == 500);
+  CHECK(loaded.error().kind == ErrorKind::Internal);
   CHECK(fs::exists(path + ".old"));
 }
 

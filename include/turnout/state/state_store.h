@@ -28,15 +28,10 @@
 #include "turnout/route/route_builder.h"
 #include "turnout/route/route_table.h"
 #include "turnout/state/history_entry.h"
+#include "turnout/state/table_codec.h"
 
 namespace turnout {
 
-// Table <-> JSON: {"apps": {name: {"servers": [{"addr", "weight"}], "health"?}},
-//                  "routes": {host: {app: weight}}, "default_app": name|null}
-nlohmann::json table_to_json(const RouteTable& table);
-Result<RouteTablePtr> table_from_json(const nlohmann::json& j, uint64_t version);
-nlohmann::json change_to_json(const Change& c);
-Result<Change> change_from_json(const nlohmann::json& j);
 
 class StateStore {
  public:

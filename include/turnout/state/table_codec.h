@@ -1,0 +1,25 @@
+// Table and change <-> JSON: the form the state file, its journal and the upgrade hand-off carry
+// a table version in. Reading is type-checked: a malformed document yields an Error, never a
+// throw. Pure functions; main thread (they build tables).
+#pragma once
+
+#include <cstdint>
+
+#include <nlohmann/json.hpp>
+
+#include "turnout/common/error.h"
+#include "turnout/route/route_builder.h"
+#include "turnout/route/route_table.h"
+
+namespace turnout {
+
+// Table <-> JSON: {"apps": {name: {"servers": [{"addr", "weight"}], "health"?}},
+//                  "routes": {host: {app: weight}}, "default_app": name|null,
+//                  "certificates"?: {name: {"cert", "key"}}, "default_certificate"?: name|null}
+nlohmann::json table_to_json(const RouteTable& table);
+Result<RouteTablePtr> table_from_json(const nlohmann::json& j, uint64_t version);
+// One change (an admin API edit) <-> JSON, as journal lines hold them.
+nlohmann::json change_to_json(const Change& c);
+Result<Change> change_from_json(const nlohmann::json& j);
+
+}  // namespace turnout

@@ -34,6 +34,8 @@ int UpstreamConnection::connect(User* user, const SocketAddress& address, const 
   user_ = user;
   state_ = State::Connecting;
   if (tls != nullptr) {
+    tls_server_ = address.text;
+    tls_name_ = tls_name;
     tls_ = std::make_unique<TlsTransport>(stream_.socket(), chunks_, &stream_, *tls, tls_name, resume);
     stream_.set_transport(tls_.get());
   }
@@ -60,7 +62,8 @@ void UpstreamConnection::on_connected(int status) {
   deadline_.cancel();
   if (status != 0) {
     if (tls_ && status == UV_EPROTO)  // the operator needs the why: a 502 alone does not say it
-      TLOG_WARN("upstream TLS handshake failed", "server={} error=\"{}\"", server_addr_, tls_->engine().error());
+      TLOG_WARN("upstream TLS handshake failed", "server={} name={} error=\"{}\"", tls_server_,
+                tls_name_.empty() ? "-" : tls_name_, tls_->engine().error());
     fail(UpstreamFailure::ConnectFailed);
     return;
   }

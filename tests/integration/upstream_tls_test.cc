@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstdio>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,6 +24,7 @@
 #include "integration/harness.h"
 
 using namespace turnout::test;
+using json = nlohmann::json;
 
 namespace {
 
@@ -38,8 +40,7 @@ std::string sh(const std::string& cmd, int* code) {
   return out;
 }
 
-// CA `name`.crt (self-signed); with `leaf`, also leaf.crt/.key issued by it for backend.test and
-// 127.0.0.1.
+// CA `name`.crt/.key (self-signed).
 void make_ca(const TempDir& dir, const std::string& name) {
   int code = 0;
   std::string out = sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=" +
@@ -48,18 +49,18 @@ void make_ca(const TempDir& dir, const std::string& name) {
   REQUIRE_MESSAGE(code == 0, out);
 }
 
-void make_leaf(const TempDir& dir, const std::string& ca) {
+void make_leaf(const TempDir& dir, const std::string& ca, const std::string& out = "leaf") {
   int code = 0;
-  std::string out = sh("openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=backend -keyout " +
-                           dir.file("leaf.key") + " -out " + dir.file("leaf.csr"),
-                       &code);
-  REQUIRE_MESSAGE(code == 0, out);
+  std::string out_text = sh("openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=backend -keyout " +
+                                dir.file(out + ".key") + " -out " + dir.file(out + ".csr"),
+                            &code);
+  REQUIRE_MESSAGE(code == 0, out_text);
   dir.write("leaf.ext", "subjectAltName=DNS:backend.test,IP:127.0.0.1\n");
-  out = sh("openssl x509 -req -in " + dir.file("leaf.csr") + " -CA " + dir.file(ca + ".crt") + " -CAkey " +
-               dir.file(ca + ".key") + " -CAcreateserial -days 10 -extfile " + dir.file("leaf.ext") + " -out " +
-               dir.file("leaf.crt"),
-           &code);
-  REQUIRE_MESSAGE(code == 0, out);
+  out_text = sh("openssl x509 -req -in " + dir.file(out + ".csr") + " -CA " + dir.file(ca + ".crt") + " -CAkey " +
+                    dir.file(ca + ".key") + " -CAcreateserial -days 10 -extfile " + dir.file("leaf.ext") + " -out " +
+                    dir.file(out + ".crt"),
+                &code);
+  REQUIRE_MESSAGE(code == 0, out_text);
 }
 
 // A TLS HTTP/1.1 server on 127.0.0.1:0. Every response is 200 "ok" with keep-alive, except a
@@ -166,6 +167,17 @@ class TlsBackend {
   std::vector<int> open_;
   std::vector<std::thread> conns_;
 };
+
+// "up" of `addr` in app `app` of GET /v1/apps; nullopt when it is not listed.
+std::optional<bool> server_up(const TurnoutProcess& t, const std::string& app, const std::string& addr) {
+  AdminReply r = t.admin("GET", "/v1/apps");
+  if (r.status != 200 || !r.json.is_object()) return std::nullopt;
+  const json& apps = r.json.value("apps", json::object());
+  if (!apps.contains(app)) return std::nullopt;
+  for (const auto& s : apps[app].value("servers", json::array()))
+    if (s.value("addr", std::string()) == addr && s.contains("up") && s["up"].is_boolean()) return s["up"].get<bool>();
+  return std::nullopt;
+}
 
 std::string app_config(const std::string& server, const std::string& tls) {
   return "listen: \"127.0.0.1:0\"\n"
@@ -302,4 +314,54 @@ TEST_CASE("health checks of a TLS app speak TLS to its servers") {
   auto ok = http_get(t.port(), "example.com", "/x");
   REQUIRE(ok);
   CHECK(ok->status == 200);  // the server is up
+}
+
+TEST_CASE("a server whose certificate does not verify is skipped: the request is retried on another server") {
+  TempDir pki;
+  make_ca(pki, "ca");
+  make_ca(pki, "other");
+  make_leaf(pki, "ca");
+  make_leaf(pki, "other", "stranger");  // right name, wrong issuer
+  TlsBackend bad(pki.file("stranger.crt"), pki.file("stranger.key"));
+  TlsBackend good(pki.file("leaf.crt"), pki.file("leaf.key"));
+  TurnoutProcess t;
+  t.start("workers: 1\n"
+          "apps:\n  secure: { servers: [\"" + bad.addr() + "\", \"" + good.addr() + "\"], tls: { ca: " +
+          pki.file("ca.crt") + ", server_name: backend.test } }\n"
+          "routes:\n  example.com: [secure]\n");
+  TURNOUT_INFO_STDERR(t);
+  for (int i = 0; i < 4; ++i) {  // round robin sends some of them to `bad` first
+    auto r = http_get(t.port(), "example.com", "/x");
+    REQUIRE(r);
+    CHECK(r->status == 200);
+  }
+  CHECK(good.requests == 4);
+  CHECK(bad.connections >= 1);  // it was tried...
+  CHECK(bad.handshakes == 0);   // ...and refused during the handshake
+  CHECK(bad.requests == 0);
+  CHECK(bad.plaintext == 0);
+  CHECK(wait_until([&] { return t.stderr_text().find("server=" + bad.addr() + " name=backend.test") != std::string::npos; },
+                   Ms(5000)));
+}
+
+TEST_CASE("a health-checked server whose certificate does not verify is down") {
+  TempDir pki;
+  make_ca(pki, "ca");
+  make_ca(pki, "other");
+  make_leaf(pki, "other");
+  TlsBackend b(pki.file("leaf.crt"), pki.file("leaf.key"));
+  TurnoutProcess t;
+  t.start("workers: 1\n"
+          "apps:\n  secure: { servers: [\"" + b.addr() + "\"], tls: { ca: " + pki.file("ca.crt") +
+          ", server_name: backend.test }, health: { path: /healthz, interval: 200ms, timeout: 1s, rise: 1, fall: 1 } }\n"
+          "routes:\n  example.com: [secure]\n");
+  TURNOUT_INFO_STDERR(t);
+  REQUIRE(wait_until([&] { return server_up(t, "secure", b.addr()) == std::optional<bool>(false); }, Ms(10000)));
+  CHECK(b.connections >= 1);
+  CHECK(b.handshakes == 0);
+  CHECK(b.requests == 0);
+  CHECK(b.plaintext == 0);
+  auto r = http_get(t.port(), "example.com", "/x");
+  REQUIRE(r);
+  CHECK(r->status == 503);  // no server up
 }

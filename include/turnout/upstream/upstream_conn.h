@@ -131,7 +131,9 @@ class UpstreamConnection final : public Stream::Owner, public HttpParser::Events
   const Timeouts& timeouts_;    // worker's settings
   ResponseHead head_;           // the response being parsed
   HttpParser parser_;           // response parser (fills head_: declared after it)
-  std::string server_addr_;     // pool key: the server's configured address
+  std::string server_addr_;     // pool key: the server's configured address (plus TLS parameters)
+  std::string tls_server_;      // TLS: the server's address and the name verified, for the log
+  std::string tls_name_;        //   line of a failed handshake
   User* user_ = nullptr;        // the leasing Exchange, or null when idle/closing
   const ChunkRef* cur_chunk_ = nullptr;  // chunk being parsed (for on_body zero-copy)
   State state_ = State::Connecting;

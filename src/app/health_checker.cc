@@ -142,11 +142,16 @@ HealthChecker::~HealthChecker() { close(); }
 
 void HealthChecker::update(const RouteTable& table) {
   if (closed_) return;
-  // A target is kept (with its Host) while its app, server, path and interval stay the same.
-  auto kept = [this](const App& a, const Server& s) {
+  // A target is kept (with its Host and its up/down state) while its app, server, path,
+  // interval and TLS settings stay the same. A reload makes new client contexts (it reads the
+  // ca files again): the same (ca, verify) keeps the target, which takes the new context.
+  auto same_tls = [](const std::shared_ptr<const ClientTlsContext>& x, const std::shared_ptr<const ClientTlsContext>& y) {
+    return x == nullptr || y == nullptr ? x == y : x->settings() == y->settings();
+  };
+  auto kept = [this, &same_tls](const App& a, const Server& s) {
     auto it = targets_.find(a.name + "|" + s.addr);
     return it != targets_.end() && it->second->spec.path == a.health->path &&
-           it->second->spec.interval == a.health->interval && it->second->tls == a.tls_context &&
+           it->second->spec.interval == a.health->interval && same_tls(it->second->tls, a.tls_context) &&
            it->second->tls_name == s.tls_name;
   };
   // The Host header of a new check: the first route mapping the app, else the server address.
@@ -173,6 +178,7 @@ void HealthChecker::update(const RouteTable& table) {
       auto it = targets_.find(key);
       if (kept(a, s)) {
         it->second->spec = *a.health;
+        it->second->tls = a.tls_context;  // a probe under way keeps its SSL (and its SSL_CTX)
         next.emplace(key, std::move(it->second));
         targets_.erase(it);
         continue;

@@ -5,6 +5,10 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
 namespace turnout {
 namespace {
 
@@ -47,7 +51,10 @@ Result<std::shared_ptr<ClientTlsContext>> ClientTlsContext::create(const ClientT
     if (settings.ca.empty()) {
       if (SSL_CTX_set_default_verify_paths(ctx) != 1)
         return make_error(ErrorKind::Internal, "TLS client: the system certificate store: " + openssl_error());
-    } else if (SSL_CTX_load_verify_locations(ctx, settings.ca.c_str(), nullptr) != 1) {
+    } else if (FILE* f = std::fopen(settings.ca.c_str(), "r"); f == nullptr) {
+      // OpenSSL's own words for a missing file are a library code; the operator wants errno's.
+      return make_error(ErrorKind::Invalid, "ca " + settings.ca + ": " + std::strerror(errno));
+    } else if (std::fclose(f); SSL_CTX_load_verify_locations(ctx, settings.ca.c_str(), nullptr) != 1) {
       return make_error(ErrorKind::Invalid, "ca " + settings.ca + ": " + openssl_error());
     }
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);

@@ -9,6 +9,7 @@
 #include "turnout/http/message.h"
 #include "turnout/http/parser.h"
 #include "turnout/net/stream.h"
+#include "turnout/tls/tls_transport.h"
 
 namespace turnout {
 
@@ -27,6 +28,8 @@ struct HealthChecker::Target {
   SocketAddress address;
   HealthSpec spec;
   std::string host;           // Host header for the check
+  std::shared_ptr<const ClientTlsContext> tls;  // a TLS app's: checks speak TLS as requests do
+  std::string tls_name;       // SNI and the name verified (Server::tls_name)
   uv_timer_t interval{};      // next check
   Probe* probe = nullptr;     // the check in progress
   uint32_t successes = 0;     // consecutive
@@ -87,6 +90,8 @@ struct HealthChecker::Probe final : Stream::Owner, HttpParser::Events {
 
   Target* target;  // null once the check ended or its target was removed: never read after that
   std::shared_ptr<ChunkPool> chunks;  // before `stream`: outlives the chunks it hands out
+  std::unique_ptr<TlsTransport> tls;  // a TLS app's check: between stream and its socket; before
+                                      //   `stream`, so it is freed after the stream's close
   Stream stream;
   uv_timer_t deadline{};
   ResponseHead head;     // filled by parser
@@ -137,11 +142,17 @@ HealthChecker::~HealthChecker() { close(); }
 
 void HealthChecker::update(const RouteTable& table) {
   if (closed_) return;
-  // A target is kept (with its Host) while its app, server, path and interval stay the same.
-  auto kept = [this](const App& a, const Server& s) {
+  // A target is kept (with its Host and its up/down state) while its app, server, path,
+  // interval and TLS settings stay the same. A reload makes new client contexts (it reads the
+  // ca files again): the same (ca, verify) keeps the target, which takes the new context.
+  auto same_tls = [](const std::shared_ptr<const ClientTlsContext>& x, const std::shared_ptr<const ClientTlsContext>& y) {
+    return x == nullptr || y == nullptr ? x == y : x->settings() == y->settings();
+  };
+  auto kept = [this, &same_tls](const App& a, const Server& s) {
     auto it = targets_.find(a.name + "|" + s.addr);
     return it != targets_.end() && it->second->spec.path == a.health->path &&
-           it->second->spec.interval == a.health->interval;
+           it->second->spec.interval == a.health->interval && same_tls(it->second->tls, a.tls_context) &&
+           it->second->tls_name == s.tls_name;
   };
   // The Host header of a new check: the first route mapping the app, else the server address.
   // Finding it walks every route, so only when some target is new: a route change (the common
@@ -167,6 +178,7 @@ void HealthChecker::update(const RouteTable& table) {
       auto it = targets_.find(key);
       if (kept(a, s)) {
         it->second->spec = *a.health;
+        it->second->tls = a.tls_context;  // a probe under way keeps its SSL (and its SSL_CTX)
         next.emplace(key, std::move(it->second));
         targets_.erase(it);
         continue;
@@ -177,6 +189,8 @@ void HealthChecker::update(const RouteTable& table) {
       t->addr = s.addr;
       t->address = s.address;
       t->spec = *a.health;
+      t->tls = a.tls_context;
+      t->tls_name = s.tls_name;
       auto h = host_of.find(a.name);
       t->host = h != host_of.end() ? h->second : s.addr;
       uv_timer_init(loop_, &t->interval);
@@ -213,6 +227,10 @@ void HealthChecker::start_probe(Target* t) {
   int rc = t->address.is_unix() ? p->stream.init_pipe() : p->stream.init_tcp();
   if (rc == 0) {
     ++p->open_handles;  // the stream's close callback will count down too
+    if (t->tls) {  // connected = handshake done; a certificate that does not verify fails the check
+      p->tls = std::make_unique<TlsTransport>(p->stream.socket(), *p->chunks, &p->stream, *t->tls, t->tls_name, nullptr);
+      p->stream.set_transport(p->tls.get());
+    }
     if (t->address.is_unix()) {
       rc = p->stream.connect_pipe(reinterpret_cast<const sockaddr_un*>(&t->address.storage)->sun_path,
                                   HealthCallbacks::on_connect, p);

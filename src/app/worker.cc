@@ -111,7 +111,7 @@ void Worker::adopt(RouteTablePtr table, ProxySettingsPtr settings) {
   ctx_->table = std::move(table);
   if (changed_servers) {
     ctx_->table->for_each_app([&](const App& a) {
-      for (auto& s : a.servers) live.insert(s.addr);
+      for (auto& s : a.servers) live.insert(s.pool_key);
     });
     ctx_->pool.set_live_servers(std::move(live));
   }

@@ -4,6 +4,7 @@
 
 #include "sections.h"
 #include "turnout/tls/certificate.h"
+#include "turnout/tls/client_tls_context.h"
 
 namespace turnout::config_detail {
 namespace {
@@ -112,12 +113,19 @@ void read_upstream_tls(YamlReader& r, const YAML::Node& n, const std::string& pa
   }
   MapView m(r, n, path, {"ca", "server_name", "verify"}, /*null_ok=*/true);
   if (!m.valid()) return;
-  if (YAML::Node v = m.get("ca"); v.IsDefined() && !v.IsNull())
-    if (auto s = r.string(v, m.child("ca"))) spec.ca = *s;
+  YAML::Node ca_node = m.get("ca");
+  if (ca_node.IsDefined() && !ca_node.IsNull())
+    if (auto s = r.string(ca_node, m.child("ca"))) spec.ca = *s;
   if (YAML::Node v = m.get("server_name"); v.IsDefined() && !v.IsNull())
     if (auto s = r.string(v, m.child("server_name"))) spec.server_name = *s;
   if (YAML::Node v = m.get("verify"); v.IsDefined())
     if (auto b = r.boolean(v, m.child("verify"))) spec.verify = *b;
+  // The ca is read with the file, as certificates are, so that `check` refuses what start and
+  // reload would (the table builder reads it again into the context it keeps).
+  if (spec.verify && !spec.ca.empty()) {
+    auto ctx = ClientTlsContext::create({spec.ca, true});
+    if (!ctx) r.error(ca_node, m.child("ca"), ctx.error().message);
+  }
   app.tls = spec;
 }
 

@@ -88,14 +88,14 @@ void Exchange::attempt() {
   count_start();
   state_ = State::Connecting;
   from_pool_ = false;
-  if (UpstreamConnection* idle = ctx_.pool.take_idle(server_->addr, this)) {
+  if (UpstreamConnection* idle = ctx_.pool.take_idle(server_->pool_key, this)) {
     up_ = idle;
     from_pool_ = true;
     send_request();
     return;
   }
   int err = 0;
-  up_ = ctx_.pool.open(server_->addr, server_->address, this, &err);
+  up_ = ctx_.pool.open(server_->pool_key, server_->address, this, &err, pick.app->tls_context.get(), server_->tls_name);
   if (up_ == nullptr) {
     // Could not even start connecting (fd exhaustion, bad family): treat as a connect failure.
     on_upstream_failed(UpstreamFailure::ConnectFailed, false);

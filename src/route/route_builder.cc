@@ -31,19 +31,45 @@ Result<Server> make_server(const ServerSpec& spec, std::string_view app) {
   if (spec.weight == 0) return make_error(ErrorKind::Invalid, "server " + quoted(spec.addr) + " of app " + quoted(app) + " has weight 0");
   auto address = parse_address(spec.addr);
   if (!address) return make_error(ErrorKind::Invalid, "app " + quoted(app) + ": " + address.error().message);
-  return Server{address->text, std::move(*address), spec.weight};
+  return Server{address->text, std::move(*address), spec.weight, {}, {}};
 }
 
-// A new App object (fresh id) from specs; every address resolved, no duplicates.
-Result<AppPtr> make_app(std::string_view name, const std::vector<ServerSpec>& specs, std::optional<HealthSpec> health) {
+// The host of a server address as written: "10.0.0.5" of "10.0.0.5:443", "::1" of "[::1]:443",
+// "" for a unix socket.
+std::string host_of(const std::string& addr) {
+  if (addr.rfind("unix:", 0) == 0) return "";
+  std::string host = addr.substr(0, addr.rfind(':'));
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  return host;
+}
+
+// A server's TLS name and pool key within `app` (see Server).
+void set_tls_keys(const App& app, Server& s) {
+  if (!app.tls) {
+    s.tls_name.clear();
+    s.pool_key = s.addr;
+    return;
+  }
+  s.tls_name = app.tls->server_name.empty() ? host_of(s.addr) : app.tls->server_name;
+  s.pool_key = s.addr + " tls name=" + s.tls_name + (app.tls->verify ? " ca=" + app.tls->ca : " verify=false");
+}
+
+// A new App object (fresh id) from specs; every address resolved, no duplicates. With `tls`,
+// `tls_context` is the client context of its (ca, verify).
+Result<AppPtr> make_app(std::string_view name, const std::vector<ServerSpec>& specs, std::optional<HealthSpec> health,
+                        const std::optional<UpstreamTlsSpec>& tls = std::nullopt,
+                        std::shared_ptr<const ClientTlsContext> tls_context = nullptr) {
   if (!valid_app_name(name)) return make_error(ErrorKind::Invalid, "invalid app name " + quoted(name));
   auto app = std::make_shared<App>();
   app->name = std::string(name);
   app->health = std::move(health);
+  app->tls = tls;
+  app->tls_context = tls ? std::move(tls_context) : nullptr;
   app->servers.reserve(specs.size());
   for (const ServerSpec& spec : specs) {
     auto server = make_server(spec, name);
     if (!server) return server.error();
+    set_tls_keys(*app, *server);
     for (const Server& other : app->servers)
       if (same_server(other, *server))
         return make_error(ErrorKind::Invalid, "app " + quoted(name) + " lists server " + quoted(spec.addr) + " twice");
@@ -137,8 +163,23 @@ Result<void> RouteTableBuilder::load(const Config& config) {
   std::unordered_map<std::string_view, uint64_t> refs;  // app name -> routes mapping it
   std::vector<AppPtr> apps;
   apps.reserve(config.apps.size());
+  // One client context per distinct (ca, verify), made afresh by each load so that a reload
+  // reads the ca files again.
+  std::vector<std::shared_ptr<const ClientTlsContext>> contexts;
   for (const auto& [name, spec] : config.apps) {
-    auto app = make_app(name, spec.servers, spec.health);
+    std::shared_ptr<const ClientTlsContext> tls_context;
+    if (spec.tls) {
+      ClientTlsSettings settings{spec.tls->verify ? spec.tls->ca : std::string(), spec.tls->verify};
+      for (const auto& c : contexts)
+        if (c->settings() == settings) tls_context = c;
+      if (!tls_context) {
+        auto made = ClientTlsContext::create(settings);
+        if (!made) return make_error(made.error().kind, "app " + quoted(name) + ": tls: " + made.error().message);
+        tls_context = *made;
+        contexts.push_back(tls_context);
+      }
+    }
+    auto app = make_app(name, spec.servers, spec.health, spec.tls, std::move(tls_context));
     if (!app) return app.error();
     apps.push_back(std::move(*app));
     refs.emplace(name, 0);
@@ -278,8 +319,10 @@ Result<void> RouteTableBuilder::unmap(const Change& change) {
 
 Result<void> RouteTableBuilder::put_app(const Change& change) {
   const App* existing = table_.find_app(change.app);
-  // A replaced app keeps its health check: the change only carries servers.
-  auto app = make_app(change.app, change.servers, existing != nullptr ? existing->health : std::nullopt);
+  // A replaced app keeps its health check and its TLS: the change only carries servers.
+  auto app = existing != nullptr
+                 ? make_app(change.app, change.servers, existing->health, existing->tls, existing->tls_context)
+                 : make_app(change.app, change.servers, std::nullopt);
   if (!app) return app.error();
   replace_app(std::move(*app));
   return {};
@@ -306,6 +349,7 @@ Result<void> RouteTableBuilder::add_server(const Change& change) {
     if (same_server(other, *server))
       return make_error(ErrorKind::Conflict, "app " + quoted(change.app) + " already has server " + quoted(other.addr));
   auto next = std::make_shared<App>(*app);
+  set_tls_keys(*next, *server);
   next->servers.push_back(std::move(*server));
   next->id = next_object_id();
   replace_app(std::move(next));

@@ -30,7 +30,7 @@ bool same_health(const std::optional<HealthSpec>& a, const std::optional<HealthS
 
 bool same_app(const App* a, const App* b) {
   if (a == nullptr || b == nullptr) return a == b;
-  if (a->servers.size() != b->servers.size() || !same_health(a->health, b->health)) return false;
+  if (a->servers.size() != b->servers.size() || !same_health(a->health, b->health) || a->tls != b->tls) return false;
   for (size_t i = 0; i < a->servers.size(); ++i)
     if (a->servers[i].addr != b->servers[i].addr || a->servers[i].weight != b->servers[i].weight) return false;
   return true;

@@ -91,6 +91,20 @@ Result<HealthSpec> health_from_json(const json& j, const std::string& where) {
   return h;
 }
 
+json tls_to_json(const UpstreamTlsSpec& t) {
+  return {{"ca", t.ca}, {"server_name", t.server_name}, {"verify", t.verify}};
+}
+
+Result<UpstreamTlsSpec> tls_from_json(const json& j, const std::string& where) {
+  UpstreamTlsSpec t;
+  const json* verify = j.is_object() ? field(j, "verify") : nullptr;
+  if (!j.is_object() || !read_string(field(j, "ca"), &t.ca) || !read_string(field(j, "server_name"), &t.server_name) ||
+      verify == nullptr || !verify->is_boolean())
+    return bad(where + ": tls must be {ca, server_name, verify}");
+  t.verify = verify->get<bool>();
+  return t;
+}
+
 // Appends `s` as a JSON string literal. Returns false, appending nothing, when `s` is not valid
 // UTF-8: such a string cannot be written to JSON unchanged, and replacing the bytes would bring a
 // different name back at the next start.
@@ -133,6 +147,7 @@ json table_to_json(const RouteTable& table) {
     for (const Server& s : app.servers) servers.push_back({{"addr", s.addr}, {"weight", s.weight}});
     a["servers"] = std::move(servers);
     if (app.health) a["health"] = health_to_json(*app.health);
+    if (app.tls) a["tls"] = tls_to_json(*app.tls);
     apps[app.name] = std::move(a);
   });
   json routes = json::object();
@@ -178,6 +193,13 @@ Result<void> append_table_text(const RouteTable& table, std::string& out) {
         out += ",\"health\":" + health_to_json(*app.health).dump();
       } else if (bad_text.empty()) {
         bad_text = "a health-check path";
+      }
+    }
+    if (app.tls) {
+      if (is_valid_utf8(app.tls->ca) && is_valid_utf8(app.tls->server_name)) {
+        out += ",\"tls\":" + tls_to_json(*app.tls).dump();
+      } else if (bad_text.empty()) {
+        bad_text = "an app's tls ca or server_name";
       }
     }
     out += '}';
@@ -241,6 +263,11 @@ Result<void> apps_from_json(const json& apps, Config& cfg) {
       auto health = health_from_json(*h, where);
       if (!health) return health.error();
       spec.health = *health;
+    }
+    if (const json* t = field(a, "tls"); t != nullptr && !t->is_null()) {
+      auto tls = tls_from_json(*t, where);
+      if (!tls) return tls.error();
+      spec.tls = *tls;
     }
     cfg.apps.emplace_hint(cfg.apps.end(), name, std::move(spec));
   }

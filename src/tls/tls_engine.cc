@@ -3,6 +3,7 @@
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <cstring>
 
@@ -69,7 +70,7 @@ std::string take_openssl_error() {
 }
 }  // namespace
 
-TlsEngine::TlsEngine(SSL* ssl) : ssl_(ssl) {
+TlsEngine::TlsEngine(SSL* ssl, Role role) : ssl_(ssl), client_(role == Role::Client) {
   bio_ = BIO_new(TlsEngineBio::method());
   if (bio_ == nullptr || ssl_ == nullptr) {
     state_ = State::Failed;
@@ -78,7 +79,10 @@ TlsEngine::TlsEngine(SSL* ssl) : ssl_(ssl) {
   }
   BIO_set_data(bio_, this);
   SSL_set_bio(ssl_, bio_, bio_);  // one BIO both ways; freed with the SSL
-  SSL_set_accept_state(ssl_);
+  if (client_)
+    SSL_set_connect_state(ssl_);
+  else
+    SSL_set_accept_state(ssl_);
 }
 
 TlsEngine::~TlsEngine() {
@@ -103,6 +107,9 @@ bool TlsEngine::fail_from(int rc) {
     default:
       state_ = State::Failed;
       error_ = e == SSL_ERROR_SSL ? take_openssl_error() : "TLS error " + std::to_string(e);
+      // A client that refused the server's certificate: say why in the verifier's words.
+      if (long v = SSL_get_verify_result(ssl_); client_ && v != X509_V_OK)
+        error_ = std::string("certificate verify failed: ") + X509_verify_cert_error_string(v);
       ERR_clear_error();
       return false;
   }

@@ -1,5 +1,7 @@
 #include "turnout/tls/tls_transport.h"
 
+#include <openssl/ssl.h>
+
 #include <string>
 
 namespace turnout {
@@ -33,6 +35,35 @@ TlsTransport::TlsTransport(SocketTransport& lower, ChunkPool& pool, Transport::E
   lower_.set_events(this);
 }
 
+namespace {
+SSL* client_ssl(const ClientTlsContext& ctx, const std::string& name, SSL_SESSION* resume) {
+  SSL* ssl = ctx.new_ssl(name);
+  if (ssl != nullptr && resume != nullptr) SSL_set_session(ssl, resume);  // a refused one: full handshake
+  return ssl;
+}
+}  // namespace
+
+TlsTransport::TlsTransport(SocketTransport& lower, ChunkPool& pool, Transport::Events* upper,
+                           const ClientTlsContext& ctx, const std::string& name, SSL_SESSION* resume)
+    : lower_(lower), pool_(pool), upper_(upper), engine_(client_ssl(ctx, name, resume), TlsEngine::Role::Client) {
+  lower_.set_events(this);
+}
+
+int TlsTransport::connect(const sockaddr* addr) {
+  if (engine_.state() == TlsEngine::State::Failed) return UV_ENOMEM;
+  return lower_.connect(addr);
+}
+
+int TlsTransport::connect_pipe(const char* path) {
+  if (engine_.state() == TlsEngine::State::Failed) return UV_ENOMEM;
+  return lower_.connect_pipe(path);
+}
+
+void TlsTransport::report_connected(int status) {
+  client_handshake_ = false;
+  upper_->on_transport_connected(status);
+}
+
 TlsTransport::~TlsTransport() {
   if (deferred_ != nullptr) deferred_->t = nullptr;  // close() normally did this
 }
@@ -60,6 +91,10 @@ void TlsTransport::stop_read() {
 void TlsTransport::feed_early(const ChunkRef& chunk, const char* data, size_t len) { consume(chunk, data, len); }
 
 void TlsTransport::on_transport_read(const ChunkRef& chunk, ssize_t nread) {
+  if (nread < 0 && client_handshake_) {  // the server went away during the handshake
+    fail(nread == UV_EOF ? UV_ECONNRESET : static_cast<int>(nread));
+    return;
+  }
   if (nread < 0) {
     if (!eof_reported_) {
       eof_reported_ = true;
@@ -78,6 +113,13 @@ void TlsTransport::consume(const ChunkRef& chunk, const char* data, size_t len) 
     input_.reset();
     fail(UV_EPROTO);
     return;
+  }
+  if (client_handshake_) {
+    if (!engine_.handshake_done()) return;
+    // Reads below stay on only while the Stream reads (it starts once told it is connected).
+    if (!upper_reading_) lower_.stop_read();
+    report_connected(0);
+    if (closing_) return;
   }
   deliver();
 }
@@ -111,6 +153,11 @@ void TlsTransport::schedule_delivery() {
 }
 
 void TlsTransport::fail(int status) {
+  if (client_handshake_) {  // a client's handshake failed: that is the connect's outcome
+    lower_.stop_read();
+    report_connected(status);
+    return;
+  }
   if (eof_reported_) return;
   eof_reported_ = true;
   upper_->on_transport_read(ChunkRef(), status);
@@ -187,6 +234,7 @@ void TlsTransport::shutdown() {
 void TlsTransport::close() {
   if (closing_) return;
   closing_ = true;
+  if (client_handshake_) report_connected(UV_ECANCELED);  // the connect's one outcome
   if (deferred_ != nullptr) {
     deferred_->t = nullptr;
     uv_close(reinterpret_cast<uv_handle_t*>(&deferred_->idle), TlsTransportCallbacks::on_idle_closed);
@@ -195,7 +243,25 @@ void TlsTransport::close() {
   lower_.close();
 }
 
-void TlsTransport::on_transport_connected(int status) { upper_->on_transport_connected(status); }
+void TlsTransport::on_transport_connected(int status) {
+  // A server transport never connects; a client one starts its handshake once the socket is up.
+  if (status != 0 || closing_) {
+    upper_->on_transport_connected(status);
+    return;
+  }
+  client_handshake_ = true;
+  int rc = lower_.start_read();
+  if (rc != 0 && rc != UV_EALREADY) {
+    report_connected(rc);
+    return;
+  }
+  engine_.start();  // the ClientHello
+  if (engine_.state() == TlsEngine::State::Failed) {
+    fail(UV_EPROTO);
+    return;
+  }
+  flush_output(nullptr);
+}
 
 void TlsTransport::on_transport_closed() {
   input_.reset();

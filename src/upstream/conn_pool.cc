@@ -1,5 +1,7 @@
 #include "turnout/upstream/conn_pool.h"
 
+#include <openssl/ssl.h>
+
 #include <algorithm>
 
 namespace turnout {
@@ -11,6 +13,22 @@ ConnPool::ConnPool(uv_loop_t* loop, ChunkPool& chunks, Deadlines& deadlines, con
 ConnPool::~ConnPool() {
   // Every connection must have been closed (close_all) and its callbacks run before this.
   for (auto* c : all_) delete c;
+  for (auto& [key, session] : sessions_) SSL_SESSION_free(session);
+}
+
+void ConnPool::keep_session(UpstreamConnection* conn) {
+  const TlsTransport* tls = conn->tls();
+  if (tls == nullptr || !tls->engine().handshake_done()) return;
+  // TLS 1.3 tickets arrive after the handshake: by the end of a response they have been read.
+  SSL_SESSION* s = SSL_get1_session(tls->engine().ssl());
+  if (s == nullptr) return;
+  if (SSL_SESSION_is_resumable(s) != 1) {
+    SSL_SESSION_free(s);
+    return;
+  }
+  SSL_SESSION*& slot = sessions_[conn->server_addr()];
+  if (slot != nullptr) SSL_SESSION_free(slot);
+  slot = s;
 }
 
 UpstreamConnection* ConnPool::take_idle(const std::string& server_addr, UpstreamConnection::User* user) {
@@ -24,10 +42,14 @@ UpstreamConnection* ConnPool::take_idle(const std::string& server_addr, Upstream
 }
 
 UpstreamConnection* ConnPool::open(const std::string& server_addr, const SocketAddress& address,
-                                   UpstreamConnection::User* user, int* err) {
+                                   UpstreamConnection::User* user, int* err, const ClientTlsContext* tls,
+                                   const std::string& tls_name) {
   auto* c = new UpstreamConnection(loop_, chunks_, *this, deadlines_, timeouts_, limits_, server_addr);
   all_.insert(c);
-  int rc = c->connect(user, address);
+  SSL_SESSION* resume = nullptr;
+  if (tls != nullptr)
+    if (auto it = sessions_.find(server_addr); it != sessions_.end()) resume = it->second;
+  int rc = c->connect(user, address, tls, tls_name, resume);
   if (rc != 0) {
     if (err) *err = rc;
     c->detach();
@@ -40,6 +62,7 @@ UpstreamConnection* ConnPool::open(const std::string& server_addr, const SocketA
 
 void ConnPool::release(UpstreamConnection* conn) {
   conn->detach();
+  keep_session(conn);
   bool routed = !live_known_ || live_.count(conn->server_addr()) > 0;
   if (!conn->reusable() || !routed) {
     conn->close();
@@ -65,6 +88,14 @@ void ConnPool::on_idle_conn_gone(UpstreamConnection* conn) {
 void ConnPool::set_live_servers(std::unordered_set<std::string> live) {
   live_ = std::move(live);
   live_known_ = true;
+  for (auto it = sessions_.begin(); it != sessions_.end();) {  // sessions of servers gone
+    if (live_.count(it->first)) {
+      ++it;
+    } else {
+      SSL_SESSION_free(it->second);
+      it = sessions_.erase(it);
+    }
+  }
   std::vector<UpstreamConnection*> doomed;
   for (auto& [addr, conns] : idle_)
     if (!live_.count(addr)) doomed.insert(doomed.end(), conns.begin(), conns.end());

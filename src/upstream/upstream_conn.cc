@@ -16,7 +16,8 @@ struct UpstreamCallbacks {
 
 UpstreamConnection::UpstreamConnection(uv_loop_t* loop, ChunkPool& chunks, ConnPool& pool, Deadlines& deadlines,
                                        const Timeouts& timeouts, const Limits& limits, std::string server_addr)
-    : stream_(loop, chunks, this),
+    : chunks_(chunks),
+      stream_(loop, chunks, this),
       pool_(pool),
       deadlines_(deadlines),
       deadline_(UpstreamCallbacks::on_deadline),
@@ -28,9 +29,16 @@ UpstreamConnection::UpstreamConnection(uv_loop_t* loop, ChunkPool& chunks, ConnP
 
 UpstreamConnection::~UpstreamConnection() = default;
 
-int UpstreamConnection::connect(User* user, const SocketAddress& address) {
+int UpstreamConnection::connect(User* user, const SocketAddress& address, const ClientTlsContext* tls,
+                                 const std::string& tls_name, SSL_SESSION* resume) {
   user_ = user;
   state_ = State::Connecting;
+  if (tls != nullptr) {
+    tls_server_ = address.text;
+    tls_name_ = tls_name;
+    tls_ = std::make_unique<TlsTransport>(stream_.socket(), chunks_, &stream_, *tls, tls_name, resume);
+    stream_.set_transport(tls_.get());
+  }
   int rc;
   if (address.is_unix()) {
     rc = stream_.init_pipe();
@@ -53,6 +61,9 @@ void UpstreamConnection::on_connected(int status) {
   if (state_ == State::Closing) return;
   deadline_.cancel();
   if (status != 0) {
+    if (tls_ && status == UV_EPROTO)  // the operator needs the why: a 502 alone does not say it
+      TLOG_WARN("upstream TLS handshake failed", "server={} name={} error=\"{}\"", tls_server_,
+                tls_name_.empty() ? "-" : tls_name_, tls_->engine().error());
     fail(UpstreamFailure::ConnectFailed);
     return;
   }

@@ -38,6 +38,7 @@ struct UpstreamTlsSpec {
   std::string ca;           // PEM bundle to verify servers against; "" = the system store
   std::string server_name;  // SNI and the name verified; "" = each server's host
   bool verify = true;       // `verify: false` must be written out
+  bool operator==(const UpstreamTlsSpec&) const = default;
 };
 
 struct AppSpec {

@@ -22,6 +22,7 @@
 #include "turnout/config/config.h"
 #include "turnout/route/persistent_map.h"
 #include "turnout/tls/certificate_set.h"
+#include "turnout/tls/client_tls_context.h"
 
 namespace turnout {
 
@@ -30,6 +31,12 @@ struct Server {
   std::string addr;       // as configured and normalised: "127.0.0.1:9001", "unix:/run/app.sock"
   SocketAddress address;  // resolved once when the app was built
   uint32_t weight = 1;    // share within the app, >= 1
+  // TLS apps: the name sent as SNI and verified (server_name, else the host of addr; "" for a
+  // unix socket without server_name: then only the chain is verified).
+  std::string tls_name;
+  // The worker pools' key: addr for plain servers; for TLS also the name, ca and verify, so a
+  // pooled connection is only reused by an app that would have made the same one.
+  std::string pool_key;
 };
 
 // A named set of servers. Immutable once built; replaced as a whole when it changes.
@@ -37,6 +44,10 @@ struct App {
   std::string name;
   std::vector<Server> servers;       // in configured order; may be empty
   std::optional<HealthSpec> health;  // active health check settings, if any
+  std::optional<UpstreamTlsSpec> tls;  // speak TLS to the servers (apps.NAME.tls), if set
+  // With tls: the client context of its (ca, verify), shared by every app of the table with
+  // the same pair and by every worker (SSL_CTX is safe to share for SSL_new).
+  std::shared_ptr<const ClientTlsContext> tls_context;
   uint64_t id = 0;                   // unique per App object ever built: lets per-worker state
                                      // (round-robin cursors) notice a replaced app
 };

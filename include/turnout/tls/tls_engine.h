@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "turnout/tls/server_tls_context.h"
@@ -26,8 +27,11 @@ class TlsEngine {
     Failed,       // a fatal alert sent or received, or a protocol error
   };
 
-  // Server side: takes an SSL from ServerTlsContext::new_ssl (owned from here on).
-  explicit TlsEngine(SSL* ssl);
+  enum class Role : uint8_t { Server, Client };
+
+  // Takes an SSL (owned from here on): from ServerTlsContext::new_ssl for Role::Server, from
+  // ClientTlsContext::new_ssl for Role::Client (then call start() to produce the ClientHello).
+  explicit TlsEngine(SSL* ssl, Role role = Role::Server);
   ~TlsEngine();
   TlsEngine(const TlsEngine&) = delete;
   TlsEngine& operator=(const TlsEngine&) = delete;
@@ -40,6 +44,8 @@ class TlsEngine {
   size_t read(char* buf, size_t cap);
   // Encrypts `len` bytes (all of them, while Open). Returns false once failed.
   bool write(const char* data, size_t len);
+  // Client side: begins the handshake; the ClientHello is then in take_output().
+  void start() { advance(); }
   // Sends close_notify (once).
   void shutdown();
 
@@ -53,7 +59,8 @@ class TlsEngine {
 
   State state() const { return state_; }
   bool handshake_done() const { return state_ == State::Open || state_ == State::Closed; }
-  // The reason of a failure, for logs ("" otherwise).
+  // The reason of a failure, for logs ("" otherwise). A client whose verification of the
+  // server failed says why ("certificate verify failed: unable to get local issuer certificate").
   const std::string& error() const { return error_; }
   // After the handshake: the negotiated ALPN protocol ("" = none) and version ("TLSv1.3").
   std::string alpn() const;
@@ -74,6 +81,7 @@ class TlsEngine {
   std::string error_;
   State state_ = State::Handshaking;
   bool shutdown_sent_ = false;
+  bool client_ = false;
 };
 
 }  // namespace turnout

@@ -16,12 +16,16 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "turnout/common/buffer.h"
 #include "turnout/net/socket_transport.h"
 #include "turnout/net/transport.h"
+#include "turnout/tls/client_tls_context.h"
 #include "turnout/tls/server_tls_context.h"
 #include "turnout/tls/tls_engine.h"
+
+typedef struct ssl_session_st SSL_SESSION;
 
 namespace turnout {
 
@@ -31,13 +35,20 @@ class TlsTransport final : public Transport, public Transport::Events {
   // the handshake. The Stream routes its I/O here (Stream::set_transport).
   TlsTransport(SocketTransport& lower, ChunkPool& pool, Transport::Events* upper, const ServerTlsContext& ctx,
                CertificateSetPtr certs);
+  // Client side, towards a server: connect() connects the socket below, then runs the
+  // handshake, and on_transport_connected reports 0 only once it is done (UV_EPROTO when it
+  // failed, e.g. the server's certificate did not verify: engine().error() says why).
+  // `name`: SNI and the name verified (ClientTlsContext::new_ssl); `resume`: a session of an
+  // earlier connection to the same server to offer (may be null; not taken over).
+  TlsTransport(SocketTransport& lower, ChunkPool& pool, Transport::Events* upper, const ClientTlsContext& ctx,
+               const std::string& name, SSL_SESSION* resume);
   ~TlsTransport() override;
   TlsTransport(const TlsTransport&) = delete;
   TlsTransport& operator=(const TlsTransport&) = delete;
 
   // Transport (called by the Stream)
-  int connect(const sockaddr*) override { return UV_ENOTSUP; }
-  int connect_pipe(const char*) override { return UV_ENOTSUP; }
+  int connect(const sockaddr* addr) override;
+  int connect_pipe(const char* path) override;
   int handshake() override;
   int start_read() override;
   void stop_read() override;
@@ -54,6 +65,12 @@ class TlsTransport final : public Transport, public Transport::Events {
   const Certificate* presented() const { return state_.presented; }
   const std::string& server_name() const { return state_.server_name; }
   const TlsEngine& engine() const { return engine_; }
+  // Nothing in flight either way: handshake done, no ciphertext unread or queued, no plaintext
+  // held. Only such a connection may wait in a pool for another request.
+  bool idle_clean() const {
+    return engine_.state() == TlsEngine::State::Open && !engine_.input_pending() && !engine_.has_plaintext() &&
+           !engine_.has_output() && writes_below_ == 0;
+  }
 
  private:
   struct CipherWrite;
@@ -70,6 +87,7 @@ class TlsTransport final : public Transport, public Transport::Events {
   void deliver();                 // plaintext upward while the Stream reads
   void flush_output(TransportWrite* upper_write);  // engine output to the socket
   void fail(int status);          // report an error upward once
+  void report_connected(int status);  // client: the handshake's outcome, once
   void schedule_delivery();
 
   SocketTransport& lower_;
@@ -83,6 +101,7 @@ class TlsTransport final : public Transport, public Transport::Events {
   bool upper_reading_ = false;
   bool eof_reported_ = false;
   bool closing_ = false;
+  bool client_handshake_ = false;  // client: socket connected, handshake not reported yet
 };
 
 }  // namespace turnout

@@ -31,11 +31,16 @@ class ConnPool {
            const Limits& limits);
   ~ConnPool();
 
+  // `server_addr` is the pool key: the server's address, plus for TLS the name and the client
+  // context, so a connection is only reused by an app that would have made the same one.
   // An idle connection to `server_addr`, leased to `user`, or nullptr.
   UpstreamConnection* take_idle(const std::string& server_addr, UpstreamConnection::User* user);
-  // A new connection, connecting. nullptr (and `*err`) if it could not even start.
+  // A new connection, connecting. nullptr (and `*err`) if it could not even start. With `tls`
+  // it speaks TLS (SNI and verified name `tls_name`) and offers the last session this worker
+  // kept for `server_addr`, so a new connection resumes instead of a full handshake.
   UpstreamConnection* open(const std::string& server_addr, const SocketAddress& address,
-                           UpstreamConnection::User* user, int* err);
+                           UpstreamConnection::User* user, int* err, const ClientTlsContext* tls = nullptr,
+                           const std::string& tls_name = {});
   // The exchange is done with `conn`: pooled if reusable and its server is still routed, else closed.
   void release(UpstreamConnection* conn);
 
@@ -66,6 +71,10 @@ class ConnPool {
   std::unordered_set<std::string> live_;         // servers in the current table
   bool live_known_ = false;                      // before the first table, everything is live
   size_t idle_total_ = 0;
+  // TLS: the last resumable session per server key, this worker's alone (no lock). Owned
+  // references (SSL_SESSION_free).
+  std::unordered_map<std::string, SSL_SESSION*> sessions_;
+  void keep_session(UpstreamConnection* conn);
 };
 
 }  // namespace turnout

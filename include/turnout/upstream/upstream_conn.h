@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "turnout/common/address.h"
@@ -20,6 +21,8 @@
 #include "turnout/http/parser.h"
 #include "turnout/net/deadlines.h"
 #include "turnout/net/stream.h"
+#include "turnout/tls/client_tls_context.h"
+#include "turnout/tls/tls_transport.h"
 
 namespace turnout {
 
@@ -60,7 +63,12 @@ class UpstreamConnection final : public Stream::Owner, public HttpParser::Events
 
   // Starts connecting (connect timeout armed); the user hears on_upstream_connected or
   // on_upstream_failed(ConnectFailed). A non-zero return means it could not even start.
-  int connect(User* user, const SocketAddress& address);
+  // With `tls` the connection speaks TLS to the server (`tls_name`: SNI and the name verified,
+  // `resume`: a session to offer); connected means the handshake is done, and a failed
+  // handshake (a certificate that does not verify) is a connect failure, logged with why. The
+  // connect timeout covers the handshake.
+  int connect(User* user, const SocketAddress& address, const ClientTlsContext* tls = nullptr,
+              const std::string& tls_name = {}, SSL_SESSION* resume = nullptr);
   // Takes over a pooled idle connection for a new request.
   void lease(User* user);
   // The request is about to be written: expect a response to `method`.
@@ -76,7 +84,10 @@ class UpstreamConnection final : public Stream::Owner, public HttpParser::Events
   State state() const { return state_; }
   const std::string& server_addr() const { return server_addr_; }
   // Whether it may go back to the pool after the current response.
-  bool reusable() const { return reusable_ && state_ == State::Busy; }
+  // A TLS connection only when its TLS layer is idle and clean (nothing half-read or queued).
+  bool reusable() const { return reusable_ && state_ == State::Busy && (!tls_ || tls_->idle_clean()); }
+  // The TLS layer (null for a plain connection): ConnPool keeps its session for the next one.
+  const TlsTransport* tls() const { return tls_.get(); }
   void set_not_reusable() { reusable_ = false; }
   uint64_t uses() const { return uses_; }
   bool response_started() const { return response_started_; }
@@ -110,6 +121,9 @@ class UpstreamConnection final : public Stream::Owner, public HttpParser::Events
   void on_timer();
   void on_connected(int status);
 
+  ChunkPool& chunks_;           // the worker's read chunks (for a TLS layer)
+  std::unique_ptr<TlsTransport> tls_;  // TLS between stream_ and its socket; freed after stream_'s
+                                       // close callback (declared first: destroyed last)
   Stream stream_;               // the socket
   ConnPool& pool_;              // owner: frees this after the socket's close callback
   Deadlines& deadlines_;        // the worker's; times deadline_
@@ -117,7 +131,9 @@ class UpstreamConnection final : public Stream::Owner, public HttpParser::Events
   const Timeouts& timeouts_;    // worker's settings
   ResponseHead head_;           // the response being parsed
   HttpParser parser_;           // response parser (fills head_: declared after it)
-  std::string server_addr_;     // pool key: the server's configured address
+  std::string server_addr_;     // pool key: the server's configured address (plus TLS parameters)
+  std::string tls_server_;      // TLS: the server's address and the name verified, for the log
+  std::string tls_name_;        //   line of a failed handshake
   User* user_ = nullptr;        // the leasing Exchange, or null when idle/closing
   const ChunkRef* cur_chunk_ = nullptr;  // chunk being parsed (for on_body zero-copy)
   State state_ = State::Connecting;

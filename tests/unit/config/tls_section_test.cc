@@ -129,9 +129,11 @@ TEST_CASE("an expired certificate loads with a warning that says when it expired
 }
 
 TEST_CASE("an app's tls towards its servers: verified by default, verify: false written out") {
+  CertDir d;
+  std::string ca = d.write("internal.pem", make_cert({.cn = "CA", .ca = true}).cert);
   std::string text = "listen: \"127.0.0.1:8080\"\n"
                      "apps:\n"
-                     "  a: { servers: [\"127.0.0.1:9001\"], tls: { ca: /etc/ssl/internal.pem, server_name: app.internal } }\n"
+                     "  a: { servers: [\"127.0.0.1:9001\"], tls: { ca: " + ca + ", server_name: app.internal } }\n"
                      "  b: { servers: [\"127.0.0.1:9002\"], tls: true }\n"
                      "  c: { servers: [\"127.0.0.1:9003\"], tls: { verify: false } }\n"
                      "  d: { servers: [\"127.0.0.1:9004\"] }\n"
@@ -141,7 +143,7 @@ TEST_CASE("an app's tls towards its servers: verified by default, verify: false 
   REQUIRE(r.ok());
   const Config& c = *r.config;
   REQUIRE(c.apps.at("a").tls);
-  CHECK(c.apps.at("a").tls->ca == "/etc/ssl/internal.pem");
+  CHECK(c.apps.at("a").tls->ca == ca);
   CHECK(c.apps.at("a").tls->server_name == "app.internal");
   CHECK(c.apps.at("a").tls->verify);
   REQUIRE(c.apps.at("b").tls);
@@ -155,4 +157,25 @@ TEST_CASE("an app's tls towards its servers: verified by default, verify: false 
                                 "routes:\n  example.com: [a]\n", "t.yaml");
   REQUIRE(bad.errors.size() == 1);
   CHECK(bad.errors[0].key == "apps.a.tls.verify");
+}
+
+TEST_CASE("an app's ca that cannot be read or holds no certificate is an error naming the line and key") {
+  CertDir d;
+  std::string missing = d.dir + "/missing.pem";
+  std::string empty = d.write("empty.pem", "not a certificate\n");
+  std::string text = "listen: \"127.0.0.1:8080\"\n"                                                   // 1
+                     "apps:\n"                                                                          // 2
+                     "  a: { servers: [\"127.0.0.1:9001\"], tls: { ca: " + missing + " } }\n"         // 3
+                     "  b: { servers: [\"127.0.0.1:9002\"], tls: { ca: " + empty + " } }\n"           // 4
+                     "  c: { servers: [\"127.0.0.1:9003\"], tls: { ca: " + missing + ", verify: false } }\n"  // 5
+                     "routes:\n  example.com: [a]\n";
+  LoadResult r = parse_config(text, "t.yaml");
+  INFO(all_errors(r));
+  REQUIRE(r.errors.size() == 2);  // verify: false never reads the ca
+  CHECK(r.errors[0].line == 3);
+  CHECK(r.errors[0].key == "apps.a.tls.ca");
+  CHECK(r.errors[0].message == "ca " + missing + ": No such file or directory");
+  CHECK(r.errors[1].line == 4);
+  CHECK(r.errors[1].key == "apps.b.tls.ca");
+  CHECK(r.errors[1].message.find("ca " + empty + ": ") == 0);
 }

@@ -321,3 +321,46 @@ TEST_CASE("rollback: an old table made current again as a new version") {
   auto v4 = apply_ok(*v3, {map("example2", "example.com")}, 4);
   CHECK(apps_of(*v4, "example.com") == "example:1,example2:1");
 }
+
+TEST_CASE("an app's tls: one client context per (ca, verify), kept by put-app and add-server, in the pool key") {
+  Config config = base_config();
+  config.apps["a"].servers = {{"127.0.0.1:9443", 1}};
+  config.apps["a"].tls = UpstreamTlsSpec{"", "", false};
+  config.apps["b"].servers = {{"127.0.0.1:9443", 1}};
+  config.apps["b"].tls = UpstreamTlsSpec{"", "app.internal", false};
+  config.apps["plain"].servers = {{"127.0.0.1:9443", 1}};
+  auto built = build_table(config, 1);
+  REQUIRE_MESSAGE(built.ok(), (built.ok() ? "" : built.error().message));
+  RouteTablePtr t = *built;
+  const App* a = t->find_app("a");
+  const App* b = t->find_app("b");
+  const App* plain = t->find_app("plain");
+  REQUIRE(a->tls_context != nullptr);
+  CHECK(a->tls_context == b->tls_context);  // same (ca, verify): one SSL_CTX
+  CHECK(plain->tls_context == nullptr);
+  CHECK(a->servers[0].tls_name == "127.0.0.1");  // no server_name: the server's host
+  CHECK(b->servers[0].tls_name == "app.internal");
+  // One server, three ways to reach it: pooled connections are never shared between them.
+  CHECK(plain->servers[0].pool_key == "127.0.0.1:9443");
+  CHECK(a->servers[0].pool_key != plain->servers[0].pool_key);
+  CHECK(a->servers[0].pool_key != b->servers[0].pool_key);
+
+  using Op = Change::Op;
+  auto replaced = apply_ok(*t, {put_app("b", {{"127.0.0.1:9444", 1}})});
+  const App* rb = replaced->find_app("b");
+  REQUIRE(rb->tls.has_value());
+  CHECK(rb->tls->server_name == "app.internal");
+  CHECK(rb->tls_context == b->tls_context);
+  CHECK(rb->servers[0].tls_name == "app.internal");
+  auto added = apply_ok(*replaced, {server_op(Op::AddServer, "a", "[::1]:9445")}, 3);
+  CHECK(added->find_app("a")->servers[1].tls_name == "::1");
+  CHECK(added->find_app("a")->servers[1].pool_key.find("[::1]:9445 tls") == 0);
+
+  // A ca that cannot be read fails the build, naming the app.
+  Config bad = base_config();
+  bad.apps["c"].servers = {{"127.0.0.1:9443", 1}};
+  bad.apps["c"].tls = UpstreamTlsSpec{"/nonexistent/ca.pem", "", true};
+  auto failed = build_table(bad, 1);
+  REQUIRE_FALSE(failed.ok());
+  CHECK(failed.error().message.find("app 'c': tls: ca /nonexistent/ca.pem") == 0);
+}

@@ -54,6 +54,7 @@ Config demo_config() {
   c.apps["example"].servers = {{"127.0.0.1:9001", 1}, {"127.0.0.1:9002", 2}};
   c.apps["example2"].servers = {{"127.0.0.1:9101", 1}, {"unix:/run/app2.sock", 5}};
   c.apps["example2"].health = HealthSpec{"/hc", Millis(2000), Millis(300), 1, 4};
+  c.apps["example2"].tls = UpstreamTlsSpec{"", "app.internal", false};
   c.apps["idle"].servers = {};
   c.routes["example.com"] = {{"example", 1}};
   c.routes["*.example.org"] = {{"example", 1}, {"example2", 3}};
@@ -115,7 +116,7 @@ RouteTablePtr load_ok(const std::string& path, const std::string& hash) {
 
 }  // namespace
 
-TEST_CASE("table <-> json round trip keeps apps, weights, health, wildcards and default") {
+TEST_CASE("table <-> json round trip keeps apps, weights, health, tls, wildcards and default") {
   RouteTablePtr t = demo_table(7);
   json j = table_to_json(*t);
   CHECK(j["routes"]["*.example.org"]["example2"] == 3);
@@ -133,6 +134,14 @@ TEST_CASE("table <-> json round trip keeps apps, weights, health, wildcards and 
   REQUIRE(app2->health.has_value());
   CHECK(app2->health->timeout == Millis(300));
   CHECK(app2->health->fall == 4);
+  // An app's TLS towards its servers survives the state file, verify: false included.
+  CHECK(j["apps"]["example2"]["tls"] == json{{"ca", ""}, {"server_name", "app.internal"}, {"verify", false}});
+  CHECK_FALSE(j["apps"]["example"].contains("tls"));
+  REQUIRE(app2->tls.has_value());
+  CHECK(app2->tls->server_name == "app.internal");
+  CHECK_FALSE(app2->tls->verify);
+  CHECK(app2->tls_context != nullptr);
+  CHECK((*back)->find_app("example")->tls_context == nullptr);
   REQUIRE((*back)->lookup("a.b.example.org") != nullptr);
   CHECK((*back)->lookup("a.b.example.org")->apps.size() == 2);
 
@@ -155,6 +164,8 @@ TEST_CASE("table_from_json rejects malformed tables without throwing") {
       [&] { json j = good; j["routes"]["example.com"]["example"] = "1"; return j; }(),
       [&] { json j = good; j["default_app"] = 3; return j; }(),
       [&] { json j = good; j["apps"]["example2"]["health"]["rise"] = -1; return j; }(),
+      [&] { json j = good; j["apps"]["example2"]["tls"]["verify"] = "no"; return j; }(),
+      [&] { json j = good; j["apps"]["example2"]["tls"] = true; return j; }(),
   };
   for (const json& c : cases) {
     CAPTURE(c.dump());

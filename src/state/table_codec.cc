@@ -1,4 +1,4 @@
-// Table and change <-> JSON for the state file (journal.h). nlohmann::json is only ever read
+// Table and change <-> JSON for the state file (state_store.h). nlohmann::json is only ever read
 // through type-checked accessors here, so a malformed state file yields an Error, not a throw.
 #include <array>
 

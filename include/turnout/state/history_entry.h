@@ -1,6 +1,6 @@
 // One entry of the change history: what made a table version, and the rollback undo stack.
 // Kept in memory by app/Server for the last versions, persisted beside each version in the
-// state file (state/journal.h) so the history survives a restart, and shown by GET /v1/history.
+// state file (state/state_store.h) so the history survives a restart, and shown by GET /v1/history.
 #pragma once
 
 #include <cstdint>

@@ -346,4 +346,13 @@ TEST_CASE("session_tickets: false issues no TLS 1.2 ticket and resumes from the 
   CHECK(s2.server_resumed);
   SSL_SESSION_free(s1.session);
   SSL_SESSION_free(s2.session);
+
+  // TLS 1.3 gets a stateful ticket: a session id resumed from the same cache, no key involved.
+  Outcome t1 = handshake(**ctx, certs, f.ca, {.sni = "www.example.com"});
+  REQUIRE(t1.ok);
+  REQUIRE(t1.version == TLS1_3_VERSION);
+  Outcome t2 = handshake(**ctx, certs, f.ca, {.sni = "www.example.com", .resume = t1.session});
+  CHECK(t2.server_resumed);
+  SSL_SESSION_free(t1.session);
+  SSL_SESSION_free(t2.session);
 }

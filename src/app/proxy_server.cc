@@ -29,6 +29,13 @@ int64_t unix_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
+
+// Until the ring's encrypting key is due for replacement: never negative, and never beyond one
+// rotation interval even if the wall clock jumped back.
+uint64_t ticket_rotation_delay_ms(const TicketKeyRing& ring) {
+  int64_t interval = std::chrono::duration_cast<std::chrono::milliseconds>(TicketKeyRing::kRotation).count();
+  return static_cast<uint64_t>(std::clamp<int64_t>(ring.next_rotation_unix_ms() - unix_ms(), 0, interval));
+}
 }  // namespace
 
 struct ServerCallbacks {
@@ -109,8 +116,7 @@ void ProxyServer::rotate_ticket_keys() {
     uv_timer_start(&ticket_timer_, ServerCallbacks::on_ticket_rotation, kTicketRetryMs, 0);
     return;
   }
-  int64_t due = tickets_->next_rotation_unix_ms() - unix_ms();
-  uv_timer_start(&ticket_timer_, ServerCallbacks::on_ticket_rotation, static_cast<uint64_t>(std::max<int64_t>(0, due)), 0);
+  uv_timer_start(&ticket_timer_, ServerCallbacks::on_ticket_rotation, ticket_rotation_delay_ms(*tickets_), 0);
 }
 
 Result<void> ProxyServer::start_admin() {
@@ -202,8 +208,7 @@ int ProxyServer::run() {
   ticket_timer_.data = this;
   if (tickets_) {
     // Keys handed over keep their schedule: the current one is replaced when it would have been.
-    int64_t due = tickets_->next_rotation_unix_ms() - unix_ms();
-    uv_timer_start(&ticket_timer_, ServerCallbacks::on_ticket_rotation, static_cast<uint64_t>(std::max<int64_t>(0, due)), 0);
+    uv_timer_start(&ticket_timer_, ServerCallbacks::on_ticket_rotation, ticket_rotation_delay_ms(*tickets_), 0);
   }
 
   // Ready: workers accept and the admin API answers. systemd (Type=notify) hears it first, and

@@ -28,12 +28,12 @@
 #include "turnout/app/listen_set.h"
 #include "turnout/app/stats_collector.h"
 #include "turnout/app/table_publisher.h"
-#include "turnout/tls/ticket_key_ring.h"
 #include "turnout/app/upgrade.h"
 #include "turnout/app/worker.h"
 #include "turnout/config/config.h"
 #include "turnout/net/event_queue.h"
 #include "turnout/proxy/proxy_context.h"
+#include "turnout/tls/ticket_key_ring.h"
 
 namespace turnout {
 

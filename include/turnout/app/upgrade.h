@@ -3,13 +3,14 @@
 // Old process: upgrade() (SIGUSR2 or POST /v1/upgrade) spawns the new binary with --takeover;
 // the new process connects to our admin socket and asks for takeover(fd); a thread sends it the
 // listening sockets, the admin sockets, the listen claims, the live table and the TLS session
-// ticket keys (app/handoff.h) and waits for READY; then the waiters are answered and the `taken_over` hook drains this process.
+// ticket keys (app/handoff.h) and waits for READY; then the waiters are answered and the
+// `taken_over` hook drains this process.
 // While handing over, changes are refused (handing_over()) and admin connections queue for the
 // new process.
 //
 // New process: adopt_handoff() before the loop runs (sockets into the ListenSet, table, ticket
-// keys and admin descriptors kept here), adopt_admin() and claim_listeners() while starting, confirm_ready()
-// once workers accept and the admin API answers.
+// keys and admin descriptors kept here), adopt_admin() and claim_listeners() while starting,
+// confirm_ready() once workers accept and the admin API answers.
 //
 // Owner: app/ProxyServer, main loop thread (the hand-off thread posts its result through
 // `inbox`). The destructor joins that thread and closes any descriptor still held.

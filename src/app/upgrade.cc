@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include <nlohmann/json.hpp>
+#include <openssl/crypto.h>
 
 #include "turnout/app/handoff.h"
 #include "turnout/common/log.h"
@@ -48,6 +49,11 @@ Result<void> Upgrade::adopt_handoff() {
     return make_error(ErrorKind::Internal, "hand-off: " + table.error().message);
   }
   table_ = *table;
+  if (auto k = j.find("ticket_keys"); k != j.end() && k->is_string()) {
+    ticket_keys_ = k->get<std::string>();
+    OPENSSL_cleanse(k->get_ref<std::string&>().data(), k->get_ref<std::string&>().size());
+  }
+  OPENSSL_cleanse(got->payload.data(), got->payload.size());
   // Which received fd is which: listeners[a] = fd indexes of address a; admin_unix, admin_tcp.
   auto take = [&](int idx) {
     if (idx < 0 || static_cast<size_t>(idx) >= fds.size()) return -1;
@@ -116,6 +122,13 @@ Result<void> Upgrade::adopt_handoff() {
     for (int fd : socks) ::close(fd);
   }
   return {};
+}
+
+std::string Upgrade::take_ticket_keys() {
+  std::string keys = ticket_keys_;
+  OPENSSL_cleanse(ticket_keys_.data(), ticket_keys_.size());
+  ticket_keys_.clear();
+  return keys;
 }
 
 Result<void> Upgrade::adopt_admin(AdminServer& admin) {
@@ -249,12 +262,22 @@ void Upgrade::takeover(int fd) {
     }
   }
   j["claims"] = claims;
+  // The successor opens the session tickets we issued: clients resume across the upgrade. The
+  // keys travel only on this connection, to the process that takes over our sockets.
+  if (hooks_.ticket_keys) {
+    std::string keys = hooks_.ticket_keys();
+    if (!keys.empty()) j["ticket_keys"] = keys;
+    OPENSSL_cleanse(keys.data(), keys.size());
+  }
   std::string payload = j.dump();
+  if (auto k = j.find("ticket_keys"); k != j.end())
+    OPENSSL_cleanse(k->get_ref<std::string&>().data(), k->get_ref<std::string&>().size());
   TLOG_INFO("upgrade: handing over", "sockets={} version={}", fds.size(), live->version());
   if (handoff_thread_.joinable()) handoff_thread_.join();
   // Blocking sends and the wait for READY run on their own thread; the loop keeps serving.
   handoff_thread_ = std::thread([this, fd, fds = std::move(fds), payload = std::move(payload)] {
     Result<void> r = send_handoff(fd, fds, payload);
+    OPENSSL_cleanse(const_cast<char*>(payload.data()), payload.size());
     if (r) r = wait_ready(fd, 120000);
     ::close(fd);
     inbox_.post([this, r] { on_handoff_result(r); });

@@ -17,6 +17,9 @@ constexpr const char* kTls12Ciphers =
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 constexpr const char* kGroups = "X25519:P-256:P-384";
+// Sessions kept for TLS 1.2 clients without tickets (and TLS 1.3 with session_tickets: false);
+// the oldest are evicted beyond it. About 20k sessions of a few hundred bytes each.
+constexpr long kSessionCacheSize = 20480;
 
 int state_index() {
   static int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
@@ -139,7 +142,8 @@ bool offers_ecdsa(const unsigned char* ext, size_t len) {
 
 }  // namespace tls_hello
 
-Result<std::shared_ptr<ServerTlsContext>> ServerTlsContext::create(const ServerTlsSettings& settings) {
+Result<std::shared_ptr<ServerTlsContext>> ServerTlsContext::create(const ServerTlsSettings& settings,
+                                                                 TicketKeyRingPtr tickets) {
   ERR_clear_error();
   std::shared_ptr<ServerTlsContext> t(new ServerTlsContext());
   t->settings_ = settings;
@@ -154,6 +158,8 @@ Result<std::shared_ptr<ServerTlsContext>> ServerTlsContext::create(const ServerT
   SSL_CTX_set_min_proto_version(ctx, settings.min_tls13 ? TLS1_3_VERSION : TLS1_2_VERSION);
   SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
   uint64_t opts = SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION;  // and client renegotiation is off by default in 3.0
+  // Without tickets TLS 1.2 resumes by session id and TLS 1.3 by stateful tickets (OpenSSL sends a
+  // session id as the ticket), both from the session cache below: no key seals session state.
   if (!settings.session_tickets) opts |= SSL_OP_NO_TICKET;
   SSL_CTX_set_options(ctx, opts);
   // One TLS 1.3 ticket per handshake, not OpenSSL's two: the second costs a session copy, its
@@ -169,7 +175,14 @@ Result<std::shared_ptr<ServerTlsContext>> ServerTlsContext::create(const ServerT
   static const unsigned char kSidContext[] = "turnout";
   SSL_CTX_set_session_id_context(ctx, kSidContext, sizeof kSidContext - 1);
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
-  SSL_CTX_sess_set_cache_size(ctx, 20480);
+  SSL_CTX_sess_set_cache_size(ctx, kSessionCacheSize);
+  // One lifetime for cached sessions and tickets (the hint sent with each): keys are kept for
+  // decryption exactly that long after they stop encrypting.
+  SSL_CTX_set_timeout(ctx, static_cast<long>(TicketKeyRing::kLifetime.count()));
+  if (settings.session_tickets && tickets) {
+    t->tickets_ = std::move(tickets);
+    t->tickets_->install(ctx);
+  }
   SSL_CTX_set_client_hello_cb(ctx, on_client_hello, nullptr);
   if (!t->alpn_wire_.empty()) SSL_CTX_set_alpn_select_cb(ctx, on_alpn, &t->alpn_wire_);
   return t;

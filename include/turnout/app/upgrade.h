@@ -2,14 +2,15 @@
 //
 // Old process: upgrade() (SIGUSR2 or POST /v1/upgrade) spawns the new binary with --takeover;
 // the new process connects to our admin socket and asks for takeover(fd); a thread sends it the
-// listening sockets, the admin sockets, the listen claims and the live table (app/handoff.h) and
-// waits for READY; then the waiters are answered and the `taken_over` hook drains this process.
+// listening sockets, the admin sockets, the listen claims, the live table and the TLS session
+// ticket keys (app/handoff.h) and waits for READY; then the waiters are answered and the
+// `taken_over` hook drains this process.
 // While handing over, changes are refused (handing_over()) and admin connections queue for the
 // new process.
 //
-// New process: adopt_handoff() before the loop runs (sockets into the ListenSet, table and admin
-// descriptors kept here), adopt_admin() and claim_listeners() while starting, confirm_ready()
-// once workers accept and the admin API answers.
+// New process: adopt_handoff() before the loop runs (sockets into the ListenSet, table, ticket
+// keys and admin descriptors kept here), adopt_admin() and claim_listeners() while starting,
+// confirm_ready() once workers accept and the admin API answers.
 //
 // Owner: app/ProxyServer, main loop thread (the hand-off thread posts its result through
 // `inbox`). The destructor joins that thread and closes any descriptor still held.
@@ -42,6 +43,7 @@ class Upgrade {
     std::function<RouteTablePtr()> live_table;  // what a successor gets
     std::function<bool()> shutting_down;        // this process is draining
     std::function<void()> taken_over;           // the successor runs: drain and exit
+    std::function<std::string()> ticket_keys;   // TicketKeyRing::encode() of ours ("" = none)
   };
   // `binary` is what an upgrade execs; `config` and `listeners` are the server's (outlive this).
   Upgrade(const Config& config, std::string binary, EventQueue& inbox, ListenSet& listeners, Hooks hooks);
@@ -53,6 +55,9 @@ class Upgrade {
   // Asks the running turnout (on our admin socket) for its sockets and live table.
   Result<void> adopt_handoff();
   RouteTablePtr handed_over_table() const { return table_; }
+  // The old process's ticket keys (TicketKeyRing::encode()), moved out and wiped here; "" if it
+  // sent none (an older binary), when tickets it issued cannot be opened.
+  std::string take_ticket_keys();
   // Starts `admin` on the received admin descriptors (owned by it from now on).
   Result<void> adopt_admin(AdminServer& admin);
   // Holds a claim on every listen address: the old process's carry over, new ones are claimed.
@@ -88,6 +93,7 @@ class Upgrade {
   // New process, until run() has them in place.
   int handoff_sock_ = -1;                      // the connection to the old one until READY
   RouteTablePtr table_;                        // the live table received
+  std::string ticket_keys_;                    // ticket keys received (secret), until taken
   std::vector<int> admin_fds_;                 // admin unix + tcp fds received (-1 = none)
   std::map<std::string, int> claims_;          // claims received, addr -> fd
   // Old process.

@@ -20,6 +20,7 @@
 
 #include "turnout/common/error.h"
 #include "turnout/tls/certificate_set.h"
+#include "turnout/tls/ticket_key_ring.h"
 
 typedef struct ssl_st SSL;
 typedef struct ssl_ctx_st SSL_CTX;
@@ -43,7 +44,10 @@ struct TlsHandshakeState {
 
 class ServerTlsContext {
  public:
-  static Result<std::shared_ptr<ServerTlsContext>> create(const ServerTlsSettings& settings);
+  // With session_tickets, tickets are sealed with `tickets` (the process's ring, shared by every
+  // context it builds); without a ring, OpenSSL's own keys of this one context (unit tests).
+  static Result<std::shared_ptr<ServerTlsContext>> create(const ServerTlsSettings& settings,
+                                                          TicketKeyRingPtr tickets = nullptr);
   ~ServerTlsContext();
   ServerTlsContext(const ServerTlsContext&) = delete;
   ServerTlsContext& operator=(const ServerTlsContext&) = delete;
@@ -58,6 +62,7 @@ class ServerTlsContext {
   ServerTlsContext() = default;
   SSL_CTX* ctx_ = nullptr;  // owned
   ServerTlsSettings settings_;
+  TicketKeyRingPtr tickets_;  // shared with the process and its other contexts; outlives ctx_'s callback
   std::string alpn_wire_;   // settings_.alpn in ALPN wire format, for the select callback
 };
 

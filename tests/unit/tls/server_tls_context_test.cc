@@ -278,3 +278,96 @@ TEST_CASE("ClientHello extensions are parsed strictly") {
   const unsigned char rsa[] = {0, 4, 0x08, 0x04, 0x04, 0x01};
   CHECK_FALSE(tls_hello::offers_ecdsa(rsa, sizeof rsa));
 }
+
+TEST_CASE("tickets sealed with the process's ring resume on every context built with it") {
+  Fixture f;
+  auto certs = f.set("");
+  auto ring = TicketKeyRing::create(0);
+  REQUIRE(ring.ok());
+  // Two contexts, as after a reload that rebuilt the context: one ring, so one set of tickets.
+  auto a = ServerTlsContext::create({}, *ring);
+  auto b = ServerTlsContext::create({.alpn = {"h2", "http/1.1"}}, *ring);
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  for (int max : {0, TLS1_2_VERSION}) {
+    CAPTURE(max);
+    Outcome first = handshake(**a, certs, f.ca, {.sni = "www.example.com", .max_version = max});
+    REQUIRE(first.ok);
+    REQUIRE(first.session);
+    CHECK(SSL_SESSION_has_ticket(first.session) == 1);
+    Outcome other = handshake(**b, certs, f.ca, {.sni = "www.example.com", .max_version = max, .resume = first.session});
+    CHECK(other.ok);
+    CHECK(other.server_resumed);
+    SSL_SESSION_free(first.session);
+    SSL_SESSION_free(other.session);
+  }
+
+  // A context with OpenSSL's own keys (another process) cannot open them: a full handshake.
+  auto foreign = ServerTlsContext::create({});
+  REQUIRE(foreign.ok());
+  Outcome first = handshake(**a, certs, f.ca, {.sni = "www.example.com"});
+  REQUIRE(first.ok);
+  Outcome elsewhere = handshake(**foreign, certs, f.ca, {.sni = "www.example.com", .resume = first.session});
+  CHECK(elsewhere.ok);
+  CHECK_FALSE(elsewhere.server_resumed);
+  SSL_SESSION_free(elsewhere.session);
+
+  // A copy of the ring (the upgrade hand-off) opens them in another process.
+  auto copy = TicketKeyRing::decode((*ring)->encode());
+  REQUIRE(copy.ok());
+  auto successor = ServerTlsContext::create({}, *copy);
+  REQUIRE(successor.ok());
+  Outcome after = handshake(**successor, certs, f.ca, {.sni = "www.example.com", .resume = first.session});
+  CHECK(after.ok);
+  CHECK(after.server_resumed);
+  SSL_SESSION_free(after.session);
+  SSL_SESSION_free(first.session);
+}
+
+TEST_CASE("after rotation the previous key still resumes; a retired key gets a full handshake, not an error") {
+  Fixture f;
+  auto certs = f.set("");
+  auto ring = TicketKeyRing::create(0);
+  REQUIRE(ring.ok());
+  auto ctx = ServerTlsContext::create({}, *ring);
+  REQUIRE(ctx.ok());
+  Outcome first = handshake(**ctx, certs, f.ca, {.sni = "www.example.com"});
+  REQUIRE(first.ok);
+  REQUIRE((*ring)->rotate(1).ok());
+  Outcome second = handshake(**ctx, certs, f.ca, {.sni = "www.example.com", .resume = first.session});
+  CHECK(second.ok);
+  CHECK(second.server_resumed);
+  for (size_t i = 0; i < TicketKeyRing::kKeep; ++i) REQUIRE((*ring)->rotate(2 + static_cast<int64_t>(i)).ok());
+  Outcome late = handshake(**ctx, certs, f.ca, {.sni = "www.example.com", .resume = first.session});
+  CHECK(late.ok);
+  CHECK_FALSE(late.server_resumed);
+  CHECK(late.client_alert == -1);
+  SSL_SESSION_free(first.session);
+  SSL_SESSION_free(second.session);
+  SSL_SESSION_free(late.session);
+}
+
+TEST_CASE("session_tickets: false issues no TLS 1.2 ticket and resumes from the cache instead") {
+  Fixture f;
+  auto certs = f.set("");
+  auto ring = TicketKeyRing::create(0);
+  REQUIRE(ring.ok());
+  auto ctx = ServerTlsContext::create({.session_tickets = false}, *ring);
+  REQUIRE(ctx.ok());
+  Outcome s1 = handshake(**ctx, certs, f.ca, {.sni = "www.example.com", .max_version = TLS1_2_VERSION});
+  REQUIRE(s1.ok);
+  CHECK(SSL_SESSION_has_ticket(s1.session) == 0);
+  Outcome s2 = handshake(**ctx, certs, f.ca, {.sni = "www.example.com", .max_version = TLS1_2_VERSION, .resume = s1.session});
+  CHECK(s2.server_resumed);
+  SSL_SESSION_free(s1.session);
+  SSL_SESSION_free(s2.session);
+
+  // TLS 1.3 gets a stateful ticket: a session id resumed from the same cache, no key involved.
+  Outcome t1 = handshake(**ctx, certs, f.ca, {.sni = "www.example.com"});
+  REQUIRE(t1.ok);
+  REQUIRE(t1.version == TLS1_3_VERSION);
+  Outcome t2 = handshake(**ctx, certs, f.ca, {.sni = "www.example.com", .resume = t1.session});
+  CHECK(t2.server_resumed);
+  SSL_SESSION_free(t1.session);
+  SSL_SESSION_free(t2.session);
+}

@@ -1,6 +1,7 @@
 #include "turnout/tls/certificate.h"
 
 #include "turnout/common/file.h"
+#include "openssl_util.h"
 
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
@@ -21,18 +22,7 @@
 namespace turnout {
 namespace {
 
-// The oldest error OpenSSL queued, as text, and the queue cleared (so the next call starts clean).
-std::string openssl_error() {
-  unsigned long e = ERR_get_error();
-  std::string out = "unknown OpenSSL error";
-  if (e != 0) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    out = buf;
-  }
-  ERR_clear_error();
-  return out;
-}
+using tls_detail::openssl_error;
 
 std::string name_text(const X509_NAME* n) {
   BIO* b = BIO_new(BIO_s_mem());

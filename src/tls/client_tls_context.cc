@@ -9,22 +9,14 @@
 #include <cstdio>
 #include <cstring>
 
+#include "openssl_util.h"
+
 namespace turnout {
 namespace {
 
-// Same TLS 1.2 profile as the listeners: forward secrecy and AEAD only.
-constexpr const char* kTls12Ciphers =
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
-    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
-    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+using tls_detail::kTls12Ciphers;
+using tls_detail::openssl_error;
 
-std::string openssl_error() {
-  unsigned long e = ERR_get_error();
-  char buf[256] = "unknown OpenSSL error";
-  if (e != 0) ERR_error_string_n(e, buf, sizeof buf);
-  ERR_clear_error();
-  return buf;
-}
 
 bool is_ip(const std::string& name) {
   unsigned char buf[16];

@@ -6,16 +6,15 @@
 
 #include <fmt/format.h>
 
+#include "openssl_util.h"
+
 
 namespace turnout {
 namespace {
 
-// TLS 1.2 suites: forward secrecy and AEAD only (the usual "intermediate" profile). TLS 1.3
-// suites are OpenSSL's defaults, all of them AEAD.
-constexpr const char* kTls12Ciphers =
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
-    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
-    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+using tls_detail::kTls12Ciphers;
+using tls_detail::openssl_error;
+
 constexpr const char* kGroups = "X25519:P-256:P-384";
 // Sessions kept for TLS 1.2 clients without tickets (and TLS 1.3 with session_tickets: false);
 // the oldest are evicted beyond it. About 20k sessions of a few hundred bytes each.
@@ -24,14 +23,6 @@ constexpr long kSessionCacheSize = 20480;
 int state_index() {
   static int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
   return index;
-}
-
-std::string openssl_error() {
-  unsigned long e = ERR_get_error();
-  char buf[256] = "unknown OpenSSL error";
-  if (e != 0) ERR_error_string_n(e, buf, sizeof buf);
-  ERR_clear_error();
-  return buf;
 }
 
 bool offers_tls13(SSL* ssl) {

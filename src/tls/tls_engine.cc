@@ -7,6 +7,8 @@
 
 #include <cstring>
 
+#include "openssl_util.h"
+
 namespace turnout {
 
 // The engine's BIO: reads serve the current feed() in place; writes append to the output.
@@ -60,15 +62,6 @@ struct TlsEngineBio {
   }
 };
 
-namespace {
-std::string take_openssl_error() {
-  unsigned long e = ERR_get_error();
-  char buf[256] = "TLS protocol error";
-  if (e != 0) ERR_error_string_n(e, buf, sizeof buf);
-  ERR_clear_error();
-  return buf;
-}
-}  // namespace
 
 TlsEngine::TlsEngine(SSL* ssl, Role role) : ssl_(ssl), client_(role == Role::Client) {
   bio_ = BIO_new(TlsEngineBio::method());
@@ -106,7 +99,7 @@ bool TlsEngine::fail_from(int rc) {
       return true;
     default:
       state_ = State::Failed;
-      error_ = e == SSL_ERROR_SSL ? take_openssl_error() : "TLS error " + std::to_string(e);
+      error_ = e == SSL_ERROR_SSL ? tls_detail::openssl_error("TLS protocol error") : "TLS error " + std::to_string(e);
       // A client that refused the server's certificate: say why in the verifier's words.
       if (long v = SSL_get_verify_result(ssl_); client_ && v != X509_V_OK)
         error_ = std::string("certificate verify failed: ") + X509_verify_cert_error_string(v);

@@ -5,8 +5,6 @@
 
 #include <algorithm>
 
-#include <openssl/crypto.h>
-
 #include "turnout/admin/prometheus.h"
 #include "turnout/admin/status_json.h"
 #include "turnout/app/drain_wait.h"
@@ -23,18 +21,10 @@ namespace turnout {
 namespace {
 constexpr uint64_t kStatsIntervalMs = 250;   // per-worker stats snapshot refresh
 constexpr uint64_t kDrainPollMs = 50;
-constexpr uint64_t kTicketRetryMs = 60 * 1000;  // after a failed rotation (CSPRNG failure)
 
 int64_t unix_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-// Until the ring's encrypting key is due for replacement: never negative, and never beyond one
-// rotation interval even if the wall clock jumped back.
-uint64_t ticket_rotation_delay_ms(const TicketKeyRing& ring) {
-  int64_t interval = std::chrono::duration_cast<std::chrono::milliseconds>(TicketKeyRing::kRotation).count();
-  return static_cast<uint64_t>(std::clamp<int64_t>(ring.next_rotation_unix_ms() - unix_ms(), 0, interval));
 }
 }  // namespace
 
@@ -42,7 +32,6 @@ struct ServerCallbacks {
   static void on_signal(uv_signal_t* h, int signum) { static_cast<ProxyServer*>(h->data)->on_signal(signum); }
   static void on_stats(uv_timer_t* t) { static_cast<ProxyServer*>(t->data)->stats_.collect(); }
   static void on_drain(uv_timer_t* t) { static_cast<ProxyServer*>(t->data)->check_drained(); }
-  static void on_ticket_rotation(uv_timer_t* t) { static_cast<ProxyServer*>(t->data)->rotate_ticket_keys(); }
 };
 
 ProxyServer::ProxyServer(Config config, std::string binary, bool takeover)
@@ -51,7 +40,7 @@ ProxyServer::ProxyServer(Config config, std::string binary, bool takeover)
       upgrade_(config_, std::move(binary), inbox_, listeners_,
                Upgrade::Hooks{[this] { return publisher_.current(); }, [this] { return shutting_down_; },
                               [this] { begin_shutdown(); },
-                              [this] { return tickets_ ? tickets_->encode() : std::string(); }}) {
+                              [this] { return tickets_.encode(); }}) {
   publisher_.set_gate([this] { return refusal(); });
 }
 
@@ -76,47 +65,13 @@ ProxySettingsPtr ProxyServer::make_settings(const Config& c) const {
     // go on serving resumptions.
     if (settings_ && settings_->tls && settings_->tls->settings() == ts) {
       s->tls = settings_->tls;
-    } else if (auto ctx = ServerTlsContext::create(ts, tickets_)) {
+    } else if (auto ctx = ServerTlsContext::create(ts, tickets_.ring())) {
       s->tls = *ctx;
     } else {
       TLOG_ERROR("TLS context", "error={}", log_quote(ctx.error().message));
     }
   }
   return s;
-}
-
-void ProxyServer::start_ticket_keys() {
-  if (takeover_) {
-    std::string handed = upgrade_.take_ticket_keys();
-    if (!handed.empty()) {
-      auto ring = TicketKeyRing::decode(handed);
-      OPENSSL_cleanse(handed.data(), handed.size());
-      if (ring) {
-        tickets_ = *ring;
-        TLOG_INFO("upgrade: took over the TLS session ticket keys", "keys={}", tickets_->size());
-        return;
-      }
-      TLOG_WARN("upgrade: unusable TLS session ticket keys; earlier tickets get full handshakes", "error={}",
-                log_quote(ring.error().message));
-    }
-  }
-  auto ring = TicketKeyRing::create(unix_ms());
-  if (ring) {
-    tickets_ = *ring;
-  } else {
-    // Each TLS context then keeps OpenSSL's own keys: resumption per context only.
-    TLOG_ERROR("TLS session ticket keys", "error={}", log_quote(ring.error().message));
-  }
-}
-
-void ProxyServer::rotate_ticket_keys() {
-  // One writer, on the main loop; workers read the ring in their ticket callbacks.
-  if (auto r = tickets_->rotate(unix_ms()); !r) {
-    TLOG_ERROR("TLS session ticket keys not rotated; retrying", "error={}", log_quote(r.error().message));
-    uv_timer_start(&ticket_timer_, ServerCallbacks::on_ticket_rotation, kTicketRetryMs, 0);
-    return;
-  }
-  uv_timer_start(&ticket_timer_, ServerCallbacks::on_ticket_rotation, ticket_rotation_delay_ms(*tickets_), 0);
 }
 
 Result<void> ProxyServer::start_admin() {
@@ -151,7 +106,7 @@ int ProxyServer::run() {
   }
   uv_loop_init(&loop_);
   inbox_.init(&loop_);
-  start_ticket_keys();
+  tickets_.start_ring(takeover_ ? upgrade_.take_ticket_keys() : std::string());
   settings_ = make_settings(config_);
   // Nothing that could harm a running turnout happens before the admin socket is ours: a second
   // turnout started by mistake on the same config stops here, before it touches the state file.
@@ -204,12 +159,7 @@ int ProxyServer::run() {
   uv_timer_start(&stats_timer_, ServerCallbacks::on_stats, 0, kStatsIntervalMs);
   uv_timer_init(&loop_, &drain_timer_);
   drain_timer_.data = this;
-  uv_timer_init(&loop_, &ticket_timer_);
-  ticket_timer_.data = this;
-  if (tickets_) {
-    // Keys handed over keep their schedule: the current one is replaced when it would have been.
-    uv_timer_start(&ticket_timer_, ServerCallbacks::on_ticket_rotation, ticket_rotation_delay_ms(*tickets_), 0);
-  }
+  tickets_.start_timer(&loop_);
 
   // Ready: workers accept and the admin API answers. systemd (Type=notify) hears it first, and
   // after an upgrade it learns the new main pid here, before the old process is told below that
@@ -400,7 +350,6 @@ void ProxyServer::finish_shutdown() {
   if (admin_) admin_->close();
   uv_timer_stop(&stats_timer_);
   uv_timer_stop(&drain_timer_);
-  uv_timer_stop(&ticket_timer_);
   for (auto& w : workers_) w->post([](Worker& worker) { worker.stop(); });
   for (auto& w : workers_) w->join();
   // Workers are gone: nothing posts to the inbox any more; run what they posted last.
@@ -414,7 +363,7 @@ void ProxyServer::finish_shutdown() {
   upgrade_.close();  // the new process, if any, outlives us
   uv_close(reinterpret_cast<uv_handle_t*>(&stats_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
-  uv_close(reinterpret_cast<uv_handle_t*>(&ticket_timer_), nullptr);
+  tickets_.close();
   inbox_.close();
   workers_.clear();
 }

@@ -30,10 +30,10 @@
 #include "turnout/app/table_publisher.h"
 #include "turnout/app/upgrade.h"
 #include "turnout/app/worker.h"
+#include "turnout/app/ticket_key_rotation.h"
 #include "turnout/config/config.h"
 #include "turnout/net/event_queue.h"
 #include "turnout/proxy/proxy_context.h"
-#include "turnout/tls/ticket_key_ring.h"
 
 namespace turnout {
 
@@ -78,8 +78,6 @@ class ProxyServer final : public AdminActions, private TableSubscribers {
   void check_drained();
   void finish_shutdown();
   ProxySettingsPtr make_settings(const Config& c) const;
-  void start_ticket_keys();                 // from the hand-off or fresh, before any TLS context
-  void rotate_ticket_keys();
 
   Config config_;                           // the live config (listen and workers: as started)
   bool takeover_ = false;                   // this process started by taking over another
@@ -89,8 +87,7 @@ class ProxyServer final : public AdminActions, private TableSubscribers {
   uv_signal_t sig_usr1_{};                  // reopens the access log (logrotate)
   uv_timer_t stats_timer_{};                // refreshes the per-worker stats snapshot
   uv_timer_t drain_timer_{};                // drain progress / deadline
-  uv_timer_t ticket_timer_{};               // rotates the TLS session ticket keys
-  TicketKeyRingPtr tickets_;                // the process's ticket keys, in every server TLS context
+  TicketKeyRotation tickets_;               // the process's ticket keys, in every server TLS context
   std::unique_ptr<AdminServer> admin_;
   std::unique_ptr<ListenOwner> owner_;      // claims on the listen addresses (one turnout each)
   std::unique_ptr<HealthChecker> health_;   // active checks (apps with a `health` section)

@@ -12,7 +12,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${TURNOUT_DEMO_NO_BUILD:-0}" != 1 ]; then
   scripts/install-deps.sh
-  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  launcher=()  # ccache where installed (see scripts/test.sh)
+  if command -v ccache >/dev/null; then
+    launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  fi
+  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${launcher[@]}" >/dev/null
   cmake --build build -j "$(nproc)" --target turnout turnout-backend
 fi
 app_pids=()

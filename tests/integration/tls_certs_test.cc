@@ -23,64 +23,13 @@
 #include <vector>
 
 #include "integration/harness.h"
+#include "integration/tls_pki.h"
 #include "integration/process_sweeper.h"
 
 using namespace turnout::test;
 using json = nlohmann::json;
 
 namespace {
-
-struct Run {
-  int code = -1;
-  std::string out;
-};
-
-// Runs a shell command (stderr joined to stdout), at most 20 s.
-Run run(const std::string& cmd) {
-  Run r;
-  FILE* p = ::popen(("timeout 20 " + cmd + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  int st = ::pclose(p);
-  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
-
-// A test CA and the certificates it issues (ECDSA P-256), in a temp dir.
-struct Pki {
-  TempDir dir;
-  Pki() {
-    Run ca = run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=TestCA"
-                 " -keyout " + dir.file("ca.key") + " -out " + dir.file("ca.crt"));
-    REQUIRE_MESSAGE(ca.code == 0, ca.out);
-  }
-  std::string ca() const { return dir.file("ca.crt"); }
-  std::string crt(const std::string& file) const { return dir.file(file + ".crt"); }
-  std::string key(const std::string& file) const { return dir.file(file + ".key"); }
-  // Issues `file`.crt/.key with CN=`file` for one DNS name.
-  void issue(const std::string& file, const std::string& dns) {
-    std::string csr = dir.file(file + ".csr"), ext = dir.file(file + ".ext");
-    Run req = run("openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=" + file + " -keyout " +
-                  key(file) + " -out " + csr);
-    REQUIRE_MESSAGE(req.code == 0, req.out);
-    dir.write(file + ".ext", "subjectAltName=DNS:" + dns + "\n");
-    Run x = run("openssl x509 -req -in " + csr + " -CA " + ca() + " -CAkey " + dir.file("ca.key") +
-                " -CAcreateserial -days 10 -extfile " + ext + " -out " + crt(file));
-    REQUIRE_MESSAGE(x.code == 0, x.out);
-  }
-  // The PUT /v1/certificates body for `file`.
-  std::string body(const std::string& file) const {
-    return json{{"cert", read_file(crt(file))}, {"key", read_file(key(file))}}.dump();
-  }
-  // A line from the middle of `file`'s key: what must never be seen outside the key file.
-  std::string key_line(const std::string& file) const {
-    std::string k = read_file(key(file));
-    size_t a = k.find('\n') + 1;
-    return k.substr(a, k.find('\n', a) - a);
-  }
-};
 
 // curl over HTTPS to `host` (resolved to loopback), printing the status code ("000": no answer).
 Run curl(int port, const Pki& pki, const std::string& host) {

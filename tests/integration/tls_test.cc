@@ -8,62 +8,11 @@
 #include <string>
 
 #include "integration/harness.h"
+#include "integration/tls_pki.h"
 
 using namespace turnout::test;
 
 namespace {
-
-struct Run {
-  int code = -1;
-  std::string out;
-};
-
-// Runs a shell command (stderr joined to stdout), at most 20 s.
-Run run(const std::string& cmd) {
-  Run r;
-  FILE* p = ::popen(("timeout 20 " + cmd + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf{};
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  int st = ::pclose(p);
-  r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
-
-// A test CA and certificates it issues, in a temp dir.
-struct Pki {
-  TempDir dir;
-  Pki() {
-    Run ca = run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=TestCA"
-                 " -keyout " + dir.file("ca.key") + " -out " + dir.file("ca.crt"));
-    REQUIRE_MESSAGE(ca.code == 0, ca.out);
-  }
-  std::string ca() const { return dir.file("ca.crt"); }
-  // Issues `name`.crt/.key for the DNS names; `rsa` for an RSA 2048 key, else ECDSA P-256.
-  void issue(const std::string& name, const std::string& dns, bool rsa = false) {
-    std::string key = dir.file(name + ".key"), csr = dir.file(name + ".csr"), ext = dir.file(name + ".ext");
-    std::string newkey = rsa ? "rsa:2048" : "ec -pkeyopt ec_paramgen_curve:P-256";
-    Run req = run("openssl req -newkey " + newkey + " -nodes -subj /CN=" + name + " -keyout " + key + " -out " + csr);
-    REQUIRE_MESSAGE(req.code == 0, req.out);
-    std::string san;
-    size_t start = 0;
-    while (start < dns.size()) {
-      size_t comma = dns.find(',', start);
-      std::string one = dns.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-      san += (san.empty() ? "DNS:" : ",DNS:") + one;
-      start = comma == std::string::npos ? dns.size() : comma + 1;
-    }
-    Run w = run("sh -c 'echo subjectAltName=" + san + " > " + ext + "'");
-    REQUIRE(w.code == 0);
-    Run x = run("openssl x509 -req -in " + csr + " -CA " + ca() + " -CAkey " + dir.file("ca.key") +
-                " -CAcreateserial -days 10 -extfile " + ext + " -out " + dir.file(name + ".crt"));
-    REQUIRE_MESSAGE(x.code == 0, x.out);
-  }
-  std::string entry(const std::string& name) const {
-    return "    " + name + ": { cert: " + dir.file(name + ".crt") + ", key: " + dir.file(name + ".key") + " }\n";
-  }
-};
 
 std::string https_config(const Backend& b, const Pki& pki, const std::vector<std::string>& certs,
                          const std::string& extra_tls = "") {

@@ -20,12 +20,11 @@ void ConnPool::keep_session(UpstreamConnection* conn) {
   const TlsTransport* tls = conn->tls();
   if (tls == nullptr || !tls->engine().handshake_done()) return;
   // TLS 1.3 tickets arrive after the handshake: by the end of a response they have been read.
-  SSL_SESSION* s = SSL_get1_session(tls->engine().ssl());
-  if (s == nullptr) return;
-  if (SSL_SESSION_is_resumable(s) != 1) {
-    SSL_SESSION_free(s);
-    return;
-  }
+  // A keep-alive connection keeps its session: it is stored once, not on every response.
+  SSL_SESSION* s = SSL_get0_session(tls->engine().ssl());
+  if (s == nullptr || s == conn->kept_session || SSL_SESSION_is_resumable(s) != 1) return;
+  SSL_SESSION_up_ref(s);
+  conn->kept_session = s;
   SSL_SESSION*& slot = sessions_[conn->server_addr()];
   if (slot != nullptr) SSL_SESSION_free(slot);
   slot = s;

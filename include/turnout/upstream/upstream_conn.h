@@ -88,6 +88,9 @@ class UpstreamConnection final : public Stream::Owner, public HttpParser::Events
   bool reusable() const { return reusable_ && state_ == State::Busy && (!tls_ || tls_->idle_clean()); }
   // The TLS layer (null for a plain connection): ConnPool keeps its session for the next one.
   const TlsTransport* tls() const { return tls_.get(); }
+  // The TLS session the pool last kept from this connection (identity only, never dereferenced:
+  // the SSL holds its own reference), so a keep-alive connection offers it to the pool once.
+  const SSL_SESSION* kept_session = nullptr;
   void set_not_reusable() { reusable_ = false; }
   uint64_t uses() const { return uses_; }
   bool response_started() const { return response_started_; }

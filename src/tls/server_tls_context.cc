@@ -1,5 +1,7 @@
 #include "turnout/tls/server_tls_context.h"
 
+#include "turnout/tls/tls_engine.h"
+
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/tls1.h>
@@ -175,6 +177,9 @@ Result<std::shared_ptr<ServerTlsContext>> ServerTlsContext::create(const ServerT
     t->tickets_->install(ctx);
   }
   SSL_CTX_set_client_hello_cb(ctx, on_client_hello, nullptr);
+  // The application traffic secrets of TLS 1.3 handshakes go to the connection's engine, which
+  // frees the SSL object once the handshake is done (TlsEngine, hand-over). Nothing is logged.
+  SSL_CTX_set_keylog_callback(ctx, TlsEngine::on_keylog);
   if (!t->alpn_wire_.empty()) SSL_CTX_set_alpn_select_cb(ctx, on_alpn, &t->alpn_wire_);
   return t;
 }

@@ -107,8 +107,14 @@ void TlsTransport::on_transport_read(const ChunkRef& chunk, ssize_t nread) {
 
 void TlsTransport::consume(const ChunkRef& chunk, const char* data, size_t len) {
   input_ = chunk;
+  bool handshaking = !engine_.handshake_done();
   bool ok = engine_.feed(data, len);
-  flush_output(nullptr);  // handshake messages, tickets, alerts
+  // The last output of a TLS 1.3 server handshake is the session ticket, which a client needs
+  // only for its next connection. When the client's first request came in the same read as its
+  // Finished, the ticket goes out with the answer to it instead of costing a write and a segment
+  // of its own. A client that sent nothing yet gets it at once (it may leave without a request).
+  bool ticket_only = ok && handshaking && engine_.handed_over() && engine_.input_pending();
+  if (!ticket_only) flush_output(nullptr);  // handshake messages, alerts
   if (!ok) {
     input_.reset();
     fail(UV_EPROTO);

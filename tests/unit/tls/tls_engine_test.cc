@@ -144,3 +144,142 @@ TEST_CASE("close_notify from the client ends the engine's input cleanly") {
   p.engine->shutdown();
   CHECK(p.engine->has_output());  // our close_notify
 }
+
+namespace {
+
+std::string pattern(size_t n, char first) {
+  std::string s(n, ' ');
+  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>(first + i % 26);
+  return s;
+}
+
+// Server -> client: everything the engine has for the client, read by the client.
+std::string to_client(Pair& p) {
+  std::string out = p.engine->take_output();
+  REQUIRE(BIO_write(p.net, out.data(), static_cast<int>(out.size())) == static_cast<int>(out.size()));
+  return p.client_read();
+}
+
+}  // namespace
+
+TEST_CASE("a TLS 1.3 server connection frees its SSL after the handshake and carries on, each cipher suite") {
+  for (const char* suite : {"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"}) {
+    for (size_t step : {size_t{1 << 20}, size_t{997}}) {  // 997: records split everywhere
+      CAPTURE(suite);
+      CAPTURE(step);
+      Pair p;
+      p.step = step;
+      REQUIRE(SSL_set_ciphersuites(p.client, suite) == 1);
+      std::string got;
+      REQUIRE(p.pump(got));
+      REQUIRE(p.engine->handed_over());
+      CHECK(p.engine->ssl() == nullptr);
+      CHECK(std::string(p.engine->version()) == "TLSv1.3");
+      CHECK_FALSE(p.engine->resumed());
+      // Client -> server: records of every size, the largest split over several.
+      std::string up = pattern(70000, 'a');
+      REQUIRE(SSL_write(p.client, up.data(), static_cast<int>(up.size())) > 0);
+      REQUIRE(p.pump(got));
+      CHECK(got.size() == up.size());
+      CHECK((got == up));
+      // Server -> client, after the ticket the client reads first.
+      std::string down = pattern(50000, 'A');
+      REQUIRE(p.engine->write(down.data(), down.size()));
+      CHECK((to_client(p) == down));
+      CHECK(SSL_get_session(p.client) != nullptr);
+    }
+  }
+}
+
+TEST_CASE("the own record layer follows the client's key updates and answers a requested one") {
+  Pair p;
+  std::string got;
+  REQUIRE(p.pump(got));
+  REQUIRE(p.engine->handed_over());
+  for (int round = 0; round < 3; ++round) {
+    CAPTURE(round);
+    REQUIRE(SSL_key_update(p.client, round == 1 ? SSL_KEY_UPDATE_NOT_REQUESTED : SSL_KEY_UPDATE_REQUESTED) == 1);
+    std::string up = "after update " + std::to_string(round);
+    REQUIRE(SSL_write(p.client, up.data(), static_cast<int>(up.size())) > 0);  // KeyUpdate, then data under the new key
+    got.clear();
+    REQUIRE(p.pump(got));
+    CHECK(got == up);
+    std::string down = "answer " + std::to_string(round);
+    REQUIRE(p.engine->write(down.data(), down.size()));
+    CHECK(to_client(p) == down);  // the client opens it with the key it expects
+  }
+  CHECK(p.engine->state() == TlsEngine::State::Open);
+}
+
+TEST_CASE("a tampered record after the hand-over fails the connection with a fatal alert") {
+  Pair p;
+  std::string got;
+  REQUIRE(p.pump(got));
+  REQUIRE(p.engine->handed_over());
+  REQUIRE(to_client(p).empty());  // the ticket
+  std::string msg = "hello";
+  REQUIRE(SSL_write(p.client, msg.data(), static_cast<int>(msg.size())) > 0);
+  char rec[256];
+  int n = BIO_read(p.net, rec, sizeof rec);
+  REQUIRE(n > 10);
+  rec[n - 3] ^= 1;  // in the tag
+  CHECK(p.engine->feed(rec, static_cast<size_t>(n)));
+  char buf[64];
+  CHECK(p.engine->read(buf, sizeof buf) == 0);
+  CHECK(p.engine->state() == TlsEngine::State::Failed);
+  CHECK(p.engine->error() == "TLS record failed authentication");
+  // The client hears bad_record_mac.
+  std::string out = p.engine->take_output();
+  REQUIRE(BIO_write(p.net, out.data(), static_cast<int>(out.size())) == static_cast<int>(out.size()));
+  char b[16];
+  size_t k = 0;
+  CHECK(SSL_read_ex(p.client, b, sizeof b, &k) == 0);
+  CHECK(SSL_get_error(p.client, 0) == SSL_ERROR_SSL);
+  ERR_clear_error();
+}
+
+TEST_CASE("records of the wrong type, too long or in clear after the hand-over are refused") {
+  for (const std::string& bad : {std::string("\x14\x03\x03\x00\x01\x01", 6),        // ChangeCipherSpec
+                                 std::string("\x17\x03\x03\x41\x01", 5),            // longer than 2^14 + 256
+                                 std::string("\x16\x03\x03\x00\x04\x01\x00\x00\x00", 9)}) {  // a clear handshake record
+    Pair p;
+    std::string got;
+    REQUIRE(p.pump(got));
+    REQUIRE(p.engine->handed_over());
+    CHECK(p.engine->feed(bad.data(), bad.size()));
+    char buf[64];
+    CHECK(p.engine->read(buf, sizeof buf) == 0);
+    CHECK(p.engine->state() == TlsEngine::State::Failed);
+    CHECK(p.engine->has_output());  // the fatal alert
+  }
+}
+
+TEST_CASE("a TLS 1.2 connection keeps its SSL and works as before") {
+  Pair p;
+  REQUIRE(SSL_set_max_proto_version(p.client, TLS1_2_VERSION) == 1);
+  std::string got;
+  REQUIRE(p.pump(got));
+  CHECK(std::string(p.engine->version()) == "TLSv1.2");
+  CHECK_FALSE(p.engine->handed_over());
+  CHECK(p.engine->ssl() != nullptr);
+  std::string up = "over TLS 1.2";
+  REQUIRE(SSL_write(p.client, up.data(), static_cast<int>(up.size())) > 0);
+  REQUIRE(p.pump(got));
+  CHECK(got == up);
+}
+
+TEST_CASE("close_notify after the hand-over ends the input cleanly; ours goes out sealed") {
+  Pair p;
+  std::string got;
+  REQUIRE(p.pump(got));
+  REQUIRE(p.engine->handed_over());
+  REQUIRE(to_client(p).empty());
+  p.engine->shutdown();
+  std::string out = p.engine->take_output();
+  REQUIRE(BIO_write(p.net, out.data(), static_cast<int>(out.size())) == static_cast<int>(out.size()));
+  char b[16];
+  size_t k = 0;
+  CHECK(SSL_read_ex(p.client, b, sizeof b, &k) == 0);
+  CHECK(SSL_get_error(p.client, 0) == SSL_ERROR_ZERO_RETURN);  // the client saw our close_notify
+  ERR_clear_error();
+}

@@ -201,6 +201,7 @@ H2HeadError H2RequestBuilder::finish(bool end_stream) {
   std::rotate(h.headers.begin(), h.headers.end() - 1, h.headers.end());
   h.method_name = method_;
   h.target = path_;
+  method = h.str(method_);  // storage grew above: the earlier view may be stale
   int id = http_method_id(method);
   h.method = id >= 0 ? static_cast<uint8_t>(id) : kMethodExtension;
   h.version_major = 1;

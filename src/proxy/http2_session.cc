@@ -70,7 +70,7 @@ struct Http2Callbacks {
     }
     // Every DATA frame we send earns back a little of the client's budget: the WINDOW_UPDATEs
     // that answer a large download are not abuse.
-    s.budget_ = std::min(Http2Session::kFrameBurst, s.budget_ + 1);
+    s.budget_ = std::min(Http2Session::kFrameBurst, s.budget_ + 2);  // stream + connection
     return 0;
   }
 

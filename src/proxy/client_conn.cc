@@ -240,6 +240,7 @@ bool ClientConnection::start_http2() {
     close();
     return false;
   }
+  if (ctx_.draining) h2_->drain();  // accepted just before the drain began
   // Everything read so far is the session's (the preface included).
   while (!input_.empty() && state_ == State::Http2) {
     Input in = std::move(input_.front());

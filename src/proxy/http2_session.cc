@@ -217,7 +217,8 @@ Http2Session::Http2Session(ProxyContext& ctx, ClientConnection& conn, Stream& ou
 Http2Session::~Http2Session() {
   ctx_.cancel_flush(this);
   shutdown();
-  if (session_) nghttp2_session_del(session_);
+  if (session_) nghttp2_session_del(session_);  // calls no stream-close callback: the streams go here
+  for (Http2Stream* st : active_) delete st;
 }
 
 bool Http2Session::start() {
@@ -286,12 +287,13 @@ void Http2Session::on_read(const ChunkRef& chunk, const char* p, size_t n) {
   }
   // A client that keeps sending while not reading what we send waits until it does.
   if (out_.above_high_watermark()) out_.stop_read();
+  update_timer();  // a request body that moved re-arms its stall deadline
   schedule_flush();
 }
 
 void Http2Session::on_drained() {
   if (dead_) return;
-  out_.start_read();
+  if (!closing_) out_.start_read();
   unblock_streams();
   schedule_flush();
 }
@@ -368,7 +370,11 @@ void Http2Session::update_timer() {
     return;
   }
   header_timer_ = false;
-  if (active_.empty())
+  // Idle (no stream), or a request body that stopped arriving: client_idle, as in HTTP/1.1.
+  // Streams whose requests are complete wait on their servers' timeouts, not on this one.
+  bool body_open = false;
+  for (Http2Stream* st : active_) body_open = body_open || (!st->request_complete && st->ex);
+  if (active_.empty() || body_open)
     conn_.arm_timer(ctx_.timeouts.client_idle);
   else
     conn_.deadline_.cancel();
@@ -389,7 +395,16 @@ void Http2Session::on_timer() {
     terminate(NGHTTP2_ENHANCE_YOUR_CALM);
     return;
   }
-  if (active_.empty()) terminate(NGHTTP2_NO_ERROR);  // idle past client_idle
+  if (active_.empty()) {
+    terminate(NGHTTP2_NO_ERROR);  // idle past client_idle
+    return;
+  }
+  // Request bodies stalled for client_idle: those streams are cancelled, the others go on.
+  std::vector<Http2Stream*> stalled;
+  for (Http2Stream* st : active_)
+    if (!st->request_complete && st->ex) stalled.push_back(st);
+  for (Http2Stream* st : stalled) reset_stream(st, NGHTTP2_CANCEL);
+  update_timer();
 }
 
 void Http2Session::drain() {

@@ -6,7 +6,8 @@ One connection; the JSON spec on stdin lists steps run in order:
   {"touch": PATH}           create a file (tells the test a step is done)
   {"wait_file": PATH}       wait (up to 20 s) until a file exists
   {"flood": KIND, "count": N}  N frames of KIND (ping, settings, window_update, empty_data,
-                            rapid_reset), then read until the connection closes (10 s at most)
+                            rapid_reset, too_many_streams, stall_headers), then read until the connection
+                            closes (10 s at most)
 A req: {"authority", "path", "method" (GET), "headers": [[k, v]...] (sent as given, unchecked),
         "body_len": N (N bytes of a fixed pattern) or "body": "text"}.
 Spec keys: "port", "tls" (bool), "ca", "sni".
@@ -27,6 +28,7 @@ import h2.connection
 import h2.events
 import h2.exceptions
 import h2.settings
+import hpack
 
 
 def pattern(n):
@@ -62,6 +64,18 @@ def flood(conn, sock, kind, count):
                     conn.send_headers(1, [(":method", "POST"), (":scheme", "http"), (":path", "/"),
                                           (":authority", "a.test")])
                 conn.send_data(1, b"")
+            elif kind == "too_many_streams":
+                # Raw HEADERS (no END_STREAM) past the advertised limit, which python3-h2 would
+                # refuse to send.
+                if i == 0:
+                    enc = hpack.Encoder()
+                blk = enc.encode([(":method", "POST"), (":scheme", "http"), (":path", "/"), (":authority", "a.test")])
+                sock.sendall(len(blk).to_bytes(3, "big") + bytes([1, 4]) + (1 + 2 * i).to_bytes(4, "big") + blk)
+            elif kind == "stall_headers":
+                # A HEADERS frame without END_HEADERS, and no CONTINUATION ever.
+                blk = hpack.Encoder().encode([(":method", "GET"), (":scheme", "http")])
+                sock.sendall(len(blk).to_bytes(3, "big") + bytes([1, 0]) + (1).to_bytes(4, "big") + blk)
+                break
             elif kind == "rapid_reset":
                 sid = conn.get_next_available_stream_id()
                 conn.send_headers(sid, [(":method", "GET"), (":scheme", "http"), (":path", "/"),
@@ -171,6 +185,11 @@ def main():
             open(step["touch"], "w").close()
             continue
         if "flood" in step:
+            if step["flood"] in ("too_many_streams", "stall_headers"):
+                # The server's SETTINGS acknowledged first: past the limit is then a violation.
+                end = time.time() + 1
+                while time.time() < end and pump(end):
+                    pass
             out["flood_sent"] = flood(conn, sock, step["flood"], step["count"])
             end = time.time() + 10
             while time.time() < end and pump(end):

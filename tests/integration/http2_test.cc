@@ -205,19 +205,30 @@ TEST_CASE("HTTP/2: connection-specific or malformed fields reset the stream, not
   CHECK(a.requests()[0].joined("cookie") == "a=1; b=2");
 }
 
-TEST_CASE("HTTP/2: a header block past max_header_bytes gets 431 on its stream") {
+TEST_CASE("HTTP/2: a header block past max_header_bytes across CONTINUATION frames gets 431 on its stream") {
   Backend a("A"), b("B");
   TurnoutProcess t;
-  t.start(h2c_config(a, b, "limits: {max_header_bytes: 4096}\n"));
+  t.start(h2c_config(a, b, "limits: {max_header_bytes: 20000, h2_max_concurrent_streams: 5}\n"));
   TURNOUT_INFO_STDERR(t);
+  // 24 KiB of fields: one HEADERS frame and a CONTINUATION (frames are at most 16 KiB).
   json big = req("a.test", "/big");
   json fields = json::array();
-  for (int i = 0; i < 8; ++i) fields.push_back(json::array({"x-f" + std::to_string(i), std::string(1000, 'v')}));
+  for (int i = 0; i < 24; ++i) fields.push_back(json::array({"x-f" + std::to_string(i), std::string(1000, 'v')}));
   big["headers"] = fields;
   json out = h2_client(t.port(0), {{"steps", {{{"requests", {big}}}, {{"requests", {req("a.test", "/ok")}}}}}});
   REQUIRE(out["results"].size() == 2);
   CHECK(out["results"][0]["status"] == 431);
   CHECK(out["results"][1]["status"] == 200);
+  CHECK(a.request_count() == 1);
+
+  // More streams than h2_max_concurrent_streams after the SETTINGS ACK: nghttp2's GOAWAY
+  // PROTOCOL_ERROR; the proxy serves the next client.
+  json many = h2_client(t.port(0), {{"steps", {{{"flood", "too_many_streams"}, {"count", 8}}}}});
+  CHECK(many["closed"] == true);
+  REQUIRE(!many["goaway"].empty());
+  CHECK(many["goaway"][0] == 1);
+  Run c = run("curl -s --http2-prior-knowledge -H 'Host: a.test' http://127.0.0.1:" + std::to_string(t.port(0)) + "/after");
+  CHECK(c.out == "A\n");
 }
 
 TEST_CASE("HTTP/2: a remap mid-connection sends new streams to the new app") {
@@ -288,4 +299,20 @@ TEST_CASE("HTTP/2: frame floods are answered with GOAWAY ENHANCE_YOUR_CALM and o
   }
   AdminReply m = t.admin("GET", "/metrics");
   CHECK(m.body.find("turnout_h2_connections_total") != std::string::npos);
+}
+
+TEST_CASE("HTTP/2: a header block left open past request_header closes the connection with GOAWAY") {
+  Backend a("A"), b("B");
+  TurnoutProcess t;
+  t.start(h2c_config(a, b, "timeouts: {request_header: 1s, drain: 2s}\n"));
+  TURNOUT_INFO_STDERR(t);
+  auto start = Clock::now();
+  json out = h2_client(t.port(0), {{"steps", {{{"flood", "stall_headers"}, {"count", 1}}}}});
+  double took = std::chrono::duration<double>(Clock::now() - start).count();
+  CHECK(out["closed"] == true);
+  REQUIRE(!out["goaway"].empty());
+  CHECK(out["goaway"][0] == 11);
+  CHECK(took < 5.0);
+  Run c = run("curl -s --http2-prior-knowledge -H 'Host: a.test' http://127.0.0.1:" + std::to_string(t.port(0)) + "/after");
+  CHECK(c.out == "A\n");
 }

@@ -190,8 +190,7 @@ struct Http2Callbacks {
     return 0;
   }
 
-  static int frame_send(nghttp2_session* session, const nghttp2_frame* frame, void* u) {
-    Http2Session& s = self(u);
+  static int frame_send(nghttp2_session* session, const nghttp2_frame* frame, void*) {
     if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) return 0;
     if (frame->hd.type != NGHTTP2_DATA && frame->hd.type != NGHTTP2_HEADERS) return 0;
     // The response is complete while the request body still comes (an early answer, 413...):
@@ -581,11 +580,12 @@ void Http2Session::respond_local(Http2Stream* st, int status, std::string_view w
   if (idx >= 0) ctx_.stats.local_errors[idx].add();
   ctx_.stats.responses_by_class[status / 100 % 6].add();
   // The body is copied into a pooled chunk and sent like a server's (NO_COPY DATA).
-  size_t n = std::min(why.size(), Chunk::kSize - 1);
+  std::string& text = ctx_.scratch;
+  text.assign(why.substr(0, 1024));  // our own short reasons
+  text.push_back('\n');
+  size_t n = text.size();
   ChunkRef chunk(ctx_.chunks.acquire());
-  std::memcpy(chunk.data(), why.data(), n);
-  chunk.data()[n] = '\n';
-  ++n;
+  std::memcpy(chunk.data(), text.data(), n);
   st->out.push_back(Http2Stream::Segment{chunk, chunk.data(), n});
   st->out_bytes = n;
   st->response_ended = true;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (tests/fuzz/) with clang and runs each for a bounded time.
 #
-#   scripts/fuzz.sh [TARGET...]        run request, response, config, admin, admin_http, state, tls
+#   scripts/fuzz.sh [TARGET...]        run request, response, config, admin, admin_http, state, tls, h2
 #                                      (default: all)
 #   scripts/fuzz.sh --regress [TARGET...]
 #                                      only replay the seed corpora (seconds; a CI smoke test)
@@ -28,11 +28,11 @@ for arg in "$@"; do
   case "$arg" in
     --regress) regress=1 ;;
     -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
-    request|response|config|admin|admin_http|state|tls) targets+=("$arg") ;;
+    request|response|config|admin|admin_http|state|tls|h2) targets+=("$arg") ;;
     *) echo "fuzz.sh: unknown target or option '$arg'" >&2; exit 2 ;;
   esac
 done
-[ ${#targets[@]} -eq 0 ] && targets=(request response config admin admin_http state tls)
+[ ${#targets[@]} -eq 0 ] && targets=(request response config admin admin_http state tls h2)
 
 seconds=${FUZZ_SECONDS:-60}
 build=${FUZZ_BUILD_DIR:-build-fuzz}

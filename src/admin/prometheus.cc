@@ -81,6 +81,15 @@ std::string render_prometheus(const StatsSnapshot& s) {
   put("turnout_misdirected_requests_total", "counter",
       "HTTPS requests answered 421 because the connection's certificate does not cover their Host.",
       sum([](const W& w) { return w.misdirected; }));
+  put("turnout_h2_connections_total", "counter", "Client connections that spoke HTTP/2 (ALPN h2 or h2c).",
+      sum([](const W& w) { return w.h2_connections; }));
+  put("turnout_h2_connections", "gauge", "Open client connections speaking HTTP/2.",
+      sum([](const W& w) { return w.h2_connections_active; }));
+  put("turnout_h2_streams_total", "counter", "HTTP/2 request streams opened.",
+      sum([](const W& w) { return w.h2_streams; }));
+  put("turnout_h2_flood_closes_total", "counter",
+      "HTTP/2 connections closed with GOAWAY ENHANCE_YOUR_CALM for a frame flood.",
+      sum([](const W& w) { return w.h2_goaway_calm; }));
 
   prom_header(out, "turnout_upstream_connections", "gauge", "Upstream connections by state.");
   fmt::format_to(std::back_inserter(out), "turnout_upstream_connections{{state=\"idle\"}} {}\n", s.pooled_idle);

@@ -25,11 +25,13 @@ nlohmann::json render_status_json(const StatsSnapshot& s) {
   }
   j["reloads"] = s.reloads;
   j["reload_failures"] = s.reload_failures;
-  uint64_t active = 0, idle = 0, requests = 0, bytes_in = 0, bytes_out = 0;
+  uint64_t active = 0, idle = 0, requests = 0, bytes_in = 0, bytes_out = 0, h2 = 0, h2_streams = 0;
   json workers = json::array();
   for (const StatsSnapshot::Worker& w : s.workers) {
     active += w.connections_active;
     idle += w.connections_idle;
+    h2 += w.h2_connections_active;
+    h2_streams += w.h2_streams;
     requests += w.requests;
     bytes_in += w.bytes_in;
     bytes_out += w.bytes_out;
@@ -39,7 +41,8 @@ nlohmann::json render_status_json(const StatsSnapshot& s) {
                        {"accepted", w.connections_accepted},
                        {"requests", w.requests}});
   }
-  j["connections"] = {{"active", active}, {"idle", idle}};
+  j["connections"] = {{"active", active}, {"idle", idle}, {"http2", h2}};
+  j["http2_streams"] = h2_streams;
   j["requests"] = requests;
   // The last seconds (the same window as `ctl apps` and the status page).
   j["rates"] = {{"window_seconds", s.rates.seconds},

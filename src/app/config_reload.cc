@@ -59,9 +59,10 @@ void ConfigReload::reload(bool force, TableCommitter::Done done) {
       for (size_t i = 0; !listen_changed && i < config_.listen.size(); ++i)
         listen_changed = next_c.listen[i].text != config_.listen[i].text ||
                          next_c.listen[i].proxy_protocol != config_.listen[i].proxy_protocol ||
-                         next_c.listen[i].tls != config_.listen[i].tls;
+                         next_c.listen[i].tls != config_.listen[i].tls ||
+                         next_c.listen[i].http2 != config_.listen[i].http2;
       if (listen_changed || next_c.workers != config_.workers)
-        TLOG_WARN("listen addresses (and their proxy_protocol and tls) and workers are kept until restart");
+        TLOG_WARN("listen addresses (and their proxy_protocol, tls and http2) and workers are kept until restart");
       if (next_c.access_log != config_.access_log) {
         std::string err;
         if (!access_log_open(next_c.access_log, &err)) TLOG_ERROR("access log", "error={}", log_quote(err));

@@ -13,7 +13,7 @@ ListenSet::~ListenSet() {
 }
 
 void ListenSet::add(unsigned worker, int fd, const ListenSpec& spec) {
-  per_worker[worker].push_back(ListenSocket{fd, spec.proxy_protocol, spec.tls});
+  per_worker[worker].push_back(ListenSocket{fd, spec.proxy_protocol, spec.tls, spec.http2});
   dups.push_back(::dup(fd));
 }
 

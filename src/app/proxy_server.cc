@@ -61,6 +61,9 @@ ProxySettingsPtr ProxyServer::make_settings(const Config& c) const {
     ServerTlsSettings ts;
     ts.min_tls13 = c.tls.min_tls13;
     ts.session_tickets = c.tls.session_tickets;
+    // "h2" is always in the context's list; a listener with http2: false leaves it out of its
+    // connections' choice (TlsHandshakeState::http2).
+    ts.alpn = {"h2", "http/1.1"};
     // The same context across reloads that keep its settings: its session cache and ticket keys
     // go on serving resumptions.
     if (settings_ && settings_->tls && settings_->tls->settings() == ts) {

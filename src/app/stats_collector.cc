@@ -106,6 +106,10 @@ void StatsCollector::fill(StatsSnapshot& out, const RouteTable& table) const {
     o.proxy_protocol_errors = s.proxy_protocol_errors.get();
     o.tls_handshake_errors = s.tls_handshake_errors.get();
     o.misdirected = s.misdirected.get();
+    o.h2_connections = s.h2_connections.get();
+    o.h2_connections_active = s.h2_connections_active.get();
+    o.h2_streams = s.h2_streams.get();
+    o.h2_goaway_calm = s.h2_goaway_calm.get();
     for (size_t i = 0; i < o.local_errors.size(); ++i) o.local_errors[i] = s.local_errors[i].get();
     out.workers.push_back(o);
   }

@@ -128,7 +128,7 @@ bool Worker::on_accept(int fd, const sockaddr* peer, const ListenSocket& how) {
   // Link first: close() unlinks from the list in its final callback.
   ctx_->link_client(conn);
   ctx_->stats.connections_accepted.add();
-  if (conn->open(fd, peer, how.proxy_protocol, how.tls) != 0) conn->close();
+  if (conn->open(fd, peer, how.proxy_protocol, how.tls, how.http2) != 0) conn->close();
   if (ctx_->client_count < max_connections_) return true;
   // At the limit: every listener of this worker pauses (not only this one), so the limit holds
   // exactly; connections wait in the kernel backlog until one closes (resume_accepting).
@@ -193,6 +193,8 @@ void Worker::stop() {
   if (ctx_->reaper_armed) uv_check_stop(&ctx_->reaper);
   ctx_->graveyard.clear();
   uv_close(reinterpret_cast<uv_handle_t*>(&ctx_->reaper), nullptr);
+  uv_idle_stop(&ctx_->flush_idle);
+  uv_close(reinterpret_cast<uv_handle_t*>(&ctx_->flush_idle), nullptr);
   inbox_.close();
 }
 

@@ -46,8 +46,9 @@ TlsMarks read_listen(YamlReader& r, const YAML::Node& n, Config& cfg) {
     YAML::Node node = item;
     std::string key = item_key;
     bool proxy_protocol = false, tls = false;
+    std::optional<bool> http2;
     if (item.IsMap()) {
-      MapView m(r, item, item_key, {"addr", "proxy_protocol", "tls"});
+      MapView m(r, item, item_key, {"addr", "proxy_protocol", "tls", "http2"});
       if (!m.valid()) continue;
       if (YAML::Node pp = m.get("proxy_protocol"); pp.IsDefined())
         if (auto b = r.boolean(pp, m.child("proxy_protocol"))) proxy_protocol = *b;
@@ -56,6 +57,8 @@ TlsMarks read_listen(YamlReader& r, const YAML::Node& n, Config& cfg) {
           tls = true;
           tls_marks.emplace_back(t, m.child("tls"));
         }
+      if (YAML::Node h = m.get("http2"); h.IsDefined())
+        if (auto b = r.boolean(h, m.child("http2"))) http2 = *b;
       node = m.require("addr");
       if (!node.IsDefined()) continue;
       key = m.child("addr");
@@ -70,7 +73,7 @@ TlsMarks read_listen(YamlReader& r, const YAML::Node& n, Config& cfg) {
     } else if (addr->port() != 0 && !seen.insert(addr->text).second) {  // port 0: each gets its own
       r.error(node, key, "duplicate listen address '" + *text + "'");
     } else {
-      cfg.listen.push_back(ListenSpec{*addr, *text, proxy_protocol, tls});
+      cfg.listen.push_back(ListenSpec{*addr, *text, proxy_protocol, tls, http2.value_or(tls)});
     }
   }
   return tls_marks;
@@ -178,7 +181,9 @@ void read_timeouts(YamlReader& r, const YAML::Node& n, Config& cfg) {
 }
 
 void read_limits(YamlReader& r, const YAML::Node& n, Config& cfg) {
-  MapView m(r, n, "limits", {"max_header_bytes", "max_headers", "max_body_bytes", "max_connections"}, true);
+  MapView m(r, n, "limits", {"max_header_bytes", "max_headers", "max_body_bytes", "max_connections",
+                                  "h2_max_concurrent_streams"},
+            true);
   if (!m.valid()) return;
   auto get = [&](const char* key, uint64_t min, uint64_t max) -> std::optional<uint64_t> {
     YAML::Node v = m.get(key);
@@ -190,6 +195,8 @@ void read_limits(YamlReader& r, const YAML::Node& n, Config& cfg) {
   if (auto v = get("max_headers", 1, 10000)) l.max_headers = static_cast<uint32_t>(*v);
   if (auto v = get("max_body_bytes", 0, std::numeric_limits<int64_t>::max())) l.max_body_bytes = *v;
   if (auto v = get("max_connections", 1, 10000000)) l.max_connections = static_cast<uint32_t>(*v);
+  // At least one stream, or no request could be made; past 10,000 a connection is an attack.
+  if (auto v = get("h2_max_concurrent_streams", 1, 10000)) l.h2_max_concurrent_streams = static_cast<uint32_t>(*v);
 }
 
 // A string key restricted to `allowed`.

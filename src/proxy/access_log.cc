@@ -34,13 +34,13 @@ void AccessLog::format(std::string& out, const AccessRecord& r, std::string_view
   if (json) {
     fmt::format_to(std::back_inserter(out),
                    "{{\"time\":\"{}\",\"client\":\"{}\",\"host\":\"{}\",\"method\":\"{}\",\"target\":\"{}\","
-                   "\"status\":{},\"bytes\":{},\"app\":\"{}\",\"upstream\":\"{}\",\"duration_us\":{},\"worker\":{},"
+                   "\"protocol\":\"{}\",\"status\":{},\"bytes\":{},\"app\":\"{}\",\"upstream\":\"{}\",\"duration_us\":{},\"worker\":{},"
                    "\"request_id\":\"{}\"}}\n",
-                   time, r.client, json_escape(host), json_escape(r.method), json_escape(r.target), r.status, r.bytes,
+                   time, r.client, json_escape(host), json_escape(r.method), json_escape(r.target), r.protocol, r.status, r.bytes,
                    json_escape(r.app), json_escape(r.upstream), r.duration_us, worker, id);
   } else {
-    fmt::format_to(std::back_inserter(out), "{} {} {} {} {} {} {} {} {} {}us w{} {}\n", time, r.client, host,
-                   r.method.empty() ? "-" : r.method, r.target.empty() ? "-" : r.target, r.status, r.bytes, r.app,
+    fmt::format_to(std::back_inserter(out), "{} {} {} {} {} {} {} {} {} {} {}us w{} {}\n", time, r.client, host,
+                   r.method.empty() ? "-" : r.method, r.target.empty() ? "-" : r.target, r.protocol, r.status, r.bytes, r.app,
                    r.upstream, r.duration_us, worker, id);
   }
 }

@@ -15,6 +15,7 @@
 #include "turnout/proxy/access_log.h"
 #include "turnout/proxy/body_writer.h"
 #include "turnout/proxy/exchange.h"
+#include "turnout/proxy/http2_session.h"
 
 namespace turnout {
 
@@ -39,7 +40,8 @@ ClientConnection::ClientConnection(ProxyContext& ctx, uint64_t id)
 
 ClientConnection::~ClientConnection() { return_request_state(); }
 
-int ClientConnection::open(int fd, const sockaddr* peer, bool proxy_protocol, bool tls) {
+int ClientConnection::open(int fd, const sockaddr* peer, bool proxy_protocol, bool tls, bool http2) {
+  http2_ = http2;
   int rc = stream_.init_tcp();
   if (rc != 0) {
     ::close(fd);
@@ -74,7 +76,7 @@ int ClientConnection::open(int fd, const sockaddr* peer, bool proxy_protocol, bo
 bool ClientConnection::start_tls(const ChunkRef* early, const char* p, size_t n) {
   if (!ctx_.settings || !ctx_.settings->tls || !ctx_.table) return false;
   tls_ = std::make_unique<TlsTransport>(stream_.socket(), ctx_.chunks, &stream_, *ctx_.settings->tls,
-                                        ctx_.table->certificates());
+                                        ctx_.table->certificates(), http2_);
   stream_.set_transport(tls_.get());
   if (tls_->handshake() != 0) return false;
   if (stream_.reading()) tls_->start_read();
@@ -126,6 +128,10 @@ void ClientConnection::read_proxy_header(const ChunkRef& chunk, size_t len) {
 void ClientConnection::arm_timer(Millis ms) { ctx_.deadlines.arm(deadline_, static_cast<uint64_t>(ms.count())); }
 
 void ClientConnection::on_timer() {
+  if (h2_ && state_ == State::Http2) {
+    h2_->on_timer();
+    return;
+  }
   switch (state_) {
     case State::ReadingHead:
       if (tls_after_proxy_header_ || (tls_ && !tls_->handshake_done())) {
@@ -182,6 +188,10 @@ void ClientConnection::on_stream_read(const ChunkRef& chunk, size_t len) {
     if (exchange_) exchange_->on_client_tunnel_data(chunk, chunk.data(), len);
     return;
   }
+  if (state_ == State::Http2) {
+    if (h2_) h2_->on_read(chunk, chunk.data(), len);
+    return;
+  }
   if (proxy_header_) {
     read_proxy_header(chunk, len);
     return;
@@ -190,7 +200,59 @@ void ClientConnection::on_stream_read(const ChunkRef& chunk, size_t len) {
   process_input();
 }
 
+bool ClientConnection::choose_protocol() {
+  if (protocol_chosen_) return state_ != State::Http2;
+  if (tls_) {
+    protocol_chosen_ = true;
+    if (tls_->engine().alpn() == "h2") return start_http2();
+    return true;
+  }
+  if (!http2_) {
+    protocol_chosen_ = true;
+    return true;
+  }
+  // h2c with prior knowledge: the client preface, possibly split across reads.
+  std::string_view preface = Http2Session::kPreface;
+  size_t seen = 0;
+  for (const Input& in : input_) {
+    size_t n = std::min(in.n, preface.size() - seen);
+    if (std::string_view(in.p, n) != preface.substr(seen, n)) {
+      protocol_chosen_ = true;  // HTTP/1.1 (or junk, answered as today)
+      return true;
+    }
+    seen += n;
+    if (seen == preface.size()) break;
+  }
+  if (seen < preface.size()) return false;  // a prefix so far: wait for more
+  protocol_chosen_ = true;
+  return start_http2();
+}
+
+bool ClientConnection::start_http2() {
+  state_ = State::Http2;
+  if (idle_counted_) {
+    ctx_.stats.connections_idle.sub();
+    idle_counted_ = false;
+  }
+  deadline_.cancel();
+  h2_ = std::make_unique<Http2Session>(ctx_, *this, stream_, tls_ != nullptr);
+  if (!h2_->start()) {
+    close();
+    return false;
+  }
+  if (ctx_.draining) h2_->drain();  // accepted just before the drain began
+  // Everything read so far is the session's (the preface included).
+  while (!input_.empty() && state_ == State::Http2) {
+    Input in = std::move(input_.front());
+    input_.pop_front();
+    h2_->on_read(in.chunk, in.p, in.n);
+  }
+  return false;
+}
+
 void ClientConnection::process_input() {
+  if (!protocol_chosen_ && state_ == State::ReadingHead && !reading_head() && requests_ == 0 && !choose_protocol())
+    return;
   while (!input_.empty() && !parser_paused_ && (state_ == State::ReadingHead || state_ == State::Active)) {
     Input& in = input_.front();
     if (state_ == State::ReadingHead && !reading_head()) {
@@ -524,6 +586,10 @@ void ClientConnection::begin_linger() {
 }
 
 void ClientConnection::drain() {
+  if (h2_ && state_ == State::Http2) {
+    h2_->drain();  // two-step GOAWAY; closes once the open streams are done
+    return;
+  }
   // Closing an idle keep-alive connection races with a request the client may be sending right
   // now (it would fail). So an idle connection gets a short grace: a request arriving in it is
   // answered with "Connection: close" and the client reconnects (to the new process, on an
@@ -532,9 +598,13 @@ void ClientConnection::drain() {
   // An active exchange sees ctx_.draining when it builds the response head (Connection: close).
 }
 
-bool ClientConnection::idle() const { return state_ == State::ReadingHead && !reading_head(); }
+bool ClientConnection::idle() const {
+  if (h2_ && state_ == State::Http2) return h2_->idle();
+  return state_ == State::ReadingHead && !reading_head();
+}
 
 bool ClientConnection::has_exchange_for(std::string_view host, std::string_view app) const {
+  if (h2_) return h2_->has_exchange_for(host, app);
   return exchange_ && exchange_->route_host() == host && exchange_->app_name() == app;
 }
 
@@ -548,8 +618,8 @@ void ClientConnection::on_stream_end(int status) {
     close();
     return;
   }
-  if (state_ == State::Lingering) {
-    close();
+  if (state_ == State::Lingering || state_ == State::Http2) {
+    close();  // HTTP/2: a client that closes its side has nothing more to ask or to read
     return;
   }
   if (state_ == State::Tunnel) {
@@ -565,6 +635,10 @@ void ClientConnection::on_stream_end(int status) {
 }
 
 void ClientConnection::on_stream_drained() {
+  if (h2_ && state_ == State::Http2) {
+    h2_->on_drained();
+    return;
+  }
   if (exchange_) exchange_->on_client_drained();
 }
 
@@ -580,6 +654,7 @@ void ClientConnection::close() {
     exchange_->abort();
     finish_exchange_object();
   }
+  if (h2_) h2_->shutdown();
   if (idle_counted_) {
     ctx_.stats.connections_idle.sub();
     idle_counted_ = false;

@@ -16,6 +16,8 @@ constexpr uint32_t kMaxBackoffMs = 30000;     // back-off cap
 
 void on_reap(uv_check_t* h) {
   auto* ctx = static_cast<ProxyContext*>(h->data);
+  // Deferred output first: flushing may hand exchanges to the graveyard.
+  ctx->run_flushers();
   // Deleting may queue more (an exchange's destructor closing a connection does not), so swap
   // first. The emptied vector then goes back, keeping its capacity: no allocation per request.
   decltype(ctx->graveyard) doomed;
@@ -23,11 +25,47 @@ void on_reap(uv_check_t* h) {
   doomed.clear();
   if (ctx->graveyard.empty()) {
     ctx->graveyard.swap(doomed);
+  }
+  if (ctx->graveyard.empty()) {
     uv_check_stop(&ctx->reaper);
     ctx->reaper_armed = false;
   }
 }
+void on_flush_idle(uv_idle_t* h) { static_cast<ProxyContext*>(h->data)->run_flushers(); }
 }  // namespace
+
+void ProxyContext::run_flushers() {
+  if (flushers.empty()) return;
+  flushing_.swap(flushers);
+  for (size_t i = 0; i < flushing_.size(); ++i) {
+    Flusher* f = flushing_[i];
+    if (f == nullptr) continue;  // cancelled during the batch
+    f->flush_queued = false;
+    f->flush_deferred();
+  }
+  flushing_.clear();
+  if (flushers.empty()) uv_idle_stop(&flush_idle);
+}
+
+void ProxyContext::defer_flush(Flusher* f) {
+  if (f->flush_queued) return;
+  f->flush_queued = true;
+  if (flushers.empty()) uv_idle_start(&flush_idle, on_flush_idle);
+  flushers.push_back(f);
+  if (!reaper_armed) {
+    reaper_armed = true;
+    uv_check_start(&reaper, on_reap);
+  }
+}
+
+void ProxyContext::cancel_flush(Flusher* f) {
+  if (!f->flush_queued) return;
+  f->flush_queued = false;
+  for (auto& x : flushers)
+    if (x == f) x = nullptr;
+  for (auto& x : flushing_)
+    if (x == f) x = nullptr;
+}
 
 int local_error_index(int status) {
   switch (status) {
@@ -47,6 +85,8 @@ ProxyContext::ProxyContext(uv_loop_t* l, unsigned id, ProxyStats& s)
     : loop(l), worker_id(id), deadlines(l), pool(l, chunks, deadlines, timeouts, limits), stats(s) {
   uv_check_init(loop, &reaper);
   reaper.data = this;
+  uv_idle_init(loop, &flush_idle);
+  flush_idle.data = this;
 }
 
 void ProxyContext::defer_delete(std::unique_ptr<Deferred> obj) {

@@ -80,11 +80,22 @@ int on_client_hello(SSL* ssl, int* alert, void*) {
   return SSL_CLIENT_HELLO_SUCCESS;
 }
 
+}  // namespace
+
+// The ALPN list for one connection: without "h2" when its listener turned HTTP/2 off.
+struct AlpnSelect {
+  static const std::string* wire(const ServerTlsContext& c, const TlsHandshakeState* st) {
+    return st != nullptr && !st->http2 ? &c.alpn_wire_h1_ : &c.alpn_wire_;
+  }
+};
+
+namespace {
+
 // ALPN: the server's first protocol the client also offers. A client offering none of ours goes
 // on without ALPN (and is spoken HTTP/1.1 to), as browsers and proxies expect.
-int on_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,
+int on_alpn(SSL* ssl, const unsigned char** out, unsigned char* outlen, const unsigned char* in, unsigned int inlen,
             void* arg) {
-  const auto* wire = static_cast<const std::string*>(arg);
+  const auto* wire = AlpnSelect::wire(*static_cast<const ServerTlsContext*>(arg), ServerTlsContext::state_of(ssl));
   unsigned char* chosen = nullptr;
   int rc = SSL_select_next_proto(&chosen, outlen, reinterpret_cast<const unsigned char*>(wire->data()),
                                  static_cast<unsigned int>(wire->size()), in, inlen);
@@ -144,6 +155,9 @@ Result<std::shared_ptr<ServerTlsContext>> ServerTlsContext::create(const ServerT
     if (p.empty() || p.size() > 255) return make_error(ErrorKind::Invalid, fmt::format("ALPN protocol '{}' is not 1-255 bytes", p));
     t->alpn_wire_ += static_cast<char>(p.size());
     t->alpn_wire_ += p;
+    if (p == "h2") continue;
+    t->alpn_wire_h1_ += static_cast<char>(p.size());
+    t->alpn_wire_h1_ += p;
   }
   SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
   if (!ctx) return make_error(ErrorKind::Internal, "TLS context: " + openssl_error());
@@ -180,7 +194,7 @@ Result<std::shared_ptr<ServerTlsContext>> ServerTlsContext::create(const ServerT
   // The application traffic secrets of TLS 1.3 handshakes go to the connection's engine, which
   // frees the SSL object once the handshake is done (TlsEngine, hand-over). Nothing is logged.
   SSL_CTX_set_keylog_callback(ctx, TlsEngine::on_keylog);
-  if (!t->alpn_wire_.empty()) SSL_CTX_set_alpn_select_cb(ctx, on_alpn, &t->alpn_wire_);
+  if (!t->alpn_wire_.empty()) SSL_CTX_set_alpn_select_cb(ctx, on_alpn, t.get());
   return t;
 }
 

@@ -30,8 +30,8 @@ struct TlsTransportCallbacks {
 };
 
 TlsTransport::TlsTransport(SocketTransport& lower, ChunkPool& pool, Transport::Events* upper,
-                           const ServerTlsContext& ctx, CertificateSetPtr certs)
-    : lower_(lower), pool_(pool), upper_(upper), state_{std::move(certs), nullptr, {}}, engine_(ctx.new_ssl(&state_)) {
+                           const ServerTlsContext& ctx, CertificateSetPtr certs, bool http2)
+    : lower_(lower), pool_(pool), upper_(upper), state_{std::move(certs), nullptr, {}, http2}, engine_(ctx.new_ssl(&state_)) {
   lower_.set_events(this);
 }
 

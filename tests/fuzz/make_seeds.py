@@ -334,6 +334,42 @@ def tls_seeds():
     write("tls", "raw_client_hello_truncated", prefix(4) + hello[: len(hello) // 2])
 
 
+def h2_frame(ftype, flags, stream, payload=b""):
+    return len(payload).to_bytes(3, "big") + bytes([ftype, flags]) + stream.to_bytes(4, "big") + payload
+
+
+def h2_literal(name, value):
+    """HPACK literal header field without indexing, new name, no Huffman (RFC 7541 6.2.2)."""
+    n, v = name.encode(), value.encode()
+    assert len(n) < 127 and len(v) < 127
+    return b"\x00" + bytes([len(n)]) + n + bytes([len(v)]) + v
+
+
+def h2_block(fields):
+    return b"".join(h2_literal(k, v) for k, v in fields)
+
+
+def h2_seeds():
+    """fuzz_h2.cc input: one flags byte (limits), then client frames after the preface."""
+    settings = h2_frame(4, 0, 0)
+    get = [(":method", "GET"), (":scheme", "https"), (":path", "/x"), (":authority", "a.test")]
+    write("h2", "get", b"\x00" + settings + h2_frame(1, 5, 1, h2_block(get)))
+    post = [(":method", "POST"), (":scheme", "http"), (":path", "/up"), (":authority", "a.test"),
+            ("content-length", "5"), ("cookie", "a=1"), ("cookie", "b=2")]
+    write("h2", "post_body", b"\x00" + settings + h2_frame(1, 4, 1, h2_block(post)) + h2_frame(0, 1, 1, b"hello"))
+    block = h2_block(get + [("x-pad", "v" * 100)] * 6)
+    write("h2", "continuation", b"\x01" + settings + h2_frame(1, 0, 3, block[:200]) + h2_frame(9, 4, 3, block[200:]))
+    bad = get + [("connection", "close"), ("te", "gzip"), ("Upper", "x")]
+    write("h2", "connection_specific", b"\x00" + settings + h2_frame(1, 5, 1, h2_block(bad)))
+    write("h2", "host_differs", b"\x00" + settings + h2_frame(1, 5, 1, h2_block(get + [("host", "b.test")])))
+    write("h2", "connect", b"\x00" + settings + h2_frame(1, 5, 1, h2_block([(":method", "CONNECT"), (":authority", "a.test:443")])))
+    rst = b"".join(h2_frame(1, 5, 2 * i + 1, h2_block(get)) + h2_frame(3, 0, 2 * i + 1, (8).to_bytes(4, "big"))
+                   for i in range(20))
+    write("h2", "rapid_reset", b"\x02" + settings + rst)
+    write("h2", "ping_window_priority", b"\x00" + settings + h2_frame(6, 0, 0, bytes(8)) +
+          h2_frame(8, 0, 0, (1).to_bytes(4, "big")) + h2_frame(2, 0, 1, bytes(5)) + h2_frame(0, 0, 1))
+
+
 if __name__ == "__main__":
     request_seeds()
     response_seeds()
@@ -342,5 +378,6 @@ if __name__ == "__main__":
     admin_http_seeds()
     state_seeds()
     tls_seeds()
+    h2_seeds()
     for t in ["request", "response", "config", "admin", "admin_http", "state", "tls"]:
         print(t, len(os.listdir(HERE / "corpus" / t)), "seeds")

@@ -32,6 +32,10 @@ struct StatsSnapshot {
     uint64_t proxy_protocol_errors = 0;
     uint64_t tls_handshake_errors = 0;  // HTTPS connections closed before their handshake completed
     uint64_t misdirected = 0;           // 421 answers
+    uint64_t h2_connections = 0;        // connections that spoke HTTP/2, since start
+    uint64_t h2_connections_active = 0; // of the open ones, HTTP/2
+    uint64_t h2_streams = 0;            // HTTP/2 request streams opened
+    uint64_t h2_goaway_calm = 0;        // HTTP/2 connections closed for a frame flood
     std::array<uint64_t, 8> local_errors{};  // 400 404 408 413 431 502 503 504
   };
   // One app's totals since start, all workers (proxy/app_live.h's AppLiveCounts).

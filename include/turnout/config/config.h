@@ -81,6 +81,7 @@ struct Limits {
   uint32_t max_headers = 100;         // header count -> 431
   uint64_t max_body_bytes = 0;        // 0 = unlimited; over -> 413
   uint32_t max_connections = 20000;   // client connections across all workers
+  uint32_t h2_max_concurrent_streams = 100;  // HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS
 };
 
 struct AdminSpec {
@@ -98,6 +99,9 @@ struct ListenSpec {
   std::string text;             // as written, for logs
   bool proxy_protocol = false;  // a PROXY protocol v1/v2 header is required before HTTP
   bool tls = false;             // HTTPS: a TLS handshake (certificate by SNI) before HTTP
+  // HTTP/2 as well as HTTP/1.1: ALPN "h2" on a TLS listener (default on), h2c with prior
+  // knowledge on a plaintext one (default off).
+  bool http2 = false;
 };
 
 struct Config {

@@ -29,6 +29,7 @@ struct ListenSocket {
   int fd = -1;
   bool proxy_protocol = false;  // listen entry with proxy_protocol: true (net/proxy_protocol.h)
   bool tls = false;             // listen entry with tls: true: a TLS handshake before HTTP
+  bool http2 = false;           // listen entry with http2 (ALPN h2 / h2c with prior knowledge)
 };
 
 // The options of the proxy's client listeners.

@@ -20,6 +20,7 @@ struct AccessRecord {
   std::string_view host;        // request host ("" = none)
   std::string_view method;      // request method ("" = no request parsed)
   std::string_view target;      // request target
+  std::string_view protocol = "h1";  // "h1" (HTTP/1.x) or "h2" (HTTP/2)
   int status = 0;               // status sent to the client
   uint64_t bytes = 0;           // response body bytes sent
   std::string_view app = "-";   // app that served it, "-" for none

@@ -30,6 +30,7 @@
 namespace turnout {
 
 class Exchange;
+class Http2Session;
 
 class ClientConnection final : public Stream::Owner, public HttpParser::Events, public ClientSide {
  public:
@@ -38,6 +39,7 @@ class ClientConnection final : public Stream::Owner, public HttpParser::Events, 
     Active,       // an exchange is in progress (body and/or response)
     Tunnel,       // upgraded: raw bytes both ways through the exchange
     Lingering,    // response sent, write side shut: discarding input until EOF or timeout
+    Http2,        // HTTP/2 (ALPN h2 or h2c prior knowledge): the session has every byte
     Closing,      // handles closing; freed from the last close callback
   };
 
@@ -54,8 +56,9 @@ class ClientConnection final : public Stream::Owner, public HttpParser::Events, 
   // reading. With `proxy_protocol`, a PROXY v1/v2 header must come first (within the
   // request_header timeout) and names the client. Returns non-zero on failure (then call close()).
   // With `tls`, a TLS handshake (after the PROXY header, if any) comes before HTTP, within
-  // handshake_timeout; the certificate is chosen from the current table's by SNI.
-  int open(int fd, const sockaddr* peer, bool proxy_protocol = false, bool tls = false);
+  // handshake_timeout; the certificate is chosen from the current table's by SNI. With `http2`,
+  // HTTP/2 is spoken when ALPN chose "h2" (TLS) or the client preface comes first (plaintext).
+  int open(int fd, const sockaddr* peer, bool proxy_protocol = false, bool tls = false, bool http2 = false);
   void close();
 
   const std::string& peer_ip() const { return peer_ip_; }
@@ -90,6 +93,7 @@ class ClientConnection final : public Stream::Owner, public HttpParser::Events, 
 
  private:
   friend struct ClientCallbacks;
+  friend class Http2Session;  // shares the socket, the TLS layer and the deadline
   struct Input {
     ChunkRef chunk;          // holds the bytes
     const char* p = nullptr; // unparsed start
@@ -121,6 +125,10 @@ class ClientConnection final : public Stream::Owner, public HttpParser::Events, 
   void respond_error(int status, std::string_view body, bool close);
 
   void process_input();
+  // Before the first request: HTTP/2 or HTTP/1.1? False while the bytes cannot tell yet (part of
+  // a client preface), or when HTTP/2 took them.
+  bool choose_protocol();
+  bool start_http2();
   // The PROXY header layer: consumes its bytes from `chunk`, then hands the rest to HTTP.
   void read_proxy_header(const ChunkRef& chunk, size_t len);
   void set_peer(const sockaddr* peer);
@@ -151,6 +159,11 @@ class ClientConnection final : public Stream::Owner, public HttpParser::Events, 
   // HTTPS: the TLS layer under stream_ (freed with this connection, after the stream's close
   // callback). `tls_after_proxy_header_`: created once the PROXY header is read.
   std::unique_ptr<TlsTransport> tls_;
+  // HTTP/2: the session that took the connection over (freed with it). `http2_`: the listener
+  // offers HTTP/2; `protocol_chosen_`: the first bytes have been looked at.
+  std::unique_ptr<Http2Session> h2_;
+  bool http2_ = false;
+  bool protocol_chosen_ = false;
   bool tls_after_proxy_header_ = false;
   bool start_tls(const ChunkRef* early, const char* p, size_t n);
   sockaddr_storage peer_{};            // the client: the socket's peer, or the PROXY header's source

@@ -69,6 +69,10 @@ struct ProxyStats {
   Counter misdirected;            // 421: Host not covered by the connection's certificate
   std::array<Counter, 8> local_errors;  // 400 404 408 413 431 502 503 504 answered by turnout
   Counter no_route;               // requests for a host no route (and no default_app) serves: 404
+  Counter h2_connections;         // client connections that spoke HTTP/2 (ALPN h2 or h2c)
+  Counter h2_connections_active;  // of those, open now
+  Counter h2_streams;             // HTTP/2 request streams opened
+  Counter h2_goaway_calm;         // HTTP/2 connections closed for abuse (GOAWAY ENHANCE_YOUR_CALM)
 };
 
 // Hash for unordered maps with std::string keys that are looked up by string_view.
@@ -203,6 +207,22 @@ struct ProxyContext {
   uv_check_t reaper{};             // empties the graveyard once per loop iteration
   bool reaper_armed = false;
   void defer_delete(std::unique_ptr<Deferred> obj);
+  // Output batched per loop turn: an HTTP/2 session queues its frames during the turn's
+  // callbacks and writes them once, from the same check as the graveyard (before it is emptied).
+  struct Flusher {
+    virtual ~Flusher() = default;
+    virtual void flush_deferred() = 0;
+    bool flush_queued = false;  // in `flushers`
+  };
+  std::vector<Flusher*> flushers;
+  std::vector<Flusher*> flushing_;  // the batch being run (kept for its capacity)
+  // Active while flushers wait: output deferred from a timer or close callback (which run
+  // outside the poll phase) goes out before the loop blocks in poll again.
+  uv_idle_t flush_idle{};
+  void run_flushers();
+  void defer_flush(Flusher* f);
+  // `f` is going away: drop it from the batch.
+  void cancel_flush(Flusher* f);
   // A request state from the pool (or new), its parser built to report to `events`.
   std::unique_ptr<RequestState> take_request_state(HttpParser::Events* events);
   // Back to the pool, or freed when the pool is full or its buffers grew large.

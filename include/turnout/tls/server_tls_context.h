@@ -40,6 +40,9 @@ struct TlsHandshakeState {
   CertificateSetPtr certificates;          // pinned at accept
   const Certificate* presented = nullptr;  // set by the ClientHello callback (owned by `certificates`)
   std::string server_name;                 // the SNI the client sent, lower-case ("" = none)
+  // The listener offers HTTP/2 (`http2`, default on for TLS listeners): "h2" is chosen by ALPN
+  // only then, so one context serves listeners with and without HTTP/2.
+  bool http2 = true;
 };
 
 class ServerTlsContext {
@@ -64,6 +67,8 @@ class ServerTlsContext {
   ServerTlsSettings settings_;
   TicketKeyRingPtr tickets_;  // shared with the process and its other contexts; outlives ctx_'s callback
   std::string alpn_wire_;   // settings_.alpn in ALPN wire format, for the select callback
+  std::string alpn_wire_h1_;  // the same without "h2", for listeners with http2: false
+  friend struct AlpnSelect;
 };
 
 // ClientHello parsing used by the callback, exposed for unit tests.

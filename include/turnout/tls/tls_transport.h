@@ -33,8 +33,9 @@ class TlsTransport final : public Transport, public Transport::Events {
  public:
   // Server side of an accepted socket. `certs`: the table version's certificates, pinned for
   // the handshake. The Stream routes its I/O here (Stream::set_transport).
+  // `http2`: the listener offers "h2" by ALPN.
   TlsTransport(SocketTransport& lower, ChunkPool& pool, Transport::Events* upper, const ServerTlsContext& ctx,
-               CertificateSetPtr certs);
+               CertificateSetPtr certs, bool http2 = false);
   // Client side, towards a server: connect() connects the socket below, then runs the
   // handshake, and on_transport_connected reports 0 only once it is done (UV_EPROTO when it
   // failed, e.g. the server's certificate did not verify: engine().error() says why).

@@ -37,6 +37,9 @@ StatsSnapshot sample() {
   w0.bytes_out = 5000;
   w0.local_errors[1] = 2;  // 404
   w0.no_route = 2;
+  w0.h2_connections = 6;
+  w0.h2_connections_active = 2;
+  w0.h2_streams = 9;
   StatsSnapshot::Worker w1 = w0;
   w1.id = 1;
   w1.version = 6;
@@ -74,6 +77,9 @@ TEST_CASE("prometheus text from a hand-filled snapshot") {
   CHECK(has_line(m, "turnout_uptime_seconds 61"));
   CHECK(has_line(m, "turnout_client_connections{state=\"active\"} 1"));  // 5 open, 4 of them idle
   CHECK(has_line(m, "turnout_client_connections{state=\"idle\"} 4"));
+  CHECK(has_line(m, "turnout_h2_connections_total 12"));
+  CHECK(has_line(m, "turnout_h2_connections 4"));
+  CHECK(has_line(m, "turnout_h2_streams_total 18"));
   CHECK(has_line(m, "turnout_request_heads_total 40"));
   CHECK(has_line(m, "turnout_upstream_connections{state=\"busy\"} 1"));
   CHECK(has_line(m, "turnout_local_responses_total{code=\"404\"} 4"));
@@ -105,6 +111,8 @@ TEST_CASE("status JSON from a hand-filled snapshot") {
   CHECK(j["last_change"]["summary"] == "map web a.example");
   CHECK(j["connections"]["active"] == 5);
   CHECK(j["connections"]["idle"] == 4);
+  CHECK(j["connections"]["http2"] == 4);
+  CHECK(j["http2_streams"] == 18);
   CHECK(j["requests"] == 40);
   CHECK(j["bytes"]["out"] == 10000);
   CHECK(j["rates"]["requests_per_second"] == 1.5);

@@ -466,3 +466,22 @@ TEST_CASE("an alias inside its own anchor (a cycle) is walked once, not forever"
   for (const auto& e : b.errors) utf8_errors += e.message.find("not valid UTF-8") != std::string::npos;
   CHECK(utf8_errors == 1);  // the one bad scalar, reported once
 }
+
+TEST_CASE("listen entries take http2 (plaintext default off); limits take h2_max_concurrent_streams") {
+  Config c = ok("listen:\n  - \"127.0.0.1:8080\"\n  - {addr: \"127.0.0.1:8081\", http2: true}\n"
+                "  - {addr: \"127.0.0.1:8082\", http2: false}\n"
+                "limits: {h2_max_concurrent_streams: 50}\n" +
+                kMinimal.substr(kMinimal.find('\n') + 1));
+  REQUIRE(c.listen.size() == 3);
+  CHECK_FALSE(c.listen[0].http2);
+  CHECK(c.listen[1].http2);
+  CHECK_FALSE(c.listen[2].http2);
+  CHECK(c.limits.h2_max_concurrent_streams == 50);
+  CHECK(ok(kMinimal).limits.h2_max_concurrent_streams == 100);
+
+  ConfigError bad = one_error("listen:\n  - {addr: \"127.0.0.1:8081\", http2: maybe}\n" +
+                              kMinimal.substr(kMinimal.find('\n') + 1));
+  CHECK(bad.key == "listen[0].http2");
+  ConfigError zero = one_error(kMinimal + "limits: {h2_max_concurrent_streams: 0}\n");
+  CHECK(zero.key == "limits.h2_max_concurrent_streams");
+}

@@ -19,6 +19,7 @@ struct ContextFixture {
     ctx->pool.close_all();
     ctx->deadlines.close();
     uv_close(reinterpret_cast<uv_handle_t*>(&ctx->reaper), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&ctx->flush_idle), nullptr);
     f.run();
     ctx.reset();
   }

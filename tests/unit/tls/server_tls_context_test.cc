@@ -41,6 +41,7 @@ struct ClientSpec {
   std::string alpn_wire;           // ALPN list in wire format
   int max_version = 0;
   SSL_SESSION* resume = nullptr;
+  bool server_http2 = true;        // the listener's http2 setting (TlsHandshakeState::http2)
 };
 
 int g_alert = -1;
@@ -76,7 +77,7 @@ Outcome handshake(const ServerTlsContext& server, CertificateSetPtr certs, const
                         static_cast<unsigned>(spec.alpn_wire.size()));
   if (spec.resume) SSL_set_session(c, spec.resume);
 
-  TlsHandshakeState state{certs, nullptr, ""};
+  TlsHandshakeState state{certs, nullptr, "", spec.server_http2};
   SSL* s = server.new_ssl(&state);
   REQUIRE(s);
   BIO *bc = nullptr, *bs = nullptr;
@@ -229,6 +230,17 @@ TEST_CASE("ALPN takes the server's first protocol the client offers, and goes on
   Outcome b = handshake(**h1, f.set(""), f.ca, {.sni = "www.example.com", .alpn_wire = alpn_wire({"h2", "http/1.1"})});
   CHECK(b.alpn == "http/1.1");
   SSL_SESSION_free(b.session);
+  // One context, listeners with and without HTTP/2: a connection of an http2: false listener
+  // never gets h2.
+  Outcome off = handshake(**both, f.set(""), f.ca,
+                          {.sni = "www.example.com", .alpn_wire = alpn_wire({"h2", "http/1.1"}), .server_http2 = false});
+  CHECK(off.alpn == "http/1.1");
+  SSL_SESSION_free(off.session);
+  Outcome only_h2 = handshake(**both, f.set(""), f.ca,
+                              {.sni = "www.example.com", .alpn_wire = alpn_wire({"h2"}), .server_http2 = false});
+  CHECK(only_h2.ok);
+  CHECK(only_h2.alpn.empty());
+  SSL_SESSION_free(only_h2.session);
   Outcome c = handshake(**h1, f.set(""), f.ca, {.sni = "www.example.com", .alpn_wire = alpn_wire({"spdy/3"})});
   CHECK(c.ok);
   CHECK(c.alpn.empty());

@@ -172,8 +172,6 @@ TEST_CASE("rapid reset (CVE-2023-44487): HEADERS then RST_STREAM in a loop ends 
   // 10,000 streams opened and cancelled at once: far past the burst of 1,000 DESIGN.md allows.
   abuse_case("rapid_reset", "--frames 20000 --seconds 10", [](const Outcome& o) {
     expect_goaway(o, {kEnhanceYourCalm});
-    // The server stopped it well before the client's own bound.
-    CHECK(o.j.value("frames_sent", 0) < 20000 + 10);
   });
 }
 

@@ -152,6 +152,25 @@ def verdicts(rr):
     return out
 
 
+def turnout_source(build):
+    """Which source the measured turnout was built from: the build dir's source tree, its branch
+    and commit (with -dirty for uncommitted changes) as they are when the report is written, so a
+    result names the code it measured (run.sh builds right before measuring)."""
+    src = None
+    try:
+        with open(os.path.join(build, "CMakeCache.txt")) as f:
+            for line in f:
+                if line.startswith("CMAKE_HOME_DIRECTORY:"):
+                    src = line.split("=", 1)[1].strip()
+    except OSError:
+        return "?"
+    if not src:
+        return "?"
+    head = B.run(["git", "-C", src, "describe", "--always", "--dirty"]).stdout.strip() or "?"
+    branch = B.run(["git", "-C", src, "rev-parse", "--abbrev-ref", "HEAD"]).stdout.strip() or "?"
+    return f"branch {branch} at {head}"
+
+
 def write_report(b, path, started, finished, load_start, load_end):
     res = b.results
     s = summarize(res)
@@ -202,6 +221,7 @@ def main(args):
     try:
         B.log(f"HTTP/2 scenario (l) in {b.tmp}; load average {load_start:.2f}")
         b.results["versions"] = B.versions(args.build)
+        b.results["versions"]["turnout_source"] = turnout_source(args.build)
         b.start_backends()
         for name in B.PROXIES:
             b.start(name)

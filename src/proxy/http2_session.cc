@@ -156,8 +156,12 @@ struct Http2Callbacks {
         return 0;
       case NGHTTP2_PRIORITY:
       case NGHTTP2_WINDOW_UPDATE:
-      case NGHTTP2_RST_STREAM:
         s.spend(1);
+        return 0;
+      case NGHTTP2_RST_STREAM:
+        // Twice the price: a rapid reset (CVE-2023-44487) trips this budget at 500 and gets
+        // ENHANCE_YOUR_CALM, before nghttp2's own limit (1,000, then GOAWAY INTERNAL_ERROR).
+        s.spend(2);
         return 0;
       default:
         return 0;

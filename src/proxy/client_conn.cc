@@ -408,7 +408,7 @@ void ClientConnection::respond_error(int status, std::string_view body, bool clo
   local_response_ = true;
   local_keep_alive_ = keep;
   if (!keep) {
-    begin_linger();
+    begin_linger(kLingerTimeout);
     return;
   }
   if (request_complete_) on_exchange_done(true);
@@ -433,7 +433,7 @@ void ClientConnection::on_exchange_done(bool keep_alive) {
       stream_.close_after_flush();
       return;
     }
-    begin_linger();
+    begin_linger(kLingerTimeout);
     return;
   }
   // Never resume the parser from inside one of its own callbacks: process_input() picks the
@@ -572,7 +572,7 @@ void ClientConnection::abort_connection() {
   close();
 }
 
-void ClientConnection::begin_linger() {
+void ClientConnection::begin_linger(Millis timeout) {
   // Half-close after the response is written, then read (and drop) whatever the client still
   // sends until it closes: closing with unread input would reset the connection and could
   // destroy the response before the client read it.
@@ -581,7 +581,7 @@ void ClientConnection::begin_linger() {
   input_.clear();
   pause_ = 0;
   stream_.shutdown_after_flush();
-  arm_timer(kLingerTimeout);
+  arm_timer(timeout);
   update_reading();
 }
 

@@ -314,10 +314,13 @@ void Http2Session::flush() {
     return;
   }
   if (closing_ || (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_))) {
-    // GOAWAY sent and nothing left open: the connection ends once the bytes are out.
+    // GOAWAY sent and nothing left open: the connection ends once the bytes are out, and the
+    // client gets to read them before it sees the close. A flooding client that does not read
+    // has the GOAWAY stuck behind the answers it left unread (its receive window is shut): it
+    // reads it if it reads within kGoawayLinger; until then its input is dropped unparsed.
     dead_ = true;
     shutdown();
-    out_.close_after_flush();
+    conn_.linger(kGoawayLinger);
     return;
   }
   unblock_streams();

@@ -60,6 +60,10 @@ class ClientConnection final : public Stream::Owner, public HttpParser::Events, 
   // HTTP/2 is spoken when ALPN chose "h2" (TLS) or the client preface comes first (plaintext).
   int open(int fd, const sockaddr* peer, bool proxy_protocol = false, bool tls = false, bool http2 = false);
   void close();
+  // The HTTP/2 session sent its last GOAWAY: half-close once it is written, then read and drop
+  // what the client still sends until it closes or `timeout` passes: closing with its input
+  // unread would reset the connection and destroy the GOAWAY before the client read it.
+  void linger(Millis timeout) { begin_linger(timeout); }
 
   const std::string& peer_ip() const { return peer_ip_; }
   // What this client's X-Forwarded-* are worth under the current trusted_proxies.
@@ -143,7 +147,7 @@ class ClientConnection final : public Stream::Owner, public HttpParser::Events, 
   bool reading_head() const { return rs_ && rs_->parser->in_message(); }
   void start_next_request();
   void reset_for_next_request();
-  void begin_linger();
+  void begin_linger(Millis timeout);
   void handle_closed();
   void log_access(int status, uint64_t bytes, std::string_view app, std::string_view upstream, uint64_t start_us);
   void assign_request_id();

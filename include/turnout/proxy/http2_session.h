@@ -51,6 +51,8 @@ class Http2Session final : public ClientSide, public ProxyContext::Flusher {
   static constexpr size_t kStreamOutLow = 64 * 1024;
   static constexpr double kFrameBurst = 1000;  // abuse budget: frames carrying no request...
   static constexpr double kFramesPerSecond = 100;  // ...and its refill
+  // After the last GOAWAY: how long a client has to read it (input is discarded meanwhile).
+  static constexpr Millis kGoawayLinger{10000};
 
   Http2Session(ProxyContext& ctx, ClientConnection& conn, Stream& out, bool tls);
   ~Http2Session() override;

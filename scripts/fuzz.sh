@@ -57,7 +57,7 @@ cmake --build "$build" --target "${build_targets[@]}" -j "${FUZZ_BUILD_JOBS:-2}"
 
 dict_for() {
   case "$1" in
-    request|response|admin_http|tls) echo "$root/tests/fuzz/http.dict" ;;
+    request|response|admin_http|tls|h2) echo "$root/tests/fuzz/http.dict" ;;
     config) echo "$root/tests/fuzz/yaml.dict" ;;
     admin|state) echo "$root/tests/fuzz/json.dict" ;;
   esac

@@ -15,7 +15,6 @@ Target (issue #13 item 7): at least 1.1× the better peer's requests/s and at mo
 per request. Results: results/h2.md and results/h2.json.
 """
 import datetime
-import json
 import os
 import re
 import time
@@ -235,12 +234,5 @@ def main(args):
         B.log("interrupted; writing what was measured")
     finally:
         B.PROCS.stop_all()
-    finished = datetime.datetime.utcnow()
-    b.results.update(machine=B.machine(), started=started.isoformat(), finished=finished.isoformat(),
-                     loadavg_start=load_start, loadavg_end=os.getloadavg()[0],
-                     settings={k: v for k, v in vars(args).items()}, round_ratios=round_ratios(b.results))
-    with open(os.path.join(args.out, "h2.json"), "w") as f:
-        json.dump(b.results, f, indent=1, default=str)
-    write_report(b, os.path.join(args.out, "h2.md"), started, finished, load_start, os.getloadavg()[0])
-    B.log(f"wrote {args.out}/h2.md, h2.json")
+    T.save_results(b, args, "h2", started, load_start, round_ratios, write_report)
     return b

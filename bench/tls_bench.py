@@ -409,12 +409,18 @@ def main(args):
         B.log("interrupted; writing what was measured")
     finally:
         B.PROCS.stop_all()
+    save_results(b, args, "tls", started, load_start, round_ratios, write_report)
+    return b
+
+
+def save_results(b, args, name, started, load_start, ratios, report):
+    """Writes <out>/<name>.json (every measurement, the machine, the settings, the per-round
+    ratios) and <out>/<name>.md (report(b, path, started, finished, load_start, load_end))."""
     finished = datetime.datetime.utcnow()
     b.results.update(machine=B.machine(), started=started.isoformat(), finished=finished.isoformat(),
                      loadavg_start=load_start, loadavg_end=os.getloadavg()[0],
-                     settings={k: v for k, v in vars(args).items()}, round_ratios=round_ratios(b.results))
-    with open(os.path.join(args.out, "tls.json"), "w") as f:
+                     settings={k: v for k, v in vars(args).items()}, round_ratios=ratios(b.results))
+    with open(os.path.join(args.out, f"{name}.json"), "w") as f:
         json.dump(b.results, f, indent=1, default=str)
-    write_report(b, os.path.join(args.out, "tls.md"), started, finished, load_start, os.getloadavg()[0])
-    B.log(f"wrote {args.out}/tls.md, tls.json")
-    return b
+    report(b, os.path.join(args.out, f"{name}.md"), started, finished, load_start, os.getloadavg()[0])
+    B.log(f"wrote {args.out}/{name}.md, {name}.json")

@@ -23,7 +23,6 @@ namespace {
 constexpr Millis kLingerTimeout{2000};  // how long to drain a client's input after our close
 constexpr Millis kDrainIdleGrace{1000}; // an idle connection's last chance to send a request when draining
 
-uint64_t now_us(uv_loop_t* loop) { return uv_hrtime() / 1000; }
 }  // namespace
 
 struct ClientCallbacks {
@@ -257,7 +256,7 @@ void ClientConnection::process_input() {
     Input& in = input_.front();
     if (state_ == State::ReadingHead && !reading_head()) {
       // First byte of a new request: the request_header deadline starts now.
-      head_start_us_ = now_us(ctx_.loop);
+      head_start_us_ = now_us();
       take_request_state();
       if (idle_counted_) {
         ctx_.stats.connections_idle.sub();
@@ -355,20 +354,7 @@ HttpParser::Events::HeadAction ClientConnection::on_head_complete() {
 }
 
 void ClientConnection::assign_request_id() {
-  const RequestHead& req = rs_->head;
-  for (const HeaderField& h : req.headers) {
-    if (!iequals(req.name(h), "x-request-id") || req.value(h).empty()) continue;
-    // The client's (or a proxy in front's) id is kept, so one id follows the request through
-    // every hop; for the log, cut to 128 bytes and made printable, since it is written unquoted.
-    std::string_view v = req.value(h).substr(0, 128);
-    request_id_.assign(v);
-    for (char& c : request_id_)
-      if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f || c == '"' || c == '\\') c = '_';
-    request_id_generated_ = false;
-    return;
-  }
-  request_id_ = ctx_.next_request_id();
-  request_id_generated_ = true;
+  request_id_generated_ = ctx_.assign_request_id(rs_->head, request_id_);
 }
 
 void ClientConnection::on_body(const char* at, size_t len) {
@@ -703,7 +689,7 @@ void ClientConnection::log_access(int status, uint64_t bytes, std::string_view a
   rec.bytes = bytes;
   rec.app = app;
   rec.upstream = upstream;
-  rec.duration_us = start_us ? now_us(ctx_.loop) - start_us : 0;
+  rec.duration_us = start_us ? now_us() - start_us : 0;
   rec.request_id = request_id_;
   AccessLog::write(ctx_, rec);
 }

@@ -17,7 +17,6 @@ namespace turnout {
 namespace {
 constexpr size_t kMaxAttempts = 2;  // the first try plus one retry on another server
 
-uint64_t now_us() { return uv_hrtime() / 1000; }
 }  // namespace
 
 Exchange::Exchange(ProxyContext& ctx, ClientSide& client, const RequestHead& request, RouteTablePtr table,

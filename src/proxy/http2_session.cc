@@ -17,8 +17,6 @@ namespace turnout {
 
 namespace {
 
-uint64_t now_us() { return uv_hrtime() / 1000; }
-
 constexpr size_t kMaxFreeStreams = 16;       // recycled stream objects kept per session
 constexpr Millis kGoawayStep{1000};          // between the shutdown notice and the final GOAWAY
 constexpr uint32_t kMaxContinuations = 8;    // CONTINUATION frames per header block
@@ -224,36 +222,48 @@ Http2Session::~Http2Session() {
   for (Http2Stream* st : active_) delete st;
 }
 
-bool Http2Session::start() {
+namespace {
+
+// The callbacks and options are the same for every session: built once per process. nghttp2
+// copies both into a session when it creates it and never writes them, so workers share them.
+struct Http2Setup {
   nghttp2_session_callbacks* cbs = nullptr;
-  if (nghttp2_session_callbacks_new(&cbs) != 0) return false;
-  nghttp2_session_callbacks_set_send_callback(cbs, Http2Callbacks::send);
-  nghttp2_session_callbacks_set_send_data_callback(cbs, Http2Callbacks::send_data);
-  nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, Http2Callbacks::begin_headers);
-  nghttp2_session_callbacks_set_on_header_callback(cbs, Http2Callbacks::header);
-  nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, Http2Callbacks::frame_recv);
-  nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cbs, Http2Callbacks::invalid_frame_recv);
-  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, Http2Callbacks::data_chunk_recv);
-  nghttp2_session_callbacks_set_on_frame_send_callback(cbs, Http2Callbacks::frame_send);
-  nghttp2_session_callbacks_set_on_stream_close_callback(cbs, Http2Callbacks::stream_close);
   nghttp2_option* opt = nullptr;
-  if (nghttp2_option_new(&opt) != 0) {
-    nghttp2_session_callbacks_del(cbs);
-    return false;
-  }
-  // The request body window is ours to give back (backpressure), not nghttp2's.
-  nghttp2_option_set_no_auto_window_update(opt, 1);
-  nghttp2_option_set_max_outbound_ack(opt, 1000);
-  nghttp2_option_set_max_settings(opt, 32);
+  Http2Setup() {
+    if (nghttp2_session_callbacks_new(&cbs) != 0 || nghttp2_option_new(&opt) != 0) return;
+    nghttp2_session_callbacks_set_send_callback(cbs, Http2Callbacks::send);
+    nghttp2_session_callbacks_set_send_data_callback(cbs, Http2Callbacks::send_data);
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, Http2Callbacks::begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(cbs, Http2Callbacks::header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, Http2Callbacks::frame_recv);
+    nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cbs, Http2Callbacks::invalid_frame_recv);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, Http2Callbacks::data_chunk_recv);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cbs, Http2Callbacks::frame_send);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, Http2Callbacks::stream_close);
+    // The request body window is ours to give back (backpressure), not nghttp2's.
+    nghttp2_option_set_no_auto_window_update(opt, 1);
+    nghttp2_option_set_max_outbound_ack(opt, 1000);
+    nghttp2_option_set_max_settings(opt, 32);
 #ifdef TURNOUT_HAVE_NGHTTP2_RESET_RATE
-  nghttp2_option_set_stream_reset_rate_limit(opt, kResetBurst, kResetRate);
+    nghttp2_option_set_stream_reset_rate_limit(opt, kResetBurst, kResetRate);
 #endif
 #ifdef TURNOUT_HAVE_NGHTTP2_MAX_CONTINUATIONS
-  nghttp2_option_set_max_continuations(opt, kMaxContinuations);
+    nghttp2_option_set_max_continuations(opt, kMaxContinuations);
 #endif
-  int rc = nghttp2_session_server_new2(&session_, cbs, this, opt);
-  nghttp2_option_del(opt);
-  nghttp2_session_callbacks_del(cbs);
+  }
+};
+
+const Http2Setup& http2_setup() {
+  static const Http2Setup setup;
+  return setup;
+}
+
+}  // namespace
+
+bool Http2Session::start() {
+  const Http2Setup& setup = http2_setup();
+  if (setup.cbs == nullptr || setup.opt == nullptr) return false;
+  int rc = nghttp2_session_server_new2(&session_, setup.cbs, this, setup.opt);
   if (rc != 0) {
     session_ = nullptr;
     return false;
@@ -497,18 +507,7 @@ void Http2Session::finish_exchange(Http2Stream* st) {
 }
 
 void Http2Session::assign_request_id(Http2Stream* st) {
-  const RequestHead& req = st->head;
-  for (const HeaderField& h : req.headers) {
-    if (!iequals(req.name(h), "x-request-id") || req.value(h).empty()) continue;
-    std::string_view v = req.value(h).substr(0, 128);
-    st->request_id.assign(v);
-    for (char& c : st->request_id)
-      if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f || c == '"' || c == '\\') c = '_';
-    st->request_id_generated = false;
-    return;
-  }
-  st->request_id = ctx_.next_request_id();
-  st->request_id_generated = true;
+  st->request_id_generated = ctx_.assign_request_id(st->head, st->request_id);
 }
 
 void Http2Session::start_request(Http2Stream* st, bool end_stream) {

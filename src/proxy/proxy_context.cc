@@ -25,8 +25,6 @@ void on_reap(uv_check_t* h) {
   doomed.clear();
   if (ctx->graveyard.empty()) {
     ctx->graveyard.swap(doomed);
-  }
-  if (ctx->graveyard.empty()) {
     uv_check_stop(&ctx->reaper);
     ctx->reaper_armed = false;
   }
@@ -128,6 +126,18 @@ std::string ProxyContext::next_request_id() {
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
   z ^= z >> 31;
   return fmt::format("{:016x}", z);
+}
+
+bool ProxyContext::assign_request_id(const RequestHead& req, std::string& id) {
+  for (const HeaderField& h : req.headers) {
+    if (!iequals(req.name(h), "x-request-id") || req.value(h).empty()) continue;
+    id.assign(req.value(h).substr(0, 128));
+    for (char& c : id)
+      if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f || c == '"' || c == '\\') c = '_';
+    return false;
+  }
+  id = next_request_id();
+  return true;
 }
 
 const std::string& ProxyContext::now_text() {

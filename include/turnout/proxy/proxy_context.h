@@ -112,6 +112,10 @@ struct RequestState {
   std::optional<HttpParser> parser;  // built afresh for each connection that takes the state
 };
 
+// Monotonic time in µs for request timings (start, latency, duration in the access log); every
+// protocol and the exchange read the same clock.
+inline uint64_t now_us() { return uv_hrtime() / 1000; }
+
 struct ProxyContext {
   ProxyContext(uv_loop_t* loop, unsigned worker_id, ProxyStats& stats);
 
@@ -231,6 +235,10 @@ struct ProxyContext {
   // A new request id: 16 hex digits, unique per worker (a bijective mix of a random per-worker
   // seed and a counter), so ids from different workers and restarts do not collide in practice.
   std::string next_request_id();
+  // The id of `req` into `id`: its own X-Request-Id, kept so one id follows the request through
+  // every hop (cut to 128 bytes and made printable for the log, where it is written unquoted),
+  // else a new one. Returns true when the id is new (it is then sent to the server).
+  bool assign_request_id(const RequestHead& req, std::string& id);
   uint64_t request_id_seed_ = 0;
   uint64_t request_id_next_ = 0;
 

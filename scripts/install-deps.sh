@@ -6,6 +6,7 @@ pkgs=(build-essential cmake ninja-build pkg-config
       libuv1-dev libyaml-cpp-dev libfmt-dev doctest-dev nlohmann-json3-dev node-llhttp
       libssl-dev openssl  # TLS (OpenSSL 3.0); the openssl CLI makes test certificates
       curl
+      etcd-server etcd-client  # tests/unit/fleet runs the etcd client against a real etcd
       libnghttp2-dev  # HTTP/2 towards clients
       nghttp2-client python3-h2  # HTTP/2 tests: nghttp, h2load, and tests/integration/h2/h2_abuse.py
       chromium)  # tests/integration/status_page_test.cc loads the admin status page in headless Chromium

@@ -1,0 +1,102 @@
+// The client against an etcd that dies or hangs: every failure is reported promptly, nothing
+// waits forever, and the client works again once etcd does.
+#include <doctest/doctest.h>
+
+#include "fleet/etcd_fixture.h"
+#include "turnout/fleet/etcd_watch.h"
+
+using namespace turnout;
+using namespace turnout::test;
+
+namespace {
+
+struct FailRecorder : EtcdWatchHandler {
+  bool created = false;
+  size_t events = 0;
+  std::optional<EtcdStatus> failed;
+  void on_watch_created(int64_t) override { created = true; }
+  void on_watch_events(int64_t, std::vector<WatchEvent>&& e) override { events += e.size(); }
+  void on_watch_canceled(int64_t, const std::string&) override {}
+  void on_watch_failed(const EtcdStatus& s) override { failed = s; }
+};
+
+WatchOptions watch_all(uint64_t idle_timeout_ms = 0) {
+  WatchOptions o;
+  o.key = "/t/";
+  o.range_end = prefix_range_end("/t/");
+  o.idle_timeout_ms = idle_timeout_ms;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("etcd killed mid-watch: the watch fails at once, and new requests fail to connect") {
+  EtcdFixture f;
+  FailRecorder rec;
+  auto w = f.client->watch(watch_all(), &rec);
+  REQUIRE(f.run_until([&] { return rec.created; }));
+  REQUIRE(f.put("/t/a", "1").ok());
+  REQUIRE(f.run_until([&] { return rec.events == 1; }));
+  f.etcd.kill();
+  uint64_t t0 = uv_now(&f.loop);
+  REQUIRE(f.run_until([&] { return rec.failed.has_value(); }, 2000));
+  CHECK(uv_now(&f.loop) - t0 < 500);
+  CHECK(rec.failed->code == EtcdErrc::Reset);
+  CHECK_FALSE(w->active());
+
+  auto r = f.put("/t/b", "1");
+  CHECK(r.status.code == EtcdErrc::ConnectFailed);
+  CHECK(r.status.message.find("refused") != std::string::npos);
+}
+
+TEST_CASE("etcd killed mid-request: the request fails at once with a reset") {
+  EtcdFixture f;
+  REQUIRE(f.put("/t/a", "1").ok());  // the connection is up
+  f.etcd.stop();                     // the next request is written but never answered...
+  bool got = false;
+  EtcdResult<PutResult> r;
+  f.client->put("/t/b", "1", [&](EtcdResult<PutResult>&& x) {
+    r = std::move(x);
+    got = true;
+  });
+  f.run_for(100);
+  CHECK_FALSE(got);
+  f.etcd.kill();                     // ...and etcd dies with it in flight
+  uint64_t t0 = uv_now(&f.loop);
+  REQUIRE(f.run_until([&] { return got; }, 2000));
+  CHECK(uv_now(&f.loop) - t0 < 500);
+  CHECK(r.status.code == EtcdErrc::Reset);
+}
+
+TEST_CASE("a stopped etcd: the request deadline fires, the watch's idle limit too; both recover after SIGCONT") {
+  EtcdFixture f(600);  // 600 ms request deadline
+  FailRecorder rec;
+  auto w = f.client->watch(watch_all(1500), &rec);  // etcd's progress interval is 1 s
+  REQUIRE(f.run_until([&] { return rec.created; }));
+  REQUIRE(f.put("/t/a", "1").ok());
+
+  f.etcd.stop();
+  std::vector<EtcdResult<PutResult>> got;
+  uint64_t t0 = uv_now(&f.loop);
+  for (int i = 0; i < 2; ++i)  // one in flight, one queued behind it: both time out
+    f.client->put("/t/b", "1", [&](EtcdResult<PutResult>&& x) { got.push_back(std::move(x)); });
+  REQUIRE(f.run_until([&] { return got.size() == 2; }, 3000));
+  uint64_t took = uv_now(&f.loop) - t0;
+  CHECK(took >= 550);
+  CHECK(took < 1500);
+  CHECK(got[0].status.code == EtcdErrc::Timeout);
+  CHECK(got[1].status.code == EtcdErrc::Timeout);
+
+  REQUIRE(f.run_until([&] { return rec.failed.has_value(); }, 3000));
+  CHECK(rec.failed->code == EtcdErrc::Timeout);
+  CHECK(rec.failed->message.find("no data") != std::string::npos);
+
+  f.etcd.cont();
+  auto r = f.put("/t/c", "1");
+  CHECK(r.ok());
+  FailRecorder again;
+  auto w2 = f.client->watch(watch_all(1500), &again);
+  CHECK(f.run_until([&] { return again.created; }));
+  w2->close();
+  w->close();
+}

@@ -1,0 +1,220 @@
+// EtcdServer: a real etcd (/usr/bin/etcd) for one test case — started by PID on free loopback
+// ports with a temporary data dir, ready once /health answers, SIGKILLed and reaped at the end.
+// EtcdFixture adds a uv loop, an EtcdClient on it and run_until(); its destructor closes the
+// client and checks the loop closes clean (uv_loop_close == 0: no handle leaked).
+#pragma once
+
+#include <arpa/inet.h>
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "turnout/fleet/etcd_client.h"
+
+namespace turnout::test {
+
+constexpr const char* kEtcdBinary = "/usr/bin/etcd";
+
+// A loopback port nobody listens on right now (bound to port 0, then closed).
+inline uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  socklen_t len = sizeof(a);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+// One blocking HTTP/1.0 GET on loopback; the whole answer, or "" if nothing answered.
+inline std::string http_get(uint16_t port, const std::string& path) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  timeval tv{1, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  std::string out;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) {
+    std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    if (::write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size())) {
+      char buf[4096];
+      ssize_t n;
+      while ((n = ::read(fd, buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
+    }
+  }
+  ::close(fd);
+  return out;
+}
+
+class EtcdServer {
+ public:
+  EtcdServer() {
+    REQUIRE_MESSAGE(::access(kEtcdBinary, X_OK) == 0, "etcd is required: apt-get install etcd-server");
+    char tmpl[] = "/tmp/turnout-etcd-XXXXXX";
+    REQUIRE(::mkdtemp(tmpl) != nullptr);
+    dir_ = tmpl;
+    port_ = free_port();
+    uint16_t peer = free_port();
+    while (peer == port_) peer = free_port();
+    std::string client_url = "http://127.0.0.1:" + std::to_string(port_);
+    std::string peer_url = "http://127.0.0.1:" + std::to_string(peer);
+    std::vector<std::string> args = {kEtcdBinary,
+                                     "--name=t",
+                                     "--data-dir=" + dir_ + "/data",
+                                     "--listen-client-urls=" + client_url,
+                                     "--advertise-client-urls=" + client_url,
+                                     "--listen-peer-urls=" + peer_url,
+                                     "--initial-advertise-peer-urls=" + peer_url,
+                                     "--initial-cluster=t=" + peer_url,
+                                     "--experimental-watch-progress-notify-interval=1s",
+                                     "--log-level=error",
+                                     "--logger=zap"};
+    std::string log = dir_ + "/etcd.log";
+    pid_ = ::fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      if (fd >= 0) {
+        ::dup2(fd, 1);
+        ::dup2(fd, 2);
+      }
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(kEtcdBinary, argv.data());
+      ::_exit(127);
+    }
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    while (std::chrono::steady_clock::now() < until) {
+      if (http_get(port_, "/health").find("\"health\":\"true\"") != std::string::npos) return;
+      int st = 0;
+      if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+        pid_ = -1;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    FAIL("etcd did not become healthy; log in " << log);
+  }
+
+  ~EtcdServer() {
+    kill();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  EtcdServer(const EtcdServer&) = delete;
+  EtcdServer& operator=(const EtcdServer&) = delete;
+
+  uint16_t port() const { return port_; }
+  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+  void stop() { ::kill(pid_, SIGSTOP); }
+  void cont() { ::kill(pid_, SIGCONT); }
+  // SIGKILL and reap (a stopped etcd dies too).
+  void kill() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    int st = 0;
+    ::waitpid(pid_, &st, 0);
+    pid_ = -1;
+  }
+
+ private:
+  std::string dir_;
+  uint16_t port_ = 0;
+  pid_t pid_ = -1;
+};
+
+struct EtcdFixture {
+  EtcdServer etcd;
+  uv_loop_t loop{};
+  uv_timer_t timer{};
+  bool timed_out = false;
+  std::unique_ptr<EtcdClient> client;
+
+  explicit EtcdFixture(uint64_t request_timeout_ms = 5000) {
+    uv_loop_init(&loop);
+    uv_timer_init(&loop, &timer);
+    timer.data = this;
+    client = make_client({etcd.endpoint()}, request_timeout_ms);
+  }
+
+  ~EtcdFixture() {
+    client.reset();  // closes: pending requests are canceled, handles close on the next run
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer), nullptr);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK(uv_loop_close(&loop) == 0);
+  }
+
+  std::unique_ptr<EtcdClient> make_client(std::vector<std::string> endpoints, uint64_t request_timeout_ms = 5000) {
+    EtcdClientOptions o;
+    o.endpoints = std::move(endpoints);
+    o.request_timeout_ms = request_timeout_ms;
+    o.connect_timeout_ms = 1000;
+    auto c = EtcdClient::create(&loop, std::move(o));
+    REQUIRE(c.ok());
+    return std::move(*c);
+  }
+
+  // Runs the loop until `done()` holds or `ms` pass; true if it held.
+  bool run_until(const std::function<bool()>& done, uint64_t ms = 5000) {
+    timed_out = false;
+    uv_update_time(&loop);
+    uv_timer_start(&timer, [](uv_timer_t* t) { static_cast<EtcdFixture*>(t->data)->timed_out = true; }, ms, 0);
+    while (!done() && !timed_out) uv_run(&loop, UV_RUN_ONCE);
+    uv_timer_stop(&timer);
+    return done();
+  }
+
+  // Runs the loop for `ms`.
+  void run_for(uint64_t ms) {
+    run_until([] { return false; }, ms);
+  }
+
+  // Synchronous helpers for test set-up: each runs the loop until its answer.
+  template <class T, class Start>
+  EtcdResult<T> wait_for(Start start, uint64_t ms = 5000) {
+    bool got = false;
+    EtcdResult<T> out;
+    start([&](EtcdResult<T>&& r) {
+      out = std::move(r);
+      got = true;
+    });
+    REQUIRE_MESSAGE(run_until([&] { return got; }, ms), "no answer within " << ms << " ms");
+    return out;
+  }
+
+  EtcdResult<PutResult> put(const std::string& k, const std::string& v, int64_t lease = 0) {
+    return wait_for<PutResult>([&](auto cb) { client->put(k, v, cb, lease); });
+  }
+  EtcdResult<RangeResult> get(const std::string& k) {
+    return wait_for<RangeResult>([&](auto cb) { client->range(k, {}, cb); });
+  }
+  EtcdResult<RangeResult> get_prefix(const std::string& p) {
+    return wait_for<RangeResult>([&](auto cb) { client->range_prefix(p, cb); });
+  }
+  EtcdResult<TxnResult> txn(const TxnRequest& t) {
+    return wait_for<TxnResult>([&](auto cb) { client->txn(t, cb); });
+  }
+};
+
+}  // namespace turnout::test

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include "fleet/etcd_fixture.h"
+#include "turnout/fleet/etcd_lease_keeper.h"
 #include "turnout/fleet/etcd_watch.h"
 
 using namespace turnout;
@@ -99,4 +100,27 @@ TEST_CASE("a stopped etcd: the request deadline fires, the watch's idle limit to
   CHECK(f.run_until([&] { return again.created; }));
   w2->close();
   w->close();
+}
+
+TEST_CASE("a stopped etcd: the lease keeper reports the lease lost once a whole TTL went unanswered") {
+  EtcdFixture f;
+  auto g = f.wait_for<LeaseGrant>([&](auto cb) { f.client->lease_grant(2, cb); });
+  REQUIRE(g.ok());
+  struct Lost : EtcdLeaseHandler {
+    int failures = 0;
+    std::optional<EtcdStatus> lost;
+    void on_lease_keepalive_failed(const EtcdStatus&) override { ++failures; }
+    void on_lease_lost(const EtcdStatus& s) override { lost = s; }
+  } rec;
+  auto keeper = f.client->keep_alive(g.value.id, g.value.ttl, &rec);
+  f.etcd.stop();
+  uint64_t t0 = uv_now(&f.loop);
+  REQUIRE(f.run_until([&] { return rec.lost.has_value(); }, 5000));
+  uint64_t took = uv_now(&f.loop) - t0;
+  CHECK(took >= 1900);  // not before the TTL has run out
+  CHECK(took < 4000);
+  CHECK(rec.lost->code == EtcdErrc::Timeout);
+  CHECK(rec.failures >= 1);
+  CHECK_FALSE(keeper->active());
+  f.etcd.cont();
 }

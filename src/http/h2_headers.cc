@@ -221,6 +221,62 @@ H2HeadError H2RequestBuilder::finish(bool end_stream) {
   return H2HeadError::None;
 }
 
+void H2TrailerBuilder::begin(MessageHead* trailers, const Limits* limits, size_t head_bytes, size_t head_fields) {
+  trailers_ = trailers;
+  limits_ = limits;
+  trailers_->clear();
+  bytes_ = head_bytes;
+  fields_ = head_fields;
+  reason_ = {};
+  error_ = H2HeadError::None;
+}
+
+H2HeadError H2TrailerBuilder::fail(H2HeadError e, std::string_view why) {
+  if (error_ == H2HeadError::None) {
+    error_ = e;
+    reason_ = why;
+  }
+  return error_;
+}
+
+H2HeadError H2TrailerBuilder::add(std::string_view name, std::string_view value) {
+  if (error_ != H2HeadError::None) return error_;
+  bytes_ += name.size() + value.size() + kFieldOverhead;
+  ++fields_;
+  if (limits_ && limits_->max_header_bytes && bytes_ > limits_->max_header_bytes)
+    return fail(H2HeadError::Respond, "request trailers too large");
+  if (limits_ && limits_->max_headers && fields_ > limits_->max_headers + 4)  // as the head block
+    return fail(H2HeadError::Respond, "too many request trailer fields");
+  // RFC 9113 8.1: a trailer block carries no pseudo-header.
+  if (!name.empty() && name[0] == ':') return fail(H2HeadError::Malformed, "pseudo-header in trailers");
+  if (has_upper(name) || !is_token(name)) return fail(H2HeadError::Malformed, "invalid trailer name");
+  if (!valid_value(value)) return fail(H2HeadError::Malformed, "invalid trailer value");
+  HeaderToken t = lookup_token(name);
+  switch (t) {
+    case HeaderToken::Connection:
+    case HeaderToken::KeepAlive:
+    case HeaderToken::ProxyConnection:
+    case HeaderToken::TransferEncoding:
+    case HeaderToken::Upgrade:
+    case HeaderToken::Http2Settings:
+      return fail(H2HeadError::Malformed, "connection-specific trailer field");
+    case HeaderToken::TE:
+      if (value != "trailers") return fail(H2HeadError::Malformed, "te other than trailers");
+      break;
+    default:
+      break;
+  }
+  std::string& s = trailers_->storage;
+  HeaderField f;
+  f.name = Slice{static_cast<uint32_t>(s.size()), static_cast<uint32_t>(name.size())};
+  s.append(name);
+  f.value = Slice{static_cast<uint32_t>(s.size()), static_cast<uint32_t>(value.size())};
+  s.append(value);
+  f.token = t;
+  trailers_->headers.push_back(f);
+  return H2HeadError::None;
+}
+
 void build_h2_response_fields(const ResponseHead& head, const Framing& framing, std::string& storage,
                               std::vector<std::pair<std::string_view, std::string_view>>& out) {
   out.clear();
@@ -258,13 +314,18 @@ void build_h2_trailer_fields(const MessageHead& trailers, std::string& storage,
                              std::vector<std::pair<std::string_view, std::string_view>>& out) {
   out.clear();
   storage.clear();
+  // Names and values are both copied: the trailers belong to a server connection that may parse
+  // its next response before this stream's trailer HEADERS frame is written. Nothing below
+  // appends past this reservation, so the views taken stay valid.
   storage.reserve(trailers.storage.size());
-  bool any_connection = trailers.find(HeaderToken::Connection) != nullptr;
   for (const HeaderField& h : trailers.headers) {
-    if (dropped_towards_h2(trailers, h, any_connection)) continue;
-    std::string_view name;
-    push_lower(storage, trailers.name(h), name);
-    out.emplace_back(name, trailers.value(h));
+    std::string_view name = trailers.name(h);
+    if (!allowed_in_trailer(h.token, name)) continue;  // connection-specific ones among them
+    std::string_view lname;
+    push_lower(storage, name, lname);
+    size_t at = storage.size();
+    storage.append(trailers.value(h));
+    out.emplace_back(lname, std::string_view(storage).substr(at));
   }
 }
 

@@ -93,6 +93,24 @@ HeaderToken lookup_token(std::string_view n) {
   return HeaderToken::Other;
 }
 
+bool allowed_in_trailer(HeaderToken token, std::string_view name) {
+  if (token != HeaderToken::Other) return false;
+  // Lower case; compared after the token table, so never one of its names.
+  static constexpr std::string_view kNotInTrailer[] = {
+      "forwarded",           "authorization",       "proxy-authorization", "www-authenticate",
+      "authentication-info", "proxy-authentication-info", "cookie",       "set-cookie",
+      "cache-control",       "pragma",              "max-forwards",        "range",
+      "if-match",            "if-none-match",       "if-modified-since",   "if-unmodified-since",
+      "if-range",            "age",                 "date",                "expires",
+      "location",            "retry-after",         "vary",                "content-type",
+      "content-encoding",    "content-range",       "content-location",
+  };
+  for (std::string_view n : kNotInTrailer) {
+    if (iequals_lower(name, n)) return false;
+  }
+  return true;
+}
+
 uint32_t token_flags(HeaderToken token) {
   auto i = static_cast<size_t>(token);
   return i < kFlags.size() ? kFlags[i] : 0;

@@ -68,6 +68,7 @@ struct ParserCallbacks {
     // clear() is not virtual: reset the derived fields too.
     if (s.kind_ == HttpParser::Kind::Request) static_cast<RequestHead*>(s.head_)->clear();
     else static_cast<ResponseHead*>(s.head_)->clear();
+    s.trailers_.clear();
     s.in_message_ = true;
     s.head_done_ = false;
     s.field_state_ = 0;
@@ -86,27 +87,33 @@ struct ParserCallbacks {
     return 0;
   }
 
+  // Where the field being read goes: the head, or after it the trailer section (kept apart,
+  // checked the same way).
+  static MessageHead* fields(HttpParser& s) { return s.head_done_ ? &s.trailers_ : s.head_; }
+
   static int on_header_field(llhttp_t* p, const char* at, size_t len) {
     HttpParser& s = self(p);
-    if (s.head_done_) return 0;  // trailer fields: checked by scan(), then dropped
+    MessageHead* f = fields(s);
     if (s.field_state_ != 1) {
+      // A trailer section shares the head's count: together they stay within max_headers.
       uint32_t max = s.max_header_count();
-      if (max != 0 && s.head_->headers.size() >= max) {
-        s.fail(s.kind_ == HttpParser::Kind::Request ? 431 : 502, "too many header fields");
+      if (max != 0 && s.head_->headers.size() + s.trailers_.headers.size() >= max) {
+        s.fail(s.kind_ == HttpParser::Kind::Request ? 431 : 502,
+               s.head_done_ ? "too many trailer fields" : "too many header fields");
         return HPE_USER;
       }
-      s.head_->headers.emplace_back();
+      f->headers.emplace_back();
       s.field_state_ = 1;
     }
-    extend(s.head_, s.head_->headers.back().name, at, len);
+    extend(f, f->headers.back().name, at, len);
     return 0;
   }
 
   static int on_header_field_complete(llhttp_t* p) {
     HttpParser& s = self(p);
-    if (s.head_done_) return 0;
-    HeaderField& h = s.head_->headers.back();
-    std::string_view name = s.head_->name(h);
+    MessageHead* f = fields(s);
+    HeaderField& h = f->headers.back();
+    std::string_view name = f->name(h);
     // llhttp lets "Host :" and ": x" through; a name is a non-empty token (RFC 9110 5.1).
     bool ok = !name.empty() &&
               std::all_of(name.begin(), name.end(), is_tchar);
@@ -115,23 +122,23 @@ struct ParserCallbacks {
       return HPE_USER;
     }
     h.token = lookup_token(name);
-    h.value.off = static_cast<uint32_t>(s.head_->storage.size());
+    h.value.off = static_cast<uint32_t>(f->storage.size());
     s.field_state_ = 2;
     return 0;
   }
 
   static int on_header_value(llhttp_t* p, const char* at, size_t len) {
     HttpParser& s = self(p);
-    if (s.head_done_) return 0;
-    extend(s.head_, s.head_->headers.back().value, at, len);
+    MessageHead* f = fields(s);
+    extend(f, f->headers.back().value, at, len);
     return 0;
   }
 
   static int on_header_value_complete(llhttp_t* p) {
     HttpParser& s = self(p);
-    if (s.head_done_) return 0;
-    HeaderField& h = s.head_->headers.back();
-    const std::string& st = s.head_->storage;
+    MessageHead* f = fields(s);
+    HeaderField& h = f->headers.back();
+    const std::string& st = f->storage;
     while (h.value.len > 0 && is_ows(st[h.value.off])) {
       ++h.value.off;
       --h.value.len;
@@ -299,7 +306,9 @@ void HttpParser::start_scan(bool trailers) {
   scan_ = Scan::LineStart;
   scan_seen_line_ = trailers;  // a trailer section has no start line: its first empty line ends it
   line_len_ = 0;
-  head_bytes_ = 0;
+  // A trailer section goes on counting from its head's bytes: together they stay within the
+  // limit, so a message's fields never hold more than max_header_bytes.
+  if (!trailers) head_bytes_ = 0;
   line_cr_ = false;
 }
 

@@ -230,6 +230,21 @@ void build_downstream_response(const ResponseHead& head, const Framing& framing,
   out.append("\r\n");
 }
 
+void build_last_chunk(const MessageHead* trailers, std::string& out) {
+  out.append("0\r\n");
+  if (trailers) {
+    for (const HeaderField& h : trailers->headers) {
+      std::string_view name = trailers->name(h);
+      if (!allowed_in_trailer(h.token, name)) continue;
+      out.append(name);
+      out.append(": ");
+      out.append(trailers->value(h));
+      out.append("\r\n");
+    }
+  }
+  out.append("\r\n");
+}
+
 void build_error_response(int status, std::string_view body, bool keep_alive, std::string& out) {
   out.reserve(out.size() + body.size() + 128);
   out.append("HTTP/1.1 ");

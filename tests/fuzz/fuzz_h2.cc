@@ -23,6 +23,7 @@
 
 #include "turnout/http/h2_headers.h"
 #include "turnout/http/header.h"
+#include "turnout/http/rewrite.h"
 
 using namespace turnout;
 
@@ -31,6 +32,7 @@ namespace {
 struct Fuzz {
   Limits limits;
   std::map<int32_t, std::unique_ptr<std::pair<RequestHead, H2RequestBuilder>>> streams;
+  std::map<int32_t, std::unique_ptr<std::pair<MessageHead, H2TrailerBuilder>>> trailers;
 };
 
 #define FUZZ_CHECK(cond)                                      \
@@ -71,13 +73,39 @@ int on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* u) {
     auto& slot = f.streams[frame->hd.stream_id];
     slot = std::make_unique<std::pair<RequestHead, H2RequestBuilder>>();
     slot->second.begin(&slot->first, &f.limits);
+  } else if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_HEADERS) {
+    auto& slot = f.trailers[frame->hd.stream_id];
+    slot = std::make_unique<std::pair<MessageHead, H2TrailerBuilder>>();
+    slot->second.begin(&slot->first, &f.limits, 0, 0);
   }
   return 0;
+}
+
+// A trailer block that passed: only regular, lowercase token names and clean values, and the
+// terminal chunk built from it ends exactly where it should (a trailer never ends a message early).
+void check_trailers(const MessageHead& t) {
+  for (const HeaderField& h : t.headers) {
+    std::string_view n = t.name(h);
+    FUZZ_CHECK(!n.empty());
+    for (char c : n) FUZZ_CHECK(is_tchar(c) && !(c >= 'A' && c <= 'Z'));
+    for (char c : t.value(h)) FUZZ_CHECK(c != '\r' && c != '\n' && c != '\0');
+  }
+  std::string last;
+  build_last_chunk(&t, last);
+  FUZZ_CHECK(last.compare(0, 3, "0\r\n") == 0);
+  FUZZ_CHECK(last.find("\r\n\r\n") == last.size() - 4);
 }
 
 int on_header(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name, size_t namelen, const uint8_t* value,
               size_t valuelen, uint8_t, void* u) {
   auto& f = *static_cast<Fuzz*>(u);
+  if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_HEADERS) {
+    auto t = f.trailers.find(frame->hd.stream_id);
+    if (t != f.trailers.end())
+      t->second->second.add(std::string_view(reinterpret_cast<const char*>(name), namelen),
+                            std::string_view(reinterpret_cast<const char*>(value), valuelen));
+    return 0;
+  }
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
   auto it = f.streams.find(frame->hd.stream_id);
   if (it == f.streams.end()) return 0;
@@ -88,6 +116,15 @@ int on_header(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name,
 
 int on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* u) {
   auto& f = *static_cast<Fuzz*>(u);
+  if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_HEADERS) {
+    auto t = f.trailers.find(frame->hd.stream_id);
+    if (t == f.trailers.end()) return 0;
+    H2HeadError e = t->second->second.error();
+    if (e == H2HeadError::None) check_trailers(t->second->first);
+    else FUZZ_CHECK(!t->second->second.error_reason().empty());
+    f.trailers.erase(t);
+    return 0;
+  }
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
   auto it = f.streams.find(frame->hd.stream_id);
   if (it == f.streams.end()) return 0;

@@ -205,12 +205,59 @@ class Client : public HttpParser::Events {
       FUZZ_CHECK(body_.size() == head_.framing.content_length, "Content-Length %llu but %zu body bytes",
                  static_cast<unsigned long long>(head_.framing.content_length), body_.size());
     }
+    check_trailers();
     transcript += "body " + std::to_string(body_.size()) + ":" + body_ + "\n";
     body_.clear();
     body_expected_ = BodyKind::None;
   }
 
  private:
+  // The trailer section as relayed (build_last_chunk) ends the chunked body where it should, and
+  // re-parses to exactly the fields a trailer may carry: a trailer can neither end the message
+  // early nor start a request. With the head it stays within the limits.
+  void check_trailers() {
+    const MessageHead& t = parser_.trailers();
+    FUZZ_CHECK(t.headers.empty() || body_expected_ == BodyKind::Chunked, "trailers without a chunked body");
+    if (limits_.max_header_bytes) {
+      FUZZ_CHECK(head_.storage.size() + t.storage.size() <= limits_.max_header_bytes,
+                 "head and trailers of %zu bytes passed a %u-byte limit", head_.storage.size() + t.storage.size(),
+                 limits_.max_header_bytes);
+    }
+    if (limits_.max_headers) {
+      FUZZ_CHECK(head_.headers.size() + t.headers.size() <= limits_.max_headers,
+                 "%zu head and trailer fields passed a limit of %u", head_.headers.size() + t.headers.size(),
+                 limits_.max_headers);
+    }
+    std::string last;
+    build_last_chunk(&t, last);
+    transcript += "trailers " + last;
+    struct Reparse : HttpParser::Events {
+      int messages = 0;
+      HeadAction on_head_complete() override { return HeadAction::Continue; }
+      void on_body(const char*, size_t) override { FUZZ_CHECK(false, "the last chunk carried body bytes"); }
+      void on_message_complete() override { ++messages; }
+    } ev;
+    Limits none;
+    none.max_header_bytes = 0;
+    none.max_headers = 0;
+    RequestHead re;
+    HttpParser p(HttpParser::Kind::Request, &re, &ev, none);
+    std::string msg = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" + last;
+    HttpParser::Outcome o = p.feed(msg.data(), msg.size());
+    FUZZ_CHECK(o.status == HttpParser::Status::MessageComplete && o.consumed == msg.size() && ev.messages == 1,
+               "relayed trailers do not end the message where they should:\n  %s", printable(last).c_str());
+    const MessageHead& rt = p.trailers();
+    size_t k = 0;
+    for (const HeaderField& h : t.headers) {
+      if (!allowed_in_trailer(h.token, t.name(h))) continue;
+      FUZZ_CHECK(k < rt.headers.size() && rt.name(rt.headers[k]) == t.name(h) && rt.value(rt.headers[k]) == t.value(h),
+                 "trailer field %zu changed when relayed:\n  %s", k, printable(last).c_str());
+      FUZZ_CHECK(allowed_in_trailer(rt.headers[k].token, rt.name(rt.headers[k])), "a forbidden trailer relayed");
+      ++k;
+    }
+    FUZZ_CHECK(k == rt.headers.size(), "relayed trailers re-parse to %zu fields, %zu sent", rt.headers.size(), k);
+  }
+
   Limits limits_;
   std::string client_ip_;
   RequestHead head_;

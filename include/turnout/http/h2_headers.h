@@ -46,6 +46,8 @@ class H2RequestBuilder {
   int error_status() const { return status_; }
   // Bytes of the block counted so far (name + value + 32 per field, as RFC 9113 6.5.2).
   size_t block_bytes() const { return bytes_; }
+  // Fields of the block counted so far (pseudo-headers included).
+  size_t field_count() const { return fields_; }
   // The content-length the request announced (DATA must add up to it), if any.
   bool has_content_length() const { return has_cl_; }
   uint64_t content_length() const { return cl_; }
@@ -72,6 +74,35 @@ class H2RequestBuilder {
   bool has_cl_ = false;
 };
 
+// Collects an HTTP/2 request trailer block (the HEADERS with END_STREAM after the body) into a
+// MessageHead, for the terminal chunk of a request sent upstream chunked. Checked as RFC 9113
+// 8.1-8.2 ask of any field block, with 8.1's rule for trailers: no pseudo-header at all. Its
+// fields count (name + value + 32 each) on top of the request's header block against
+// max_header_bytes, and with its fields against max_headers. What may be forwarded is decided
+// when it is written (http/header.h allowed_in_trailer).
+class H2TrailerBuilder {
+ public:
+  // Starts a block into `trailers` (cleared); `head_bytes` and `head_fields` are the request
+  // header block's (H2RequestBuilder::block_bytes / field_count). `limits` outlives the block.
+  void begin(MessageHead* trailers, const Limits* limits, size_t head_bytes, size_t head_fields);
+  // One decoded field. After an error further fields are ignored and the first error stays:
+  // Malformed (pseudo-header, uppercase or non-token name, bad value, connection-specific field,
+  // te other than trailers) or Respond (status 431: over a limit).
+  H2HeadError add(std::string_view name, std::string_view value);
+  H2HeadError error() const { return error_; }
+  std::string_view error_reason() const { return reason_; }
+
+ private:
+  H2HeadError fail(H2HeadError e, std::string_view why);
+
+  MessageHead* trailers_ = nullptr;
+  const Limits* limits_ = nullptr;
+  size_t bytes_ = 0;   // the head block's and this block's
+  size_t fields_ = 0;  // likewise
+  std::string_view reason_;
+  H2HeadError error_ = H2HeadError::None;
+};
+
 // The response fields for an HTTP/2 client: ":status" first, then the server's fields with
 // lowercase names, without the connection-specific ones (connection, keep-alive,
 // proxy-connection, transfer-encoding, upgrade, te, and any named in Connection), framing
@@ -81,7 +112,8 @@ class H2RequestBuilder {
 void build_h2_response_fields(const ResponseHead& head, const Framing& framing, std::string& out_storage,
                               std::vector<std::pair<std::string_view, std::string_view>>& out);
 
-// Trailer fields (no pseudo-headers, no connection-specific fields), names lowercased.
+// Trailer fields for an HTTP/2 client: those allowed_in_trailer (header.h) lets through (no
+// connection-specific field among them), names lowercased; `out_storage` owns names and values.
 void build_h2_trailer_fields(const MessageHead& trailers, std::string& out_storage,
                              std::vector<std::pair<std::string_view, std::string_view>>& out);
 

@@ -41,6 +41,19 @@ enum HeaderFlag : uint32_t {
 HeaderToken lookup_token(std::string_view name);
 uint32_t token_flags(HeaderToken token);
 
+// Whether a trailer field may be forwarded (RFC 9110 6.5.1, RFC 9112 7.1.2: a trailer must not
+// carry what framing, routing, the connection, authentication, request modifiers, response
+// control or payload processing depend on, since a recipient may merge it into the head). Not
+// forwarded: every name turnout acts on in a head (the HeaderToken table: Host, Content-Length,
+// Transfer-Encoding, Connection, Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade,
+// HTTP2-Settings, Expect, X-Forwarded-For/-Proto/-Host, Via, Proxy-Authenticate), and Forwarded,
+// Authorization, Proxy-Authorization, WWW-Authenticate, Authentication-Info,
+// Proxy-Authentication-Info, Cookie, Set-Cookie, Cache-Control, Pragma, Max-Forwards, Range,
+// If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since, If-Range, Age, Date, Expires,
+// Location, Retry-After, Vary, Content-Type, Content-Encoding, Content-Range, Content-Location.
+// `token` is lookup_token(name). Only trailer fields pay for the name compares.
+bool allowed_in_trailer(HeaderToken token, std::string_view name);
+
 // tchar (RFC 9110 5.6.2): the bytes of a token (header names, methods, chunk extensions).
 inline constexpr std::array<bool, 256> kTchar = [] {
   std::array<bool, 256> t{};

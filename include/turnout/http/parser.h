@@ -1,6 +1,7 @@
 // HttpParser: llhttp wrapped for both directions. Callbacks only collect: the head is filled
 // into a MessageHead (values split across reads are appended to its storage), body bytes are
-// handed out as spans of the caller's read buffer (chunked framing already removed), and the
+// handed out as spans of the caller's read buffer (chunked framing already removed), the
+// trailer fields of a chunked body are kept in a MessageHead of their own (trailers()), and the
 // parser pauses after each complete message so a pipelined request waits until the current
 // response is done (resumed from llhttp_get_error_pos, never re-parsing bytes).
 //
@@ -61,7 +62,8 @@ class HttpParser {
   };
 
   // `head` is filled by the parser and must outlive it; it is cleared at each message start.
-  // Requests: limits.max_header_bytes (431), max_headers (431) apply to each head.
+  // Requests: limits.max_header_bytes (431), max_headers (431) apply to each head, and to the
+  // head and its trailer section together.
   HttpParser(Kind kind, MessageHead* head, Events* events, const Limits& limits);
   HttpParser(const HttpParser&) = delete;
   HttpParser& operator=(const HttpParser&) = delete;
@@ -76,6 +78,11 @@ class HttpParser {
   bool finish();
   // True between a message's first byte and its completion.
   bool in_message() const { return in_message_; }
+  // The trailer section of the current (or just completed) chunked message, fields as received
+  // (names checked as tokens, values trimmed, bytes scanned like a head's): empty when there was
+  // none. Every field is kept, forbidden ones too: what may be forwarded is the writer's call
+  // (http/header.h allowed_in_trailer). Valid until the next message starts (after resume()).
+  const MessageHead& trailers() const { return trailers_; }
 
   int error_status() const { return error_status_; }  // 400, 414, 431, 501, 505 (502 for responses)
   const std::string& error_reason() const { return error_reason_; }
@@ -120,6 +127,7 @@ class HttpParser {
   llhttp_t parser_{};
   Kind kind_;
   MessageHead* head_;
+  MessageHead trailers_;           // the current message's trailer fields (cleared at its start)
   Events* events_;
   const Limits& limits_;
   uint8_t request_method_ = 0;
@@ -140,8 +148,9 @@ class HttpParser {
   ChunkLineScanner chunk_line_;    // the chunk-size line being read
   int error_status_ = 0;
   std::string error_reason_;
-  // In-progress header field: 0 none, 1 name, 2 value; appended to head_->storage as
-  // fragments arrive, so a field split across feed() calls stays one contiguous Slice.
+  // In-progress header field: 0 none, 1 name, 2 value; appended to head_->storage (trailers_
+  // after the head) as fragments arrive, so a field split across feed() calls stays one
+  // contiguous Slice.
   uint8_t field_state_ = 0;
 };
 

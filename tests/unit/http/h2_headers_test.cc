@@ -274,3 +274,56 @@ TEST_CASE("h2 trailers: lowercase, connection-specific fields dropped") {
   CHECK(out[0].first == "grpc-status");
   CHECK(out[0].second == "0");
 }
+
+TEST_CASE("h2 trailers: only the fields a trailer may carry; names and values owned") {
+  MessageHead t;
+  add_fields(t, {{"Grpc-Status", "0"}, {"Content-Length", "3"}, {"Host", "x"}, {"X-Sum", "abc"}});
+  std::string storage;
+  std::vector<std::pair<std::string_view, std::string_view>> out;
+  build_h2_trailer_fields(t, storage, out);
+  t.clear();  // the server connection's next response: the fields must not point into it
+  t.storage.assign(64, '#');
+  REQUIRE(out.size() == 2);
+  CHECK(out[0] == std::pair<std::string_view, std::string_view>{"grpc-status", "0"});
+  CHECK(out[1] == std::pair<std::string_view, std::string_view>{"x-sum", "abc"});
+}
+
+TEST_CASE("h2 request trailers: checked and bounded with the head block") {
+  Built head;
+  build(head, {{":method", "POST"}, {":scheme", "http"}, {":path", "/"}, {":authority", "a.test"}}, false);
+  REQUIRE(head.err == H2HeadError::None);
+  Limits limits;
+  MessageHead t;
+  H2TrailerBuilder tb;
+  tb.begin(&t, &limits, head.b.block_bytes(), head.b.field_count());
+  CHECK(tb.add("grpc-status", "0") == H2HeadError::None);
+  CHECK(tb.add("x-sum", "abc") == H2HeadError::None);
+  REQUIRE(t.headers.size() == 2);
+  CHECK(t.name(t.headers[1]) == "x-sum");
+  CHECK(t.value(t.headers[1]) == "abc");
+
+  struct Bad {
+    std::string_view name, value;
+  };
+  for (Bad b : {Bad{":status", "200"}, Bad{":path", "/x"}, Bad{"X-Upper", "1"}, Bad{"bad name", "1"}, Bad{"", "1"},
+                Bad{"x", "a\r\nb"}, Bad{"x", " lead"}, Bad{"connection", "close"},
+                Bad{"transfer-encoding", "chunked"}, Bad{"te", "gzip"}}) {
+    CAPTURE(b.name);
+    tb.begin(&t, &limits, head.b.block_bytes(), head.b.field_count());
+    CHECK(tb.add(b.name, b.value) == H2HeadError::Malformed);
+    CHECK(tb.add("x-after", "1") == H2HeadError::Malformed);  // the first error stays
+  }
+
+  // The head block's bytes count: a trailer that fits alone is too large on top of them.
+  limits.max_header_bytes = static_cast<uint32_t>(head.b.block_bytes() + 32 + 10);
+  tb.begin(&t, &limits, head.b.block_bytes(), head.b.field_count());
+  CHECK(tb.add("x", std::string(9, 'v')) == H2HeadError::None);
+  tb.begin(&t, &limits, head.b.block_bytes(), head.b.field_count());
+  CHECK(tb.add("x", std::string(10, 'v')) == H2HeadError::Respond);
+  CHECK(tb.error_reason() == "request trailers too large");
+  limits = Limits{};
+  limits.max_headers = 1;  // + 4 pseudo-headers: the head block used 4
+  tb.begin(&t, &limits, head.b.block_bytes(), head.b.field_count());
+  CHECK(tb.add("a", "1") == H2HeadError::None);
+  CHECK(tb.add("b", "2") == H2HeadError::Respond);
+}

@@ -85,3 +85,21 @@ TEST_CASE("for_each_list_element splits with bounds checks and skips empty eleme
   CHECK(split("a,b , \tc\t,") == std::vector<std::string>{"a", "b", "c"});
   CHECK(split(",,,keep-alive,,") == std::vector<std::string>{"keep-alive"});
 }
+
+TEST_CASE("allowed_in_trailer: framing, routing, connection, auth and payload fields are not") {
+  auto allowed = [](std::string_view name) { return allowed_in_trailer(lookup_token(name), name); };
+  for (std::string_view name : {"Content-Length", "transfer-encoding", "HOST", "Connection", "Keep-Alive",
+                                "Proxy-Connection", "TE", "Trailer", "Upgrade", "HTTP2-Settings", "Expect",
+                                "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Via", "Forwarded",
+                                "Authorization", "Proxy-Authorization", "Proxy-Authenticate", "WWW-Authenticate",
+                                "Cookie", "Set-Cookie", "Cache-Control", "Max-Forwards", "Range", "If-Match",
+                                "Content-Type", "Content-Encoding", "Content-Range", "Date", "Location", "Vary"}) {
+    CAPTURE(name);
+    CHECK_FALSE(allowed(name));
+  }
+  for (std::string_view name : {"grpc-status", "Grpc-Message", "X-Checksum", "Server-Timing", "Digest",
+                                "Content-MD5", "X-Content-Type", "Cookies", "Hosts"}) {
+    CAPTURE(name);
+    CHECK(allowed(name));
+  }
+}

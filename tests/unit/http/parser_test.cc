@@ -32,6 +32,8 @@ struct Recorder : HttpParser::Events {
   std::vector<std::string> heads;  // summary of each completed head
   std::vector<std::string> bodies;  // body of each completed message
   std::string body;              // body of the message in progress
+  std::vector<std::string> trailers;  // trailer fields of each completed message ("N=V|...")
+  const HttpParser* parser = nullptr;  // to read its trailers at message complete
   int completes = 0;
 
   explicit Recorder(HttpParser::Kind k) : kind(k) {}
@@ -72,12 +74,22 @@ struct Recorder : HttpParser::Events {
   void on_message_complete() override {
     ++completes;
     bodies.push_back(body);
+    std::string t;
+    if (parser) {
+      const MessageHead& tr = parser->trailers();
+      for (const HeaderField& f : tr.headers) {
+        if (!t.empty()) t += "|";
+        t += std::string(tr.name(f)) + "=" + std::string(tr.value(f));
+      }
+    }
+    trailers.push_back(t);
   }
 };
 
 struct Run {
   std::vector<std::string> heads;
   std::vector<std::string> bodies;
+  std::vector<std::string> trailers;
   Status last = Status::NeedMore;
   int error = 0;  // status the client would get (framing's or the parser's)
   std::string reason;
@@ -93,6 +105,7 @@ Run run(HttpParser::Kind kind, std::string_view raw, size_t step = 0, Limits lim
   rec.request_method = request_method;
   HttpParser parser(kind, rec.head(), &rec, rec.limits);
   parser.set_request_method(request_method);
+  rec.parser = &parser;
   Run out;
   size_t pos = 0;
   while (pos < raw.size()) {
@@ -122,6 +135,7 @@ Run run(HttpParser::Kind kind, std::string_view raw, size_t step = 0, Limits lim
   }
   out.heads = rec.heads;
   out.bodies = rec.bodies;
+  out.trailers = rec.trailers;
   return out;
 }
 
@@ -224,8 +238,98 @@ TEST_CASE("a chunked body is decoded; extensions and trailers are not part of it
   REQUIRE(r.error == 0);
   REQUIRE(r.bodies.size() == 1);
   CHECK(r.bodies[0] == "hello, world");
-  // Trailer fields are dropped, never added to the head.
+  // Trailer fields are kept apart, never added to the head.
   CHECK(r.heads[0] == "POST /upload HTTP/1.1 ka|Host=a.example*|Transfer-Encoding=chunked*");
+  REQUIRE(r.trailers.size() == 1);
+  CHECK(r.trailers[0] == "X-Trailer=t");
+}
+
+TEST_CASE("trailer fields are kept as received, fed whole or byte by byte, both directions") {
+  for (size_t step : {size_t{0}, size_t{1}, size_t{3}}) {
+    CAPTURE(step);
+    std::string raw = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      "3\r\nabc\r\n0\r\nX-Checksum:   sha=1  \r\nGrpc-Status:0\r\nX-Empty:\r\n\r\n";
+    Run r = request(raw, step);
+    REQUIRE(r.error == 0);
+    REQUIRE(r.trailers.size() == 1);
+    CHECK(r.trailers[0] == "X-Checksum=sha=1|Grpc-Status=0|X-Empty=");
+    CHECK(r.bodies[0] == "abc");
+    CHECK(r.heads[0] == "POST / HTTP/1.1 ka|Host=a*|Transfer-Encoding=chunked*");
+
+    Run res = run(HttpParser::Kind::Response,
+                  "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n"
+                  "grpc-status: 0\r\ngrpc-message: fine\r\n\r\n",
+                  step);
+    REQUIRE(res.error == 0);
+    REQUIRE(res.trailers.size() == 1);
+    CHECK(res.trailers[0] == "grpc-status=0|grpc-message=fine");
+  }
+}
+
+TEST_CASE("trailers belong to their own message: none on the next, none without chunked") {
+  std::string raw =
+      "POST /1 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-One: 1\r\n\r\n"
+      "POST /2 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+      "POST /3 HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi";
+  Run r = request(raw);
+  REQUIRE(r.error == 0);
+  REQUIRE(r.trailers.size() == 3);
+  CHECK(r.trailers[0] == "X-One=1");
+  CHECK(r.trailers[1] == "");
+  CHECK(r.trailers[2] == "");
+}
+
+TEST_CASE("a trailer section changes no framing and cannot start a request") {
+  // Framing fields in a trailer are kept (the writer drops them) and do nothing: the message
+  // ends at the empty line, and what follows is the next request, parsed only after resume.
+  std::string raw =
+      "POST /1 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"
+      "Content-Length: 40\r\nHost: evil\r\n\r\n"
+      "GET /2 HTTP/1.1\r\nHost: a\r\n\r\n";
+  for (size_t step : {size_t{0}, size_t{1}}) {
+    Run r = request(raw, step);
+    REQUIRE(r.error == 0);
+    REQUIRE(r.heads.size() == 2);
+    CHECK(r.heads[1] == "GET /2 HTTP/1.1 ka|Host=a*");
+    CHECK(r.trailers[0] == "Content-Length=40|Host=evil");
+    CHECK(r.bodies[0] == "");
+  }
+  // A field name that is no token, or whitespace before the colon, is refused like a head's.
+  const std::string chunked = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+  // llhttp refuses a Transfer-Encoding field in a trailer section outright.
+  CHECK(request(chunked + "0\r\nTransfer-Encoding: chunked\r\n\r\n").error == 400);
+  CHECK(request(chunked + "0\r\nBad Name: x\r\n\r\n").error == 400);
+  CHECK(request(chunked + "0\r\nX : y\r\n\r\n").error == 400);
+  CHECK(request(chunked + "0\r\n: y\r\n\r\n").error == 400);
+  CHECK(request(chunked + "0\r\nX: a\x01b\r\n\r\n").error == 400);
+  CHECK(request(chunked + "0\r\nGET / HTTP/1.1\r\n\r\n").error == 400);
+  CHECK(run(HttpParser::Kind::Response,
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nBad Name: x\r\n\r\n")
+            .error == 502);
+}
+
+TEST_CASE("a trailer section counts against the head's limits, together with its head") {
+  Limits limits;
+  limits.max_header_bytes = 100;
+  limits.max_headers = 3;
+  const std::string head = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";  // 56 bytes
+  REQUIRE(head.size() == 56);
+  // 56 + 44 = 100: exactly the limit.
+  std::string fits = head + "0\r\nX: " + std::string(44 - 7, 't') + "\r\n\r\n";
+  Run ok = request(fits, 0, limits);
+  CHECK(ok.error == 0);
+  CHECK(ok.trailers.size() == 1);
+  std::string over = head + "0\r\nX: " + std::string(44 - 6, 't') + "\r\n\r\n";
+  for (size_t step : {size_t{0}, size_t{1}}) {
+    Run r = request(over, step, limits);
+    CHECK(r.error == 431);
+    CHECK(r.reason == "trailer section too large");
+  }
+  // Fields: two in the head, so one trailer field fits and a second is one too many.
+  CHECK(request(head + "0\r\nA: 1\r\n\r\n", 0, limits).error == 0);
+  Run many = request(head + "0\r\nA: 1\r\nB: 2\r\n\r\n", 0, limits);
+  CHECK(many.error == 431);
+  CHECK(many.reason == "too many trailer fields");
 }
 
 TEST_CASE("a Content-Length body is delivered across feeds, and the head arrives before it") {

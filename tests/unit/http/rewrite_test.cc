@@ -408,3 +408,31 @@ TEST_CASE("reason_phrase") {
   CHECK(reason_phrase(504) == "Gateway Timeout");
   CHECK(reason_phrase(299) == "Unknown");
 }
+
+TEST_CASE("the last chunk carries the allowed trailer fields as received") {
+  std::string out;
+  build_last_chunk(nullptr, out);
+  CHECK(out == "0\r\n\r\n");
+  MessageHead t;
+  out.clear();
+  build_last_chunk(&t, out);
+  CHECK(out == "0\r\n\r\n");
+  auto add = [&t](std::string_view n, std::string_view v) {
+    HeaderField f;
+    f.name = Slice{static_cast<uint32_t>(t.storage.size()), static_cast<uint32_t>(n.size())};
+    t.storage.append(n);
+    f.value = Slice{static_cast<uint32_t>(t.storage.size()), static_cast<uint32_t>(v.size())};
+    t.storage.append(v);
+    f.token = lookup_token(n);
+    t.headers.push_back(f);
+  };
+  add("Grpc-Status", "0");
+  add("Content-Length", "5");
+  add("Transfer-Encoding", "chunked");
+  add("Host", "evil.test");
+  add("Set-Cookie", "a=1");
+  add("X-Checksum", "sha256=abc");
+  out = "prefix|";
+  build_last_chunk(&t, out);
+  CHECK(out == "prefix|0\r\nGrpc-Status: 0\r\nX-Checksum: sha256=abc\r\n\r\n");
+}

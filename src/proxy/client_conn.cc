@@ -371,7 +371,8 @@ void ClientConnection::on_message_complete() {
     on_exchange_done(local_keep_alive_);
     return;
   }
-  if (exchange_) exchange_->on_request_complete();
+  // The trailer fields stay in the parser, which stays paused until the exchange is over.
+  if (exchange_) exchange_->on_request_complete(&rs_->parser->trailers());
 }
 
 void ClientConnection::respond_error(int status, std::string_view body, bool close_conn) {
@@ -476,8 +477,19 @@ bool ClientConnection::send_body(Exchange& ex, const ChunkRef& chunk, const char
 }
 
 void ClientConnection::send_end(Exchange& ex, const MessageHead* trailers) {
-  (void)trailers;  // none are kept yet: the terminal chunk carries no trailer fields
-  if (down_body_ == BodyKind::Chunked) stream_.write_small(kLastChunk, kLastChunkLen);
+  // Trailers ride in the terminal chunk; a body framed otherwise (until close, for an HTTP/1.0
+  // client) has nowhere to carry them and they are dropped.
+  if (down_body_ == BodyKind::Chunked) {
+    if (trailers && !trailers->headers.empty()) {
+      std::string& out = ctx_.scratch;
+      out.clear();
+      build_last_chunk(trailers, out);
+      ctx_.stats.bytes_out.add(out.size());
+      stream_.write_small(out.data(), out.size());
+    } else {
+      stream_.write_small(kLastChunk, kLastChunkLen);
+    }
+  }
   stream_.flush();
 }
 

@@ -161,8 +161,9 @@ void Exchange::write_request_body(const ChunkRef& chunk, const char* at, size_t 
   if (out.above_high_watermark() && client_) client_->pause_request_body(*this);
 }
 
-void Exchange::on_request_complete() {
+void Exchange::on_request_complete(const MessageHead* trailers) {
   request_complete_ = true;
+  req_trailers_ = trailers && !trailers->headers.empty() ? trailers : nullptr;
   if (up_ && (state_ == State::Sending || state_ == State::Receiving)) {
     finish_request_upstream();
     up_->stream().flush();
@@ -171,7 +172,16 @@ void Exchange::on_request_complete() {
 }
 
 void Exchange::finish_request_upstream() {
-  if (up_framing_.kind == BodyKind::Chunked) up_->stream().write_small(kLastChunk, kLastChunkLen);
+  if (up_framing_.kind == BodyKind::Chunked) {
+    if (req_trailers_) {
+      std::string& last = ctx_.scratch;
+      last.clear();
+      build_last_chunk(req_trailers_, last);
+      up_->stream().write_small(last.data(), last.size());
+    } else {
+      up_->stream().write_small(kLastChunk, kLastChunkLen);
+    }
+  }
   up_->request_sent();
 }
 
@@ -235,7 +245,10 @@ void Exchange::on_client_drained() {
 
 void Exchange::on_upstream_complete() {
   if (!client_) return;
-  client_->send_end(*this, nullptr);  // the HTTP/1 response parser keeps no trailers
+  // The trailer section of a chunked response (the server connection's parser keeps it until
+  // its next response starts, which cannot happen inside this call).
+  const MessageHead& trailers = up_->trailers();
+  client_->send_end(*this, trailers.headers.empty() ? nullptr : &trailers);
   response_complete_ = true;
   state_ = State::Done;
   count_end(false);

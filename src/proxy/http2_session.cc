@@ -103,7 +103,11 @@ struct Http2Callbacks {
       st->headers_open = true;
       if (s.headers_open_++ == 0) s.update_timer();
     } else if (Http2Stream* st = s.stream_of(frame->hd.stream_id)) {
+      // A second HEADERS block on a request stream: its trailers (nghttp2 has checked that it
+      // ends the stream).
       st->in_trailers = true;
+      st->trailer_builder.begin(&st->request_trailers, &s.ctx_.limits, st->builder.block_bytes(),
+                                st->builder.field_count());
     }
     return 0;
   }
@@ -114,7 +118,11 @@ struct Http2Callbacks {
     if (frame->hd.type != NGHTTP2_HEADERS) return 0;
     Http2Stream* st = s.stream_of(frame->hd.stream_id);
     if (!st) return 0;
-    if (st->in_trailers) return 0;  // request trailers are not forwarded (HTTP/1.1 side: see README)
+    if (st->in_trailers) {
+      st->trailer_builder.add(std::string_view(reinterpret_cast<const char*>(name), namelen),
+                              std::string_view(reinterpret_cast<const char*>(value), valuelen));
+      return 0;
+    }
     st->builder.add(std::string_view(reinterpret_cast<const char*>(name), namelen),
                     std::string_view(reinterpret_cast<const char*>(value), valuelen));
     return 0;
@@ -142,7 +150,7 @@ struct Http2Callbacks {
           s.start_request(st, end_stream);
         } else if (end_stream) {
           st->in_trailers = false;
-          s.request_complete(st);
+          if (s.check_trailers(st)) s.request_complete(st);
         }
         return 0;
       }
@@ -495,7 +503,8 @@ void Http2Session::release_stream(Http2Stream* st) {
   if (st->blocked) blocked_.erase(std::remove(blocked_.begin(), blocked_.end(), st), blocked_.end());
   active_.erase(std::remove(active_.begin(), active_.end(), st), active_.end());
   st->reset();
-  if (free_.size() < kMaxFreeStreams && st->head.storage.capacity() <= ProxyContext::kMaxPooledHeadBytes)
+  if (free_.size() < kMaxFreeStreams && st->head.storage.capacity() <= ProxyContext::kMaxPooledHeadBytes &&
+      st->request_trailers.storage.capacity() <= ProxyContext::kMaxPooledHeadBytes)
     free_.emplace_back(st);
   else
     delete st;
@@ -555,7 +564,29 @@ void Http2Session::request_complete(Http2Stream* st) {
     reset_stream(st, NGHTTP2_PROTOCOL_ERROR);
     return;
   }
-  if (st->ex) st->ex->on_request_complete();
+  // Trailers go upstream in the terminal chunk if the request is sent chunked (no
+  // content-length); the exchange drops them otherwise.
+  if (st->ex) st->ex->on_request_complete(&st->request_trailers);
+}
+
+bool Http2Session::check_trailers(Http2Stream* st) {
+  H2HeadError err = st->trailer_builder.error();
+  if (err == H2HeadError::None) return true;
+  TLOG_DEBUG("HTTP/2 request trailers refused", "peer={} stream={} error={}", conn_.peer_ip(), st->id,
+             st->trailer_builder.error_reason());
+  st->request_complete = true;  // the block ended the stream
+  if (err == H2HeadError::Respond && !st->response_started) {
+    // Over a limit, as a head would be: 431 on the stream; the server's side is dropped.
+    respond_local(st, 431, st->trailer_builder.error_reason());
+    if (st->ex) {
+      st->ex->abort();
+      finish_exchange(st);
+    }
+    return false;
+  }
+  // RFC 9113 8.1.1: a malformed trailer block is a stream error of type PROTOCOL_ERROR.
+  reset_stream(st, err == H2HeadError::Malformed ? NGHTTP2_PROTOCOL_ERROR : NGHTTP2_INTERNAL_ERROR);
+  return false;
 }
 
 void Http2Session::reset_stream(Http2Stream* st, uint32_t error_code) {

@@ -9,7 +9,8 @@ One connection; the JSON spec on stdin lists steps run in order:
                             rapid_reset, too_many_streams, stall_headers), then read until the connection
                             closes (10 s at most)
 A req: {"authority", "path", "method" (GET), "headers": [[k, v]...] (sent as given, unchecked),
-        "body_len": N (N bytes of a fixed pattern) or "body": "text"}.
+        "body_len": N (N bytes of a fixed pattern) or "body": "text",
+        "trailers": [[k, v]...] (a trailer HEADERS block with END_STREAM after the body, unchecked)}.
 Spec keys: "port", "tls" (bool), "ca", "sni".
 Prints one JSON object: {"results": [{"status", "len", "sha256", "sent_sha256", "pattern_ok",
 "body", "reset", "headers"}...],
@@ -172,12 +173,18 @@ def main():
                 if n <= 0:
                     break
                 try:
-                    conn.send_data(sid, body[:n], end_stream=(n == len(body)))
+                    conn.send_data(sid, body[:n], end_stream=(n == len(body) and not st["trailers_out"]))
                 except h2.exceptions.StreamClosedError:
                     body = b""
                     break
                 body = body[n:]
             st["pending"] = body
+            if not body and st["trailers_out"] and not st["done"]:
+                try:
+                    conn.send_headers(sid, st["trailers_out"], end_stream=True)
+                except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
+                    pass
+                st["trailers_out"] = None
         sock.sendall(conn.data_to_send())
 
     for step in spec["steps"]:
@@ -209,8 +216,9 @@ def main():
             headers += [tuple(h) for h in req.get("headers", [])]
             state[sid] = {"status": None, "len": 0, "data": hashlib.sha256(), "body": "", "reset": None,
                           "headers": [], "done": False, "pending": body, "pattern_ok": True,
-                          "sent_sha256": hashlib.sha256(body).hexdigest()}
-            conn.send_headers(sid, headers, end_stream=not body)
+                          "sent_sha256": hashlib.sha256(body).hexdigest(),
+                          "trailers_out": [tuple(h) for h in req.get("trailers", [])] or None}
+            conn.send_headers(sid, headers, end_stream=not body and not state[sid]["trailers_out"])
             ids.append(sid)
         sock.sendall(conn.data_to_send())
         end = time.time() + 20

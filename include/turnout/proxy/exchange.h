@@ -51,7 +51,10 @@ class Exchange final : public UpstreamConnection::User, public ServerFilter, pub
 
   // Request side (from the ClientSide's parser).
   void on_request_body(const ChunkRef& chunk, const char* at, size_t len);
-  void on_request_complete();
+  // The request is complete. `trailers` (owned by the client side, valid while the exchange is
+  // attached to it; null or empty when none) go upstream in the terminal chunk when the request
+  // is sent chunked; a Content-Length request has nowhere to carry them and drops them.
+  void on_request_complete(const MessageHead* trailers = nullptr);
   void on_client_tunnel_data(const ChunkRef& chunk, const char* at, size_t len);
   void on_client_tunnel_end();
   void on_client_drained();
@@ -103,6 +106,7 @@ class Exchange final : public UpstreamConnection::User, public ServerFilter, pub
   ProxyContext& ctx_;                 // worker state
   ClientSide* client_;                // the protocol carrying the request; null once over or aborted
   const RequestHead* req_;            // the request head, owned by the client side
+  const MessageHead* req_trailers_ = nullptr;  // the request's trailer fields, owned by the client side
   RouteTablePtr table_;               // pinned for the whole exchange
   const Route* route_;                // in table_
   // Views into table_, which this exchange pins for its whole life: no copy per request.

@@ -107,6 +107,9 @@ class Http2Session final : public ClientSide, public ProxyContext::Flusher {
   // The request head is complete: route it and start its exchange (or answer it here).
   void start_request(Http2Stream* s, bool end_stream);
   void request_complete(Http2Stream* s);
+  // A trailer block ended the stream: true if it may go on to request_complete; otherwise the
+  // stream was answered 431 (over a limit) or reset (malformed, PROTOCOL_ERROR).
+  bool check_trailers(Http2Stream* s);
   // turnout answers the stream itself (404, 421, 431, ...): a short text/plain response.
   void respond_local(Http2Stream* s, int status, std::string_view why);
   void submit_head(Http2Stream* s, int status, const std::vector<std::pair<std::string_view, std::string_view>>& fields,

@@ -40,7 +40,9 @@ struct Http2Stream {
   size_t unconsumed = 0;        // received while the exchange was paused: WINDOW_UPDATE on resume
   bool paused = false;          // the exchange cannot take more body yet
   bool headers_open = false;    // the request header block has not ended yet
-  bool in_trailers = false;     // a trailer block is being received (not forwarded: see README)
+  bool in_trailers = false;     // a trailer block is being received (into `request_trailers`)
+  MessageHead request_trailers; // the request's trailer fields; read by `ex` (terminal chunk)
+  H2TrailerBuilder trailer_builder;  // fills `request_trailers` from the trailer HEADERS block
   bool request_complete = false;
   // Response
   Fifo<Segment> out;            // body bytes not yet framed
@@ -64,6 +66,7 @@ struct Http2Stream {
     body_received = 0;
     unconsumed = 0;
     paused = headers_open = in_trailers = request_complete = false;
+    request_trailers.clear();
     out.clear();
     out_bytes = 0;
     trailer_storage.clear();

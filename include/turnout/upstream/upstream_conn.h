@@ -81,6 +81,9 @@ class UpstreamConnection final : public Stream::Owner, public HttpParser::Events
 
   Stream& stream() { return stream_; }
   ResponseHead& head() { return head_; }
+  // The trailer fields of the response just completed (empty if none); valid until the next
+  // response on this connection starts.
+  const MessageHead& trailers() const { return parser_.trailers(); }
   State state() const { return state_; }
   const std::string& server_addr() const { return server_addr_; }
   // Whether it may go back to the pool after the current response.

@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 
@@ -173,30 +174,69 @@ bool Tls13RecordLayer::update_read_key() { return next_secret(read_); }
 bool Tls13RecordLayer::update_write_key() { return next_secret(write_); }
 
 bool Tls13RecordLayer::seal(uint8_t type, const char* data, size_t len, std::string& out) {
+  if (len == 0) {
+    // An empty record on purpose (the caller asked for one): content, none; type; tag.
+    std::string_view none;
+    return seal_one(type, &none, 1, 0, 0, out);
+  }
+  std::string_view part(data, len);
+  return seal(type, &part, 1, out);
+}
+
+bool Tls13RecordLayer::seal(uint8_t type, const std::string_view* parts, size_t count, std::string& out) {
+  size_t total = 0;
+  for (size_t i = 0; i < count; ++i) total += parts[i].size();
+  // Every ciphertext byte of the call at once: one allocation, records appended in place.
+  size_t records = (total + kMaxPlaintext - 1) / kMaxPlaintext;
+  out.reserve(out.size() + total + records * (kHeader + 1 + kTag));
+  size_t part = 0, off = 0;  // where the next record's content starts
+  while (total > 0) {
+    size_t n = total < kMaxPlaintext ? total : kMaxPlaintext;
+    if (!seal_one(type, parts + part, count - part, off, n, out)) return false;
+    total -= n;
+    // Step over the n bytes just sealed.
+    while (n > 0) {
+      size_t take = std::min(n, parts[part].size() - off);
+      n -= take;
+      off += take;
+      if (off == parts[part].size()) {
+        ++part;
+        off = 0;
+      }
+    }
+  }
+  return true;
+}
+
+bool Tls13RecordLayer::seal_one(uint8_t type, const std::string_view* parts, size_t count, size_t off, size_t n,
+                                std::string& out) {
+  if (write_.seq == std::numeric_limits<uint64_t>::max()) return false;  // never reuse a nonce
   const EVP_CIPHER* cipher = cipher_of(suite_index_);
-  do {
-    if (write_.seq == std::numeric_limits<uint64_t>::max()) return false;  // never reuse a nonce
-    size_t n = len < kMaxPlaintext ? len : kMaxPlaintext;
-    size_t length = n + 1 + kTag;  // content, inner type, tag
-    size_t at = out.size();
-    out.resize(at + kHeader + length);
-    auto* rec = reinterpret_cast<unsigned char*>(out.data() + at);
-    header_of(length, rec);
-    unsigned char nonce[12];
-    nonce_of(write_.iv, write_.seq, nonce);
-    if (!key_context(t_seal, cipher, write_.key, write_.key_id, nonce, 1)) return false;
-    int k = 0;
-    unsigned char* p = rec + kHeader;
-    if (EVP_EncryptUpdate(t_seal.ctx, nullptr, &k, rec, kHeader) != 1) return false;
-    if (n > 0 && EVP_EncryptUpdate(t_seal.ctx, p, &k, reinterpret_cast<const unsigned char*>(data), static_cast<int>(n)) != 1)
+  size_t length = n + 1 + kTag;  // content, inner type, tag
+  size_t at = out.size();
+  out.resize(at + kHeader + length);
+  auto* rec = reinterpret_cast<unsigned char*>(out.data() + at);
+  header_of(length, rec);
+  unsigned char nonce[12];
+  nonce_of(write_.iv, write_.seq, nonce);
+  if (!key_context(t_seal, cipher, write_.key, write_.key_id, nonce, 1)) return false;
+  int k = 0;
+  unsigned char* p = rec + kHeader;
+  if (EVP_EncryptUpdate(t_seal.ctx, nullptr, &k, rec, kHeader) != 1) return false;
+  // The record's content: n bytes from parts[0] at `off` on, across as many parts as it takes.
+  for (size_t i = 0, left = n; left > 0 && i < count; ++i, off = 0) {
+    size_t take = std::min(left, parts[i].size() - off);
+    if (take == 0) continue;
+    if (EVP_EncryptUpdate(t_seal.ctx, p, &k, reinterpret_cast<const unsigned char*>(parts[i].data() + off),
+                          static_cast<int>(take)) != 1)
       return false;
-    if (EVP_EncryptUpdate(t_seal.ctx, p + n, &k, &type, 1) != 1) return false;
-    if (EVP_EncryptFinal_ex(t_seal.ctx, p + n + 1, &k) != 1) return false;
-    if (EVP_CIPHER_CTX_ctrl(t_seal.ctx, EVP_CTRL_AEAD_GET_TAG, kTag, p + n + 1) != 1) return false;
-    ++write_.seq;
-    data += n;
-    len -= n;
-  } while (len > 0);
+    p += take;
+    left -= take;
+  }
+  if (EVP_EncryptUpdate(t_seal.ctx, p, &k, &type, 1) != 1) return false;
+  if (EVP_EncryptFinal_ex(t_seal.ctx, p + 1, &k) != 1) return false;
+  if (EVP_CIPHER_CTX_ctrl(t_seal.ctx, EVP_CTRL_AEAD_GET_TAG, kTag, p + 1) != 1) return false;
+  ++write_.seq;
   return true;
 }
 

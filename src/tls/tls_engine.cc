@@ -7,6 +7,7 @@
 
 #include <openssl/crypto.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "openssl_util.h"
@@ -303,6 +304,44 @@ bool TlsEngine::write(const char* data, size_t len) {
     len -= done;
   }
   return true;
+}
+
+bool TlsEngine::write(const std::string_view* parts, size_t count) {
+  if (state_ != State::Open) return state_ != State::Failed;
+  if (records_ != nullptr) {
+    if (!records_->seal(Tls13RecordLayer::kApplicationData, parts, count, out_)) {
+      state_ = State::Failed;
+      error_ = "TLS record sequence exhausted";
+    }
+    return state_ == State::Open;
+  }
+  // OpenSSL makes a record of every SSL_write: parts are gathered into full records first;
+  // whole records' worth of one part go without the copy.
+  constexpr size_t kRecord = Tls13RecordLayer::kMaxPlaintext;
+  thread_local std::string gather;
+  gather.clear();
+  for (size_t i = 0; i < count; ++i) {
+    const char* d = parts[i].data();
+    size_t n = parts[i].size();
+    while (n > 0) {
+      if (gather.empty() && n >= kRecord) {
+        size_t whole = n - n % kRecord;
+        if (!write(d, whole)) return false;
+        d += whole;
+        n -= whole;
+        continue;
+      }
+      size_t take = std::min(n, kRecord - gather.size());
+      gather.append(d, take);
+      d += take;
+      n -= take;
+      if (gather.size() == kRecord) {
+        if (!write(gather.data(), gather.size())) return false;
+        gather.clear();
+      }
+    }
+  }
+  return gather.empty() || write(gather.data(), gather.size());
 }
 
 void TlsEngine::shutdown() {

@@ -2,7 +2,9 @@
 
 #include <openssl/ssl.h>
 
+#include <algorithm>
 #include <string>
+#include <string_view>
 
 namespace turnout {
 
@@ -199,23 +201,33 @@ void TlsTransport::flush_output(TransportWrite* upper_write) {
   ++writes_below_;
 }
 
+bool TlsTransport::seal(const uv_buf_t* bufs, unsigned count) {
+  // The buffers of one write are sealed together (records span them): a Stream's batch of
+  // small pieces costs the peer one record per 16 KiB, not one per piece.
+  constexpr unsigned kBatch = 64;
+  std::string_view parts[kBatch];
+  for (unsigned at = 0; at < count; at += kBatch) {
+    unsigned n = std::min(kBatch, count - at);
+    for (unsigned i = 0; i < n; ++i) parts[i] = std::string_view(bufs[at + i].base, bufs[at + i].len);
+    if (!engine_.write(parts, n)) return false;
+  }
+  return true;
+}
+
 int TlsTransport::try_write(const uv_buf_t* bufs, unsigned count) {
   if (!engine_.handshake_done()) return UV_EAGAIN;
   if (engine_.state() == TlsEngine::State::Failed) return UV_EPROTO;
   if (writes_below_ > 0) return UV_EAGAIN;  // keep order, and let the Stream see the backlog
   size_t total = 0;
-  for (unsigned i = 0; i < count; ++i) {
-    if (!engine_.write(bufs[i].base, bufs[i].len)) return UV_EPROTO;
-    total += bufs[i].len;
-  }
+  for (unsigned i = 0; i < count; ++i) total += bufs[i].len;
+  if (!seal(bufs, count)) return UV_EPROTO;
   flush_output(nullptr);
   return static_cast<int>(total);
 }
 
 int TlsTransport::write(TransportWrite* w, const uv_buf_t* bufs, unsigned count) {
   if (!engine_.handshake_done() || engine_.state() == TlsEngine::State::Failed) return UV_EPROTO;
-  for (unsigned i = 0; i < count; ++i)
-    if (!engine_.write(bufs[i].base, bufs[i].len)) return UV_EPROTO;
+  if (!seal(bufs, count)) return UV_EPROTO;
   flush_output(w);
   return 0;
 }

@@ -45,6 +45,10 @@ class Tls13RecordLayer {
   // Appends `len` bytes of content `type` to `out` as records of at most kMaxPlaintext each
   // (one empty record for len 0). False when the write sequence is exhausted or OpenSSL fails.
   bool seal(uint8_t type, const char* data, size_t len, std::string& out);
+  // The same for the bytes of `parts` taken as one run: a record spans parts, so many small
+  // pieces (a batch of HTTP/2 frames and the bodies they reference) cost the peer one record
+  // to open, not one each. No empty record when the parts hold no byte.
+  bool seal(uint8_t type, const std::string_view* parts, size_t count, std::string& out);
 
   enum class Open : uint8_t { Ok, BadMac, Overflow, Unexpected };
   // Opens one complete record `rec` (header included; its length field already checked to be
@@ -73,6 +77,8 @@ class Tls13RecordLayer {
   };
   Tls13RecordLayer() = default;
   bool derive(Direction& d);  // key and IV from d.secret
+  // One record of `n` content bytes: parts[0] from `off` on, then the next parts.
+  bool seal_one(uint8_t type, const std::string_view* parts, size_t count, size_t off, size_t n, std::string& out);
   bool next_secret(Direction& d);
 
   Direction read_;

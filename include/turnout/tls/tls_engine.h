@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "turnout/tls/server_tls_context.h"
 #include "turnout/tls/tls13_record_layer.h"
@@ -54,6 +55,9 @@ class TlsEngine {
   size_t read(char* buf, size_t cap);
   // Encrypts `len` bytes (all of them, while Open). Returns false once failed.
   bool write(const char* data, size_t len);
+  // Encrypts the bytes of `parts` as one run: records span parts (see Tls13RecordLayer::seal),
+  // so a batch of small writes costs the peer as few records as its size allows.
+  bool write(const std::string_view* parts, size_t count);
   // Client side: begins the handshake; the ClientHello is then in take_output().
   void start() { advance(); }
   // Sends close_notify (once).

@@ -87,6 +87,7 @@ class TlsTransport final : public Transport, public Transport::Events {
   void consume(const ChunkRef& chunk, const char* data, size_t len);
   void deliver();                 // plaintext upward while the Stream reads
   void flush_output(TransportWrite* upper_write);  // engine output to the socket
+  bool seal(const uv_buf_t* bufs, unsigned count);  // a write's bytes into the engine's records
   void fail(int status);          // report an error upward once
   void report_connected(int status);  // client: the handshake's outcome, once
   void schedule_delivery();

@@ -6,6 +6,8 @@
 #include <doctest/doctest.h>
 
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "tls/test_certs.h"
 
@@ -282,4 +284,54 @@ TEST_CASE("close_notify after the hand-over ends the input cleanly; ours goes ou
   CHECK(SSL_read_ex(p.client, b, sizeof b, &k) == 0);
   CHECK(SSL_get_error(p.client, 0) == SSL_ERROR_ZERO_RETURN);  // the client saw our close_notify
   ERR_clear_error();
+}
+
+namespace {
+
+// TLS records in `wire` (header lengths followed); -1 if it does not end on a record boundary.
+int count_records(const std::string& wire) {
+  int n = 0;
+  size_t at = 0;
+  while (at + 5 <= wire.size()) {
+    size_t len = (static_cast<unsigned char>(wire[at + 3]) << 8) | static_cast<unsigned char>(wire[at + 4]);
+    at += 5 + len;
+    ++n;
+  }
+  return at == wire.size() ? n : -1;
+}
+
+}  // namespace
+
+TEST_CASE("a write of many small parts costs the client one record per 16 KiB, with or without the SSL") {
+  for (bool tls12 : {false, true}) {
+    CAPTURE(tls12);
+    Pair p;
+    if (tls12) REQUIRE(SSL_set_max_proto_version(p.client, TLS1_2_VERSION) == 1);
+    std::string got;
+    REQUIRE(p.pump(got));
+    CHECK(p.engine->handed_over() == !tls12);
+    REQUIRE(to_client(p).empty());  // the session tickets
+
+    // Forty frames' worth of small pieces (and an empty one): one record.
+    std::vector<std::string> small;
+    for (int i = 0; i < 40; ++i) small.push_back(pattern(9 + i, static_cast<char>('A' + i % 20)));
+    small.insert(small.begin() + 7, std::string());
+    std::vector<std::string_view> parts(small.begin(), small.end());
+    std::string want;
+    for (auto& s : small) want += s;
+    REQUIRE(p.engine->write(parts.data(), parts.size()));
+    std::string out = p.engine->take_output();
+    CHECK(count_records(out) == 1);
+    REQUIRE(BIO_write(p.net, out.data(), static_cast<int>(out.size())) == static_cast<int>(out.size()));
+    CHECK((p.client_read() == want));
+
+    // 30,000 bytes in three parts, record boundaries inside them: two full-size records at most.
+    std::vector<std::string> big = {pattern(10000, 'a'), pattern(3, 'x'), pattern(19997, 'A')};
+    std::vector<std::string_view> big_parts(big.begin(), big.end());
+    REQUIRE(p.engine->write(big_parts.data(), big_parts.size()));
+    out = p.engine->take_output();
+    CHECK(count_records(out) == 2);
+    REQUIRE(BIO_write(p.net, out.data(), static_cast<int>(out.size())) == static_cast<int>(out.size()));
+    CHECK((p.client_read() == big[0] + big[1] + big[2]));
+  }
 }

@@ -396,9 +396,7 @@ void Http2Session::update_timer() {
   header_timer_ = false;
   // Idle (no stream), or a request body that stopped arriving: client_idle, as in HTTP/1.1.
   // Streams whose requests are complete wait on their servers' timeouts, not on this one.
-  bool body_open = false;
-  for (Http2Stream* st : active_) body_open = body_open || (!st->request_complete && st->ex);
-  if (active_.empty() || body_open)
+  if (active_.empty() || bodies_open_ > 0)
     conn_.arm_timer(ctx_.timeouts.client_idle);
   else
     conn_.deadline_.cancel();
@@ -464,9 +462,18 @@ bool Http2Session::has_exchange_for(std::string_view host, std::string_view app)
 }
 
 Http2Stream* Http2Session::find(const Exchange& ex) const {
-  for (Http2Stream* st : active_)
-    if (st->ex.get() == &ex) return st;
-  return nullptr;
+  // Set when the stream took the exchange, cleared when it let it go (finish_exchange).
+  return static_cast<Http2Stream*>(ex.client_data());
+}
+
+void Http2Session::track_body(Http2Stream* st) {
+  bool open = st->ex && !st->request_complete;
+  if (open == st->body_open) return;
+  st->body_open = open;
+  if (open)
+    ++bodies_open_;
+  else
+    --bodies_open_;
 }
 
 Http2Stream* Http2Session::stream_of(int32_t id) const {
@@ -485,6 +492,7 @@ Http2Stream* Http2Session::new_stream(int32_t id) {
   st->start_us = now_us();
   st->builder.begin(&st->head, &ctx_.limits);
   ctx_.stats.h2_streams.add();
+  st->slot = active_.size();
   active_.push_back(st.release());
   update_timer();
   return active_.back();
@@ -501,7 +509,11 @@ void Http2Session::release_stream(Http2Stream* st) {
     --headers_open_;
   }
   if (st->blocked) blocked_.erase(std::remove(blocked_.begin(), blocked_.end(), st), blocked_.end());
-  active_.erase(std::remove(active_.begin(), active_.end(), st), active_.end());
+  // O(1): the last stream takes this one's slot.
+  Http2Stream* last = active_.back();
+  active_[st->slot] = last;
+  last->slot = st->slot;
+  active_.pop_back();
   st->reset();
   if (free_.size() < kMaxFreeStreams && st->head.storage.capacity() <= ProxyContext::kMaxPooledHeadBytes &&
       st->request_trailers.storage.capacity() <= ProxyContext::kMaxPooledHeadBytes)
@@ -512,7 +524,10 @@ void Http2Session::release_stream(Http2Stream* st) {
 }
 
 void Http2Session::finish_exchange(Http2Stream* st) {
-  if (st->ex) ctx_.defer_delete(std::move(st->ex));
+  if (!st->ex) return;
+  st->ex->set_client_data(nullptr);  // calls it still makes find no stream
+  ctx_.defer_delete(std::move(st->ex));
+  track_body(st);
 }
 
 void Http2Session::assign_request_id(Http2Stream* st) {
@@ -552,6 +567,8 @@ void Http2Session::start_request(Http2Stream* st, bool end_stream) {
     return;
   }
   st->ex = std::make_unique<Exchange>(ctx_, *this, st->head, table, *route, st->start_us);
+  st->ex->set_client_data(st);
+  track_body(st);
   st->ex->start();
   if (st->ex && st->request_complete) st->ex->on_request_complete();
 }
@@ -559,6 +576,7 @@ void Http2Session::start_request(Http2Stream* st, bool end_stream) {
 void Http2Session::request_complete(Http2Stream* st) {
   if (st->request_complete) return;
   st->request_complete = true;
+  track_body(st);
   if (st->builder.has_content_length() && st->body_received != st->builder.content_length()) {
     // RFC 9113 8.1.1: DATA that does not add up to content-length is malformed.
     reset_stream(st, NGHTTP2_PROTOCOL_ERROR);

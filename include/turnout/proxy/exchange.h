@@ -72,6 +72,12 @@ class Exchange final : public UpstreamConnection::User, public ServerFilter, pub
   // The client has seen our response head: an error can no longer be answered with a status.
   bool response_head_sent() const { return response_head_sent_; }
 
+  // The client side's own record of this exchange (an HTTP/2 stream), so that it finds it in
+  // O(1) from the exchange its calls name. Opaque here; the client side sets it and clears it
+  // when the exchange leaves it.
+  void set_client_data(void* p) { client_data_ = p; }
+  void* client_data() const { return client_data_; }
+
   // ServerFilter: skip servers already tried or down.
   bool usable(const Server& server) const override;
 
@@ -107,6 +113,7 @@ class Exchange final : public UpstreamConnection::User, public ServerFilter, pub
   ClientSide* client_;                // the protocol carrying the request; null once over or aborted
   const RequestHead* req_;            // the request head, owned by the client side
   const MessageHead* req_trailers_ = nullptr;  // the request's trailer fields, owned by the client side
+  void* client_data_ = nullptr;       // set_client_data(): the client side's, not ours
   RouteTablePtr table_;               // pinned for the whole exchange
   const Route* route_;                // in table_
   // Views into table_, which this exchange pins for its whole life: no copy per request.

@@ -122,6 +122,8 @@ class Http2Session final : public ClientSide, public ProxyContext::Flusher {
   bool spend(double n);
   void terminate(uint32_t error_code);
   void update_timer();
+  // Keeps bodies_open_ in step with `s` after its exchange or request_complete changed.
+  void track_body(Http2Stream* s);
   void unblock_streams();
 
   ProxyContext& ctx_;
@@ -129,7 +131,7 @@ class Http2Session final : public ClientSide, public ProxyContext::Flusher {
   Stream& out_;              // the connection's stream
   nghttp2_session* session_ = nullptr;
   const ChunkRef* cur_chunk_ = nullptr;   // the chunk being fed to nghttp2 (zero-copy request DATA)
-  std::vector<Http2Stream*> active_;      // streams nghttp2 has open (owned)
+  std::vector<Http2Stream*> active_;      // streams nghttp2 has open (owned; unordered, Http2Stream::slot)
   std::vector<std::unique_ptr<Http2Stream>> free_;  // recycled streams, buffers kept
   std::vector<Http2Stream*> blocked_;     // streams owing on_client_drained
   std::vector<nghttp2_nv> nva_;           // fields_ as nghttp2 takes them (kept for capacity)
@@ -138,6 +140,7 @@ class Http2Session final : public ClientSide, public ProxyContext::Flusher {
   double budget_ = kFrameBurst;           // abuse budget left
   uint64_t budget_at_ms_ = 0;             // loop time of the last refill
   size_t headers_open_ = 0;               // streams whose header block is still open
+  size_t bodies_open_ = 0;                // streams whose exchange waits for more request body
   int drain_step_ = 0;                    // 0 none, 1 shutdown notice sent, 2 final GOAWAY sent
   bool tls_;
   bool closing_ = false;                  // GOAWAY sent for an error: close after the flush

@@ -44,6 +44,8 @@ struct Http2Stream {
   MessageHead request_trailers; // the request's trailer fields; read by `ex` (terminal chunk)
   H2TrailerBuilder trailer_builder;  // fills `request_trailers` from the trailer HEADERS block
   bool request_complete = false;
+  bool body_open = false;       // counted in the session's bodies_open_ (ex && !request_complete)
+  size_t slot = 0;              // index in the session's active_ list
   // Response
   Fifo<Segment> out;            // body bytes not yet framed
   size_t out_bytes = 0;
@@ -65,7 +67,8 @@ struct Http2Stream {
     start_us = 0;
     body_received = 0;
     unconsumed = 0;
-    paused = headers_open = in_trailers = request_complete = false;
+    paused = headers_open = in_trailers = request_complete = body_open = false;
+    slot = 0;
     request_trailers.clear();
     out.clear();
     out_bytes = 0;

@@ -593,6 +593,7 @@ bool Http2Session::check_trailers(Http2Stream* st) {
   TLOG_DEBUG("HTTP/2 request trailers refused", "peer={} stream={} error={}", conn_.peer_ip(), st->id,
              st->trailer_builder.error_reason());
   st->request_complete = true;  // the block ended the stream
+  track_body(st);
   if (err == H2HeadError::Respond && !st->response_started) {
     // Over a limit, as a head would be: 431 on the stream; the server's side is dropped.
     respond_local(st, 431, st->trailer_builder.error_reason());

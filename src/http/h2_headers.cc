@@ -55,6 +55,22 @@ bool dropped_towards_h2(const MessageHead& head, const HeaderField& h, bool any_
   return any_connection && named_in_connection(head, head.name(h));
 }
 
+// RFC 9113 8.2.2: fields that only mean something to one HTTP/1.1 connection; in an HTTP/2 header
+// or trailer block they make the message malformed.
+bool connection_specific(HeaderToken t) {
+  switch (t) {
+    case HeaderToken::Connection:
+    case HeaderToken::KeepAlive:
+    case HeaderToken::ProxyConnection:
+    case HeaderToken::TransferEncoding:
+    case HeaderToken::Upgrade:
+    case HeaderToken::Http2Settings:
+      return true;
+    default:
+      return false;
+  }
+}
+
 void push_lower(std::string& storage, std::string_view name, std::string_view& out) {
   size_t at = storage.size();
   for (char c : name) storage.push_back(lower(c));
@@ -142,14 +158,8 @@ H2HeadError H2RequestBuilder::add(std::string_view name, std::string_view value)
   regular_seen_ = true;
   if (has_upper(name) || !is_token(name)) return fail(H2HeadError::Malformed, 400, "invalid header name");
   HeaderToken t = lookup_token(name);
+  if (connection_specific(t)) return fail(H2HeadError::Malformed, 400, "connection-specific header field");
   switch (t) {
-    case HeaderToken::Connection:
-    case HeaderToken::KeepAlive:
-    case HeaderToken::ProxyConnection:
-    case HeaderToken::TransferEncoding:
-    case HeaderToken::Upgrade:
-    case HeaderToken::Http2Settings:
-      return fail(H2HeadError::Malformed, 400, "connection-specific header field");
     case HeaderToken::TE:
       if (value != "trailers") return fail(H2HeadError::Malformed, 400, "te other than trailers");
       return H2HeadError::None;  // hop-by-hop: not forwarded over HTTP/1.1
@@ -252,20 +262,8 @@ H2HeadError H2TrailerBuilder::add(std::string_view name, std::string_view value)
   if (has_upper(name) || !is_token(name)) return fail(H2HeadError::Malformed, "invalid trailer name");
   if (!valid_value(value)) return fail(H2HeadError::Malformed, "invalid trailer value");
   HeaderToken t = lookup_token(name);
-  switch (t) {
-    case HeaderToken::Connection:
-    case HeaderToken::KeepAlive:
-    case HeaderToken::ProxyConnection:
-    case HeaderToken::TransferEncoding:
-    case HeaderToken::Upgrade:
-    case HeaderToken::Http2Settings:
-      return fail(H2HeadError::Malformed, "connection-specific trailer field");
-    case HeaderToken::TE:
-      if (value != "trailers") return fail(H2HeadError::Malformed, "te other than trailers");
-      break;
-    default:
-      break;
-  }
+  if (connection_specific(t)) return fail(H2HeadError::Malformed, "connection-specific trailer field");
+  if (t == HeaderToken::TE && value != "trailers") return fail(H2HeadError::Malformed, "te other than trailers");
   std::string& s = trailers_->storage;
   HeaderField f;
   f.name = Slice{static_cast<uint32_t>(s.size()), static_cast<uint32_t>(name.size())};

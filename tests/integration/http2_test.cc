@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "integration/h2_script.h"
 #include "integration/harness.h"
 #include "integration/tls_pki.h"
 
@@ -30,19 +31,6 @@ std::string apps_and_routes(const Backend& a, const Backend& b) {
 std::string h2c_config(const Backend& a, const Backend& b, const std::string& extra = "") {
   return "listen:\n  - { addr: \"127.0.0.1:0\", http2: true }\n  - \"127.0.0.1:0\"\n" + apps_and_routes(a, b) +
          "access_log: stdout\n" + extra;
-}
-
-// Runs the python3-h2 client with `spec` (port added); its JSON answer.
-json h2_client(int port, json spec) {
-  spec["port"] = port;
-  TempDir d;
-  d.write("spec.json", spec.dump());
-  Run r = run("/usr/bin/python3 " TURNOUT_SOURCE_DIR "/tests/integration/h2_client.py < " + d.file("spec.json"));
-  INFO("h2_client output: " << r.out);
-  json out = json::parse(r.out, nullptr, false);
-  REQUIRE(!out.is_discarded());
-  REQUIRE(!out.contains("error"));
-  return out;
 }
 
 json req(const std::string& authority, const std::string& path) { return json{{"authority", authority}, {"path", path}}; }

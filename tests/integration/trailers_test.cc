@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "integration/h2_script.h"
 #include "integration/harness.h"
 #include "integration/tls_pki.h"
 
@@ -41,19 +42,6 @@ BackendBehavior trailed_response() {
 std::string config_for(const Backend& b, bool h2c = false, const std::string& extra = "") {
   std::string listen = h2c ? "listen:\n  - { addr: \"127.0.0.1:0\", http2: true }\n" : "";
   return listen + "apps:\n  s: {servers: " + yaml_list({b.addr()}) + "}\nroutes:\n  t.test: [s]\n" + extra;
-}
-
-// Runs the python3-h2 client with `spec` (port added); its JSON answer.
-json h2_client(int port, json spec) {
-  spec["port"] = port;
-  TempDir d;
-  d.write("spec.json", spec.dump());
-  Run r = run("/usr/bin/python3 " TURNOUT_SOURCE_DIR "/tests/integration/h2_client.py < " + d.file("spec.json"));
-  INFO("h2_client output: " << r.out);
-  json out = json::parse(r.out, nullptr, false);
-  REQUIRE(!out.is_discarded());
-  REQUIRE(!out.contains("error"));
-  return out;
 }
 
 // A field list for the client script: [[name, value], ...] (a braced list of pairs would

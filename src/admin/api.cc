@@ -156,6 +156,7 @@ struct Outcome {
   std::vector<std::string> certs;   // certificate names: their resulting summaries are reported
   std::vector<DrainTarget> drains;  // in-flight requests to wait for (?wait=1)
   uint64_t wait_ms = kDefaultWaitMs;  // bound of that wait (?timeout=SECONDS)
+  bool fleet = false;                 // ?wait=fleet: answer once every live instance applied it
 };
 
 void add_unique(std::vector<std::string>& v, const std::string& s) {
@@ -234,6 +235,34 @@ Result<uint64_t> wait_timeout_ms(std::string_view query) {
   return static_cast<uint64_t>(seconds * 1000);
 }
 
+// `body` (a change's 200 answer) once every live instance of the fleet applied `version`, or 504
+// naming those that lag when `wait_ms` passes.
+void reply_after_fleet(AdminActions& actions, AdminReply reply, json body, uint64_t version, uint64_t wait_ms) {
+  actions.wait_fleet(version, wait_ms, [reply = std::move(reply), body = std::move(body), version, wait_ms](json late) {
+    if (late.empty()) return reply(json_response(200, body));
+    std::string names;
+    for (const json& l : late) {
+      if (!names.empty()) names += ", ";
+      names += fmt::format("{} (at version {})", l.value("instance", ""), l.value("version", uint64_t{0}));
+    }
+    json timed_out = body;
+    timed_out["error"] = fmt::format("timed out after {:.3g}s waiting for the fleet; the change WAS applied (version {}) "
+                                     "but not yet by: {}", static_cast<double>(wait_ms) / 1000, version, names);
+    timed_out["lagging"] = std::move(late);
+    reply(json_response(504, timed_out));
+  });
+}
+
+// `?wait=fleet` asked: the bound of the wait, or why it cannot be had.
+Result<std::optional<uint64_t>> fleet_wait_ms(AdminActions& actions, std::string_view query) {
+  std::optional<std::string> w = query_param(query, "wait");
+  if (!w || *w != "fleet") return std::optional<uint64_t>();
+  if (!actions.fleet()) return make_error(ErrorKind::Invalid, "wait=fleet needs table_source.etcd: this turnout is not part of a fleet");
+  Result<uint64_t> ms = wait_timeout_ms(query);
+  if (!ms) return ms.error();
+  return std::optional<uint64_t>(*ms);
+}
+
 // Answers a change once it is adopted; with drains, once they drained (200) or the wait timed
 // out (504, saying the change was applied and what is still in flight).
 AdminActions::Done answer_change(AdminActions& actions, AdminReply reply, Outcome o) {
@@ -244,6 +273,7 @@ AdminActions::Done answer_change(AdminActions& actions, AdminReply reply, Outcom
     }
     uint64_t version = *result;
     json body = change_answer(*actions.current_table(), version, o);
+    if (o.fleet) return reply_after_fleet(actions, std::move(reply), std::move(body), version, o.wait_ms);
     if (o.drains.empty()) {
       reply(json_response(200, body));
       return;
@@ -294,6 +324,8 @@ std::string describe(const Change& c) {
     case Change::Op::SetDefault: return c.app.empty() ? std::string("set-default none") : fmt::format("set-default {}", c.app);
     case Change::Op::CertSet: return fmt::format("cert-set {}", c.name);
     case Change::Op::CertDelete: return fmt::format("cert-delete {}", c.name);
+    case Change::Op::SetApp: return fmt::format("set-app {} ({} servers)", c.app, c.servers.size());
+    case Change::Op::SetRoute: return fmt::format("set-route {} ({} apps)", c.host, c.targets.size());
   }
   return op_name(c.op);
 }
@@ -302,7 +334,12 @@ std::string describe(const Change& c) {
 // the bounded wait.
 void apply_changes_for(Call& c, std::vector<Change> changes, std::string summary, std::vector<DrainTarget> drains = {}) {
   Outcome o = outcome_of(changes);
-  if (query_flag(c.query, "wait")) {
+  Result<std::optional<uint64_t>> fleet = fleet_wait_ms(c.actions, c.query);
+  if (!fleet) return c.fail(fleet.error());
+  if (*fleet) {
+    o.fleet = true;
+    o.wait_ms = **fleet;
+  } else if (query_flag(c.query, "wait")) {
     Result<uint64_t> ms = wait_timeout_ms(c.query);
     if (!ms) return c.fail(ms.error());
     o.wait_ms = *ms;
@@ -801,7 +838,9 @@ void post_rollback(Call& c) {
       version = it->get<uint64_t>();
     }
   }
-  c.actions.rollback(version, c.if_match, [&actions = c.actions, reply = std::move(c.reply)](Result<uint64_t> r) {
+  Result<std::optional<uint64_t>> fleet = fleet_wait_ms(c.actions, c.query);
+  if (!fleet) return c.fail(fleet.error());
+  c.actions.rollback(version, c.if_match, [&actions = c.actions, reply = std::move(c.reply), fleet = *fleet](Result<uint64_t> r) {
     if (!r) return reply(error_response(r.error()));
     // What it restored and where the next bare rollback goes, from the history entry it made.
     json j = {{"version", *r}};
@@ -810,6 +849,7 @@ void post_rollback(Call& c) {
       j["restored"] = h.restores;
       j["next_rollback"] = h.back ? json(h.back) : json(nullptr);
     }
+    if (fleet) return reply_after_fleet(actions, reply, std::move(j), *r, *fleet);
     reply(json_response(200, j));
   });
 }
@@ -833,6 +873,12 @@ void post_upgrade(Call& c) {
 }
 
 void get_status(Call& c) { c.reply(json_response(200, c.actions.status())); }
+
+void get_fleet(Call& c) {
+  std::optional<json> fleet = c.actions.fleet();
+  if (!fleet) return c.fail(404, "not in fleet mode: this turnout's table is its config file's (see table_source.etcd)");
+  c.reply(json_response(200, *fleet));
+}
 
 void get_history(Call& c) {
   json entries = json::array();
@@ -912,6 +958,7 @@ const Endpoint kEndpoints[] = {
     {"POST", "/v1/upgrade", false, post_upgrade,
      "start the new turnout binary; it takes over the sockets and live table, this process drains"},
     {"GET", "/v1/status", false, get_status, "version, uptime, connections and counters"},
+    {"GET", "/v1/fleet", false, get_fleet, "fleet mode: the instances sharing the table, their versions and lag"},
     {"GET", "/v1/history", false, get_history, "recent versions and what made them"},
     {"GET", "/v1/export", false, get_export, "the live table as config YAML (apps, routes, default_app)"},
     {"GET", "/v1/in-flight/{host}/{app}", false, get_in_flight, "requests routed by host to app still in flight"},

@@ -46,6 +46,12 @@ std::string render_prometheus(const StatsSnapshot& s) {
   put("turnout_table_changes_total", "counter", "Table versions published since start.", s.changes_applied);
   put("turnout_routes", "gauge", "Hostnames routed by the live table.", s.routes);
   put("turnout_reloads_total", "counter", "Config reloads applied.", s.reloads);
+  put("turnout_table_source_connected", "gauge",
+      "1 while the table source is reachable (always, without table_source.etcd); 0 while changes are refused.",
+      s.table_source == "disconnected" ? 0 : 1);
+  if (s.fleet)
+    put("turnout_table_source_resyncs_total", "counter", "Fresh reads of the shared table (compaction, unreadable change).",
+        s.fleet->resyncs);
   put("turnout_reload_failures_total", "counter", "Config reloads refused for errors.", s.reload_failures);
   prom_header(out, "turnout_build_info", "gauge", "Always 1; the labels say which turnout this is.");
   fmt::format_to(std::back_inserter(out), "turnout_build_info{{version=\"{}\"}} 1\n", prom_label(s.turnout_version));

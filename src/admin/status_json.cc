@@ -24,6 +24,12 @@ nlohmann::json render_status_json(const StatsSnapshot& s) {
     j["last_change"] = {{"version", last.version}, {"unix_ms", last.unix_ms}, {"summary", last.summary}};
   }
   j["reloads"] = s.reloads;
+  j["table_source"] = s.table_source;
+  if (s.fleet) {
+    j["fleet"] = {{"instance", s.fleet->instance}, {"prefix", s.fleet->prefix}, {"revision", s.fleet->revision},
+                  {"resyncs", s.fleet->resyncs}};
+    if (!s.fleet->last_error.empty()) j["fleet"]["error"] = s.fleet->last_error;
+  }
   j["reload_failures"] = s.reload_failures;
   uint64_t active = 0, idle = 0, requests = 0, bytes_in = 0, bytes_out = 0, h2 = 0, h2_streams = 0;
   json workers = json::array();

@@ -8,6 +8,7 @@
 #include "turnout/admin/prometheus.h"
 #include "turnout/admin/status_json.h"
 #include "turnout/app/drain_wait.h"
+#include "turnout/app/fleet_table_source.h"
 #include "turnout/app/handoff.h"
 #include "turnout/app/initial_table.h"
 #include "turnout/app/rollback_source.h"
@@ -134,6 +135,16 @@ int ProxyServer::run() {
   }
   auto initial = load_initial_table(config_, upgrade_.handed_over_table());
   if (!initial) return abandon("cannot build the route table", initial.error());
+  if (config_.etcd) {
+    std::string admin_addr = !config_.admin.http.empty() ? "http://" + config_.admin.http : "unix:" + config_.admin.socket;
+    fleet_ = std::make_unique<FleetTableSource>(&loop_, publisher_, *config_.etcd, config_.content_hash, config_.path,
+                                                std::move(admin_addr));
+    if (auto r = fleet_->open(); !r) {
+      fleet_->close();
+      return abandon("cannot use the table source", r.error());
+    }
+    reload_.set_table_shared(true);
+  }
 
   unsigned n = config_.workers;
   uint32_t per_worker = std::max<uint32_t>(1, config_.limits.max_connections / n);
@@ -149,6 +160,8 @@ int ProxyServer::run() {
     for (auto& w : workers_) w->post([down](Worker& worker) { worker.set_active_down(down); });
   });
   health_->update(*current);
+  // The shared table: read (or seeded) now; until then this instance serves its own.
+  if (fleet_) fleet_->start();
 
   uv_signal_init(&loop_, &sig_hup_);
   uv_signal_init(&loop_, &sig_term_);
@@ -196,6 +209,18 @@ std::optional<Error> ProxyServer::refusal() const {
   return std::nullopt;
 }
 
+TableCommitter& ProxyServer::committer() {
+  if (fleet_) return *fleet_;
+  return publisher_;
+}
+
+void ProxyServer::adopt_settings() {
+  settings_ = make_settings(config_);
+  if (!fleet_) return;
+  ProxySettingsPtr settings = settings_;
+  for (auto& w : workers_) w->post([settings](Worker& worker) { worker.adopt(nullptr, settings); });
+}
+
 void ProxyServer::deliver(const RouteTablePtr& next) {
   if (health_) health_->update(*next);
   ProxySettingsPtr settings = settings_;
@@ -211,41 +236,66 @@ void ProxyServer::deliver(const RouteTablePtr& next) {
 
 void ProxyServer::apply(std::vector<Change> changes, std::optional<uint64_t> if_match, std::string summary, bool force,
                         Done done) {
-  auto build = [&](const RouteTable& live, uint64_t v) -> Result<TableProposal> {
-    auto next = apply_changes(live, changes, v);
+  // The build may run after this returns (a fleet source queues it): it owns its inputs.
+  auto build = [this, changes = std::make_shared<const std::vector<Change>>(std::move(changes)),
+                summary = std::move(summary), force](const RouteTable& live, uint64_t v) -> Result<TableProposal> {
+    auto next = apply_changes(live, *changes, v);
     if (!next) return next.error();
     // Guard rails: only the hosts this change touches are checked (route/change_guard.h), against
     // active checks and every worker's passive verdict (as of the last stats snapshot).
     auto up = [this](const std::string& addr) { return !(health_ && health_->down(addr)) && stats_.passive_up(addr); };
-    std::vector<GuardProblem> problems = guard_changes(live, **next, changes, up);
+    std::vector<GuardProblem> problems = guard_changes(live, **next, *changes, up);
+    std::string why = summary;
     if (!problems.empty()) {
       if (!force) return make_error(ErrorKind::Conflict, guard_message(problems));
       std::string hosts;
       for (const GuardProblem& p : problems) hosts += (hosts.empty() ? "" : " ") + p.host;
       TLOG_WARN("forced change: it stops serving hosts", "version={} change={} hosts={}", v, log_quote(summary),
                 log_quote(hosts));
-      summary += " (forced)";
+      why += " (forced)";
     }
     TableProposal p;
     p.table = *next;
-    p.summary = std::move(summary);
+    p.summary = std::move(why);
     p.back = live.version();
-    p.durable = [&changes, table = p.table](StateStore& store, const HistoryEntry& entry) {
-      return store.append(table, changes, entry);
+    p.durable = [changes, table = p.table](StateStore& store, const HistoryEntry& entry) {
+      return store.append(table, *changes, entry);
     };
+    p.changes = *changes;
     return p;
   };
-  publisher_.commit(if_match, build, std::move(done));
+  committer().commit(if_match, std::move(build), std::move(done));
 }
 
 void ProxyServer::rollback(std::optional<uint64_t> version, std::optional<uint64_t> if_match, Done done) {
-  publisher_.commit(if_match, rollback_source(publisher_, version), std::move(done));
+  committer().commit(if_match, rollback_source(committer(), version), std::move(done));
 }
 
 void ProxyServer::wait_drained(std::string host, std::string app, uint64_t timeout_ms,
                                std::function<void(uint64_t)> done) {
   DrainWait::start({&loop_, &inbox_, &workers_, &shutting_down_}, std::move(host), std::move(app), timeout_ms,
                    std::move(done));
+}
+
+std::optional<nlohmann::json> ProxyServer::fleet() {
+  if (!fleet_) return std::nullopt;
+  const uint64_t version = publisher_.current()->version();
+  nlohmann::json instances = nlohmann::json::object();
+  for (const auto& [name, inst] : fleet_->instances())
+    instances[name] = {{"version", inst.version}, {"addr", inst.addr}, {"lag", version > inst.version ? version - inst.version : 0}};
+  return nlohmann::json{{"version", version},
+                        {"instance", fleet_->spec().instance},
+                        {"table_source", fleet_->connected() ? "etcd" : "disconnected"},
+                        {"instances", std::move(instances)}};
+}
+
+void ProxyServer::wait_fleet(uint64_t version, uint64_t timeout_ms, std::function<void(nlohmann::json)> done) {
+  if (!fleet_) return done(nlohmann::json::array());
+  fleet_->wait_fleet(version, timeout_ms, [done = std::move(done)](FleetTableSource::Laggards late) {
+    nlohmann::json out = nlohmann::json::array();
+    for (auto& [name, v] : late) out.push_back({{"instance", name}, {"version", v}});
+    done(std::move(out));
+  });
 }
 
 std::vector<HistoryEntry> ProxyServer::history() const {
@@ -275,6 +325,11 @@ StatsSnapshot ProxyServer::stats_snapshot() const {
   s.reloads = reload_.reloads();
   s.reload_failures = reload_.failures();
   s.log_dropped_lines = log_dropped_lines();
+  if (fleet_) {
+    s.table_source = fleet_->connected() ? "etcd" : "disconnected";
+    s.fleet = StatsSnapshot::Fleet{fleet_->spec().instance, fleet_->spec().prefix, fleet_->last_error(),
+                                   fleet_->revision(), fleet_->resyncs()};
+  }
   stats_.fill(s, *current);
   return s;
 }
@@ -357,6 +412,7 @@ void ProxyServer::finish_shutdown() {
   for (auto& w : workers_) w->join();
   // Workers are gone: nothing posts to the inbox any more; run what they posted last.
   inbox_.drain();
+  if (fleet_) fleet_->close();
   publisher_.drop_pending();
   uv_close(reinterpret_cast<uv_handle_t*>(&sig_hup_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&sig_term_), nullptr);

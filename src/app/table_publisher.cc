@@ -25,20 +25,24 @@ void TablePublisher::start(RouteTablePtr current, std::deque<KeptVersion> kept, 
 
 void TablePublisher::commit(std::optional<uint64_t> if_match, Build build, Done done) {
   // The checks every source shares, in the order the API has always answered them.
-  if (gate_)
-    if (std::optional<Error> closed = gate_()) return done(*closed);
+  if (std::optional<Error> closed = refusal()) return done(*closed);
   if (if_match && *if_match != current_->version())
     return done(make_error(ErrorKind::Conflict, fmt::format("table is at version {}, not {}", current_->version(), *if_match)));
   const uint64_t v = current_->version() + 1;
   Result<TableProposal> proposal = build(*current_, v);
   if (!proposal) return done(proposal.error());
   HistoryEntry entry{v, unix_ms(), std::move(proposal->summary), proposal->back, proposal->restores};
-  if (store_ && proposal->durable) {
-    if (auto r = proposal->durable(*store_, entry); !r) return done(make_error(ErrorKind::Internal, "state file: " + r.error().message));
-  }
-  if (proposal->on_durable) proposal->on_durable();
+  publish(std::move(*proposal), std::move(entry), std::move(done));
+}
 
-  RouteTablePtr next = std::move(proposal->table);
+void TablePublisher::publish(TableProposal proposal, HistoryEntry entry, Done done) {
+  const uint64_t v = entry.version;
+  if (store_ && proposal.durable) {
+    if (auto r = proposal.durable(*store_, entry); !r) return done(make_error(ErrorKind::Internal, "state file: " + r.error().message));
+  }
+  if (proposal.on_durable) proposal.on_durable();
+
+  RouteTablePtr next = std::move(proposal.table);
   current_ = next;
   ++changes_applied_;
   TLOG_INFO("table published", "version={} change={}", entry.version, log_quote(entry.summary));
@@ -50,6 +54,29 @@ void TablePublisher::commit(std::optional<uint64_t> if_match, Build build, Done 
   }
   pending_.push_back(PendingAck{v, std::move(done)});
   subscribers_.deliver(next);
+  if (acked_.empty()) on_ack(0, v);
+}
+
+void TablePublisher::replace(RouteTablePtr table, HistoryEntry entry, const std::string& config_hash, Done done) {
+  if (store_) {
+    if (auto r = store_->reset(table, config_hash, entry); !r) return done(make_error(ErrorKind::Internal, "state file: " + r.error().message));
+  }
+  // Earlier versions may be numbered above this one: their history and their waiters go.
+  while (!kept_.empty()) {
+    reclaimer_.retire(std::move(kept_.front().table));
+    kept_.pop_front();
+  }
+  for (PendingAck& p : pending_)
+    if (p.done) p.done(make_error(ErrorKind::Unavailable, "the table was replaced by the table source's"));
+  pending_.clear();
+  std::fill(acked_.begin(), acked_.end(), 0);
+  current_ = table;
+  ++changes_applied_;
+  TLOG_INFO("table replaced", "version={} change={}", entry.version, log_quote(entry.summary));
+  const uint64_t v = entry.version;
+  kept_.push_back(KeptVersion{table, std::move(entry)});
+  pending_.push_back(PendingAck{v, std::move(done)});
+  subscribers_.deliver(table);
   if (acked_.empty()) on_ack(0, v);
 }
 

@@ -216,7 +216,7 @@ void read_choice(YamlReader& r, const YAML::Node& n, const char* key, std::initi
 void read_root(YamlReader& r, const YAML::Node& root, Config& cfg) {
   MapView m(r, root, "",
             {"listen", "workers", "admin", "state_file", "apps", "routes", "default_app", "timeouts", "limits",
-             "access_log", "access_log_format", "log_level", "trusted_proxies", "tls"},
+             "access_log", "access_log_format", "log_level", "trusted_proxies", "tls", "table_source"},
             /*null_ok=*/true);
   if (!m.valid()) return;
   TlsMarks tls_listeners;
@@ -230,6 +230,8 @@ void read_root(YamlReader& r, const YAML::Node& root, Config& cfg) {
   resolve_token_file(cfg.admin);
   if (YAML::Node v = m.get("state_file"); v.IsDefined() && !v.IsNull())
     if (auto s = r.string(v, "state_file", /*allow_empty=*/true)) cfg.state_file = *s;
+  if (YAML::Node v = m.get("table_source"); v.IsDefined() && !v.IsNull())
+    config_detail::read_table_source(r, v, cfg);
   bool apps_ok = false;
   if (YAML::Node v = m.require("apps"); v.IsDefined()) apps_ok = config_detail::read_apps(r, v, cfg);
   if (YAML::Node v = m.require("routes"); v.IsDefined()) config_detail::read_routes(r, v, apps_ok, cfg);

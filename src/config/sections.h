@@ -27,6 +27,9 @@ void read_default_app(YamlReader& r, const YAML::Node& n, bool check_apps, Confi
 // unreadable file, broken PEM are errors; an expired certificate is a warning).
 void read_tls(YamlReader& r, const YAML::Node& n, Config& cfg);
 
+// Fills cfg.etcd from `table_source` (`{etcd: {endpoints, prefix, instance, request_timeout}}`).
+void read_table_source(YamlReader& r, const YAML::Node& n, Config& cfg);
+
 // An app's `tls` (towards its servers).
 void read_upstream_tls(YamlReader& r, const YAML::Node& n, const std::string& path, AppSpec& app);
 

@@ -52,7 +52,7 @@ constexpr VerbSpec kVerbs[] = {
     {"rollback", 0, 1, false, false, false},      {"reload", 0, 0, false, false, true},
     {"upgrade", 0, 0, false, false, false},
     {"certs", 0, 0, false, false, false},         {"cert-set", 3, 3, false, false, true},
-    {"cert-delete", 1, 1, false, false, true},
+    {"cert-delete", 1, 1, false, false, true},    {"fleet", 0, 0, false, false, false},
 };
 
 const VerbSpec* find_verb(const std::string& name) {
@@ -137,6 +137,9 @@ std::string ctl_usage() {
          "  cert-set NAME CERT_FILE KEY_FILE       add or replace certificate NAME from PEM files read here\n"
          "                                         (chain, then key); refused if expired or mismatched\n"
          "  cert-delete NAME [--force]             remove a certificate; refused while a routed host needs it\n"
+         "  fleet                                  fleet mode: the instances sharing the table, versions, lag\n"
+         "    --fleet [--timeout SECONDS]          on a change: answer once every live instance applied it\n"
+         "                                         (exit 1 naming the instances that lag after SECONDS)\n"
          "Changes that would stop serving a host (its last app unmapped, only apps with no server up)\n"
          "are refused; --force makes them anyway.\n"
          "SOCKET defaults to $TURNOUT_SOCKET, else admin.socket of -c CONFIG, else ./turnout.sock if it\n"
@@ -206,6 +209,8 @@ Result<CtlOptions> parse_ctl_args(const std::vector<std::string>& args, const ch
       o.wait = true;
     } else if (name == "--force") {
       o.force = true;
+    } else if (name == "--fleet") {
+      o.fleet = true;
     } else if (takes_value) {
       std::optional<std::string> v = value();
       if (!v) return usage_error(fmt::format("{} needs a value", name));
@@ -250,7 +255,12 @@ Result<CtlOptions> parse_ctl_args(const std::vector<std::string>& args, const ch
   if (o.args.size() > spec->max_args) return usage_error(fmt::format("{}: too many arguments", o.verb));
   if (o.weight && !spec->weight) return usage_error(fmt::format("{}: --weight does not apply", o.verb));
   if (o.wait && !spec->wait) return usage_error(fmt::format("{}: --wait does not apply", o.verb));
-  if (o.timeout_s && !o.wait) return usage_error(fmt::format("{}: --timeout applies with --wait", o.verb));
+  if (o.fleet && !spec->force && o.verb != "rollback")
+    return usage_error(fmt::format("{}: --fleet applies to changes", o.verb));
+  if (o.fleet && o.verb == "reload") return usage_error("reload: --fleet does not apply (a reload in fleet mode changes no table)");
+  if (o.fleet && o.wait) return usage_error(fmt::format("{}: --wait and --fleet are one at a time", o.verb));
+  if (o.timeout_s && !o.wait && !o.fleet)
+    return usage_error(fmt::format("{}: --timeout applies with --wait or --fleet", o.verb));
   if (o.force && !spec->force) return usage_error(fmt::format("{}: --force does not apply", o.verb));
   if (o.to && o.verb != "rollback") return usage_error(fmt::format("{}: --to does not apply", o.verb));
   if (o.to && !o.args.empty()) return usage_error("rollback: give the version once, as --to N or N");
@@ -282,12 +292,27 @@ Result<void> read_ctl_files(CtlOptions& o) {
   return {};
 }
 
+namespace {
+CtlRequest build_plain_request(const CtlOptions& o);
+}  // namespace
+
 CtlRequest build_ctl_request(const CtlOptions& o) {
+  CtlRequest r = build_plain_request(o);
+  if (o.fleet) {
+    r.path += r.path.find('?') == std::string::npos ? "?wait=fleet" : "&wait=fleet";
+    if (o.timeout_s) r.path += fmt::format("&timeout={}", *o.timeout_s);
+  }
+  return r;
+}
+
+namespace {
+CtlRequest build_plain_request(const CtlOptions& o) {
   const std::vector<std::string>& a = o.args;
   auto weight_into = [&](json& j) {
     if (o.weight) j["weight"] = *o.weight;
   };
-  if (o.verb == "routes" || o.verb == "apps" || o.verb == "status" || o.verb == "history" || o.verb == "export") {
+  if (o.verb == "routes" || o.verb == "apps" || o.verb == "status" || o.verb == "history" || o.verb == "export" ||
+      o.verb == "fleet") {
     return {"GET", "/v1/" + o.verb, ""};
   }
   if (o.verb == "map") {
@@ -350,6 +375,7 @@ CtlRequest build_ctl_request(const CtlOptions& o) {
   if (o.verb == "cert-delete") return {"DELETE", with_force("/v1/certificates/" + url_encode_component(a[0]), o.force), ""};
   return {"POST", with_force("/v1/reload", o.force), ""};  // "reload"; parse_ctl_args admits no other verb
 }
+}  // namespace
 
 std::vector<CtlDrainTarget> ctl_drain_targets(const CtlOptions& o) {
   std::vector<CtlDrainTarget> out;
@@ -396,6 +422,8 @@ int render_ctl_answer(const CtlOptions& o, const CtlAnswer& answer, std::string*
     *out = format_history(j);
   } else if (o.verb == "certs") {
     *out = format_certificates(j);
+  } else if (o.verb == "fleet") {
+    *out = format_fleet(j);
   } else {
     *out = format_change(j);
   }

@@ -265,6 +265,17 @@ std::string format_history(const json& j) {
   return format_table(rows);
 }
 
+std::string format_fleet(const json& j) {
+  std::string head = fmt::format("fleet version {} (this instance: {}, table source: {})\n", scalar_text(member(j, "version")),
+                                 scalar_text(member(j, "instance")), scalar_text(member(j, "table_source")));
+  std::vector<std::vector<std::string>> rows = {{"INSTANCE", "VERSION", "LAG", "ADMIN"}};
+  const json& instances = member(j, "instances");
+  if (instances.is_object())
+    for (const auto& [name, i] : instances.items())
+      rows.push_back({name, scalar_text(member(i, "version")), scalar_text(member(i, "lag")), scalar_text(member(i, "addr"))});
+  return head + format_table(rows);
+}
+
 namespace {
 
 // The first 8 bytes of a fingerprint "AB:CD:...": enough to tell certificates apart by eye.

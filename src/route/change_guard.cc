@@ -59,7 +59,9 @@ std::vector<GuardProblem> guard_changes(const RouteTable& before, const RouteTab
   for (const Change& c : changes) {
     switch (c.op) {
       case Change::Op::Map:
-      case Change::Op::Unmap: hosts.insert(c.host); break;
+      case Change::Op::Unmap:
+      case Change::Op::SetRoute: hosts.insert(c.host); break;
+      case Change::Op::SetApp:
       case Change::Op::PutApp:
       case Change::Op::AddServer:
       case Change::Op::RemoveServer:

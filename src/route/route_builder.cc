@@ -101,6 +101,8 @@ const char* op_name(Change::Op op) {
     case Change::Op::SetDefault: return "set-default";
     case Change::Op::CertSet: return "cert-set";
     case Change::Op::CertDelete: return "cert-delete";
+    case Change::Op::SetApp: return "set-app";
+    case Change::Op::SetRoute: return "set-route";
   }
   return "unknown";
 }
@@ -131,6 +133,8 @@ class RouteTableBuilder {
   Result<void> set_default(const Change& change);
   Result<void> cert_set(const Change& change);
   Result<void> cert_delete(const Change& change);
+  Result<void> set_app(const Change& change);
+  Result<void> set_route(const Change& change);
   Result<void> set_certificates(std::map<std::string, CertificatePtr> by_name, std::string default_name);
 
   PersistentMap<RoutePtr>& routes_for(std::string_view key) { return is_wildcard(key) ? table_.wildcard_ : table_.exact_; }
@@ -268,6 +272,8 @@ Result<void> RouteTableBuilder::apply(const Change& change) {
     case Change::Op::SetDefault: return set_default(change);
     case Change::Op::CertSet: return cert_set(change);
     case Change::Op::CertDelete: return cert_delete(change);
+    case Change::Op::SetApp: return set_app(change);
+    case Change::Op::SetRoute: return set_route(change);
   }
   return make_error(ErrorKind::Invalid, "unknown change");
 }
@@ -325,6 +331,55 @@ Result<void> RouteTableBuilder::put_app(const Change& change) {
                  : make_app(change.app, change.servers, std::nullopt);
   if (!app) return app.error();
   replace_app(std::move(*app));
+  return {};
+}
+
+Result<void> RouteTableBuilder::set_app(const Change& change) {
+  std::shared_ptr<const ClientTlsContext> tls_context;
+  if (change.tls) {
+    // Reuse the context of any app with the same (ca, verify), as a load does.
+    ClientTlsSettings settings{change.tls->verify ? change.tls->ca : std::string(), change.tls->verify};
+    table_.for_each_app([&](const App& a) {
+      if (!tls_context && a.tls_context && a.tls_context->settings() == settings) tls_context = a.tls_context;
+    });
+    if (!tls_context) {
+      auto made = ClientTlsContext::create(settings);
+      if (!made) return make_error(made.error().kind, "app " + quoted(change.app) + ": tls: " + made.error().message);
+      tls_context = *made;
+    }
+  }
+  auto app = make_app(change.app, change.servers, change.health, change.tls, std::move(tls_context));
+  if (!app) return app.error();
+  replace_app(std::move(*app));
+  return {};
+}
+
+Result<void> RouteTableBuilder::set_route(const Change& change) {
+  if (!valid_route_key(change.host)) return make_error(ErrorKind::Invalid, "invalid host " + quoted(change.host));
+  std::vector<RouteEntry> entries;
+  entries.reserve(change.targets.size());
+  for (const RouteTarget& t : change.targets) {
+    if (table_.apps_.find(t.app) == nullptr)
+      return make_error(ErrorKind::NotFound, "route " + quoted(change.host) + " names unknown app " + quoted(t.app));
+    if (t.weight == 0) return make_error(ErrorKind::Invalid, "route " + quoted(change.host) + " gives app " + quoted(t.app) + " weight 0");
+    for (const RouteEntry& seen : entries)
+      if (seen.app == t.app) return make_error(ErrorKind::Invalid, "route " + quoted(change.host) + " lists app " + quoted(t.app) + " twice");
+    entries.push_back(RouteEntry{t.app, t.weight});
+  }
+  std::sort(entries.begin(), entries.end(), [](const RouteEntry& a, const RouteEntry& b) { return a.app < b.app; });
+  if (const Route* old = table_.find_route(change.host)) {
+    bool same = old->apps.size() == entries.size();
+    for (size_t i = 0; same && i < entries.size(); ++i)
+      same = old->apps[i].app == entries[i].app && old->apps[i].weight == entries[i].weight;
+    if (same) return {};  // unchanged: keep the route and its cycle
+    for (const RouteEntry& e : old->apps) add_refs(e.app, -1);
+  }
+  if (entries.empty()) {
+    erase_route(change.host);
+    return {};
+  }
+  for (const RouteEntry& e : entries) add_refs(e.app, +1);
+  put_route(change.host, make_route(change.host, std::move(entries)));
   return {};
 }
 

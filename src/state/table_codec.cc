@@ -12,9 +12,10 @@ using nlohmann::json;
 
 namespace {
 
-constexpr std::array<Change::Op, 9> kOps = {Change::Op::Map,       Change::Op::Unmap,        Change::Op::PutApp,
+constexpr std::array<Change::Op, 11> kOps = {Change::Op::Map,       Change::Op::Unmap,        Change::Op::PutApp,
                                             Change::Op::DeleteApp, Change::Op::AddServer,    Change::Op::RemoveServer,
-                                            Change::Op::SetDefault, Change::Op::CertSet,     Change::Op::CertDelete};
+                                            Change::Op::SetDefault, Change::Op::CertSet,     Change::Op::CertDelete,
+                                            Change::Op::SetApp,    Change::Op::SetRoute};
 
 Error bad(const std::string& what) { return make_error(ErrorKind::Invalid, what); }
 
@@ -139,23 +140,65 @@ Result<CertificatePtr> certificate_from_json(const std::string& name, const json
 
 }  // namespace
 
+json app_to_json(const App& app) {
+  json a = json::object();
+  json servers = json::array();
+  for (const Server& s : app.servers) servers.push_back({{"addr", s.addr}, {"weight", s.weight}});
+  a["servers"] = std::move(servers);
+  if (app.health) a["health"] = health_to_json(*app.health);
+  if (app.tls) a["tls"] = tls_to_json(*app.tls);
+  return a;
+}
+
+Result<AppSpec> app_spec_from_json(const std::string& name, const json& a) {
+  std::string where = "app '" + name + "'";
+  if (!a.is_object()) return bad(where + " must be an object");
+  AppSpec spec;
+  auto servers = servers_from_json(field(a, "servers"), where);
+  if (!servers) return servers.error();
+  spec.servers = std::move(*servers);
+  if (const json* h = field(a, "health"); h != nullptr && !h->is_null()) {
+    auto health = health_from_json(*h, where);
+    if (!health) return health.error();
+    spec.health = *health;
+  }
+  if (const json* t = field(a, "tls"); t != nullptr && !t->is_null()) {
+    auto tls = tls_from_json(*t, where);
+    if (!tls) return tls.error();
+    spec.tls = *tls;
+  }
+  return spec;
+}
+
+json route_to_json(const Route& route) {
+  json r = json::object();
+  for (const RouteEntry& e : route.apps) r[e.app] = e.weight;
+  return r;
+}
+
+Result<std::vector<RouteTarget>> route_targets_from_json(const std::string& host, const json& r) {
+  if (!r.is_object() || r.empty()) return bad("route '" + host + "' must be a non-empty object of app -> weight");
+  std::vector<RouteTarget> targets;
+  targets.reserve(r.size());
+  for (const auto& [app, w] : r.items()) {
+    RouteTarget t{app, 1};
+    if (!read_weight(&w, &t.weight)) return bad("route '" + host + "': weight of '" + app + "' must be >= 1");
+    targets.push_back(std::move(t));
+  }
+  return targets;
+}
+
+json certificate_json_pem(const Certificate& c) { return certificate_to_json(c); }
+
+Result<CertificatePtr> certificate_from_json_pem(const std::string& name, const json& j) {
+  return certificate_from_json(name, j);
+}
+
 json table_to_json(const RouteTable& table) {
   json apps = json::object();
-  table.for_each_app([&](const App& app) {
-    json a = json::object();
-    json servers = json::array();
-    for (const Server& s : app.servers) servers.push_back({{"addr", s.addr}, {"weight", s.weight}});
-    a["servers"] = std::move(servers);
-    if (app.health) a["health"] = health_to_json(*app.health);
-    if (app.tls) a["tls"] = tls_to_json(*app.tls);
-    apps[app.name] = std::move(a);
-  });
+  table.for_each_app([&](const App& app) { apps[app.name] = app_to_json(app); });
   json routes = json::object();
-  table.for_each_route([&](const Route& route) {
-    json r = json::object();
-    for (const RouteEntry& e : route.apps) r[e.app] = e.weight;
-    routes[route.host] = std::move(r);
-  });
+  table.for_each_route([&](const Route& route) { routes[route.host] = route_to_json(route); });
   json out = {{"apps", std::move(apps)}, {"routes", std::move(routes)}, {"default_app", nullptr}};
   if (table.default_app()) out["default_app"] = *table.default_app();
   // Only tables with certificates carry the keys, so state files without TLS read as before.
@@ -253,23 +296,9 @@ Result<void> append_table_text(const RouteTable& table, std::string& out) {
 Result<void> apps_from_json(const json& apps, Config& cfg) {
   if (!apps.is_object()) return bad("table.apps must be an object");
   for (const auto& [name, a] : apps.items()) {
-    std::string where = "app '" + name + "'";
-    if (!a.is_object()) return bad(where + " must be an object");
-    AppSpec spec;
-    auto servers = servers_from_json(field(a, "servers"), where);
-    if (!servers) return servers.error();
-    spec.servers = std::move(*servers);
-    if (const json* h = field(a, "health"); h != nullptr && !h->is_null()) {
-      auto health = health_from_json(*h, where);
-      if (!health) return health.error();
-      spec.health = *health;
-    }
-    if (const json* t = field(a, "tls"); t != nullptr && !t->is_null()) {
-      auto tls = tls_from_json(*t, where);
-      if (!tls) return tls.error();
-      spec.tls = *tls;
-    }
-    cfg.apps.emplace_hint(cfg.apps.end(), name, std::move(spec));
+    auto spec = app_spec_from_json(name, a);
+    if (!spec) return spec.error();
+    cfg.apps.emplace_hint(cfg.apps.end(), name, std::move(*spec));
   }
   return {};
 }
@@ -296,15 +325,9 @@ Result<RouteTablePtr> table_from_json(const json& j, uint64_t version) {
   Config cfg;
   if (auto ok = apps_from_json(*apps, cfg); !ok) return ok.error();
   for (const auto& [host, r] : routes->items()) {
-    if (!r.is_object() || r.empty()) return bad("route '" + host + "' must be a non-empty object of app -> weight");
-    std::vector<RouteTarget> targets;
-    targets.reserve(r.size());
-    for (const auto& [app, w] : r.items()) {
-      RouteTarget t{app, 1};
-      if (!read_weight(&w, &t.weight)) return bad("route '" + host + "': weight of '" + app + "' must be >= 1");
-      targets.push_back(std::move(t));
-    }
-    cfg.routes.emplace_hint(cfg.routes.end(), host, std::move(targets));
+    auto targets = route_targets_from_json(host, r);
+    if (!targets) return targets.error();
+    cfg.routes.emplace_hint(cfg.routes.end(), host, std::move(*targets));
   }
   if (default_app != nullptr && !default_app->is_null()) {
     std::string name;
@@ -361,6 +384,19 @@ json change_to_json(const Change& c) {
     case Change::Op::CertDelete:
       j["name"] = c.name;
       break;
+    case Change::Op::SetApp:
+      j["app"] = c.app;
+      j["servers"] = servers_to_json(c.servers);
+      if (c.health) j["health"] = health_to_json(*c.health);
+      if (c.tls) j["tls"] = tls_to_json(*c.tls);
+      break;
+    case Change::Op::SetRoute: {
+      j["host"] = c.host;
+      json r = json::object();
+      for (const RouteTarget& t : c.targets) r[t.app] = t.weight;
+      j["apps"] = std::move(r);
+      break;
+    }
   }
   return j;
 }
@@ -385,6 +421,26 @@ Result<Change> change_from_json(const json& j) {
       if (!cert) return cert.error();
       c.certificate = std::move(*cert);
     }
+    return c;
+  }
+  if (c.op == Change::Op::SetRoute) {
+    if (!read_string(field(j, "host"), &c.host)) return bad(where + " needs a \"host\" string");
+    const json* apps = field(j, "apps");
+    if (apps == nullptr || !apps->is_object()) return bad(where + " needs an \"apps\" object");
+    if (!apps->empty()) {
+      auto targets = route_targets_from_json(c.host, *apps);
+      if (!targets) return targets.error();
+      c.targets = std::move(*targets);
+    }
+    return c;
+  }
+  if (c.op == Change::Op::SetApp) {
+    if (!read_string(field(j, "app"), &c.app)) return bad(where + " needs an \"app\" string");
+    auto spec = app_spec_from_json(c.app, j);
+    if (!spec) return spec.error();
+    c.servers = std::move(spec->servers);
+    c.health = std::move(spec->health);
+    c.tls = std::move(spec->tls);
     return c;
   }
   bool needs_host = c.op == Change::Op::Map || c.op == Change::Op::Unmap;

@@ -75,6 +75,15 @@ class AdminActions {
   virtual void upgrade(Done done) = 0;
   virtual void takeover(int fd) = 0;
 
+  // Fleet mode (table_source.etcd). fleet(): GET /v1/fleet's body, or nullopt without a fleet.
+  // wait_fleet(): calls `done` with the live instances that have not applied `version` — an
+  // empty array once all have, else those still behind when `timeout_ms` passed
+  // ([{"instance", "version"}]).
+  virtual std::optional<nlohmann::json> fleet() { return std::nullopt; }
+  virtual void wait_fleet(uint64_t version, uint64_t timeout_ms, std::function<void(nlohmann::json laggards)> done) {
+    done(nlohmann::json::array());
+  }
+
   virtual std::vector<HistoryEntry> history() const = 0;            // oldest first, last 16+
   virtual std::map<std::string, ServerStats> server_stats() = 0;    // addr -> stats
   virtual std::map<std::string, AppLiveStats> app_live_stats() { return {}; }  // app -> last seconds

@@ -65,6 +65,15 @@ struct StatsSnapshot {
   std::optional<HistoryEntry> last_change;
   uint64_t reloads = 0, reload_failures = 0;
   uint64_t log_dropped_lines = 0;
+  // Where the table comes from: "config" (this instance's file), or with table_source.etcd
+  // "etcd" while connected and "disconnected" while not.
+  std::string table_source = "config";
+  struct Fleet {
+    std::string instance, prefix, last_error;
+    int64_t revision = 0;      // etcd revision applied up to
+    uint64_t resyncs = 0;      // fresh reads after a compaction or an unreadable change
+  };
+  std::optional<Fleet> fleet;  // with table_source.etcd
 
   std::vector<Worker> workers;
   Rates rates;                     // the last seconds (app/live_window.h)

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 
 #include "turnout/app/table_committer.h"
 #include "turnout/config/config.h"
@@ -19,12 +20,19 @@ class ConfigReload {
   ConfigReload(Config& config, TableCommitter& committer, std::function<void()> adopted);
 
   void reload(bool force, TableCommitter::Done done);
+  // Fleet mode: the table is shared (app/fleet_table_source.h); a reload re-reads the file's
+  // local settings only (listeners, timeouts, limits, log) and answers the current version.
+  void set_table_shared(bool shared) { table_shared_ = shared; }
 
   uint64_t reloads() const { return reloads_; }            // applied since start
   uint64_t failures() const { return failures_; }          // refused for errors in the file
 
  private:
+  Result<std::shared_ptr<Config>> load();  // the file, checked; errors counted and logged
+  void adopt(Config& next);                // makes `next` the live config (listen, workers kept)
+
   Config& config_;
+  bool table_shared_ = false;
   TableCommitter& committer_;
   std::function<void()> adopted_;
   uint64_t reloads_ = 0, failures_ = 0;

@@ -37,6 +37,8 @@
 
 namespace turnout {
 
+class FleetTableSource;
+
 class ProxyServer final : public AdminActions, private TableSubscribers {
  public:
   // `binary` is the path to exec for an upgrade (argv[0] resolved at start). `takeover`: start by
@@ -56,6 +58,8 @@ class ProxyServer final : public AdminActions, private TableSubscribers {
   void wait_drained(std::string host, std::string app, uint64_t timeout_ms,
                     std::function<void(uint64_t)> done) override;
   std::vector<HistoryEntry> history() const override;
+  std::optional<nlohmann::json> fleet() override;
+  void wait_fleet(uint64_t version, uint64_t timeout_ms, std::function<void(nlohmann::json)> done) override;
   std::map<std::string, ServerStats> server_stats() override { return stats_.server_stats(*current_table()); }
   std::map<std::string, AppLiveStats> app_live_stats() override { return stats_.app_live_stats(*current_table()); }
   nlohmann::json status() override;
@@ -78,6 +82,11 @@ class ProxyServer final : public AdminActions, private TableSubscribers {
   void check_drained();
   void finish_shutdown();
   ProxySettingsPtr make_settings(const Config& c) const;
+  // A reload adopted its config: its settings go with the next table, or at once in fleet mode
+  // (where a reload publishes no table).
+  void adopt_settings();
+  // Where table changes go: the shared table in fleet mode, else this instance's publisher.
+  TableCommitter& committer();
 
   Config config_;                           // the live config (listen and workers: as started)
   bool takeover_ = false;                   // this process started by taking over another
@@ -95,7 +104,8 @@ class ProxyServer final : public AdminActions, private TableSubscribers {
   ListenSet listeners_;                     // listening sockets until the workers take them
   ProxySettingsPtr settings_;               // timeouts/limits published with each table
   TablePublisher publisher_{*this};         // the live table, its history and acknowledgements
-  ConfigReload reload_{config_, publisher_, [this] { settings_ = make_settings(config_); }};
+  std::unique_ptr<FleetTableSource> fleet_;  // table_source.etcd: the table is the fleet's
+  ConfigReload reload_{config_, publisher_, [this] { adopt_settings(); }};
   StatsCollector stats_{inbox_, workers_};
   Upgrade upgrade_;                         // binary upgrade, either side
   std::chrono::steady_clock::time_point started_;

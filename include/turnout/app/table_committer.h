@@ -4,8 +4,9 @@
 // as a Proposal; the committer (app/TablePublisher) runs the checks every change shares, makes
 // it durable, publishes it to the workers and answers once they all adopted it.
 //
-// Main loop thread only. The `build` callback runs synchronously inside commit(), after the
-// shared checks, so it sees the table it is built on; it must not call commit() itself.
+// Main loop thread only. The `build` callback runs after the shared checks, on the table it
+// builds on: inside commit() for the local publisher, later for a fleet source (which runs its
+// instance's changes one at a time). It owns what it captures, and must not call commit() itself.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +14,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "turnout/common/error.h"
 #include "turnout/route/route_table.h"
@@ -38,6 +40,9 @@ struct TableProposal {
   std::function<Result<void>(StateStore& store, const HistoryEntry& entry)> durable;
   // Runs once the version is durable, just before it is published (reload adopts its config).
   std::function<void()> on_durable;
+  // The edits that made `table`, when the source has them (admin changes): a shared store
+  // writes only the objects they touch. Unset (rollback, reload): whole tables are compared.
+  std::optional<std::vector<Change>> changes;
 };
 
 class TableCommitter {

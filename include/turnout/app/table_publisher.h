@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "turnout/app/table_committer.h"
@@ -46,6 +47,17 @@ class TablePublisher final : public TableCommitter {
   RouteTablePtr current() const override { return current_; }
   const std::deque<KeptVersion>& kept() const override { return kept_; }
   void commit(std::optional<uint64_t> if_match, Build build, Done done) override;
+  // Why a change is refused right now (the gate), or nullopt.
+  std::optional<Error> refusal() const { return gate_ ? gate_() : std::nullopt; }
+
+  // A version a source has already decided (a shared store's transaction, fleet/): no gate, no
+  // If-Match, and `entry.version` may be any number above the current one. Durable, published
+  // and answered like a commit.
+  void publish(TableProposal proposal, HistoryEntry entry, Done done);
+  // A whole table that replaces the current one and its history (a shared store read afresh, whose
+  // version may even be lower): the state file is reset to it, kept versions and unanswered
+  // changes are dropped (the latter answered 503).
+  void replace(RouteTablePtr table, HistoryEntry entry, const std::string& config_hash, Done done);
 
   // Subscriber `subscriber` adopted `version` (and every one before it).
   void on_ack(unsigned subscriber, uint64_t version);

@@ -104,6 +104,14 @@ struct ListenSpec {
   bool http2 = false;
 };
 
+// `table_source.etcd`: the table lives in etcd, shared by a fleet of instances (fleet/).
+struct EtcdSourceSpec {
+  std::vector<std::string> endpoints;  // "http://127.0.0.1:2379" or "127.0.0.1:2379"; at least one
+  std::string prefix = "/turnout/";    // every key of the table starts with it; ends with '/'
+  std::string instance;                // this instance's name in the fleet; default: the host name
+  Millis request_timeout{5000};        // deadline of one request to etcd
+};
+
 struct Config {
   std::string path;                              // the file it was loaded from ("" for a string)
   std::string content_hash;                      // hex FNV-1a 64 of the file bytes, for state_file
@@ -112,6 +120,7 @@ struct Config {
   unsigned workers = 0;                          // resolved: "auto" -> hardware_concurrency()
   AdminSpec admin;
   std::string state_file;                        // "" = no persistence
+  std::optional<EtcdSourceSpec> etcd;            // table_source.etcd; none: the table is this file's
   std::map<std::string, AppSpec> apps;           // app name -> servers
   std::map<std::string, std::vector<RouteTarget>> routes;  // lower-cased host or "*.suffix" -> apps
   std::optional<std::string> default_app;        // app for unrouted hosts; none = 404

@@ -32,6 +32,7 @@ struct CtlOptions {
   bool json = false;                // --json: print the API's JSON verbatim
   bool wait = false;                // --wait: unmap/swap return once drained (progress on stderr)
   std::optional<double> timeout_s;  // --timeout SECONDS for --wait (default 60)
+  bool fleet = false;               // --fleet: a change answers once every fleet instance applied it
   bool force = false;               // --force: past the guard rails; reload dropping runtime changes
   std::optional<uint64_t> to;       // rollback --to N
   bool help = false;                // -h/--help: print usage, exit 0

@@ -21,6 +21,8 @@ std::string format_apps(const nlohmann::json& j);
 std::string format_status(const nlohmann::json& j);
 // GET /v1/history -> VERSION / TIME (UTC) / CHANGE table, oldest first.
 std::string format_history(const nlohmann::json& j);
+// GET /v1/fleet: "fleet version N (table source etcd)" then INSTANCE VERSION LAG ADDR rows.
+std::string format_fleet(const nlohmann::json& j);
 // GET /v1/certificates -> NAME / DNS NAMES / KEY / NOT AFTER / SHA256 (prefix) / FLAGS table.
 std::string format_certificates(const nlohmann::json& j);
 // A change's answer {"version": N} -> "ok: version N".

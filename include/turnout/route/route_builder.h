@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -26,6 +27,9 @@ struct Change {
     SetDefault,    // default_app = `app` ("" clears it)
     CertSet,       // add or replace certificate `name` with `certificate`
     CertDelete,    // remove certificate `name`; 404 if unknown, 409 if it is the default
+    // Whole-object writes, as a shared table store (fleet/) holds objects rather than edits:
+    SetApp,        // create or replace app `app` as a whole: `servers`, `health`, `tls`
+    SetRoute,      // route `host` served by exactly `targets` (apps must exist); empty: no route
   };
   Op op = Op::Map;
   std::string host;                 // route key: normalised host or "*.suffix"
@@ -36,6 +40,9 @@ struct Change {
   bool if_present = false;          // Unmap: no error when not mapped (swap uses it)
   std::string name;                 // CertSet, CertDelete: certificate name
   CertificatePtr certificate;       // CertSet: parsed and checked (expiry is the caller's rule)
+  std::optional<HealthSpec> health;      // SetApp
+  std::optional<UpstreamTlsSpec> tls;    // SetApp
+  std::vector<RouteTarget> targets;      // SetRoute
 };
 
 const char* op_name(Change::Op op);  // "map", "unmap", "put-app", ...

@@ -18,6 +18,15 @@ namespace turnout {
 //                  "certificates"?: {name: {"cert", "key"}}, "default_certificate"?: name|null}
 nlohmann::json table_to_json(const RouteTable& table);
 Result<RouteTablePtr> table_from_json(const nlohmann::json& j, uint64_t version);
+// One object of a table <-> JSON, in the forms above: an app {"servers", "health"?, "tls"?}, a
+// route {app: weight}, a certificate {"cert", "key"} (PEM, the key included). A shared table
+// store (fleet/) keeps one such value per key.
+nlohmann::json app_to_json(const App& app);
+Result<AppSpec> app_spec_from_json(const std::string& name, const nlohmann::json& j);
+nlohmann::json route_to_json(const Route& route);
+Result<std::vector<RouteTarget>> route_targets_from_json(const std::string& host, const nlohmann::json& j);
+nlohmann::json certificate_json_pem(const Certificate& cert);
+Result<CertificatePtr> certificate_from_json_pem(const std::string& name, const nlohmann::json& j);
 // One change (an admin API edit) <-> JSON, as journal lines hold them.
 nlohmann::json change_to_json(const Change& c);
 Result<Change> change_from_json(const nlohmann::json& j);

@@ -73,7 +73,9 @@ TEST_CASE("ctl usage errors carry code 2") {
   CHECK(err({"rollback", "latest"}) == "rollback: \"latest\" is not a version");
   CHECK(err({"rollback", "--to", "x"}) == "--to: \"x\" is not a version");
   CHECK(err({"rollback", "--to", "3", "4"}) == "rollback: give the version once, as --to N or N");
-  CHECK(err({"unmap", "a", "h", "--timeout", "3"}) == "unmap: --timeout applies with --wait");
+  CHECK(err({"unmap", "a", "h", "--timeout", "3"}) == "unmap: --timeout applies with --wait or --fleet");
+  CHECK(err({"routes", "--fleet"}) == "routes: --fleet applies to changes");
+  CHECK(err({"unmap", "a", "h", "--fleet", "--wait"}) == "unmap: --wait and --fleet are one at a time");
   CHECK(err({"unmap", "a", "h", "--wait", "--timeout", "soon"}).find("--timeout must be seconds") == 0);
   CHECK(err({"routes", "--force"}) == "routes: --force does not apply");
   CHECK(err({"rollback", "--force"}) == "rollback: --force does not apply");
@@ -341,4 +343,27 @@ TEST_CASE("certs table and a certificate change's answer") {
   CHECK(change == "certificate a: (deleted)\n"
                   "certificate c: c.test (ECDSA, not after 2027-01-01T00:00:00Z, sha256 01:02)\n"
                   "ok: version 8\n");
+}
+
+TEST_CASE("--fleet asks a change to wait for the whole fleet; ctl fleet lists instances") {
+  CtlRequest r = request_for({"map", "green", "a.com", "b.com", "--fleet"});
+  CHECK(r.method == "POST");
+  CHECK(r.path == "/v1/batch?wait=fleet");
+  r = request_for({"unmap", "green", "a.com", "--fleet", "--timeout", "2.5", "--force"});
+  CHECK(r.path == "/v1/routes/a.com/green?force=1&wait=fleet&timeout=2.5");
+  r = request_for({"rollback", "--fleet"});
+  CHECK(r.path == "/v1/rollback?wait=fleet");
+  r = request_for({"fleet"});
+  CHECK(r.method == "GET");
+  CHECK(r.path == "/v1/fleet");
+
+  nlohmann::json j = {{"version", 9},
+                      {"instance", "edge-1"},
+                      {"table_source", "etcd"},
+                      {"instances",
+                       {{"edge-1", {{"version", 9}, {"lag", 0}, {"addr", "unix:/a.sock"}}},
+                        {"edge-2", {{"version", 7}, {"lag", 2}, {"addr", "http://127.0.0.1:9"}}}}}};
+  std::string out = format_fleet(j);
+  CHECK(out.find("fleet version 9 (this instance: edge-1, table source: etcd)") == 0);
+  CHECK(out.find("edge-2    7        2    http://127.0.0.1:9") != std::string::npos);
 }

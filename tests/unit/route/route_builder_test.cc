@@ -364,3 +364,58 @@ TEST_CASE("an app's tls: one client context per (ca, verify), kept by put-app an
   REQUIRE_FALSE(failed.ok());
   CHECK(failed.error().message.find("app 'c': tls: ca /nonexistent/ca.pem") == 0);
 }
+
+TEST_CASE("set-route replaces a route's apps whole, keeps reference counts, and removes it when empty") {
+  auto base = base_table();
+  Change c;
+  c.op = Change::Op::SetRoute;
+  c.host = "example.com";
+  c.targets = {{"example2", 9}, {"example", 1}};
+  auto next = apply_changes(*base, std::vector<Change>{c}, 2);
+  REQUIRE(next.ok());
+  const Route* r = (*next)->find_route("example.com");
+  REQUIRE(r != nullptr);
+  REQUIRE(r->apps.size() == 2);
+  CHECK(r->apps[0].app == "example");  // sorted by name
+  CHECK(r->apps[1].weight == 9);
+  CHECK((*next)->app_route_count("example2") == 2);
+
+  // The same apps and weights: the route object (and its round-robin cycle) is kept.
+  auto again = apply_changes(**next, std::vector<Change>{c}, 3);
+  REQUIRE(again.ok());
+  CHECK((*again)->find_route("example.com") == r);
+
+  c.targets.clear();
+  auto removed = apply_changes(**again, std::vector<Change>{c}, 4);
+  REQUIRE(removed.ok());
+  CHECK((*removed)->find_route("example.com") == nullptr);
+  CHECK((*removed)->app_route_count("example") == 1);  // www.example.com still
+  CHECK((*removed)->app_route_count("example2") == 1);
+
+  Change bad = c;
+  bad.targets = {{"nope", 1}};
+  auto refused = apply_changes(*base, std::vector<Change>{bad}, 2);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().kind == ErrorKind::NotFound);
+}
+
+TEST_CASE("set-app replaces an app whole, health check included") {
+  auto base = base_table();
+  REQUIRE(base->find_app("example")->health);
+  Change c;
+  c.op = Change::Op::SetApp;
+  c.app = "example";
+  c.servers = {{"127.0.0.1:9009", 2}};
+  auto next = apply_changes(*base, std::vector<Change>{c}, 2);
+  REQUIRE(next.ok());
+  const App* app = (*next)->find_app("example");
+  REQUIRE(app != nullptr);
+  CHECK_FALSE(app->health);  // unlike put-app, which keeps it
+  REQUIRE(app->servers.size() == 1);
+  CHECK(app->servers[0].weight == 2);
+  CHECK((*next)->app_route_count("example") == 2);  // routes still map it
+  c.app = "fresh";
+  auto created = apply_changes(*base, std::vector<Change>{c}, 2);
+  REQUIRE(created.ok());
+  CHECK((*created)->find_app("fresh") != nullptr);
+}

@@ -213,6 +213,39 @@ TEST_CASE("every change op survives change_to_json / change_from_json") {
       CHECK(back->servers[i].weight == c.servers[i].weight);
     }
   }
+  // The whole-object ops a fleet's watched transactions become.
+  Change set_app;
+  set_app.op = Change::Op::SetApp;
+  set_app.app = "web";
+  set_app.servers = {{"127.0.0.1:3", 5}};
+  set_app.health = HealthSpec{};
+  set_app.health->path = "/up";
+  auto j_app = change_to_json(set_app);
+  auto back_app = change_from_json(j_app);
+  REQUIRE(back_app.ok());
+  CHECK(back_app->op == Change::Op::SetApp);
+  REQUIRE(back_app->servers.size() == 1);
+  CHECK(back_app->servers[0].weight == 5);
+  REQUIRE(back_app->health);
+  CHECK(back_app->health->path == "/up");
+  CHECK_FALSE(back_app->tls);
+  Change set_route;
+  set_route.op = Change::Op::SetRoute;
+  set_route.host = "x.com";
+  set_route.targets = {{"a", 2}, {"b", 3}};
+  auto back_route = change_from_json(change_to_json(set_route));
+  REQUIRE(back_route.ok());
+  CHECK(back_route->op == Change::Op::SetRoute);
+  CHECK(back_route->host == "x.com");
+  REQUIRE(back_route->targets.size() == 2);
+  CHECK(back_route->targets[1].app == "b");
+  CHECK(back_route->targets[1].weight == 3);
+  set_route.targets.clear();  // the route removed
+  auto removed = change_from_json(change_to_json(set_route));
+  REQUIRE(removed.ok());
+  CHECK(removed->targets.empty());
+  CHECK_FALSE(change_from_json(json{{"op", "set-route"}, {"host", "x.com"}}).ok());  // no apps
+
   CHECK_FALSE(change_from_json(json{{"op", "explode"}, {"app", "a"}}).ok());
   CHECK_FALSE(change_from_json(json{{"op", "map"}, {"app", "a"}}).ok());  // no host
   CHECK_FALSE(change_from_json(json{{"op", "map"}, {"app", "a"}, {"host", "h"}, {"weight", 0}}).ok());

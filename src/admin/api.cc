@@ -854,6 +854,24 @@ void post_rollback(Call& c) {
   });
 }
 
+void post_import(Call& c) {
+  Result<json> body = parse_body(c.request);
+  if (!body) return c.fail(body.error());
+  if (!body->is_object()) return c.fail(400, "body must be a table: {\"apps\": {...}, \"routes\": {...}, \"default_app\": ...}");
+  if (Result<void> f = read_force(c, *body); !f) return c.fail(f.error());
+  body->erase("force");
+  Result<std::optional<uint64_t>> fleet = fleet_wait_ms(c.actions, c.query);
+  if (!fleet) return c.fail(fleet.error());
+  c.actions.import_table(std::move(*body), c.if_match, c.force,
+                         [&actions = c.actions, reply = std::move(c.reply), fleet = *fleet](Result<uint64_t> r) {
+                           if (!r) return reply(error_response(r.error()));
+                           json j = {{"version", *r}, {"routes", actions.current_table()->route_count()},
+                                     {"apps", actions.current_table()->app_count()}};
+                           if (fleet) return reply_after_fleet(actions, reply, std::move(j), *r, *fleet);
+                           reply(json_response(200, j));
+                         });
+}
+
 void post_reload(Call& c) {
   if (c.if_match) {
     uint64_t current = c.actions.current_table()->version();
@@ -952,6 +970,7 @@ const Endpoint kEndpoints[] = {
      "remove a certificate (404 unknown, 409 default or still needed by a routed host unless ?force=1)"},
     {"POST", "/v1/batch", true, post_batch, "several changes as one version: [{\"op\": \"map\", ...}]; ?wait=1"},
     {"POST", "/v1/swap", true, post_swap, "map `to` and unmap `from` on hosts: {\"from\", \"to\", \"hosts\"}; ?wait=1"},
+    {"POST", "/v1/import", true, post_import, "replace the whole table (apps, routes, default_app, certificates) as one version; ?force=1 to drop routes; ?wait=fleet"},
     {"POST", "/v1/rollback", true, post_rollback, "an earlier table as a new version: {\"version\": N} (optional)"},
     {"POST", "/v1/reload", true, post_reload,
      "re-read the config file; 409 listing runtime changes it would drop unless ?force=1"},

@@ -16,6 +16,10 @@ constexpr uint64_t kBackoffMaxMs = 5000;
 // etcd sends a progress notification every 10 minutes by default, and the watch's idle limit
 // must lie above it; a hung etcd is noticed sooner by the requests' own deadlines.
 constexpr uint64_t kWatchIdleMs = 11 * 60 * 1000;
+// Operations per transaction when seeding in parts: below etcd's default --max-txn-ops (128).
+constexpr size_t kTxnOps = 120;
+constexpr int64_t kSeedClaimTtlSeconds = 60;  // a seeder that dies frees the prefix this soon
+constexpr uint64_t kSeedWaitMs = 500;         // another instance seeds: read again this often
 
 int64_t unix_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -130,14 +134,15 @@ void FleetTableSource::on_read(EtcdResult<RangeResult>&& read) {
 }
 
 void FleetTableSource::seed() {
+  RouteTablePtr table = publisher_.current();
+  std::vector<TxnOp> puts = table_puts(keys_, *table);
+  if (puts.size() + 1 > kTxnOps) return seed_in_chunks(std::move(puts));
   // Create-if-absent: only while `version` does not exist; a racing instance that seeded first
   // wins, and its table comes back in the failure branch's read.
-  RouteTablePtr table = publisher_.current();
-  HistoryEntry entry{table->version(), unix_ms(), "seeded from " + config_path_ + " by " + spec_.instance, 0, 0};
   TxnRequest txn;
   txn.compare.push_back(Compare::version(keys_.version(), Compare::Op::Equal, 0));
-  txn.success = table_puts(keys_, *table);
-  txn.success.push_back(TxnOp::put(keys_.version(), encode_fleet_version(entry, spec_.instance)));
+  txn.success = std::move(puts);
+  txn.success.push_back(TxnOp::put(keys_.version(), encode_fleet_version(seed_entry(*table), spec_.instance)));
   txn.failure.push_back(TxnOp::range(keys_.prefix(), prefix_range_end(keys_.prefix())));
   std::weak_ptr<bool> alive = alive_;
   client_->txn(txn, [this, alive, table](EtcdResult<TxnResult>&& r) {
@@ -146,16 +151,7 @@ void FleetTableSource::seed() {
       syncing_ = false;
       return lost("seeding the table: " + r.status.describe());
     }
-    if (r.value.succeeded) {
-      TLOG_INFO("fleet: seeded an empty prefix with this instance's table", "prefix={} version={} routes={} revision={}",
-                log_quote(keys_.prefix()), table->version(), table->route_count(), r.value.revision);
-      FleetSnapshot snap;
-      snap.table = table;
-      snap.entry = HistoryEntry{table->version(), 0, "", 0, 0};
-      snap.version_mod_revision = r.value.revision;
-      from_etcd_ = true;  // etcd holds exactly this table now
-      return adopt(std::move(snap), r.value.revision);
-    }
+    if (r.value.succeeded) return seeded(table, r.value.revision);
     if (r.value.responses.empty()) {
       syncing_ = false;
       return lost("seeding the table: etcd answered the failure branch without its read");
@@ -166,6 +162,91 @@ void FleetTableSource::seed() {
       return lost(snap ? std::string("the prefix emptied while seeding") : snap.error().message);
     }
     adopt(std::move(*snap), r.value.revision);
+  });
+}
+
+HistoryEntry FleetTableSource::seed_entry(const RouteTable& table) const {
+  return HistoryEntry{table.version(), unix_ms(), "seeded from " + config_path_ + " by " + spec_.instance, 0, 0};
+}
+
+void FleetTableSource::seeded(const RouteTablePtr& table, int64_t revision) {
+  TLOG_INFO("fleet: seeded an empty prefix with this instance's table", "prefix={} version={} routes={} revision={}",
+            log_quote(keys_.prefix()), table->version(), table->route_count(), revision);
+  FleetSnapshot snap;
+  snap.table = table;
+  snap.entry = HistoryEntry{table->version(), 0, "", 0, 0};
+  snap.version_mod_revision = revision;
+  from_etcd_ = true;  // etcd holds exactly this table now
+  adopt(std::move(snap), revision);
+}
+
+// A table too large for one transaction (etcd allows --max-txn-ops, 128 by default): claim the
+// prefix with a key on a lease, clear what a seeder that died half-way left, write the objects in
+// transactions that each hold only while the claim is still ours, then create `version` and drop
+// the claim in one last transaction. Watchers ignore the objects until `version` appears.
+void FleetTableSource::seed_in_chunks(std::vector<TxnOp> puts) {
+  const std::string claim_key = keys_.prefix() + "seeding";
+  const std::string claim = spec_.instance + "/" + std::to_string(unix_ms());
+  std::weak_ptr<bool> alive = alive_;
+  client_->lease_grant(kSeedClaimTtlSeconds, [this, alive, claim_key, claim, puts = std::move(puts)](
+                                                 EtcdResult<LeaseGrant>&& lease) mutable {
+    if (alive.expired() || !*alive.lock()) return;
+    if (!lease.ok()) {
+      syncing_ = false;
+      return lost("seeding the table: " + lease.status.describe());
+    }
+    TxnRequest txn;
+    txn.compare.push_back(Compare::version(keys_.version(), Compare::Op::Equal, 0));
+    txn.compare.push_back(Compare::version(claim_key, Compare::Op::Equal, 0));
+    txn.success.push_back(TxnOp::put(claim_key, claim, lease.value.id));
+    for (const char* sub : {"apps/", "routes/", "certificates/"}) {
+      std::string from = keys_.prefix() + sub;
+      txn.success.push_back(TxnOp::del(from, prefix_range_end(from)));
+    }
+    txn.success.push_back(TxnOp::del(keys_.default_app()));
+    txn.success.push_back(TxnOp::del(keys_.default_certificate()));
+    client_->txn(txn, [this, alive, claim_key, claim, puts = std::move(puts)](EtcdResult<TxnResult>&& r) mutable {
+      if (alive.expired() || !*alive.lock()) return;
+      if (!r.ok() || !r.value.succeeded) {
+        // Seeded meanwhile, or another instance is seeding: read again shortly.
+        syncing_ = false;
+        if (!r.ok()) return lost("seeding the table: " + r.status.describe());
+        TLOG_INFO("fleet: another instance is seeding the prefix; waiting for it", "prefix={}", log_quote(keys_.prefix()));
+        last_error_ = "waiting for another instance to seed the prefix";
+        uv_timer_start(&retry_timer_, on_retry_timer, kSeedWaitMs, 0);
+        return;
+      }
+      TLOG_INFO("fleet: seeding a large table in parts", "prefix={} keys={}", log_quote(keys_.prefix()), puts.size());
+      write_seed_part(std::make_shared<std::vector<TxnOp>>(std::move(puts)), 0, claim_key, claim);
+    });
+  });
+}
+
+void FleetTableSource::write_seed_part(std::shared_ptr<std::vector<TxnOp>> puts, size_t from, std::string claim_key,
+                                       std::string claim) {
+  RouteTablePtr table = publisher_.current();
+  TxnRequest txn;
+  txn.compare.push_back(Compare::value_is(claim_key, Compare::Op::Equal, claim));
+  const bool last = from >= puts->size();
+  if (last) {
+    txn.compare.push_back(Compare::version(keys_.version(), Compare::Op::Equal, 0));
+    txn.success.push_back(TxnOp::put(keys_.version(), encode_fleet_version(seed_entry(*table), spec_.instance)));
+    txn.success.push_back(TxnOp::del(claim_key));
+  } else {
+    size_t to = std::min(puts->size(), from + kTxnOps);
+    for (size_t i = from; i < to; ++i) txn.success.push_back(std::move((*puts)[i]));
+    from = to;
+  }
+  std::weak_ptr<bool> alive = alive_;
+  client_->txn(txn, [this, alive, puts, from, last, claim_key, claim, table](EtcdResult<TxnResult>&& r) {
+    if (alive.expired() || !*alive.lock()) return;
+    if (!r.ok() || !r.value.succeeded) {
+      syncing_ = false;
+      return lost(!r.ok() ? "seeding the table: " + r.status.describe()
+                          : std::string("seeding the table: the claim on the prefix expired; starting again"));
+    }
+    if (!last) return write_seed_part(puts, from, claim_key, claim);
+    seeded(table, r.value.revision);
   });
 }
 

@@ -16,6 +16,7 @@
 #include "turnout/config/token_file.h"
 #include "turnout/route/change_guard.h"
 #include "turnout/route/route_builder.h"
+#include "turnout/state/table_codec.h"
 
 namespace turnout {
 
@@ -269,6 +270,33 @@ void ProxyServer::apply(std::vector<Change> changes, std::optional<uint64_t> if_
 
 void ProxyServer::rollback(std::optional<uint64_t> version, std::optional<uint64_t> if_match, Done done) {
   committer().commit(if_match, rollback_source(committer(), version), std::move(done));
+}
+
+void ProxyServer::import_table(nlohmann::json table, std::optional<uint64_t> if_match, bool force, Done done) {
+  auto doc = std::make_shared<const nlohmann::json>(std::move(table));
+  committer().commit(if_match, [doc, force](const RouteTable& live, uint64_t v) -> Result<TableProposal> {
+    auto next = table_from_json(*doc, v);
+    if (!next) return make_error(ErrorKind::Invalid, "import: " + next.error().message);
+    // Safe by default: hosts the live table routes and the imported one does not.
+    std::vector<std::string> dropped;
+    live.for_each_route([&](const Route& r) {
+      if ((*next)->find_route(r.host) == nullptr) dropped.push_back(r.host);
+    });
+    std::sort(dropped.begin(), dropped.end());
+    if (!dropped.empty() && !force) {
+      std::string list;
+      for (size_t i = 0; i < dropped.size() && i < 20; ++i) list += "\n  " + dropped[i];
+      if (dropped.size() > 20) list += fmt::format("\n  ... and {} more", dropped.size() - 20);
+      return make_error(ErrorKind::Conflict, fmt::format("import would stop routing {} host(s) the live table routes:{}\n"
+                                                         "(--force imports anyway)", dropped.size(), list));
+    }
+    TableProposal p;
+    p.table = *next;
+    p.summary = dropped.empty() ? "import" : "import (forced)";
+    p.back = live.version();
+    p.durable = [table = p.table](StateStore& store, const HistoryEntry& entry) { return store.append_table(table, entry); };
+    return p;
+  }, std::move(done));
 }
 
 void ProxyServer::wait_drained(std::string host, std::string app, uint64_t timeout_ms,

@@ -23,6 +23,9 @@
 #include "turnout/ctl/ctl_client.h"
 #include "turnout/ctl/ctl_format.h"
 #include "turnout/ctl/ctl_target.h"
+#include "turnout/config/config_loader.h"
+#include "turnout/route/route_builder.h"
+#include "turnout/state/table_codec.h"
 
 namespace turnout {
 
@@ -53,6 +56,7 @@ constexpr VerbSpec kVerbs[] = {
     {"upgrade", 0, 0, false, false, false},
     {"certs", 0, 0, false, false, false},         {"cert-set", 3, 3, false, false, true},
     {"cert-delete", 1, 1, false, false, true},    {"fleet", 0, 0, false, false, false},
+    {"import", 1, 1, false, false, true},
 };
 
 const VerbSpec* find_verb(const std::string& name) {
@@ -137,6 +141,9 @@ std::string ctl_usage() {
          "  cert-set NAME CERT_FILE KEY_FILE       add or replace certificate NAME from PEM files read here\n"
          "                                         (chain, then key); refused if expired or mismatched\n"
          "  cert-delete NAME [--force]             remove a certificate; refused while a routed host needs it\n"
+         "  import FILE [--force]                  replace the live table by FILE's apps, routes, default_app\n"
+         "                                         and certificates as one version (in fleet mode: the\n"
+         "                                         fleet's); refused if it drops routed hosts unless --force\n"
          "  fleet                                  fleet mode: the instances sharing the table, versions, lag\n"
          "    --fleet [--timeout SECONDS]          on a change: answer once every live instance applied it\n"
          "                                         (exit 1 naming the instances that lag after SECONDS)\n"
@@ -282,6 +289,19 @@ Result<std::string> read_text_file(const std::string& path, const char* what) {
 }  // namespace
 
 Result<void> read_ctl_files(CtlOptions& o) {
+  if (o.verb == "import" && o.args.size() == 1) {
+    // The file is read and checked here, as `turnout check` would, and its table sent whole.
+    LoadResult loaded = load_config(o.args[0]);
+    if (!loaded.ok()) {
+      std::string msg;
+      for (const auto& e : loaded.errors) msg += (msg.empty() ? "" : "\n") + e.to_string();
+      return make_error(ErrorKind::Invalid, "import: " + msg);
+    }
+    Result<RouteTablePtr> table = build_table(*loaded.config, 1);
+    if (!table) return make_error(ErrorKind::Invalid, "import: " + o.args[0] + ": " + table.error().message);
+    o.import_body = dump(table_to_json(**table));
+    return {};
+  }
   if (o.verb != "cert-set" || o.args.size() != 3) return {};
   Result<std::string> cert = read_text_file(o.args[1], "certificate file");
   if (!cert) return cert.error();
@@ -367,6 +387,7 @@ CtlRequest build_plain_request(const CtlOptions& o) {
     return {"POST", "/v1/rollback", dump(json{{"version", version}})};
   }
   if (o.verb == "upgrade") return {"POST", "/v1/upgrade", ""};
+  if (o.verb == "import") return {"POST", with_force("/v1/import", o.force), o.import_body};
   if (o.verb == "certs") return {"GET", "/v1/certificates", ""};
   if (o.verb == "cert-set") {
     return {"PUT", with_force("/v1/certificates/" + url_encode_component(a[0]), o.force),

@@ -64,6 +64,11 @@ class AdminActions {
   // Re-reads the config file; on errors answers 400 with every error (one per line) and changes
   // nothing. Unless `force`, 409 listing the runtime changes the file lacks (route/table_diff.h).
   virtual void reload(bool force, Done done) = 0;
+  // Replaces the whole table with `table` (state/table_codec.h's JSON: what `ctl import FILE`
+  // sends) as one new version. Unless `force`, 409 listing the routes it would remove.
+  virtual void import_table(nlohmann::json table, std::optional<uint64_t> if_match, bool force, Done done) {
+    done(make_error(ErrorKind::NotImplemented, "import is not available"));
+  }
   // Calls `done(0)` once no request routed by `host` to `app` is in flight on any worker, or
   // `done(n)` with the n still in flight when `timeout_ms` passes first (0: one count, at once).
   virtual void wait_drained(std::string host, std::string app, uint64_t timeout_ms,

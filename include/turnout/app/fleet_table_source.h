@@ -99,6 +99,10 @@ class FleetTableSource final : public TableCommitter, private EtcdWatchHandler, 
   void sync();
   void on_read(EtcdResult<RangeResult>&& read);
   void seed();
+  void seed_in_chunks(std::vector<TxnOp> puts);
+  void write_seed_part(std::shared_ptr<std::vector<TxnOp>> puts, size_t from, std::string claim_key, std::string claim);
+  void seeded(const RouteTablePtr& table, int64_t revision);
+  HistoryEntry seed_entry(const RouteTable& table) const;
   void adopt(FleetSnapshot&& snap, int64_t read_revision);
   void watch_from(int64_t revision);
   void apply_txn(std::vector<WatchEvent>&& events);

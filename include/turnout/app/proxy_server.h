@@ -54,6 +54,7 @@ class ProxyServer final : public AdminActions, private TableSubscribers {
   void apply(std::vector<Change> changes, std::optional<uint64_t> if_match, std::string summary, bool force,
              Done done) override;
   void rollback(std::optional<uint64_t> version, std::optional<uint64_t> if_match, Done done) override;
+  void import_table(nlohmann::json table, std::optional<uint64_t> if_match, bool force, Done done) override;
   void reload(bool force, Done done) override { reload_.reload(force, std::move(done)); }
   void wait_drained(std::string host, std::string app, uint64_t timeout_ms,
                     std::function<void(uint64_t)> done) override;

@@ -41,6 +41,7 @@ struct CtlOptions {
   std::vector<std::string> args;    // the verb's positional arguments
   std::string cert_pem;             // cert-set: CERT_FILE's text, read by read_ctl_files
   std::string key_pem;              // cert-set: KEY_FILE's text, read by read_ctl_files
+  std::string import_body;          // import: FILE's table as the API's JSON, by read_ctl_files
 };
 
 // Parses the arguments after "ctl". `env_socket`/`env_token` are $TURNOUT_SOCKET and

@@ -49,6 +49,8 @@ Result<void> FleetTableSource::open() {
   options.endpoints = spec_.endpoints;
   options.request_timeout_ms = static_cast<uint64_t>(spec_.request_timeout.count());
   options.connect_timeout_ms = std::min<uint64_t>(2000, options.request_timeout_ms);
+  options.user = spec_.user;
+  options.password = spec_.password;
   auto client = EtcdClient::create(loop_, std::move(options));
   if (!client) return make_error(client.error().kind, "table_source.etcd: " + client.error().message);
   client_ = std::move(*client);

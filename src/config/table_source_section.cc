@@ -5,6 +5,7 @@
 #include <climits>
 
 #include "sections.h"
+#include "turnout/common/file.h"
 
 namespace turnout::config_detail {
 
@@ -53,9 +54,9 @@ void read_endpoints(YamlReader& r, const YAML::Node& n, const std::string& path,
 void read_table_source(YamlReader& r, const YAML::Node& n, Config& cfg) {
   MapView m(r, n, "table_source", {"etcd"});
   if (!m.valid()) return;
-  YAML::Node e = m.require("etcd");
+  YAML::Node e = m.get("etcd");  // table_source: {} is the default: the table is the file's
   if (!e.IsDefined()) return;
-  MapView em(r, e, "table_source.etcd", {"endpoints", "prefix", "instance", "request_timeout"});
+  MapView em(r, e, "table_source.etcd", {"endpoints", "prefix", "instance", "request_timeout", "user", "password", "password_file"});
   if (!em.valid()) return;
   EtcdSourceSpec spec;
   if (YAML::Node v = em.require("endpoints"); v.IsDefined()) read_endpoints(r, v, em.child("endpoints"), spec);
@@ -78,6 +79,27 @@ void read_table_source(YamlReader& r, const YAML::Node& n, Config& cfg) {
   }
   if (YAML::Node v = em.get("request_timeout"); v.IsDefined())
     if (auto d = r.duration(v, em.child("request_timeout"), Millis(100))) spec.request_timeout = *d;
+  if (YAML::Node v = em.get("user"); v.IsDefined())
+    if (auto s = r.string(v, em.child("user"))) spec.user = *s;
+  YAML::Node pw = em.get("password");
+  YAML::Node pw_file = em.get("password_file");
+  if (pw.IsDefined() && pw_file.IsDefined()) r.error(pw_file, em.child("password_file"), "give password or password_file, not both");
+  if (pw.IsDefined())
+    if (auto s = r.string(pw, em.child("password"), /*allow_empty=*/true)) spec.password = *s;
+  if (pw_file.IsDefined() && !pw.IsDefined()) {
+    if (auto path = r.string(pw_file, em.child("password_file"))) {
+      auto text = read_file(*path);
+      if (!text) {
+        r.error(pw_file, em.child("password_file"), "cannot read " + *path + ": " + text.error().message);
+      } else {
+        std::string p = *text;
+        while (!p.empty() && (p.back() == '\n' || p.back() == '\r')) p.pop_back();
+        spec.password = std::move(p);
+      }
+    }
+  }
+  if (spec.user.empty() && (pw.IsDefined() || pw_file.IsDefined()))
+    r.error(pw.IsDefined() ? pw : pw_file, em.child("user"), "a password needs a user");
   cfg.etcd = std::move(spec);
 }
 

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include <nlohmann/json.hpp>
+
 #include "turnout/fleet/etcd_codec.h"
 #include "turnout/fleet/etcd_lease_keeper.h"
 #include "turnout/fleet/etcd_watch.h"
@@ -53,6 +55,9 @@ void EtcdClient::close() {
   if (closed_) return;
   closed_ = true;
   if (EtcdConnection* c = std::exchange(conn_, nullptr)) c->close(true);
+  std::deque<AwaitingToken> held = std::move(awaiting_token_);
+  for (AwaitingToken& a : held)
+    if (a.done) a.done(EtcdStatus::error(EtcdErrc::Canceled, "etcd client closed"), 0, {});
 }
 
 EtcdConnection* EtcdClient::connection() {
@@ -63,19 +68,68 @@ EtcdConnection* EtcdClient::connection() {
 
 void EtcdClient::call(std::string path, std::string body,
                       std::function<void(const EtcdStatus&, int, std::string&&)> done, uint64_t timeout_ms) {
+  submit(std::move(path), std::move(body), std::move(done), timeout_ms, false);
+}
+
+void EtcdClient::submit(std::string path, std::string body, RawDone done, uint64_t timeout_ms, bool retried) {
   if (closed_) {
     if (done) done(EtcdStatus::error(EtcdErrc::Canceled, "etcd client closed"), 0, {});
     return;
   }
+  if (!options_.user.empty() && token_.empty()) {
+    awaiting_token_.push_back(AwaitingToken{std::move(path), std::move(body), std::move(done), timeout_ms});
+    return authenticate();
+  }
   EtcdHttpRequest req;
   req.path = std::move(path);
-  req.body = std::move(body);
+  req.authorization = token_;
   req.deadline = uv_now(loop_) + (timeout_ms != 0 ? timeout_ms : options_.request_timeout_ms);
-  req.on_done = [this, done = std::move(done)](const EtcdStatus& s, int http_status, std::string&& b) {
+  // Kept for a second try: an answer of "invalid auth token" means nothing was applied.
+  std::string again;
+  if (!options_.user.empty() && !retried) again = body;
+  req.body = std::move(body);
+  req.on_done = [this, done = std::move(done), path = req.path, again = std::move(again), timeout_ms,
+                 retried](const EtcdStatus& s, int http_status, std::string&& b) mutable {
     // Canceled answers may come from close(), the client's own destructor included: `this` is
     // touched only for answers that came back from an endpoint.
     if (s.code != EtcdErrc::ConnectFailed && s.code != EtcdErrc::Canceled) failed_in_row_ = 0;
+    if (!retried && !options_.user.empty() && s.code == EtcdErrc::Etcd && s.grpc_code == 16) {
+      token_.clear();
+      return submit(std::move(path), std::move(again), std::move(done), timeout_ms, true);
+    }
     if (done) done(s, http_status, std::move(b));
+  };
+  connection()->submit(std::move(req));
+}
+
+void EtcdClient::authenticate() {
+  if (authenticating_) return;
+  authenticating_ = true;
+  EtcdHttpRequest req;
+  req.path = "/v3/auth/authenticate";
+  req.body = nlohmann::json{{"name", options_.user}, {"password", options_.password}}.dump();
+  req.deadline = uv_now(loop_) + options_.request_timeout_ms;
+  req.on_done = [this](const EtcdStatus& s, int, std::string&& b) {
+    if (s.code == EtcdErrc::Canceled) return;  // closing: the held requests are failed there
+    authenticating_ = false;
+    EtcdStatus failed = s;
+    if (s.ok()) {
+      nlohmann::json j = nlohmann::json::parse(b, nullptr, false);
+      auto t = j.is_object() ? j.find("token") : j.end();
+      if (t != j.end() && t->is_string() && !t->get<std::string>().empty()) {
+        token_ = t->get<std::string>();
+      } else {
+        failed = EtcdStatus::error(EtcdErrc::Malformed, "no token in etcd's authenticate answer", s.endpoint);
+      }
+    }
+    std::deque<AwaitingToken> held = std::move(awaiting_token_);
+    if (token_.empty()) {
+      failed.message = "etcd authentication as " + options_.user + " failed: " + failed.message;
+      for (AwaitingToken& a : held)
+        if (a.done) a.done(failed, 0, {});
+      return;
+    }
+    for (AwaitingToken& a : held) submit(std::move(a.path), std::move(a.body), std::move(a.done), a.timeout_ms, false);
   };
   connection()->submit(std::move(req));
 }
@@ -152,7 +206,9 @@ void EtcdClient::lease_revoke(int64_t id, Callback<PutResult> cb) {
 }
 
 std::unique_ptr<EtcdWatch> EtcdClient::watch(const WatchOptions& options, EtcdWatchHandler* handler) {
-  return std::make_unique<EtcdWatch>(*this, options, handler);
+  WatchOptions w = options;
+  if (w.authorization.empty()) w.authorization = token_;
+  return std::make_unique<EtcdWatch>(*this, w, handler);
 }
 
 std::unique_ptr<EtcdLeaseKeeper> EtcdClient::keep_alive(int64_t id, int64_t ttl_seconds, EtcdLeaseHandler* handler) {

@@ -86,6 +86,10 @@ void EtcdConnection::send_next() {
   bytes += req.path;
   bytes += " HTTP/1.1\r\nHost: ";
   bytes += endpoint_.text;
+  if (!req.authorization.empty()) {
+    bytes += "\r\nAuthorization: ";
+    bytes += req.authorization;
+  }
   bytes += "\r\nContent-Type: application/json\r\nContent-Length: ";
   bytes += std::to_string(req.body.size());
   bytes += "\r\n\r\n";

@@ -40,6 +40,7 @@ void EtcdWatch::connect() {
                                            options_.progress_notify);
   req.deadline = uv_now(loop_) + start_timeout_ms_;
   req.idle_ms = options_.idle_timeout_ms;
+  req.authorization = options_.authorization;
   // The connection may call these after a handler destroyed the watch (fail() reports to its
   // owner first): the weak token says whether `this` is still there.
   std::weak_ptr<bool> alive = alive_;

@@ -110,6 +110,8 @@ struct EtcdSourceSpec {
   std::string prefix = "/turnout/";    // every key of the table starts with it; ends with '/'
   std::string instance;                // this instance's name in the fleet; default: the host name
   Millis request_timeout{5000};        // deadline of one request to etcd
+  std::string user;                    // etcd authentication ("": none)
+  std::string password;                // with user: inline, or read from password_file
 };
 
 struct Config {

@@ -14,9 +14,12 @@
 // callbacks — run the loop once more before uv_loop_close(). Watches and lease keepers made from
 // the client must be closed before it.
 //
+// Authentication: with options.user, a token from /v3/auth/authenticate goes in an
+// Authorization header on every request (watches take the current one); a request etcd answers
+// "invalid auth token" (it was not applied) is sent once more with a fresh token.
+//
 // Not yet: TLS endpoints (https://) — the connection's Stream takes a TLS transport the way
-// upstream connections do; and etcd auth (user/password via /v3/auth/authenticate, then the
-// token in an Authorization header on every request).
+// upstream connections do.
 #pragma once
 
 #include <uv.h>
@@ -47,6 +50,10 @@ struct EtcdClientOptions {
   std::vector<std::string> endpoints;  // "http://127.0.0.1:2379" or "127.0.0.1:2379"; at least one
   uint64_t request_timeout_ms = 5000;  // default deadline of a request, queueing included
   uint64_t connect_timeout_ms = 2000;  // a connect slower than this fails over to the next endpoint
+  // etcd authentication: with a user, every request carries a token from /v3/auth/authenticate,
+  // fetched before the first request and again when etcd says it is no longer valid.
+  std::string user;
+  std::string password;
 };
 
 class EtcdClient final : public EtcdConnection::Owner {
@@ -103,6 +110,14 @@ class EtcdClient final : public EtcdConnection::Owner {
 
   void on_connection_down(EtcdConnection* c, const EtcdStatus& why, std::deque<EtcdHttpRequest>&& unsent) override;
   EtcdConnection* connection();
+  using RawDone = std::function<void(const EtcdStatus&, int http_status, std::string&& body)>;
+  struct AwaitingToken {
+    std::string path, body;
+    RawDone done;
+    uint64_t timeout_ms;
+  };
+  void submit(std::string path, std::string body, RawDone done, uint64_t timeout_ms, bool retried);
+  void authenticate();
 
   uv_loop_t* loop_;
   EtcdClientOptions options_;
@@ -112,6 +127,9 @@ class EtcdClient final : public EtcdConnection::Owner {
   size_t current_ = 0;                    // index into endpoints_ of conn_ (or the next one)
   size_t failed_in_row_ = 0;              // connect failures since the last connect that worked
   bool closed_ = false;
+  std::string token_;                     // etcd auth token ("" until authenticated, or without a user)
+  bool authenticating_ = false;
+  std::deque<AwaitingToken> awaiting_token_;  // requests held until a token arrives
 };
 
 }  // namespace turnout

@@ -36,6 +36,7 @@ namespace turnout {
 struct EtcdHttpRequest {
   std::string path;            // "/v3/kv/range"
   std::string body;            // JSON
+  std::string authorization;   // etcd auth token for the Authorization header ("": none)
   uint64_t deadline = 0;       // loop time (uv_now, ms) by which the answer must be complete (or,
                                // for a stream, its head have arrived); 0 = none
   uint64_t idle_ms = 0;        // streams: once the head is in, fail if no byte comes for this long

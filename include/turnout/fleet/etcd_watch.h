@@ -43,6 +43,7 @@ struct WatchOptions {
   uint64_t idle_timeout_ms = 0;  // fail when the stream is silent this long (0: never); set it
                                  // above etcd's progress interval to notice a hung etcd
   uint64_t start_timeout_ms = 0; // connect + answer head deadline (0: the client's request timeout)
+  std::string authorization;     // etcd auth token (EtcdClient::watch fills it in)
 };
 
 class EtcdWatchHandler {

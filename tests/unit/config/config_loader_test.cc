@@ -485,3 +485,36 @@ TEST_CASE("listen entries take http2 (plaintext default off); limits take h2_max
   ConfigError zero = one_error(kMinimal + "limits: {h2_max_concurrent_streams: 0}\n");
   CHECK(zero.key == "limits.h2_max_concurrent_streams");
 }
+
+TEST_CASE("table_source.etcd: endpoints, prefix, instance and credentials; mistakes named by key") {
+  Config c = ok(kMinimal + "table_source:\n  etcd:\n    endpoints: [\"http://127.0.0.1:2379\", \"10.0.0.2:2379\"]\n"
+                           "    prefix: /edge\n    instance: edge-1\n    request_timeout: 2s\n    user: turnout\n"
+                           "    password: s3cret\n");
+  REQUIRE(c.etcd);
+  CHECK(c.etcd->endpoints.size() == 2);
+  CHECK(c.etcd->prefix == "/edge/");  // a trailing slash keeps "/edge" from matching "/edge2"
+  CHECK(c.etcd->instance == "edge-1");
+  CHECK(c.etcd->request_timeout == 2000ms);
+  CHECK(c.etcd->user == "turnout");
+  CHECK(c.etcd->password == "s3cret");
+
+  Config defaults = ok(kMinimal + "table_source:\n  etcd: { endpoints: [\"127.0.0.1:2379\"] }\n");
+  REQUIRE(defaults.etcd);
+  CHECK(defaults.etcd->prefix == "/turnout/");
+  CHECK_FALSE(defaults.etcd->instance.empty());  // the host name
+  CHECK_FALSE(ok(kMinimal).etcd);
+
+  ConfigError e = one_error(kMinimal + "table_source:\n  etcd: { endpoints: [\"https://127.0.0.1:2379\"] }\n");
+  CHECK(e.key == "table_source.etcd.endpoints[0]");
+  CHECK(e.message.find("https") != std::string::npos);
+  e = one_error(kMinimal + "table_source:\n  etcd: { endpoints: [] }\n");
+  CHECK(e.key == "table_source.etcd.endpoints");
+  e = one_error(kMinimal + "table_source:\n  etcd: { endpoints: [\"127.0.0.1:2379\"], instance: \"a b\" }\n");
+  CHECK(e.key == "table_source.etcd.instance");
+  e = one_error(kMinimal + "table_source:\n  etcd: { endpoints: [\"127.0.0.1:2379\"], password: x }\n");
+  CHECK(e.message.find("needs a user") != std::string::npos);
+  e = one_error(kMinimal + "table_source:\n  etcd: { endpoints: [\"127.0.0.1:2379\"], prefx: /a/ }\n");
+  CHECK(e.key == "table_source.etcd.prefx");
+  e = one_error(kMinimal + "table_source:\n  consul: {}\n");
+  CHECK(e.key == "table_source.consul");
+}

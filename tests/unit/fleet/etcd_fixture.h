@@ -42,8 +42,9 @@ inline uint16_t free_port() {
   return ntohs(a.sin_port);
 }
 
-// One blocking HTTP/1.0 GET on loopback; the whole answer, or "" if nothing answered.
-inline std::string http_get(uint16_t port, const std::string& path) {
+// One blocking HTTP/1.0 request on loopback; the whole answer, or "" if nothing answered.
+inline std::string http_request(uint16_t port, const std::string& method, const std::string& path,
+                                const std::string& body = {}) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   timeval tv{1, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -53,7 +54,8 @@ inline std::string http_get(uint16_t port, const std::string& path) {
   a.sin_port = htons(port);
   std::string out;
   if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) {
-    std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    std::string req = method + " " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: " +
+                      std::to_string(body.size()) + "\r\n\r\n" + body;
     if (::write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size())) {
       char buf[4096];
       ssize_t n;
@@ -64,9 +66,15 @@ inline std::string http_get(uint16_t port, const std::string& path) {
   return out;
 }
 
+inline std::string http_get(uint16_t port, const std::string& path) { return http_request(port, "GET", path); }
+inline std::string http_post(uint16_t port, const std::string& path, const std::string& body) {
+  return http_request(port, "POST", path, body);
+}
+
 class EtcdServer {
  public:
-  EtcdServer() {
+  // `extra`: more etcd flags (e.g. --auth-token-ttl=1).
+  explicit EtcdServer(std::vector<std::string> extra = {}) {
     REQUIRE_MESSAGE(::access(kEtcdBinary, X_OK) == 0, "etcd is required: apt-get install etcd-server");
     char tmpl[] = "/tmp/turnout-etcd-XXXXXX";
     REQUIRE(::mkdtemp(tmpl) != nullptr);
@@ -87,6 +95,7 @@ class EtcdServer {
                                      "--experimental-watch-progress-notify-interval=1s",
                                      "--log-level=error",
                                      "--logger=zap"};
+    args.insert(args.end(), extra.begin(), extra.end());
     std::string log = dir_ + "/etcd.log";
     pid_ = ::fork();
     REQUIRE(pid_ >= 0);
@@ -151,7 +160,10 @@ struct EtcdFixture {
   bool timed_out = false;
   std::unique_ptr<EtcdClient> client;
 
-  explicit EtcdFixture(uint64_t request_timeout_ms = 5000) {
+  explicit EtcdFixture(uint64_t request_timeout_ms = 5000) : EtcdFixture(std::vector<std::string>{}, request_timeout_ms) {}
+  // `etcd_flags`: more flags for the etcd this fixture starts.
+  explicit EtcdFixture(std::vector<std::string> etcd_flags, uint64_t request_timeout_ms = 5000)
+      : etcd(std::move(etcd_flags)) {
     uv_loop_init(&loop);
     uv_timer_init(&loop, &timer);
     timer.data = this;

@@ -340,7 +340,8 @@ void FleetTableSource::on_watch_events(int64_t revision, std::vector<WatchEvent>
     apply_txn(std::move(txn));
     if (!watch_ || watch_.get() == retired_watch_.get()) return;  // resynchronising
   }
-  revision_ = std::max(revision_, revision);
+  // Not `revision`: while etcd catches a watcher up, a response's header revision may lie past
+  // events still to come in later responses.
 }
 
 void FleetTableSource::apply_txn(std::vector<WatchEvent>&& events) {

@@ -385,7 +385,9 @@ void FleetTableSource::apply_txn(std::vector<WatchEvent>&& events) {
 void FleetTableSource::published(uint64_t version) {
   applied_version_ = version;  // in order (acknowledgements are); lower only after a replace
   put_instance_record();
-  if (waiter_ && applied_version_ >= waiter_->version) {
+  // Only once etcd said the transaction held: version N may have been another instance's change
+  // (ours then fails its compare, and is answered 409 by the transaction's callback).
+  if (waiter_ && waiter_->committed && applied_version_ >= waiter_->version) {
     answer_waiter(waiter_->version);
     finish_in_flight();
   }

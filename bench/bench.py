@@ -14,6 +14,7 @@ every helper to CPU 1. Scenarios (see bench/README.md):
 TLS (bench/tls_bench.py, results/tls.md; --scenarios hijk): h TLS keep-alive small responses,
 i full TLS 1.3 handshakes, j resumed handshakes, k idle TLS connections.
 HTTP/2 (bench/h2_bench.py, results/h2.md; --scenarios l): h2load -c10 -m10 over TLS with ALPN h2.
+Fleet (bench/fleet_bench.py, results/fleet.md; --scenarios m): 3 instances + etcd at 100k routes.
 
 Results: bench/results/latest.{md,json,png}. `--profile` also profiles turnout in (a) and (b).
 """
@@ -1520,7 +1521,8 @@ def main():
     ap.add_argument("--remap-duration", type=int, default=20, help="seconds of load per remap run (f)")
     ap.add_argument("--scenarios", default="abcdefg",
                     help="subset of abcdefg, of hijk: the TLS scenarios (tls_bench.py, results/tls.md), "
-                         "and l: HTTP/2 over TLS with h2load (h2_bench.py, results/h2.md)")
+                         "l: HTTP/2 over TLS with h2load (h2_bench.py, results/h2.md), "
+                         "and m: fleet mode, 3 instances + etcd at 100k routes (fleet_bench.py, results/fleet.md)")
     ap.add_argument("--idle-conns", type=int, default=10000)
     ap.add_argument("--tls-idle-conns", type=int, default=5000, help="connections of (k), idle TLS")
     ap.add_argument("--scale-routes", default="100000,1000000", help="route counts for (g)")
@@ -1564,16 +1566,26 @@ def main():
     if len(os.sched_getaffinity(0)) < 2 and (os.cpu_count() or 1) < 2:
         sys.exit("needs 2 CPUs: the proxy on CPU 0, load generator and backends on CPU 1")
     os.sched_setaffinity(0, {LOAD_CPU})  # wrk, backends and helpers inherit CPU 1
-    with_tls, with_h2 = set(args.scenarios) & set("hijk"), "l" in args.scenarios
+    with_tls, with_h2, with_fleet = set(args.scenarios) & set("hijk"), "l" in args.scenarios, "m" in args.scenarios
     if with_tls:
         import tls_bench  # the TLS scenarios (h)-(k): their own proxies, report and results file
     if with_h2:
         import h2_bench  # the HTTP/2 scenario (l): the same, results/h2.md
+    if with_fleet:
+        import fleet_bench  # fleet mode (m): its own processes and options, results/fleet.md
+
+    def run_fleet():
+        # fleet_bench's own defaults (its --help), with this run's build, output and --quick.
+        fleet_bench.main(fleet_bench.parse_args(["--build", args.build, "--out", args.out]
+                                                + (["--quick"] if args.quick else [])
+                                                + (["--keep"] if args.keep else [])))
     if not set(args.scenarios) & set("abcdefg"):
         if with_tls:
             tls_bench.main(args)
         if with_h2:
             h2_bench.main(args)
+        if with_fleet:
+            run_fleet()
         return
     b = Bench(args)
     started = datetime.datetime.utcnow()
@@ -1650,8 +1662,10 @@ def main():
         tls_bench.main(args)
     if with_h2:
         h2_bench.main(args)
+    if with_fleet:
+        run_fleet()
 
 
 if __name__ == "__main__":
-    sys.modules.setdefault("bench", sys.modules["__main__"])  # tls_bench and h2_bench import this module
+    sys.modules.setdefault("bench", sys.modules["__main__"])  # tls_bench, h2_bench, fleet_bench import this module
     main()

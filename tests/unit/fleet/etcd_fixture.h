@@ -2,6 +2,9 @@
 // ports with a temporary data dir, ready once /health answers, SIGKILLed and reaped at the end.
 // EtcdFixture adds a uv loop, an EtcdClient on it and run_until(); its destructor closes the
 // client and checks the loop closes clean (uv_loop_close == 0: no handle leaked).
+// Shared with the integration tests (tests/integration/fleet_test.cc includes "fleet/etcd_fixture.h"
+// and drives etcd and turnout side by side); EtcdServer::restart() brings the same member back on
+// the same ports and data dir, as an operator restarting etcd would.
 #pragma once
 
 #include <arpa/inet.h>
@@ -74,16 +77,52 @@ inline std::string http_post(uint16_t port, const std::string& path, const std::
 class EtcdServer {
  public:
   // `extra`: more etcd flags (e.g. --auth-token-ttl=1).
-  explicit EtcdServer(std::vector<std::string> extra = {}) {
+  explicit EtcdServer(std::vector<std::string> extra = {}) : extra_(std::move(extra)) {
     REQUIRE_MESSAGE(::access(kEtcdBinary, X_OK) == 0, "etcd is required: apt-get install etcd-server");
     char tmpl[] = "/tmp/turnout-etcd-XXXXXX";
     REQUIRE(::mkdtemp(tmpl) != nullptr);
     dir_ = tmpl;
     port_ = free_port();
-    uint16_t peer = free_port();
-    while (peer == port_) peer = free_port();
+    peer_port_ = free_port();
+    while (peer_port_ == port_) peer_port_ = free_port();
+    launch();
+  }
+
+  ~EtcdServer() {
+    kill();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  EtcdServer(const EtcdServer&) = delete;
+  EtcdServer& operator=(const EtcdServer&) = delete;
+
+  uint16_t port() const { return port_; }
+  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+  // SIGSTOP: etcd keeps its sockets open but answers nothing (a hung member).
+  void stop() { ::kill(pid_, SIGSTOP); }
+  void cont() { ::kill(pid_, SIGCONT); }
+  // SIGKILL and reap (a stopped etcd dies too).
+  void kill() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    int st = 0;
+    ::waitpid(pid_, &st, 0);
+    pid_ = -1;
+  }
+  // kill(), then the same member again on the same ports and data dir (its keys and revision
+  // survive); waits until it is healthy.
+  void restart() {
+    kill();
+    launch();
+  }
+
+ private:
+  // Starts etcd on port_/peer_port_ with dir_/data and waits for /health (15 s).
+  void launch() {
     std::string client_url = "http://127.0.0.1:" + std::to_string(port_);
-    std::string peer_url = "http://127.0.0.1:" + std::to_string(peer);
+    std::string peer_url = "http://127.0.0.1:" + std::to_string(peer_port_);
     std::vector<std::string> args = {kEtcdBinary,
                                      "--name=t",
                                      "--data-dir=" + dir_ + "/data",
@@ -95,12 +134,12 @@ class EtcdServer {
                                      "--experimental-watch-progress-notify-interval=1s",
                                      "--log-level=error",
                                      "--logger=zap"};
-    args.insert(args.end(), extra.begin(), extra.end());
+    args.insert(args.end(), extra_.begin(), extra_.end());
     std::string log = dir_ + "/etcd.log";
     pid_ = ::fork();
     REQUIRE(pid_ >= 0);
     if (pid_ == 0) {
-      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
       if (fd >= 0) {
         ::dup2(fd, 1);
         ::dup2(fd, 2);
@@ -124,32 +163,10 @@ class EtcdServer {
     FAIL("etcd did not become healthy; log in " << log);
   }
 
-  ~EtcdServer() {
-    kill();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-
-  EtcdServer(const EtcdServer&) = delete;
-  EtcdServer& operator=(const EtcdServer&) = delete;
-
-  uint16_t port() const { return port_; }
-  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
-
-  void stop() { ::kill(pid_, SIGSTOP); }
-  void cont() { ::kill(pid_, SIGCONT); }
-  // SIGKILL and reap (a stopped etcd dies too).
-  void kill() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGKILL);
-    int st = 0;
-    ::waitpid(pid_, &st, 0);
-    pid_ = -1;
-  }
-
- private:
+  std::vector<std::string> extra_;  // more etcd flags, kept across restart()
   std::string dir_;
-  uint16_t port_ = 0;
+  uint16_t port_ = 0;       // client port, kept across restart()
+  uint16_t peer_port_ = 0;  // peer port, kept across restart()
   pid_t pid_ = -1;
 };
 
@@ -226,6 +243,9 @@ struct EtcdFixture {
   }
   EtcdResult<TxnResult> txn(const TxnRequest& t) {
     return wait_for<TxnResult>([&](auto cb) { client->txn(t, cb); });
+  }
+  EtcdResult<PutResult> compact(int64_t revision) {
+    return wait_for<PutResult>([&](auto cb) { client->compact(revision, cb); });
   }
 };
 

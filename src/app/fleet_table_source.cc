@@ -78,9 +78,6 @@ void FleetTableSource::close() {
   if (retired_keeper_) retired_keeper_->close();
   keeper_.reset();
   retired_keeper_.reset();
-  // The record goes at once rather than when its lease runs out: a fleet wait elsewhere stops
-  // waiting for this instance. (Best effort; the client is closed right after.)
-  if (client_ && lease_id_ != 0) client_->lease_revoke(lease_id_, [](EtcdResult<PutResult>&&) {});
   if (client_) client_->close();
   client_.reset();
   if (timer_open_) {
@@ -338,7 +335,7 @@ void FleetTableSource::on_watch_events(int64_t revision, std::vector<WatchEvent>
       if (e.kv.key.compare(0, keys_.instances().size(), keys_.instances()) == 0) instance_event(e);
     revision_ = txn_revision;
     apply_txn(std::move(txn));
-    if (!watch_ || watch_.get() == retired_watch_.get()) return;  // resynchronising
+    if (!watch_) return;  // resynchronising: the watch was retired
   }
   // Not `revision`: while etcd catches a watcher up, a response's header revision may lie past
   // events still to come in later responses.
@@ -440,13 +437,17 @@ void FleetTableSource::on_retry_timer(uv_timer_t* t) { static_cast<FleetTableSou
 // The instance record: `instances/<name>` on a lease, holding the version applied here.
 
 void FleetTableSource::register_instance() {
-  if (granting_ || closed_) return;
+  if (granting_ || closed_ || leaving_) return;
   granting_ = true;
   std::weak_ptr<bool> alive = alive_;
   client_->lease_grant(kInstanceTtlSeconds, [this, alive](EtcdResult<LeaseGrant>&& r) {
     if (alive.expired() || !*alive.lock()) return;
     granting_ = false;
     if (!r.ok()) return lost("granting the instance lease: " + r.status.describe());
+    if (leaving_) {  // granted after leave(): give it back at once
+      client_->lease_revoke(r.value.id, [](EtcdResult<PutResult>&&) {});
+      return;
+    }
     lease_id_ = r.value.id;
     if (keeper_) {
       keeper_->close();
@@ -478,6 +479,20 @@ void FleetTableSource::instance_event(const WatchEvent& e) {
     instances_[name] = std::move(inst);
   }
   check_fleet_waits();
+}
+
+void FleetTableSource::leave() {
+  if (leaving_ || closed_) return;
+  leaving_ = true;
+  if (keeper_) {
+    keeper_->close();
+    retired_keeper_ = std::move(keeper_);
+  }
+  // The record goes now rather than when its lease runs out, so a fleet wait on another instance
+  // stops waiting for this one. Sent while the drain still runs the loop; an answer that never
+  // comes costs nothing (the lease then expires on its own).
+  if (lease_id_ != 0 && client_) client_->lease_revoke(lease_id_, [](EtcdResult<PutResult>&&) {});
+  lease_id_ = 0;
 }
 
 void FleetTableSource::on_lease_keepalive_failed(const EtcdStatus& status) {

@@ -408,6 +408,7 @@ void ProxyServer::begin_shutdown() {
   // Our listeners close with the drain: a turnout started now may claim the addresses.
   if (owner_) owner_->close();
   if (health_) health_->close();
+  if (fleet_) fleet_->leave();
   // Our duplicates of the listening sockets would keep them open after the workers close theirs,
   // and the kernel would go on completing handshakes nobody answers: let them close (a process
   // that took over holds its own descriptors).

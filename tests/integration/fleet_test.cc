@@ -397,6 +397,18 @@ TEST_CASE("?wait=fleet answers once every live instance applied the change, else
   CHECK_MESSAGE(error.find("edge-a") == std::string::npos, error);
   CHECK(who(http_get(fl.a.port(), "late.example.com", "/")) == "green");
   CHECK(converge(fl.fleet(), v));
+
+  // An instance that shuts down leaves the fleet at once (its record's lease is revoked), well
+  // before the 10 s lease would run out: a fleet wait no longer counts it.
+  fl.b.stop();
+  auto t0 = std::chrono::steady_clock::now();
+  CHECK(wait_until([&] {
+    AdminReply f = fl.a.admin("GET", "/v1/fleet");
+    return f.status == 200 && f.json.contains("instances") && !f.json["instances"].contains("edge-b");
+  }, std::chrono::milliseconds(3000)));
+  CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(3));
+  r = fl.a.admin("PUT", "/v1/routes/after.example.com/green?wait=fleet&timeout=2", body({{"weight", 1}}));
+  CHECK_MESSAGE(r.status == 200, r.body);
 }
 
 TEST_CASE("If-Match is fleet-wide: a stale version is 409 on any instance, and of two racing changes one wins") {

@@ -60,6 +60,9 @@ class FleetTableSource final : public TableCommitter, private EtcdWatchHandler, 
   Result<void> open();
   // The first read (and seed), then the watch; asynchronous.
   void start();
+  // Shutting down: revokes the instance record's lease, so the fleet stops counting this
+  // instance at once; the table goes on being watched and served until close().
+  void leave();
   // Ends the watch, the client and the retry timer; queued changes are answered 503.
   void close();
 
@@ -145,6 +148,7 @@ class FleetTableSource final : public TableCommitter, private EtcdWatchHandler, 
   uv_timer_t retry_timer_{};
   bool timer_open_ = false;
   bool closed_ = false;
+  bool leaving_ = false;            // leave() ran: no instance record any more
   bool syncing_ = false;            // a read (or seed) is under way
   bool connected_ = false;          // synced and watching
   bool from_etcd_ = false;          // the current table is etcd's (not only this instance's own)

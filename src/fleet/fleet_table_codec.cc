@@ -38,7 +38,7 @@ void put_route(const FleetKeys& keys, const RouteTable& to, const std::string& h
 
 void put_certificate(const FleetKeys& keys, const RouteTable& to, const std::string& name, std::vector<TxnOp>& out) {
   if (const Certificate* cert = to.certificates()->find(name))
-    out.push_back(TxnOp::put(keys.certificate(name), dump(certificate_json_pem(*cert))));
+    out.push_back(TxnOp::put(keys.certificate(name), dump(certificate_to_json(*cert))));
   else
     out.push_back(TxnOp::del(keys.certificate(name)));
 }
@@ -48,6 +48,14 @@ void put_default_app(const FleetKeys& keys, const RouteTable& to, std::vector<Tx
     out.push_back(TxnOp::put(keys.default_app(), dump(json(*to.default_app()))));
   else
     out.push_back(TxnOp::del(keys.default_app()));
+}
+
+// The keys under the prefix that hold a table object (after the prefix). Others are not turnout's
+// (`version` and `instances/` are handled apart).
+bool is_object_key(std::string_view rest) {
+  auto starts = [&](std::string_view s) { return rest.substr(0, s.size()) == s; };
+  return starts("apps/") || starts("routes/") || starts("certificates/") || rest == "default_app" ||
+         rest == "default_certificate";
 }
 
 bool same_app(const App& a, const App& b) { return &a == &b || app_to_json(a) == app_to_json(b); }
@@ -90,7 +98,7 @@ std::vector<TxnOp> table_puts(const FleetKeys& keys, const RouteTable& table) {
       [&](const Route& route) { out.push_back(TxnOp::put(keys.route(route.host), dump(route_to_json(route)))); });
   if (table.default_app()) out.push_back(TxnOp::put(keys.default_app(), dump(json(*table.default_app()))));
   for (const auto& [name, cert] : table.certificates()->by_name())
-    out.push_back(TxnOp::put(keys.certificate(name), dump(certificate_json_pem(*cert))));
+    out.push_back(TxnOp::put(keys.certificate(name), dump(certificate_to_json(*cert))));
   if (!table.certificates()->default_name().empty())
     out.push_back(TxnOp::put(keys.default_certificate(), dump(json(table.certificates()->default_name()))));
   return out;
@@ -169,9 +177,7 @@ Result<FleetSnapshot> table_from_kvs(const FleetKeys& keys, const std::vector<Ke
       continue;
     }
     if (starts("instances/")) continue;
-    if (!starts("apps/") && !starts("routes/") && !starts("certificates/") && rest != "default_app" &&
-        rest != "default_certificate")
-      continue;  // not turnout's: left alone
+    if (!is_object_key(rest)) continue;  // not turnout's: left alone
     auto value = parse(kv.key, kv.value);
     if (!value) return value.error();
     if (starts("apps/")) {
@@ -218,7 +224,8 @@ Result<FleetTxn> txn_from_events(const FleetKeys& keys, const std::vector<WatchE
       ++txn.instance_events;
       continue;
     }
-    if (!starts("apps/") && !starts("routes/") && !starts("certificates/") && rest != "default_app") continue;
+    // default_certificate moves only with a whole-table read (no change kind sets it).
+    if (!is_object_key(rest) || rest == "default_certificate") continue;
     json value;
     if (put) {
       auto parsed = parse(e.kv.key, e.kv.value);
@@ -252,7 +259,7 @@ Result<FleetTxn> txn_from_events(const FleetKeys& keys, const std::vector<WatchE
     } else if (starts("certificates/")) {
       c.name = std::string(rest.substr(13));
       if (put) {
-        auto cert = certificate_from_json_pem(c.name, value);
+        auto cert = certificate_from_json(c.name, value);
         if (!cert) return cert.error();
         c.op = Change::Op::CertSet;
         c.certificate = std::move(*cert);

@@ -127,6 +127,8 @@ bool append_quoted(std::string& out, const std::string& s) {
   return true;
 }
 
+}  // namespace
+
 // A certificate as the state file and the upgrade hand-off keep it: its PEM text as installed.
 json certificate_to_json(const Certificate& c) { return {{"cert", c.chain_pem()}, {"key", c.key_pem()}}; }
 
@@ -137,8 +139,6 @@ Result<CertificatePtr> certificate_from_json(const std::string& name, const json
     return bad(where + " must be an object with \"cert\" and \"key\" PEM strings");
   return Certificate::from_pem(name, std::move(cert), std::move(key));
 }
-
-}  // namespace
 
 json app_to_json(const App& app) {
   json a = json::object();
@@ -186,12 +186,6 @@ Result<std::vector<RouteTarget>> route_targets_from_json(const std::string& host
     targets.push_back(std::move(t));
   }
   return targets;
-}
-
-json certificate_json_pem(const Certificate& c) { return certificate_to_json(c); }
-
-Result<CertificatePtr> certificate_from_json_pem(const std::string& name, const json& j) {
-  return certificate_from_json(name, j);
 }
 
 json table_to_json(const RouteTable& table) {

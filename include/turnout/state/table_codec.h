@@ -25,8 +25,8 @@ nlohmann::json app_to_json(const App& app);
 Result<AppSpec> app_spec_from_json(const std::string& name, const nlohmann::json& j);
 nlohmann::json route_to_json(const Route& route);
 Result<std::vector<RouteTarget>> route_targets_from_json(const std::string& host, const nlohmann::json& j);
-nlohmann::json certificate_json_pem(const Certificate& cert);
-Result<CertificatePtr> certificate_from_json_pem(const std::string& name, const nlohmann::json& j);
+nlohmann::json certificate_to_json(const Certificate& cert);
+Result<CertificatePtr> certificate_from_json(const std::string& name, const nlohmann::json& j);
 // One change (an admin API edit) <-> JSON, as journal lines hold them.
 nlohmann::json change_to_json(const Change& c);
 Result<Change> change_from_json(const nlohmann::json& j);

@@ -229,6 +229,8 @@ TEST_CASE("the first instance seeds an empty prefix from its file; a later one w
   a.start(fleet_config(a, f.etcd, "edge-1", app_line("blue", blue) + app_line("green", green),
                        "  example.com: [blue]\n", "default_app: green\n"));
   TURNOUT_INFO_STDERR(a);
+  // Ready is not yet seeded: the prefix holds the table once a's status says "etcd".
+  REQUIRE_MESSAGE(wait_until([&] { return source_of(a) == "etcd"; }, kNotice), a.stderr_tail());
   int64_t v = table_version(a.admin_socket());
   REQUIRE(v >= 0);
 
@@ -252,6 +254,7 @@ TEST_CASE("the first instance seeds an empty prefix from its file; a later one w
   // b's file names another app and route: etcd wins, b serves a's table.
   b.start(fleet_config(b, f.etcd, "edge-2", app_line("red", red), "  other.com: [red]\n", "default_app: red\n"));
   TURNOUT_INFO_STDERR(b);
+  REQUIRE_MESSAGE(wait_until([&] { return source_of(b) == "etcd"; }, kNotice), b.stderr_tail());
   auto took = converge({&a, &b}, v);
   REQUIRE(took);
   CHECK(view_of(b).apps == get_app_servers(a.admin_socket()));
@@ -278,6 +281,7 @@ TEST_CASE("the first instance seeds an empty prefix from its file; a later one w
   TurnoutProcess a2;
   a2.start(fleet_config(a2, f.etcd, "edge-1", app_line("blue", blue) + app_line("green", green),
                         "  example.com: [blue]\n", "default_app: green\n"));
+  REQUIRE_MESSAGE(wait_until([&] { return source_of(a2) == "etcd"; }, kNotice), a2.stderr_tail());
   CHECK(converge({&a2, &b}, v1));
   CHECK(apps_of(get_routes(a2.admin_socket()), "example.com") == std::set<std::string>{"blue", "green"});
 }
@@ -652,4 +656,73 @@ TEST_CASE("ctl reload in fleet mode re-reads local settings and leaves the share
   r = fl.a.admin("DELETE", "/v1/routes/example.com/green");
   CHECK(r.status == 200);
   CHECK(converge(fl.fleet(), v + 1));
+}
+
+TEST_CASE("an instance restarted while etcd is down serves its state file's table, then catches up when etcd returns") {
+  EtcdFixture f;
+  Backend blue("blue"), green("green");
+  const std::string apps = app_line("blue", blue) + app_line("green", green);
+  const std::string routes = "  example.com: [blue]\n";
+  TurnoutProcess a;
+  a.start(fleet_config(a, f.etcd, "edge-a", apps, routes));
+  TURNOUT_INFO_STDERR(a);
+  // b's config names its own admin socket and state file, so a restart reads the same file with
+  // the same config (a changed config would set the state aside).
+  TempDir sd;
+  const std::string sock = sd.file("admin.sock");
+  const std::string b_config = full_config(sock, apps, routes,
+                                           table_source(f.etcd, "edge-b") + "state_file: \"" + sd.file("state.json") + "\"\n");
+  auto b_status = [&] {
+    AdminReply r = admin_request(sock, "GET", "/v1/status");
+    return r.status == 200 && r.json.is_object() ? r.json : json(json::value_t::discarded);
+  };
+  auto b_source = [&] {
+    json s = b_status();
+    return s.is_object() ? s.value("table_source", std::string()) : std::string();
+  };
+  auto b_version = [&] {
+    json s = b_status();
+    return s.is_object() ? s.value("version", int64_t{-1}) : int64_t{-1};
+  };
+  REQUIRE_MESSAGE(wait_until([&] { return source_of(a) == "etcd"; }, kNotice), a.stderr_tail());
+
+  int64_t v1 = 0;
+  {
+    TurnoutProcess b;
+    b.start(b_config);
+    TURNOUT_INFO_STDERR(b);
+    REQUIRE_MESSAGE(wait_until([&] { return b_source() == "etcd"; }, kNotice), b.stderr_tail());
+    AdminReply r = admin_request(sock, "PUT", "/v1/routes/example.com/green", body({{"weight", 1}}));
+    REQUIRE_MESSAGE(r.status == 200, r.body);
+    v1 = answered_version(r);
+    REQUIRE(wait_until([&] { return status_version(a) == v1; }, kConverge));
+    b.stop();
+  }
+  // The fleet moves on without b, then etcd goes away.
+  AdminReply r = a.admin("PUT", "/v1/routes/later.example.com/green", body({{"weight", 1}}));
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  const int64_t v2 = answered_version(r);
+  REQUIRE(v2 == v1 + 1);
+  f.etcd.kill();
+
+  // b comes back with etcd down: it serves the table its state file holds (not its config's),
+  // says disconnected, and refuses changes.
+  TurnoutProcess b;
+  b.start(b_config);
+  TURNOUT_INFO_STDERR(b);
+  CHECK(b_version() == v1);
+  CHECK(apps_of(get_routes(sock), "example.com") == std::set<std::string>{"blue", "green"});
+  auto seen = tally(b, "example.com", 4);
+  CHECK_MESSAGE(seen == (std::map<std::string, int>{{"blue", 2}, {"green", 2}}), show(seen));
+  CHECK(wait_until([&] { return b_source() == "disconnected"; }, kNotice));
+  r = admin_request(sock, "PUT", "/v1/routes/refused.example.com/green", body({{"weight", 1}}));
+  CHECK(r.status == 503);
+
+  // etcd returns: b reads the fleet's table and serves the change it missed.
+  f.etcd.restart();
+  CHECK(wait_until([&] { return b_source() == "etcd"; }, kNotice));
+  CHECK(wait_until([&] { return b_version() == v2; }, kNotice));
+  CHECK(apps_of(get_routes(sock), "later.example.com") == std::set<std::string>{"green"});
+  CHECK(who(http_get(b.port(), "later.example.com", "/")) == "green");
+  CHECK(apps_of(get_routes(sock), "refused.example.com").empty());
 }

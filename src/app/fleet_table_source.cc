@@ -51,6 +51,12 @@ Result<void> FleetTableSource::open() {
   options.connect_timeout_ms = std::min<uint64_t>(2000, options.request_timeout_ms);
   options.user = spec_.user;
   options.password = spec_.password;
+  if (spec_.tls) {
+    auto ctx = ClientTlsContext::create(spec_.tls_settings);
+    if (!ctx) return make_error(ctx.error().kind, "table_source.etcd.tls: " + ctx.error().message);
+    options.tls = std::move(*ctx);
+    options.tls_server_name = spec_.tls_server_name;
+  }
   auto client = EtcdClient::create(loop_, std::move(options));
   if (!client) return make_error(client.error().kind, "table_source.etcd: " + client.error().message);
   client_ = std::move(*client);

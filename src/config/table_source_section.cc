@@ -35,17 +35,50 @@ void read_endpoints(YamlReader& r, const YAML::Node& n, const std::string& path,
     auto s = r.string(n[i], where);
     if (!s) continue;
     std::string_view addr = *s;
-    if (addr.rfind("https://", 0) == 0) {
-      r.error(n[i], where, "https endpoints are not supported yet; reach etcd over http:// on a trusted network");
+    const bool https = addr.rfind("https://", 0) == 0;
+    if (i == 0) spec.tls = https;
+    if (https != spec.tls) {
+      r.error(n[i], where, "every endpoint must use the same scheme: all https:// or none");
       continue;
     }
-    if (addr.rfind("http://", 0) == 0) addr.remove_prefix(7);
+    if (https) addr.remove_prefix(8);
+    else if (addr.rfind("http://", 0) == 0) addr.remove_prefix(7);
     while (!addr.empty() && addr.back() == '/') addr.remove_suffix(1);
     if (addr.empty() || addr.find('/') != std::string_view::npos || addr.rfind(':') == std::string_view::npos) {
-      r.error(n[i], where, "must be host:port or http://host:port, not '" + *s + "'");
+      r.error(n[i], where, "must be host:port, http://host:port or https://host:port, not '" + *s + "'");
       continue;
     }
     spec.endpoints.push_back(*s);
+  }
+}
+
+// `tls:` of table_source.etcd: how to reach etcd's https:// endpoints.
+void read_etcd_tls(YamlReader& r, const YAML::Node& n, const std::string& path, EtcdSourceSpec& spec) {
+  MapView m(r, n, path, {"ca", "cert", "key", "verify", "server_name"});
+  if (!m.valid()) return;
+  auto file = [&](const char* key, std::string& out) {
+    if (YAML::Node v = m.get(key); v.IsDefined())
+      if (auto s = r.string(v, m.child(key))) out = *s;
+  };
+  file("ca", spec.tls_settings.ca);
+  file("cert", spec.tls_settings.cert);
+  file("key", spec.tls_settings.key);
+  if (YAML::Node v = m.get("verify"); v.IsDefined())
+    if (auto b = r.boolean(v, m.child("verify"))) spec.tls_settings.verify = *b;
+  if (YAML::Node v = m.get("server_name"); v.IsDefined())
+    if (auto s = r.string(v, m.child("server_name"))) spec.tls_server_name = *s;
+  if (spec.tls_settings.cert.empty() != spec.tls_settings.key.empty()) {
+    const char* missing = spec.tls_settings.cert.empty() ? "cert" : "key";
+    r.error(n, m.child(missing), "a client certificate needs both cert and key");
+    return;
+  }
+  // Read now, as the listeners' certificates are, so that `check` refuses what start would.
+  auto ctx = ClientTlsContext::create(spec.tls_settings);
+  if (!ctx) {
+    const std::string& msg = ctx.error().message;
+    const char* key = msg.rfind("ca ", 0) == 0 ? "ca" : msg.rfind("cert ", 0) == 0 ? "cert" : "key";
+    YAML::Node at = m.get(key);
+    r.error(at.IsDefined() ? at : n, m.child(key), msg);
   }
 }
 
@@ -56,10 +89,16 @@ void read_table_source(YamlReader& r, const YAML::Node& n, Config& cfg) {
   if (!m.valid()) return;
   YAML::Node e = m.get("etcd");  // table_source: {} is the default: the table is the file's
   if (!e.IsDefined()) return;
-  MapView em(r, e, "table_source.etcd", {"endpoints", "prefix", "instance", "request_timeout", "user", "password", "password_file"});
+  MapView em(r, e, "table_source.etcd", {"endpoints", "prefix", "instance", "request_timeout", "user", "password", "password_file", "tls"});
   if (!em.valid()) return;
   EtcdSourceSpec spec;
   if (YAML::Node v = em.require("endpoints"); v.IsDefined()) read_endpoints(r, v, em.child("endpoints"), spec);
+  if (YAML::Node t = em.get("tls"); t.IsDefined()) {
+    if (!spec.tls && !spec.endpoints.empty())
+      r.error(t, em.child("tls"), "TLS to etcd needs https:// endpoints");
+    else
+      read_etcd_tls(r, t, em.child("tls"), spec);
+  }
   if (YAML::Node v = em.get("prefix"); v.IsDefined()) {
     if (auto s = r.string(v, em.child("prefix"))) {
       if (s->find('\0') != std::string::npos || s->find_first_of(" \t\r\n") != std::string::npos)

@@ -32,22 +32,42 @@ std::function<void(const EtcdStatus&, int, std::string&&)> typed(EtcdClient::Cal
 Result<std::unique_ptr<EtcdClient>> EtcdClient::create(uv_loop_t* loop, EtcdClientOptions options) {
   if (options.endpoints.empty()) return make_error(ErrorKind::Invalid, "etcd: no endpoints");
   std::vector<SocketAddress> addrs;
+  std::vector<std::string> names;
+  const bool https = options.endpoints.front().starts_with("https://");
   for (const std::string& e : options.endpoints) {
     std::string_view text = e;
-    if (text.starts_with("https://"))
-      return make_error(ErrorKind::NotImplemented, "etcd endpoint " + e + ": TLS to etcd is not supported yet");
-    if (text.starts_with("http://")) text.remove_prefix(7);
+    if (text.starts_with("https://") != https)
+      return make_error(ErrorKind::Invalid, "etcd endpoint " + e + ": every endpoint must use the same scheme");
+    if (https) text.remove_prefix(8);
+    else if (text.starts_with("http://")) text.remove_prefix(7);
     if (!text.empty() && text.back() == '/') text.remove_suffix(1);
     auto addr = parse_address(text);
     if (!addr) return make_error(ErrorKind::Invalid, "etcd endpoint " + e + ": " + addr.error().message);
     if (addr->is_unix()) return make_error(ErrorKind::Invalid, "etcd endpoint " + e + ": must be host:port");
+    // The host as written ("etcd-1.internal", "10.0.0.5", "[::1]" without brackets) is what the
+    // certificate must name, not what it resolved to.
+    std::string_view host = text.substr(0, text.rfind(':'));
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    names.push_back(!options.tls_server_name.empty() ? options.tls_server_name : std::string(host));
     addrs.push_back(std::move(*addr));
   }
-  return std::unique_ptr<EtcdClient>(new EtcdClient(loop, std::move(options), std::move(addrs)));
+  if (!https) {
+    options.tls = nullptr;
+  } else if (!options.tls) {
+    auto ctx = ClientTlsContext::create({});
+    if (!ctx) return make_error(ctx.error().kind, "etcd TLS: " + ctx.error().message);
+    options.tls = std::move(*ctx);
+  }
+  return std::unique_ptr<EtcdClient>(new EtcdClient(loop, std::move(options), std::move(addrs), std::move(names)));
 }
 
-EtcdClient::EtcdClient(uv_loop_t* loop, EtcdClientOptions options, std::vector<SocketAddress> endpoints)
-    : loop_(loop), options_(std::move(options)), endpoints_(std::move(endpoints)), pool_(std::make_shared<ChunkPool>(8)) {}
+EtcdClient::EtcdClient(uv_loop_t* loop, EtcdClientOptions options, std::vector<SocketAddress> endpoints,
+                       std::vector<std::string> tls_names)
+    : loop_(loop),
+      options_(std::move(options)),
+      endpoints_(std::move(endpoints)),
+      tls_names_(std::move(tls_names)),
+      pool_(std::make_shared<ChunkPool>(8)) {}
 
 EtcdClient::~EtcdClient() { close(); }
 
@@ -62,7 +82,8 @@ void EtcdClient::close() {
 
 EtcdConnection* EtcdClient::connection() {
   if (conn_ == nullptr)
-    conn_ = new EtcdConnection(loop_, pool_, endpoints_[current_], options_.connect_timeout_ms, this);
+    conn_ = new EtcdConnection(loop_, pool_, endpoints_[current_], options_.connect_timeout_ms, this, options_.tls,
+                               tls_names_[current_]);
   return conn_;
 }
 

@@ -22,12 +22,15 @@ struct EtcdConnectionCallbacks {
 };
 
 EtcdConnection::EtcdConnection(uv_loop_t* loop, std::shared_ptr<ChunkPool> pool, SocketAddress endpoint,
-                               uint64_t connect_timeout_ms, Owner* owner)
+                               uint64_t connect_timeout_ms, Owner* owner, std::shared_ptr<const ClientTlsContext> tls,
+                               std::string tls_name)
     : loop_(loop),
       pool_(std::move(pool)),
       endpoint_(std::move(endpoint)),
       connect_timeout_ms_(connect_timeout_ms),
       owner_(owner),
+      tls_context_(std::move(tls)),
+      tls_name_(std::move(tls_name)),
       stream_(loop, *pool_, this),
       parser_(HttpParser::Kind::Response, &head_, this, limits_) {
   uv_timer_init(loop_, &timer_);
@@ -54,6 +57,10 @@ void EtcdConnection::submit(EtcdHttpRequest&& req) {
 
 void EtcdConnection::start_connect() {
   state_ = State::Connecting;
+  if (tls_context_) {
+    tls_ = std::make_unique<TlsTransport>(stream_.socket(), *pool_, &stream_, *tls_context_, tls_name_, nullptr);
+    stream_.set_transport(tls_.get());
+  }
   int rc = stream_.init_tcp();
   if (rc == 0) {
     uv_tcp_nodelay(reinterpret_cast<uv_tcp_t*>(stream_.handle()), 1);
@@ -67,7 +74,13 @@ void EtcdConnection::start_connect() {
 void EtcdConnection::on_connected(int status_code) {
   if (state_ != State::Connecting) return;  // closed first (UV_ECANCELED)
   if (status_code != 0) {
-    fail(status(EtcdErrc::ConnectFailed, uv_strerror(status_code)));
+    // A failed handshake says why (the certificate did not verify, no common protocol...), which
+    // is what the operator needs; the TLS layer reports it as UV_EPROTO.
+    if (tls_ && status_code == UV_EPROTO)
+      fail(status(EtcdErrc::ConnectFailed, "TLS handshake with " + (tls_name_.empty() ? endpoint_.text : tls_name_) +
+                                               " failed: " + tls_->engine().error()));
+    else
+      fail(status(EtcdErrc::ConnectFailed, uv_strerror(status_code)));
     return;
   }
   state_ = State::Open;

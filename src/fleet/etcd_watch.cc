@@ -14,6 +14,8 @@ EtcdWatch::EtcdWatch(EtcdClient& client, WatchOptions options, EtcdWatchHandler*
     : loop_(client.loop()),
       pool_(client.chunk_pool()),
       endpoints_(client.endpoints()),
+      tls_(client.tls()),
+      tls_names_(client.tls_names()),
       connect_timeout_ms_(client.options().connect_timeout_ms),
       start_timeout_ms_(options.start_timeout_ms != 0 ? options.start_timeout_ms : client.options().request_timeout_ms),
       options_(std::move(options)),
@@ -33,7 +35,8 @@ void EtcdWatch::close() {
 }
 
 void EtcdWatch::connect() {
-  conn_ = new EtcdConnection(loop_, pool_, endpoints_[endpoint_], connect_timeout_ms_, this);
+  conn_ = new EtcdConnection(loop_, pool_, endpoints_[endpoint_], connect_timeout_ms_, this, tls_,
+                             tls_ ? tls_names_[endpoint_] : std::string());
   EtcdHttpRequest req;
   req.path = "/v3/watch";
   req.body = etcd_codec::watch_create_body(options_.key, options_.range_end, options_.start_revision,

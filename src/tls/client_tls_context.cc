@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <utility>
 
 #include "openssl_util.h"
 
@@ -52,6 +53,26 @@ Result<std::shared_ptr<ClientTlsContext>> ClientTlsContext::create(const ClientT
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
   } else {
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+  }
+  if (!settings.cert.empty() || !settings.key.empty()) {
+    if (settings.cert.empty() || settings.key.empty())
+      return make_error(ErrorKind::Invalid, "a client certificate needs both cert and key");
+    for (const auto& [what, file] : {std::pair{"cert ", &settings.cert}, std::pair{"key ", &settings.key}}) {
+      FILE* f = std::fopen(file->c_str(), "r");
+      if (f == nullptr) return make_error(ErrorKind::Invalid, what + *file + ": " + std::strerror(errno));
+      std::fclose(f);
+    }
+    if (SSL_CTX_use_certificate_chain_file(ctx, settings.cert.c_str()) != 1)
+      return make_error(ErrorKind::Invalid, "cert " + settings.cert + ": " + openssl_error());
+    // OpenSSL checks the key against the certificate as it loads it; its words for a mismatch
+    // ("key values mismatch") become the operator's.
+    const bool loaded = SSL_CTX_use_PrivateKey_file(ctx, settings.key.c_str(), SSL_FILETYPE_PEM) == 1;
+    if (!loaded || SSL_CTX_check_private_key(ctx) != 1) {
+      std::string why = openssl_error();
+      if (why.find("mismatch") != std::string::npos || loaded)
+        return make_error(ErrorKind::Invalid, "key " + settings.key + " does not match cert " + settings.cert);
+      return make_error(ErrorKind::Invalid, "key " + settings.key + ": " + why);
+    }
   }
   ERR_clear_error();
   return c;

@@ -17,6 +17,7 @@
 #include "fleet/etcd_fixture.h"
 #include "integration/harness.h"
 #include "integration/remap_util.h"
+#include "integration/tls_pki.h"
 
 using namespace turnout;
 using namespace turnout::test;
@@ -725,4 +726,41 @@ TEST_CASE("an instance restarted while etcd is down serves its state file's tabl
   CHECK(apps_of(get_routes(sock), "later.example.com") == std::set<std::string>{"green"});
   CHECK(who(http_get(b.port(), "later.example.com", "/")) == "green");
   CHECK(apps_of(get_routes(sock), "refused.example.com").empty());
+}
+
+TEST_CASE("over TLS to an etcd that asks for client certificates, instances share the table as over plain HTTP") {
+  Pki pki;
+  pki.issue("etcd", "etcd.test");  // a DNS name only: the endpoint 127.0.0.1 verifies by server_name
+  pki.issue("turnout", "turnout");
+  auto client_ctx = ClientTlsContext::create({.ca = pki.ca(), .cert = pki.crt("turnout"), .key = pki.key("turnout")});
+  REQUIRE(client_ctx.ok());
+  EtcdFixture f({}, EtcdTlsFiles{pki.crt("etcd"), pki.key("etcd"), pki.ca()}, *client_ctx, "etcd.test");
+  REQUIRE(f.etcd.endpoint().rfind("https://", 0) == 0);
+  Backend blue("blue"), green("green");
+  const std::string apps = app_line("blue", blue) + app_line("green", green);
+  const std::string routes = "  example.com: [blue]\n";
+  const std::string tls = "    tls: {ca: " + pki.ca() + ", cert: " + pki.crt("turnout") + ", key: " + pki.key("turnout") +
+                          ", server_name: etcd.test}\n";
+  TurnoutProcess a, b, stranger;
+  a.start(full_config(a.admin_socket(), apps, routes, table_source(f.etcd, "edge-a") + tls));
+  b.start(full_config(b.admin_socket(), apps, routes, table_source(f.etcd, "edge-b") + tls));
+  TURNOUT_INFO_STDERR(a);
+  TURNOUT_INFO_STDERR(b);
+  for (const TurnoutProcess* t : {&a, &b})
+    REQUIRE_MESSAGE(wait_until([&] { return source_of(*t) == "etcd"; }, kNotice), t->stderr_tail());
+
+  AdminReply r = a.admin("PUT", "/v1/routes/example.com/green?wait=fleet", body({{"weight", 1}}));
+  REQUIRE_MESSAGE(r.status == 200, r.body);
+  const int64_t v = answered_version(r);
+  REQUIRE(converge({&a, &b}, v));
+  CHECK(tally(b, "example.com", 4) == std::map<std::string, int>{{"blue", 2}, {"green", 2}});
+  CHECK(etcd_json(f, "/turnout/routes/example.com") == json({{"blue", 1}, {"green", 1}}));
+
+  // An instance that does not trust etcd's CA never connects, and its log says why.
+  stranger.start(full_config(stranger.admin_socket(), apps, routes,
+                             table_source(f.etcd, "edge-c") + "    tls: {server_name: etcd.test}\n"));
+  TURNOUT_INFO_STDERR(stranger);
+  CHECK(wait_until([&] { return stranger.stderr_text().find("certificate verify failed") != std::string::npos; }, kNotice));
+  CHECK(source_of(stranger) == "disconnected");
+  CHECK(stranger.admin("PUT", "/v1/routes/example.com/blue", body({{"weight", 3}})).status == 503);
 }

@@ -12,6 +12,7 @@
 
 #include "turnout/common/address.h"
 #include "turnout/common/cidr.h"
+#include "turnout/tls/client_tls_context.h"
 #include "turnout/tls/certificate.h"
 
 namespace turnout {
@@ -112,6 +113,12 @@ struct EtcdSourceSpec {
   Millis request_timeout{5000};        // deadline of one request to etcd
   std::string user;                    // etcd authentication ("": none)
   std::string password;                // with user: inline, or read from password_file
+  // TLS to etcd: https:// endpoints (all of them, or none). The client context's settings (ca,
+  // verify, a client certificate for --client-cert-auth) and the name each endpoint's
+  // certificate must carry ("" = the endpoint's host as written).
+  bool tls = false;
+  ClientTlsSettings tls_settings;
+  std::string tls_server_name;
 };
 
 struct Config {

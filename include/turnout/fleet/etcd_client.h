@@ -18,8 +18,10 @@
 // Authorization header on every request (watches take the current one); a request etcd answers
 // "invalid auth token" (it was not applied) is sent once more with a fresh token.
 //
-// Not yet: TLS endpoints (https://) — the connection's Stream takes a TLS transport the way
-// upstream connections do.
+// TLS: https:// endpoints (all or none) are reached over TLS 1.2/1.3 with `options.tls` (the
+// system store and verification when unset), each endpoint's certificate verified against its
+// host as written (or `options.tls_server_name`); a client certificate in the context answers
+// etcd's --client-cert-auth.
 #pragma once
 
 #include <uv.h>
@@ -54,6 +56,10 @@ struct EtcdClientOptions {
   // fetched before the first request and again when etcd says it is no longer valid.
   std::string user;
   std::string password;
+  // https:// endpoints: the client context (null: built from the defaults) and the name every
+  // endpoint's certificate must carry ("" = each endpoint's host).
+  std::shared_ptr<const ClientTlsContext> tls;
+  std::string tls_server_name;
 };
 
 class EtcdClient final : public EtcdConnection::Owner {
@@ -96,6 +102,10 @@ class EtcdClient final : public EtcdConnection::Owner {
   uv_loop_t* loop() const { return loop_; }
   const EtcdClientOptions& options() const { return options_; }
   const std::vector<SocketAddress>& endpoints() const { return endpoints_; }
+  // https:// endpoints: the context every connection's TLS uses (null for http://), and per
+  // endpoint the name its certificate must carry.
+  const std::shared_ptr<const ClientTlsContext>& tls() const { return options_.tls; }
+  const std::vector<std::string>& tls_names() const { return tls_names_; }
   const std::shared_ptr<ChunkPool>& chunk_pool() const { return pool_; }
   // The endpoint unary requests go to now (and new watches start at).
   size_t current_endpoint() const { return current_; }
@@ -106,7 +116,8 @@ class EtcdClient final : public EtcdConnection::Owner {
             std::function<void(const EtcdStatus&, int http_status, std::string&& body)> done, uint64_t timeout_ms = 0);
 
  private:
-  EtcdClient(uv_loop_t* loop, EtcdClientOptions options, std::vector<SocketAddress> endpoints);
+  EtcdClient(uv_loop_t* loop, EtcdClientOptions options, std::vector<SocketAddress> endpoints,
+             std::vector<std::string> tls_names);
 
   void on_connection_down(EtcdConnection* c, const EtcdStatus& why, std::deque<EtcdHttpRequest>&& unsent) override;
   EtcdConnection* connection();
@@ -122,6 +133,7 @@ class EtcdClient final : public EtcdConnection::Owner {
   uv_loop_t* loop_;
   EtcdClientOptions options_;
   std::vector<SocketAddress> endpoints_;  // resolved, in the order given
+  std::vector<std::string> tls_names_;    // per endpoint: the name its certificate must carry
   std::shared_ptr<ChunkPool> pool_;       // read chunks of every connection made from this client
   EtcdConnection* conn_ = nullptr;        // the unary connection; frees itself once closed
   size_t current_ = 0;                    // index into endpoints_ of conn_ (or the next one)

@@ -8,8 +8,9 @@
 // close() — or hears on_connection_down() — and forgets the pointer. After either, nothing
 // reaches the owner again.
 //
-// TLS to etcd later: Stream::set_transport() takes a TlsTransport over stream_.socket() before
-// connect, as UpstreamConnection does; nothing above the Stream changes.
+// TLS (https:// endpoints): the Stream takes a TlsTransport over its socket before connecting,
+// as UpstreamConnection does; the connection counts as open once the handshake is done, and
+// nothing above the Stream changes.
 // Main loop only.
 #pragma once
 
@@ -29,6 +30,8 @@
 #include "turnout/http/message.h"
 #include "turnout/http/parser.h"
 #include "turnout/net/stream.h"
+#include "turnout/tls/client_tls_context.h"
+#include "turnout/tls/tls_transport.h"
 
 namespace turnout {
 
@@ -64,8 +67,10 @@ class EtcdConnection final : public Stream::Owner, public HttpParser::Events {
 
   // `endpoint` is resolved; `connect_timeout_ms` bounds the TCP connect (then a connect failure,
   // so the owner can fail over). `pool` gives read chunks and lives as long as any connection.
+  // `tls`: the client context for an https:// endpoint (null: plain HTTP), which outlives the
+  // connection (the client holds it); `tls_name` is sent as SNI and verified.
   EtcdConnection(uv_loop_t* loop, std::shared_ptr<ChunkPool> pool, SocketAddress endpoint, uint64_t connect_timeout_ms,
-                 Owner* owner);
+                 Owner* owner, std::shared_ptr<const ClientTlsContext> tls = nullptr, std::string tls_name = {});
   EtcdConnection(const EtcdConnection&) = delete;
   EtcdConnection& operator=(const EtcdConnection&) = delete;
 
@@ -116,7 +121,11 @@ class EtcdConnection final : public Stream::Owner, public HttpParser::Events {
   SocketAddress endpoint_;
   uint64_t connect_timeout_ms_;
   Owner* owner_;                     // null once closed or down
+  std::shared_ptr<const ClientTlsContext> tls_context_;  // null for http://
+  std::string tls_name_;
   Stream stream_;
+  // The TLS layer under stream_ (https://); freed with the connection, after the stream's close.
+  std::unique_ptr<TlsTransport> tls_;
   uv_timer_t timer_;                 // the nearest deadline (connect, requests, stream idle)
   Limits limits_;                    // the parser's limits (responses use its own minimums)
   ResponseHead head_;

@@ -90,6 +90,8 @@ class EtcdWatch final : public EtcdConnection::Owner {
   uv_loop_t* loop_;
   std::shared_ptr<ChunkPool> pool_;
   std::vector<SocketAddress> endpoints_;  // the client's, copied
+  std::shared_ptr<const ClientTlsContext> tls_;  // the client's (null for http://)
+  std::vector<std::string> tls_names_;           // per endpoint, the client's
   uint64_t connect_timeout_ms_;
   uint64_t start_timeout_ms_;
   WatchOptions options_;

@@ -23,12 +23,17 @@ namespace turnout {
 struct ClientTlsSettings {
   std::string ca;      // PEM bundle of trusted CAs; "" = the system store
   bool verify = true;  // false: no verification of the server at all
+  // A client certificate (chain) and its key, PEM files, for servers that authenticate their
+  // clients (etcd with --client-cert-auth); both "" = none.
+  std::string cert;
+  std::string key;
   bool operator==(const ClientTlsSettings&) const = default;
 };
 
 class ClientTlsContext {
  public:
-  // Fails when `ca` cannot be read or holds no certificate, or the system store cannot be set.
+  // Fails when `ca` cannot be read or holds no certificate, or the system store cannot be set;
+  // with `cert`, when it or `key` cannot be read or the key is not the certificate's.
   static Result<std::shared_ptr<ClientTlsContext>> create(const ClientTlsSettings& settings);
   ~ClientTlsContext();
   ClientTlsContext(const ClientTlsContext&) = delete;

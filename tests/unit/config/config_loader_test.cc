@@ -504,9 +504,12 @@ TEST_CASE("table_source.etcd: endpoints, prefix, instance and credentials; mista
   CHECK_FALSE(defaults.etcd->instance.empty());  // the host name
   CHECK_FALSE(ok(kMinimal).etcd);
 
-  ConfigError e = one_error(kMinimal + "table_source:\n  etcd: { endpoints: [\"https://127.0.0.1:2379\"] }\n");
-  CHECK(e.key == "table_source.etcd.endpoints[0]");
-  CHECK(e.message.find("https") != std::string::npos);
+  ConfigError e = one_error(kMinimal + "table_source:\n  etcd: { endpoints: [\"https://127.0.0.1:2379\", \"http://10.0.0.2:2379\"] }\n");
+  CHECK(e.key == "table_source.etcd.endpoints[1]");
+  CHECK(e.message.find("same scheme") != std::string::npos);
+  e = one_error(kMinimal + "table_source:\n  etcd: { endpoints: [\"127.0.0.1:2379\"], tls: {verify: false} }\n");
+  CHECK(e.key == "table_source.etcd.tls");
+  CHECK(e.message.find("https://") != std::string::npos);
   e = one_error(kMinimal + "table_source:\n  etcd: { endpoints: [] }\n");
   CHECK(e.key == "table_source.etcd.endpoints");
   e = one_error(kMinimal + "table_source:\n  etcd: { endpoints: [\"127.0.0.1:2379\"], instance: \"a b\" }\n");
@@ -517,4 +520,34 @@ TEST_CASE("table_source.etcd: endpoints, prefix, instance and credentials; mista
   CHECK(e.key == "table_source.etcd.prefx");
   e = one_error(kMinimal + "table_source:\n  consul: {}\n");
   CHECK(e.key == "table_source.consul");
+}
+
+TEST_CASE("table_source.etcd over TLS: https:// endpoints, tls {ca, cert, key, verify, server_name}; files checked") {
+  Config plain = ok(kMinimal + "table_source:\n  etcd: { endpoints: [\"https://127.0.0.1:2379\"] }\n");
+  REQUIRE(plain.etcd);
+  CHECK(plain.etcd->tls);  // the system store, verified
+  CHECK(plain.etcd->tls_settings.verify);
+  CHECK(plain.etcd->tls_settings.ca.empty());
+  CHECK_FALSE(ok(kMinimal + "table_source:\n  etcd: { endpoints: [\"127.0.0.1:2379\"] }\n").etcd->tls);
+
+  Config named = ok(kMinimal + "table_source:\n  etcd:\n    endpoints: [\"https://etcd-1:2379\", \"https://etcd-2:2379\"]\n"
+                               "    tls: {verify: false, server_name: etcd.internal}\n");
+  REQUIRE(named.etcd);
+  CHECK_FALSE(named.etcd->tls_settings.verify);
+  CHECK(named.etcd->tls_server_name == "etcd.internal");
+
+  ConfigError e = one_error(kMinimal + "table_source:\n  etcd:\n    endpoints: [\"https://127.0.0.1:2379\"]\n"
+                                       "    tls: {ca: /nonexistent/etcd-ca.pem}\n");
+  CHECK(e.key == "table_source.etcd.tls.ca");
+  CHECK(e.message.find("/nonexistent/etcd-ca.pem") != std::string::npos);
+  e = one_error(kMinimal + "table_source:\n  etcd:\n    endpoints: [\"https://127.0.0.1:2379\"]\n"
+                           "    tls: {cert: /etc/hostname}\n");
+  CHECK(e.key == "table_source.etcd.tls.key");
+  CHECK(e.message.find("both cert and key") != std::string::npos);
+  e = one_error(kMinimal + "table_source:\n  etcd:\n    endpoints: [\"https://127.0.0.1:2379\"]\n"
+                           "    tls: {cert: /nonexistent/c.pem, key: /nonexistent/k.pem}\n");
+  CHECK(e.key == "table_source.etcd.tls.cert");
+  e = one_error(kMinimal + "table_source:\n  etcd:\n    endpoints: [\"https://127.0.0.1:2379\"]\n"
+                           "    tls: {cafile: x}\n");
+  CHECK(e.key == "table_source.etcd.tls.cafile");
 }

@@ -135,7 +135,11 @@ TEST_CASE("endpoints are checked when the client is made") {
   CHECK_FALSE(EtcdClient::create(&loop, EtcdClientOptions{}).ok());
   EtcdClientOptions tls;
   tls.endpoints = {"https://127.0.0.1:2379"};
-  CHECK(EtcdClient::create(&loop, tls).error().kind == ErrorKind::NotImplemented);
+  auto made = EtcdClient::create(&loop, tls);
+  REQUIRE(made.ok());
+  CHECK((*made)->tls() != nullptr);  // the system store, verified
+  CHECK((*made)->tls_names() == std::vector<std::string>{"127.0.0.1"});
+  made->reset();
   EtcdClientOptions bad;
   bad.endpoints = {"http://127.0.0.1"};
   CHECK_FALSE(EtcdClient::create(&loop, bad).ok());

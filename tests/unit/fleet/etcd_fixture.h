@@ -22,6 +22,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -74,10 +75,19 @@ inline std::string http_post(uint16_t port, const std::string& path, const std::
   return http_request(port, "POST", path, body);
 }
 
+// TLS for an EtcdServer's client URL: its certificate and key, and with `client_ca` etcd asks
+// every client for a certificate issued by that CA (--client-cert-auth).
+struct EtcdTlsFiles {
+  std::string cert, key;
+  std::string client_ca;  // "" = clients are not authenticated by certificate
+};
+
 class EtcdServer {
  public:
-  // `extra`: more etcd flags (e.g. --auth-token-ttl=1).
-  explicit EtcdServer(std::vector<std::string> extra = {}) : extra_(std::move(extra)) {
+  // `extra`: more etcd flags (e.g. --auth-token-ttl=1). With `tls` the client URL is https://
+  // (a second, plain one on another port serves the health check the fixture polls).
+  explicit EtcdServer(std::vector<std::string> extra = {}, std::optional<EtcdTlsFiles> tls = std::nullopt)
+      : extra_(std::move(extra)), tls_(std::move(tls)) {
     REQUIRE_MESSAGE(::access(kEtcdBinary, X_OK) == 0, "etcd is required: apt-get install etcd-server");
     char tmpl[] = "/tmp/turnout-etcd-XXXXXX";
     REQUIRE(::mkdtemp(tmpl) != nullptr);
@@ -85,6 +95,9 @@ class EtcdServer {
     port_ = free_port();
     peer_port_ = free_port();
     while (peer_port_ == port_) peer_port_ = free_port();
+    health_port_ = port_;
+    if (tls_)
+      while (health_port_ == port_ || health_port_ == peer_port_) health_port_ = free_port();
     launch();
   }
 
@@ -98,7 +111,7 @@ class EtcdServer {
   EtcdServer& operator=(const EtcdServer&) = delete;
 
   uint16_t port() const { return port_; }
-  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string endpoint() const { return (tls_ ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(port_); }
 
   // SIGSTOP: etcd keeps its sockets open but answers nothing (a hung member).
   void stop() { ::kill(pid_, SIGSTOP); }
@@ -121,12 +134,14 @@ class EtcdServer {
  private:
   // Starts etcd on port_/peer_port_ with dir_/data and waits for /health (15 s).
   void launch() {
-    std::string client_url = "http://127.0.0.1:" + std::to_string(port_);
+    std::string client_url = endpoint();
+    std::string listen_urls = client_url;
+    if (tls_) listen_urls += ",http://127.0.0.1:" + std::to_string(health_port_);
     std::string peer_url = "http://127.0.0.1:" + std::to_string(peer_port_);
     std::vector<std::string> args = {kEtcdBinary,
                                      "--name=t",
                                      "--data-dir=" + dir_ + "/data",
-                                     "--listen-client-urls=" + client_url,
+                                     "--listen-client-urls=" + listen_urls,
                                      "--advertise-client-urls=" + client_url,
                                      "--listen-peer-urls=" + peer_url,
                                      "--initial-advertise-peer-urls=" + peer_url,
@@ -134,6 +149,14 @@ class EtcdServer {
                                      "--experimental-watch-progress-notify-interval=1s",
                                      "--log-level=error",
                                      "--logger=zap"};
+    if (tls_) {
+      args.push_back("--cert-file=" + tls_->cert);
+      args.push_back("--key-file=" + tls_->key);
+      if (!tls_->client_ca.empty()) {
+        args.push_back("--client-cert-auth");
+        args.push_back("--trusted-ca-file=" + tls_->client_ca);
+      }
+    }
     args.insert(args.end(), extra_.begin(), extra_.end());
     std::string log = dir_ + "/etcd.log";
     pid_ = ::fork();
@@ -152,7 +175,7 @@ class EtcdServer {
     }
     auto until = std::chrono::steady_clock::now() + std::chrono::seconds(15);
     while (std::chrono::steady_clock::now() < until) {
-      if (http_get(port_, "/health").find("\"health\":\"true\"") != std::string::npos) return;
+      if (http_get(health_port_, "/health").find("\"health\":\"true\"") != std::string::npos) return;
       int st = 0;
       if (::waitpid(pid_, &st, WNOHANG) == pid_) {
         pid_ = -1;
@@ -164,6 +187,8 @@ class EtcdServer {
   }
 
   std::vector<std::string> extra_;  // more etcd flags, kept across restart()
+  std::optional<EtcdTlsFiles> tls_;  // https:// client URL, kept across restart()
+  uint16_t health_port_ = 0;         // plain client URL for /health (port_ without TLS)
   std::string dir_;
   uint16_t port_ = 0;       // client port, kept across restart()
   uint16_t peer_port_ = 0;  // peer port, kept across restart()
@@ -176,11 +201,21 @@ struct EtcdFixture {
   uv_timer_t timer{};
   bool timed_out = false;
   std::unique_ptr<EtcdClient> client;
+  std::shared_ptr<const ClientTlsContext> client_tls;  // for https:// (null: plain)
+  std::string client_tls_name;                         // the name etcd's certificate must carry ("": the host)
 
   explicit EtcdFixture(uint64_t request_timeout_ms = 5000) : EtcdFixture(std::vector<std::string>{}, request_timeout_ms) {}
   // `etcd_flags`: more flags for the etcd this fixture starts.
   explicit EtcdFixture(std::vector<std::string> etcd_flags, uint64_t request_timeout_ms = 5000)
-      : etcd(std::move(etcd_flags)) {
+      : EtcdFixture(std::move(etcd_flags), std::nullopt, nullptr, request_timeout_ms) {}
+  // etcd with TLS on its client URL; the fixture's own client (and make_client's) uses
+  // `client_tls` (its CA, and a client certificate when etcd asks for one).
+  EtcdFixture(std::vector<std::string> etcd_flags, std::optional<EtcdTlsFiles> tls,
+              std::shared_ptr<const ClientTlsContext> tls_context, uint64_t request_timeout_ms = 5000)
+      : EtcdFixture(std::move(etcd_flags), std::move(tls), std::move(tls_context), "", request_timeout_ms) {}
+  EtcdFixture(std::vector<std::string> etcd_flags, std::optional<EtcdTlsFiles> tls,
+              std::shared_ptr<const ClientTlsContext> tls_context, std::string tls_name, uint64_t request_timeout_ms = 5000)
+      : etcd(std::move(etcd_flags), std::move(tls)), client_tls(std::move(tls_context)), client_tls_name(std::move(tls_name)) {
     uv_loop_init(&loop);
     uv_timer_init(&loop, &timer);
     timer.data = this;
@@ -199,6 +234,8 @@ struct EtcdFixture {
     o.endpoints = std::move(endpoints);
     o.request_timeout_ms = request_timeout_ms;
     o.connect_timeout_ms = 1000;
+    o.tls = client_tls;
+    o.tls_server_name = client_tls_name;
     auto c = EtcdClient::create(&loop, std::move(o));
     REQUIRE(c.ok());
     return std::move(*c);

@@ -188,7 +188,16 @@ int64_t foreign_change(EtcdFixture& f, const std::string& prefix, std::vector<Tx
 // (a stopped turnout cannot end on SIGTERM).
 class ResumeGuard {
  public:
-  explicit ResumeGuard(const TurnoutProcess& t) : t_(t) { t_.signal(SIGSTOP); }
+  // Returns once the kernel shows the process stopped (kill() returns before every thread has).
+  explicit ResumeGuard(const TurnoutProcess& t) : t_(t) {
+    t_.signal(SIGSTOP);
+    const std::string path = "/proc/" + std::to_string(t_.pid()) + "/stat";
+    wait_until([&] {
+      std::string stat = read_file(path);
+      size_t paren = stat.rfind(')');
+      return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'T';
+    }, Ms(2000));
+  }
   ~ResumeGuard() { resume(); }
   ResumeGuard(const ResumeGuard&) = delete;
   ResumeGuard& operator=(const ResumeGuard&) = delete;

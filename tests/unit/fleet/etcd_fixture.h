@@ -20,6 +20,8 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -114,7 +116,12 @@ class EtcdServer {
   std::string endpoint() const { return (tls_ ? "https://127.0.0.1:" : "http://127.0.0.1:") + std::to_string(port_); }
 
   // SIGSTOP: etcd keeps its sockets open but answers nothing (a hung member).
-  void stop() { ::kill(pid_, SIGSTOP); }
+  // Returns once the kernel shows it stopped: kill() returns before every thread has stopped,
+  // and a loaded machine can leave etcd running long enough to answer one more request.
+  void stop() {
+    ::kill(pid_, SIGSTOP);
+    wait_state('T');
+  }
   void cont() { ::kill(pid_, SIGCONT); }
   // SIGKILL and reap (a stopped etcd dies too).
   void kill() {
@@ -132,6 +139,18 @@ class EtcdServer {
   }
 
  private:
+  // Polls /proc/PID/stat until the process state is `want` (at most 2 s).
+  void wait_state(char want) const {
+    const std::string path = "/proc/" + std::to_string(pid_) + "/stat";
+    for (int i = 0; i < 400; ++i) {
+      std::ifstream in(path);
+      std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      size_t paren = stat.rfind(')');
+      if (paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == want) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+
   // Starts etcd on port_/peer_port_ with dir_/data and waits for /health (15 s).
   void launch() {
     std::string client_url = endpoint();

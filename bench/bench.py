@@ -188,6 +188,19 @@ def vm_rss_kib(pid):
     return 0
 
 
+def pss_kib(pid):
+    """Proportional set size: pages shared between processes (nginx's and HAProxy's master and
+    worker share the parsed configuration copy-on-write) counted once across them."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -845,6 +858,220 @@ backend be_none
         self.scale_stages(p, port, sock, [min(big)], {min(big)}, set(), False, pinned=False)
         PROCS.stop(p)
 
+    # ---------------------------------------------------------------- scenario g: memory per route
+    # The same hostnames h<i>.r.test in each proxy: turnout loads them through POST /v1/batch (as
+    # (g) does), nginx from a `map $host` and HAProxy from a map file, both read at start. Each
+    # proxy also runs once with the tiny table of (a)-(f), so per-route bytes exclude its baseline.
+    def mem_sample(self, pid):
+        """RSS (and PSS) KiB of each process of a proxy's tree, master first."""
+        procs = []
+        for p in tree(pid):
+            if not os.path.exists(f"/proc/{p}"):
+                continue
+            try:
+                with open(f"/proc/{p}/comm") as f:
+                    comm = f.read().strip()
+            except OSError:
+                continue
+            procs.append(dict(pid=p, comm=comm, rss_kib=vm_rss_kib(p), pss_kib=pss_kib(p)))
+        return dict(procs=procs, rss_kib=sum(x["rss_kib"] for x in procs), pss_kib=sum(x["pss_kib"] for x in procs))
+
+    def wait_http(self, p, port, host, timeout):
+        end = time.time() + timeout
+        while time.time() < end:
+            if p.poll() is not None:
+                return False
+            try:
+                if b" 200 " in http_get(port, host).split(b"\r\n", 1)[0]:
+                    return True
+            except OSError:
+                pass
+            time.sleep(0.05)
+        return False
+
+    def mem_wrk(self, port, n):
+        """The short wrk run over random hosts of the table (lua/random_host.lua), as (g)'s routing cost."""
+        env = dict(os.environ, ROUTES=str(n))
+        r = wrk(port, self.args.memory_duration, 50, None, ["-s", os.path.join(BENCH, "lua", "random_host.lua")], env=env)
+        r.pop("raw")
+        return dict(requests=r["requests"], rps=r["rps"], errors=r["errors"], p99_ms=r["p99_ms"])
+
+    def mem_turnout(self, n, tiny, paths):
+        """turnout, one worker: RSS with the tiny table, after loading n hosts through POST /v1/batch,
+        after the wrk run, and after `kKeep` single changes have pushed the load's batches out of
+        the rollback history (turnout keeps the last 32 versions; there is no setting)."""
+        tag = f"mem-turnout-{n}{'-paths' if paths else ''}{'-tiny' if tiny else ''}"
+        t0 = time.time()
+        p, port, sock = self.start_scale_turnout(tag, False)
+        row = dict(proxy="turnout", routes=0 if tiny else n, paths=paths, start_seconds=time.time() - t0)
+        time.sleep(0.5)
+        row["start"] = self.mem_sample(p.pid)
+        if tiny:
+            row["after_wrk"] = row["start"]
+            PROCS.stop(p)
+            return row
+        rb = os.path.join(self.build, "bench", "remap_bench")
+        first_line = lambda text: (text.strip().splitlines() or [""])[0][:200]
+        if paths:
+            # One path key first: a turnout without path keys is skipped before the long load.
+            q = run([rb, "--socket", sock, "load", "--from", "0", "--to", "1", "--suffix", ".r.test/api"], timeout=60)
+            if q.returncode != 0:
+                row["skipped"] = f"this turnout rejects path keys ({first_line(q.stderr)})"
+                PROCS.stop(p)
+                return row
+        t0 = time.time()
+        q = run([rb, "--socket", sock, "load", "--from", "0", "--to", str(n), "--batch", "10000"], timeout=3600)
+        if q.returncode != 0:
+            row["failed"] = f"load: {first_line(q.stderr)}"
+            PROCS.stop(p)
+            return row
+        if paths:
+            # 10% more routes with a path: h<i>.r.test/api for i < n/10 (issue #16: 1M hosts + 10%).
+            q = run([rb, "--socket", sock, "load", "--from", "1", "--to", str(n // 10), "--batch", "10000",
+                     "--suffix", ".r.test/api"], timeout=3600)
+            if q.returncode != 0:
+                row["failed"] = f"loading path routes: {first_line(q.stderr)}"
+                PROCS.stop(p)
+                return row
+            row["path_routes"] = n // 10
+        row["load_seconds"] = time.time() - t0
+        time.sleep(1.0)  # the reclaimer frees the versions the load pushed out of the history
+        row["loaded"] = self.mem_sample(p.pid)
+        row["wrk"] = self.mem_wrk(port, n)
+        row["after_wrk"] = self.mem_sample(p.pid)
+        # 32 single changes (PUT then DELETE of one host each): the kept versions then differ from
+        # the current table by one path each, so this is the RSS with a minimal history.
+        q = run([rb, "--socket", sock, "churn", "--routes", str(n), "--changes", "32", "--seed", "7"], timeout=600)
+        time.sleep(1.5)
+        row["history_small"] = self.mem_sample(p.pid)
+        row["history_small_ok"] = q.returncode == 0
+        PROCS.stop(p)
+        return row
+
+    def nginx_mem_conf(self, d, port, map_file, n):
+        ups = "".join(
+            f"  upstream app_{app} {{\n" + "".join(f"    server {self.addr(s)};\n" for s in self.app_servers(app)) +
+            f"    keepalive {UPSTREAM_POOL};\n    keepalive_requests 1000000;\n    keepalive_timeout 30s;\n  }}\n"
+            for app in ("a", "a2", "big"))
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        # map_hash_max_size: at least one bucket per hostname, so nginx builds the hash at the size
+        # it is given instead of searching (it starts 1,000 below the maximum when that is large);
+        # map_hash_bucket_size 128: room for the colliding names of a bucket at that load.
+        max_size = max(2048, n + n // 4)
+        return f"""# generated by bench/bench.py (g) memory
+{user}daemon off;
+master_process on;
+worker_processes 1;
+worker_rlimit_nofile {FD_LIMIT};
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections {FD_LIMIT - 500}; multi_accept on; }}
+http {{
+  access_log off;
+  client_body_temp_path {d}/client_body;
+  proxy_temp_path {d}/proxy;
+  fastcgi_temp_path {d}/fastcgi;
+  uwsgi_temp_path {d}/uwsgi;
+  scgi_temp_path {d}/scgi;
+  keepalive_timeout 60s;
+  keepalive_requests 1000000;
+  proxy_buffering off;
+  proxy_http_version 1.1;
+  proxy_set_header Connection "";
+  proxy_set_header Host $http_host;
+  map_hash_max_size {max_size};
+  map_hash_bucket_size 128;
+  map $host $app {{
+    hostnames;
+    default "";
+    include {map_file};
+  }}
+{ups}  server {{
+    listen 127.0.0.1:{port} backlog=4096 deferred default_server;
+    server_name _;
+    location / {{
+      if ($app = "") {{ return 404 "no route for host\\n"; }}
+      proxy_pass http://app_$app;
+    }}
+  }}
+}}
+"""
+
+    def mem_nginx(self, n):
+        d = os.path.join(self.tmp, f"mem-nginx-{n}")
+        os.makedirs(d, exist_ok=True)
+        port = free_port()
+        map_file = os.path.join(d, "hosts.map.conf")
+        with open(map_file, "w") as f:
+            f.write("a.test a;\nbig.test big;\n")
+            f.writelines(f"h{i}.r.test a;\n" for i in range(n))
+        write_atomic(os.path.join(d, "nginx.conf"), self.nginx_mem_conf(d, port, map_file, n))
+        t0 = time.time()
+        p = PROCS.spawn(["nginx", "-p", d, "-c", os.path.join(d, "nginx.conf"), "-e", os.path.join(d, "error.log")],
+                        cpu=PROXY_CPU, log_path=os.path.join(d, "stderr.log"))
+        return self.mem_peer("nginx", n, p, port, d, t0)
+
+    def mem_haproxy(self, n):
+        d = os.path.join(self.tmp, f"mem-haproxy-{n}")
+        os.makedirs(d, exist_ok=True)
+        port = free_port()
+        with open(os.path.join(d, "hosts.map"), "w") as f:
+            f.write("a.test be_a\nbig.test be_big\n")
+            f.writelines(f"h{i}.r.test be_a\n" for i in range(n))
+        hd = os.path.join(self.tmp, "haproxy")
+        text = self.haproxy_conf(bufsize=0).replace(f"127.0.0.1:{self.ports['haproxy']}", f"127.0.0.1:{port}") \
+            .replace(hd + "/", d + "/")
+        cfg = os.path.join(d, "haproxy.cfg")
+        write_atomic(cfg, text)
+        t0 = time.time()
+        p = PROCS.spawn(["haproxy", "-W", "-f", cfg], cpu=PROXY_CPU, log_path=os.path.join(d, "stderr.log"))
+        return self.mem_peer("haproxy", n, p, port, d, t0)
+
+    def mem_peer(self, name, n, p, port, d, t0):
+        row = dict(proxy=name, routes=n)
+        if not self.wait_http(p, port, "a.test", 600):
+            row["failed"] = f"did not answer 200 for a.test (see {d})"
+            PROCS.stop(p)
+            return row
+        row["start_seconds"] = time.time() - t0
+        time.sleep(0.5)
+        row["start"] = self.mem_sample(p.pid)
+        if n:
+            row["wrk"] = self.mem_wrk(port, n)
+            row["after_wrk"] = self.mem_sample(p.pid)
+        else:
+            row["after_wrk"] = row["start"]
+        PROCS.stop(p)
+        return row
+
+    def memory(self):
+        """(g) memory: RSS per route of turnout, nginx and HAProxy holding the same hostnames."""
+        out = self.results.setdefault("scale_memory", {"rows": []})
+        rows = out["rows"]
+        log("  (g) memory: baselines with the tiny table")
+        for name, fn in (("turnout", lambda: self.mem_turnout(0, True, False)), ("nginx", lambda: self.mem_nginx(0)),
+                         ("haproxy", lambda: self.mem_haproxy(0))):
+            rows.append(fn())
+            r = rows[-1]
+            log(f"  (g) memory {name} tiny: {r.get('failed') or str(r['start']['rss_kib'] // 1024) + ' MiB'}")
+        for n in self.args.routes_memory:
+            variants = [("turnout", lambda: self.mem_turnout(n, False, False)),
+                        ("nginx", lambda: self.mem_nginx(n)), ("haproxy", lambda: self.mem_haproxy(n))]
+            if self.args.memory_paths:
+                variants.append(("turnout +10% paths", lambda: self.mem_turnout(n, False, True)))
+            for name, fn in variants:
+                r = fn()
+                rows.append(r)
+                if r.get("failed") or r.get("skipped"):
+                    log(f"  (g) memory {name} at {n:,}: {r.get('failed') or 'skipped: ' + r['skipped']}")
+                    continue
+                extra = (f", history of single changes {r['history_small']['rss_kib'] / 1024:.0f} MiB"
+                         if "history_small" in r else "")
+                log(f"  (g) memory {name} at {n:,}: ready in {r.get('load_seconds', r['start_seconds']):.1f} s, "
+                    f"RSS {(r.get('loaded') or r['start'])['rss_kib'] / 1024:.0f} MiB, after wrk "
+                    f"{r['after_wrk']['rss_kib'] / 1024:.0f} MiB ({r['wrk']['rps']:.0f} req/s, errors "
+                    f"{r['wrk']['errors']}){extra}")
+
     # ---------------------------------------------------------------- profile (turnout in a and b)
     def profile(self):
         """perf (cpu-clock sampling; this VM has no hardware counters) on turnout in (a) and (b), plus
@@ -1165,6 +1392,87 @@ def targets_check(s, results):
     return rows
 
 
+def memory_rows(res):
+    """(g) memory: {routes: {label: row}} and the tiny-table baselines {proxy: row}."""
+    rows = (res.get("scale_memory") or {}).get("rows", [])
+    tiny = {r["proxy"]: r for r in rows if r.get("routes") == 0 and "failed" not in r}
+    by = {}
+    for r in rows:
+        if r.get("routes"):
+            label = r["proxy"] + (" +10% paths" if r.get("paths") else "")
+            by.setdefault(r["routes"], {})[label] = r
+    return by, tiny
+
+
+def mem_per_route(r, tiny, stage="after_wrk", key="rss_kib"):
+    """Bytes per route of `stage` above the same proxy's tiny-table RSS (or PSS)."""
+    t = tiny.get(r["proxy"])
+    if t is None or stage not in r or r.get("routes") in (None, 0):
+        return None
+    n = r["routes"] + r.get("path_routes", 0)
+    return (r[stage][key] - t["after_wrk"][key]) * 1024 / n
+
+
+def render_memory(res, L):
+    by, tiny = memory_rows(res)
+    if not by:
+        return
+    meta = res.get("scale_memory", {})
+    L.append("\n## (g) memory: the same hostnames in turnout, nginx and HAProxy\n")
+    v = meta.get("versions") or {}
+    vs = (f"Versions of that run: {v.get('turnout')} (built {v.get('turnout_built')}), "
+          f"{str(v.get('nginx', '')).replace('nginx version: ', '')}, "
+          f"{' '.join(str(v.get('haproxy', '')).split()[:3])}. ") if v else ""
+    L.append(f"{meta.get('note', '')}{vs}Hostnames `h<i>.r.test` → app `a`, the same set in each proxy, one worker each "
+             "(turnout `workers: 1`; nginx `worker_processes 1`; HAProxy `nbthread 1`). turnout loads them with "
+             "`POST /v1/batch` (10,000 per batch) into a running instance and keeps its rollback history (the last 32 "
+             "versions; there is no setting); nginx reads a `map $host $app { hostnames; … }` and HAProxy a map file "
+             "(`map(hosts.map)`) at start, so their *ready in* is the start until the first 200. RSS is "
+             "VmRSS; nginx and HAProxy run a master and a worker that share the parsed configuration "
+             "copy-on-write, so their sum counts those pages twice and PSS (proportional set size) counts them once. "
+             "*After wrk*: after a wrk run over random hosts of the table (`lua/random_host.lua`, 50 conns). "
+             "Bytes/route = (RSS − the same proxy's RSS with the 2-host table of (a)–(f)) ÷ routes, after wrk; the "
+             "same with PSS; ratios are turnout's bytes/route ÷ the peer's, by RSS (the peers' master + worker "
+             "sum) and by PSS.\n")
+    L.append("| routes | proxy | ready in | RSS loaded | RSS after wrk (master + worker) | PSS after wrk | "
+             "bytes/route (RSS) | bytes/route (PSS) | turnout ÷ it (RSS / PSS) | wrk req/s |")
+    L.append("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    mib = lambda kib: f"{kib / 1024:,.0f} MiB"
+    for n, rs in sorted(by.items()):
+        t = rs.get("turnout")
+        t_pr = mem_per_route(t, tiny) if t and "failed" not in t else None
+        for label in ("turnout", "turnout +10% paths", "nginx", "haproxy"):
+            r = rs.get(label)
+            if r is None:
+                continue
+            name = {"haproxy": "HAProxy"}.get(label, label)
+            if r.get("failed") or r.get("skipped"):
+                L.append(f"| {n:,} | {name} | {'skipped: ' + r['skipped'] if r.get('skipped') else 'failed: ' + r['failed']} "
+                         f"| | | | | | | |")
+                continue
+            ready = r.get("load_seconds", r.get("start_seconds"))
+            loaded = r.get("loaded") or r["start"]
+            aw = r["after_wrk"]
+            parts = " + ".join(mib(p["rss_kib"]) for p in aw["procs"])
+            pr, pp = mem_per_route(r, tiny), mem_per_route(r, tiny, key="pss_kib")
+            t_pp = mem_per_route(t, tiny, key="pss_kib") if t and "failed" not in t else None
+            rat = "" if label.startswith("turnout") else f"{fmt_ratio(ratio(t_pr, pr))} / {fmt_ratio(ratio(t_pp, pp))}"
+            L.append(f"| {n:,} | {name} | {ready:.1f} s | {mib(loaded['rss_kib'])} | {mib(aw['rss_kib'])}"
+                     f"{' (' + parts + ')' if len(aw['procs']) > 1 else ''} | {mib(aw['pss_kib'])} | "
+                     f"{fmt_num(pr)} | {fmt_num(pp)} | {rat} | {fmt_num(r['wrk']['rps'])} |")
+            if "history_small" in r:
+                hs = r["history_small"]
+                L.append(f"| {n:,} | {name}, history of 32 single changes | | | {mib(hs['rss_kib'])} | "
+                         f"{mib(hs['pss_kib'])} | {fmt_num(mem_per_route(r, tiny, 'history_small'))} | "
+                         f"{fmt_num(mem_per_route(r, tiny, 'history_small', 'pss_kib'))} | | |")
+    L.append("\n*History of 32 single changes*: the same turnout after 32 one-route changes (`remap_bench churn`) pushed "
+             "the load's batches out of the kept versions; what it frees is what the history of a bulk load costs "
+             "(RSS falls only as far as malloc returns the freed pages). Tiny-table RSS: " +
+             ", ".join(f"{'HAProxy' if k == 'haproxy' else k} {v['start']['rss_kib'] / 1024:.1f} MiB"
+                       for k, v in sorted(tiny.items())) +
+             ". Where turnout's bytes go: `results/route-memory.md`.")
+
+
 def write_report(b, s, path_md, started, finished, load_start, load_end):
     res, args = b.results, b.args
     if any(r["target"] == BASE for r in res["runs"]) and BASE not in LOAD_TARGETS:  # --report-only
@@ -1365,6 +1673,8 @@ def write_report(b, s, path_md, started, finished, load_start, load_end):
                          f"{fmt_ratio(ratio(large, small))} | {median([r['rps'] for r in big]):,.0f} | "
                          f"{fmt_ms(median([r['p99_ms'] for r in big]))} | {sum(r['errors'] for r in rs)} |")
 
+    render_memory(res, L)
+
     if res.get("incidents"):
         L.append("\n## Incidents\n")
         L.append("Proxies that exited during the run (not stopped by the benchmark) and were restarted:\n")
@@ -1527,6 +1837,14 @@ def main():
     ap.add_argument("--tls-idle-conns", type=int, default=5000, help="connections of (k), idle TLS")
     ap.add_argument("--scale-routes", default="100000,1000000", help="route counts for (g)")
     ap.add_argument("--changes", type=int, default=2000, help="changes per churn in (g)")
+    ap.add_argument("--routes-memory", default="100000,1000000",
+                    help="(g) memory: route counts at which turnout, nginx and HAProxy hold the same hostnames "
+                         "(RSS per route); empty to skip")
+    ap.add_argument("--scale-memory-only", action="store_true",
+                    help="(g): only the memory part, without the churn and routing-cost parts")
+    ap.add_argument("--memory-duration", type=int, default=5, help="seconds of the wrk run in (g) memory")
+    ap.add_argument("--no-memory-paths", dest="memory_paths", action="store_false",
+                    help="(g) memory: skip turnout with 10%% more routes carrying a path (h<i>.r.test/api)")
     ap.add_argument("--no-scale-state", dest="scale_state", action="store_false",
                     help="skip (g)'s churn against a turnout with a state_file (fsync per change)")
     ap.add_argument("--profile", action="store_true", help="also perf-profile turnout in (a) and (b)")
@@ -1549,6 +1867,8 @@ def main():
         args.duration, args.remap_duration = min(args.duration, 3), min(args.remap_duration, 6)
         args.changes = min(args.changes, 500)
     args.scale_routes = [int(x) for x in args.scale_routes.split(",") if x]
+    args.routes_memory = [int(x) for x in args.routes_memory.split(",") if x]
+    args.memory_duration = min(args.memory_duration, args.duration)
     os.makedirs(args.out, exist_ok=True)
     global FD_LIMIT
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -1635,8 +1955,12 @@ def main():
                     b.remap_run(v, proxy, change, rnd)
                     b.restore_remaps()
         if "g" in args.scenarios:
-            log("scenario (g) remap scale")
-            b.scale()
+            if not args.scale_memory_only:
+                log("scenario (g) remap scale")
+                b.scale()
+            if args.routes_memory:
+                log("scenario (g) memory per route: turnout, nginx and HAProxy with the same hostnames")
+                b.memory()
     except KeyboardInterrupt:
         log("interrupted; writing what was measured")
     finally:
@@ -1649,6 +1973,25 @@ def main():
                      settings={k: v for k, v in vars(args).items()},
                      pinning={"proxy_cpu": PROXY_CPU, "load_cpu": LOAD_CPU})
     b.results["round_ratios"] = round_ratios(b.results)
+    prev = os.path.join(args.out, "latest.json")
+    if args.scale_memory_only and set(args.scenarios) <= set("g") and os.path.exists(prev):
+        # Only (g) memory ran: it joins the last full run's results instead of replacing them, and
+        # says when it was measured (its three proxies were measured in this run, side by side).
+        with open(prev) as f:
+            merged = json.load(f)
+        mem = b.results.get("scale_memory") or {"rows": []}
+        mem["versions"] = b.results.get("versions")
+        mem["note"] = (f"Measured {started:%Y-%m-%d %H:%M} UTC by `bench/run.sh --scenarios g --scale-memory-only` "
+                       f"(load average {load_start:.2f} → {load_end:.2f}), joined to the run above. ")
+        merged["scale_memory"] = mem
+        b.results = merged
+        started = datetime.datetime.fromisoformat(merged["started"])
+        finished = datetime.datetime.fromisoformat(merged["finished"])
+        load_start, load_end = merged["loadavg_start"], merged["loadavg_end"]
+        for k in ("rounds", "other_rounds", "haproxy_bufsize", "duration", "remap_duration", "idle_conns", "quick"):
+            if k in merged.get("settings", {}):
+                setattr(args, k, merged["settings"][k])  # the report describes the full run's settings
+        s = summarize(b.results)
     with open(os.path.join(args.out, "latest.json"), "w") as f:
         json.dump(b.results, f, indent=1, default=str)
     write_report(b, s, os.path.join(args.out, "latest.md"), started, finished, load_start, load_end)

@@ -3,6 +3,7 @@
 // answered from its `done` callback, so the answer says the change is durable and adopted.
 #include "turnout/http/error_status.h"
 #include "turnout/admin/api.h"
+#include "turnout/common/path_key.h"
 
 #include <algorithm>
 #include <cctype>
@@ -64,12 +65,12 @@ struct Call {
 
 // --- input checks ---------------------------------------------------------------------------
 
-// Route key from a path or a JSON field: lower-cased, one trailing dot dropped, then validated.
+// Route key from a path (already percent-decoded: "example.com%2Fapi" arrives as
+// "example.com/api") or a JSON field -> its stored form (common/path_key.h), or 400 with why.
 Result<std::string> route_key(std::string_view raw) {
-  std::string key(raw);
-  for (char& ch : key) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  if (!key.empty() && key.back() == '.') key.pop_back();
-  if (!valid_route_key(key)) return make_error(ErrorKind::Invalid, fmt::format("invalid host \"{}\"", raw));
+  std::string why;
+  std::string key = canonical_route_key(raw, &why);
+  if (key.empty()) return make_error(ErrorKind::Invalid, fmt::format("invalid route key \"{}\": {}", raw, why));
   return key;
 }
 

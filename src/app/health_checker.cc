@@ -6,6 +6,7 @@
 #include <unordered_set>
 
 #include "turnout/common/log.h"
+#include "turnout/common/path_key.h"
 #include "turnout/http/message.h"
 #include "turnout/http/parser.h"
 #include "turnout/net/stream.h"
@@ -167,7 +168,11 @@ void HealthChecker::update(const RouteTable& table) {
   if (!need_host.empty()) {
     table.for_each_route([&](const Route& r) {
       for (auto& e : r.apps)
-        if (need_host.count(e.app)) host_of.emplace(e.app, r.host.rfind("*.", 0) == 0 ? r.host.substr(2) : r.host);
+        if (need_host.count(e.app)) {
+          // The Host of a check is the route's host part: "example.com" of "example.com/api".
+          std::string host(route_key_host(r.host));
+          host_of.emplace(e.app, host.rfind("*.", 0) == 0 ? host.substr(2) : host);
+        }
     });
   }
   std::map<std::string, std::unique_ptr<Target>> next;

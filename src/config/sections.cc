@@ -6,6 +6,7 @@
 #include "turnout/common/address.h"
 #include "turnout/common/app_name.h"
 #include "turnout/common/host.h"
+#include "turnout/common/path_key.h"
 
 namespace turnout::config_detail {
 
@@ -81,17 +82,7 @@ void read_health(YamlReader& r, const YAML::Node& n, const std::string& path, Ap
 
 }  // namespace
 
-std::string normalize_route_key(std::string_view key) {
-  std::string k(key);
-  for (char& c : k)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  // The same grammar as request hosts (common/host.h), so a route can always be reached.
-  if (k.size() > 2 && k.front() == '[' && k.back() == ']')
-    return valid_ipv6_literal(std::string_view(k).substr(1, k.size() - 2)) ? k : std::string();
-  if (k.size() > 1 && k.back() == '.') k.pop_back();
-  if (k.rfind("*.", 0) == 0) return valid_hostname(std::string_view(k).substr(2)) ? k : std::string();
-  return valid_hostname(k) ? k : std::string();
-}
+std::string normalize_route_key(std::string_view key, std::string* why) { return canonical_route_key(key, why); }
 
 bool read_apps(YamlReader& r, const YAML::Node& apps, Config& cfg) {
   if (!apps.IsMap()) {
@@ -126,7 +117,7 @@ bool read_apps(YamlReader& r, const YAML::Node& apps, Config& cfg) {
 
 void read_routes(YamlReader& r, const YAML::Node& routes, bool check_apps, Config& cfg) {
   if (!routes.IsMap()) {
-    r.error(routes, "routes", "must be a map of host -> [app, ...]");
+    r.error(routes, "routes", "must be a map of host (or host/path) -> [app, ...]");
     return;
   }
   std::map<std::string, int> seen;  // normalised key -> line
@@ -137,9 +128,10 @@ void read_routes(YamlReader& r, const YAML::Node& routes, bool check_apps, Confi
       continue;
     }
     std::string path = "routes." + k.Scalar();
-    std::string host = normalize_route_key(k.Scalar());
+    std::string why;
+    std::string host = normalize_route_key(k.Scalar(), &why);
     if (host.empty()) {
-      r.error(k, path, "'" + k.Scalar() + "' is not a hostname, an IP address or *.suffix");
+      r.error(k, path, "'" + k.Scalar() + "' is not a route key (host or host/path): " + why);
       continue;
     }
     auto [it, fresh] = seen.emplace(host, r.line_of(k));

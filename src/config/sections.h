@@ -33,8 +33,9 @@ void read_table_source(YamlReader& r, const YAML::Node& n, Config& cfg);
 // An app's `tls` (towards its servers).
 void read_upstream_tls(YamlReader& r, const YAML::Node& n, const std::string& path, AppSpec& app);
 
-// A route key as written -> lower-case, one trailing dot removed; "" when invalid.
-// Valid: a hostname, an IPv4 literal, an "[IPv6]" literal, or "*." followed by a hostname.
-std::string normalize_route_key(std::string_view key);
+// A route key as written -> its stored form (common/path_key.h canonical_route_key); "" when
+// invalid, with the reason in `*why`. Valid: a hostname, an IPv4 literal, an "[IPv6]" literal,
+// or "*." followed by a hostname, each optionally followed by a "/path" prefix.
+std::string normalize_route_key(std::string_view key, std::string* why = nullptr);
 
 }  // namespace turnout::config_detail

@@ -57,4 +57,11 @@ bool split_absolute_form(std::string_view target, std::string_view* authority, s
   return true;
 }
 
+std::string_view routing_path(std::string_view target) {
+  if (!target.empty() && target.front() == '/') return target;
+  std::string_view authority, origin;
+  if (split_absolute_form(target, &authority, &origin)) return origin;
+  return {};
+}
+
 }  // namespace turnout

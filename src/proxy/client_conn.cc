@@ -1,4 +1,5 @@
 #include "turnout/http/error_status.h"
+#include "turnout/http/host.h"
 #include "turnout/proxy/client_conn.h"
 
 #include <unistd.h>
@@ -334,7 +335,7 @@ HttpParser::Events::HeadAction ClientConnection::on_head_complete() {
   // Over HTTPS, a Host the presented certificate does not serve was meant for another
   // connection (a browser reusing one across names): 421, so the client retries on a new one.
   const Certificate* presented = tls_ ? tls_->presented() : nullptr;
-  const Route* route = table ? table->lookup(req.host) : nullptr;
+  const Route* route = table ? table->lookup(req.host, routing_path(req.str(req.target))) : nullptr;
   if (tls_ && (presented == nullptr || !presented->covers(req.host))) {
     ctx_.stats.misdirected.add();
     respond_error(421, "the certificate of this connection does not cover this host", req.upgrade);

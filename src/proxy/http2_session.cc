@@ -8,6 +8,7 @@
 
 #include "turnout/common/log.h"
 #include "turnout/http/error_status.h"
+#include "turnout/http/host.h"
 #include "turnout/http/rewrite.h"
 #include "turnout/net/stream.h"
 #include "turnout/proxy/access_log.h"
@@ -554,7 +555,7 @@ void Http2Session::start_request(Http2Stream* st, bool end_stream) {
   const RequestHead& req = st->head;
   const TlsTransport* tls = conn_.tls_.get();
   const Certificate* presented = tls ? tls->presented() : nullptr;
-  const Route* route = table ? table->lookup(req.host) : nullptr;
+  const Route* route = table ? table->lookup(req.host, routing_path(req.str(req.target))) : nullptr;
   if (tls && (presented == nullptr || !presented->covers(req.host))) {
     // A connection reused for a name its certificate does not cover (RFC 9113 9.1.1).
     ctx_.stats.misdirected.add();

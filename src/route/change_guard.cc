@@ -31,8 +31,9 @@ bool route_served(const RouteTable& table, const Route& route, const ServerUpFn&
 }
 
 // The certificate a TLS client asking for route key `host` gets and that covers it, or null. A
-// wildcard route is asked for through one name under it.
-const Certificate* https_certificate(const RouteTable& table, const std::string& host) {
+// wildcard route is asked for through one name under it; a path route through its host.
+const Certificate* https_certificate(const RouteTable& table, const std::string& key) {
+  std::string host(route_key_host(key));
   std::string name = host.rfind("*.", 0) == 0 ? "w" + host.substr(1) : host;
   auto candidates = table.certificates()->select(name);
   for (const Certificate* c : {candidates.ecdsa, candidates.rsa})

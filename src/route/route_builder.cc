@@ -139,13 +139,29 @@ class RouteTableBuilder {
 
   PersistentMap<RoutePtr>& routes_for(std::string_view key) { return is_wildcard(key) ? table_.wildcard_ : table_.exact_; }
   static std::string_view map_key(std::string_view key) { return is_wildcard(key) ? key.substr(2) : key; }
+  PersistentMap<uint32_t>& path_counts_for(std::string_view key) {
+    return is_wildcard(key) ? table_.wildcard_paths_ : table_.exact_paths_;
+  }
+  // Keeps the per-host count of path routes (RouteTable::exact_paths_) in step with the routes.
+  void count_path_route(std::string_view key, int delta) {
+    if (route_key_path(key).empty()) return;
+    auto& counts = path_counts_for(key);
+    std::string_view host = route_key_host(map_key(key));
+    const uint32_t* had = counts.find(host);
+    uint32_t next = (had != nullptr ? *had : 0) + static_cast<uint32_t>(delta);
+    counts = next == 0 ? counts.erase(host) : counts.set(host, next);
+  }
   void put_route(const std::string& key, RoutePtr route) {
     auto& routes = routes_for(key);
+    bool fresh = !routes.contains(map_key(key));
     routes = routes.set(map_key(key), std::move(route));
+    if (fresh) count_path_route(key, +1);
   }
   void erase_route(const std::string& key) {
     auto& routes = routes_for(key);
+    if (!routes.contains(map_key(key))) return;
     routes = routes.erase(map_key(key));
+    count_path_route(key, -1);
   }
   void add_refs(const std::string& app, int64_t delta) {
     const RouteTable::AppSlot* slot = table_.apps_.find(app);
@@ -190,9 +206,10 @@ Result<void> RouteTableBuilder::load(const Config& config) {
   }
 
   PersistentMap<RoutePtr>::Builder exact, wildcard;
+  std::unordered_map<std::string, uint32_t> exact_paths, wildcard_paths;  // host part -> path routes
   exact.reserve(config.routes.size());
   for (const auto& [key, targets] : config.routes) {
-    if (!valid_route_key(key)) return make_error(ErrorKind::Invalid, "route " + quoted(key) + " is not a valid host name");
+    if (!valid_route_key(key)) return make_error(ErrorKind::Invalid, "route " + quoted(key) + " is not a valid route key");
     if (targets.empty()) return make_error(ErrorKind::Invalid, "route " + quoted(key) + " has no app");
     std::vector<RouteEntry> entries;
     entries.reserve(targets.size());
@@ -206,6 +223,8 @@ Result<void> RouteTableBuilder::load(const Config& config) {
       ++ref->second;
     }
     RoutePtr route = make_route(key, std::move(entries));
+    if (!route_key_path(key).empty())
+      ++(is_wildcard(key) ? wildcard_paths : exact_paths)[std::string(route_key_host(map_key(key)))];
     if (is_wildcard(key))
       wildcard.set(key.substr(2), std::move(route));
     else
@@ -213,6 +232,11 @@ Result<void> RouteTableBuilder::load(const Config& config) {
   }
   table_.exact_ = exact.build();
   table_.wildcard_ = wildcard.build();
+  PersistentMap<uint32_t>::Builder exact_counts, wildcard_counts;
+  for (const auto& [host, n] : exact_paths) exact_counts.set(host, n);
+  for (const auto& [host, n] : wildcard_paths) wildcard_counts.set(host, n);
+  table_.exact_paths_ = exact_counts.build();
+  table_.wildcard_paths_ = wildcard_counts.build();
 
   if (config.default_app) {
     auto ref = refs.find(*config.default_app);
@@ -279,7 +303,7 @@ Result<void> RouteTableBuilder::apply(const Change& change) {
 }
 
 Result<void> RouteTableBuilder::map(const Change& change) {
-  if (!valid_route_key(change.host)) return make_error(ErrorKind::Invalid, "invalid host " + quoted(change.host));
+  if (!valid_route_key(change.host)) return make_error(ErrorKind::Invalid, "invalid route key " + quoted(change.host));
   if (change.weight == 0) return make_error(ErrorKind::Invalid, "weight must be at least 1");
   if (table_.apps_.find(change.app) == nullptr) return make_error(ErrorKind::NotFound, "app " + quoted(change.app) + " does not exist");
   const Route* route = table_.find_route(change.host);
@@ -301,7 +325,7 @@ Result<void> RouteTableBuilder::map(const Change& change) {
 }
 
 Result<void> RouteTableBuilder::unmap(const Change& change) {
-  if (!valid_route_key(change.host)) return make_error(ErrorKind::Invalid, "invalid host " + quoted(change.host));
+  if (!valid_route_key(change.host)) return make_error(ErrorKind::Invalid, "invalid route key " + quoted(change.host));
   const Route* route = table_.find_route(change.host);
   auto it = route == nullptr ? std::vector<RouteEntry>::const_iterator()
                              : std::find_if(route->apps.begin(), route->apps.end(),
@@ -355,7 +379,7 @@ Result<void> RouteTableBuilder::set_app(const Change& change) {
 }
 
 Result<void> RouteTableBuilder::set_route(const Change& change) {
-  if (!valid_route_key(change.host)) return make_error(ErrorKind::Invalid, "invalid host " + quoted(change.host));
+  if (!valid_route_key(change.host)) return make_error(ErrorKind::Invalid, "invalid route key " + quoted(change.host));
   std::vector<RouteEntry> entries;
   entries.reserve(change.targets.size());
   for (const RouteTarget& t : change.targets) {

@@ -6,14 +6,60 @@
 
 namespace turnout {
 
-const Route* RouteTable::lookup(std::string_view host) const {
-  if (const RoutePtr* exact = exact_.find(host)) return exact->get();
+namespace {
+
+// The longest path route of one host for `target`: `routes` holds it under `host_key` + path.
+// The candidate keys are host_key + the matching form of the path, cut back one segment at a
+// time, so each is a prefix of one buffer: no allocation unless the path is long.
+const Route* longest_path_route(const PersistentMap<RoutePtr>& routes, std::string_view host_key,
+                                std::string_view target) {
+  if (target.empty() || target.front() != '/') return nullptr;  // "*", authority form: no path
+  constexpr size_t kStackBytes = 1024;
+  char stack[kStackBytes];
+  std::string heap;
+  char* buf = stack;
+  if (host_key.size() + target.size() > kStackBytes) {
+    heap.resize(host_key.size() + target.size());
+    buf = heap.data();
+  }
+  std::memcpy(buf, host_key.data(), host_key.size());
+  const size_t base = host_key.size();
+  size_t end = base + normalize_request_path(target, buf + base);
+  const size_t longest_key = base + kMaxRoutePathLength;
+  while (end > base) {
+    // Stored paths never end in '/' ("/api/" matches the key "/api" at the next cut).
+    if (buf[end - 1] != '/' && end <= longest_key) {
+      if (const RoutePtr* found = routes.find(std::string_view(buf, end))) return found->get();
+    }
+    size_t cut = end - 1;
+    while (cut > base && buf[cut] != '/') --cut;
+    end = cut;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+const Route* RouteTable::lookup(std::string_view host, std::string_view path) const {
+  const RoutePtr* exact = exact_.find(host);
+  // A table without path routes (or a host without any) pays nothing more than the host lookup.
+  if (!exact_paths_.empty() && exact_paths_.contains(host)) {
+    if (const Route* by_path = longest_path_route(exact_, host, path)) return by_path;
+    return exact != nullptr ? exact->get() : default_route_.get();
+  }
+  if (exact != nullptr) return exact->get();
   // Longest wildcard first: the suffix after the first dot is the longest candidate. IP
   // literals in brackets never match a wildcard.
   if (!wildcard_.empty() && !host.empty() && host.front() != '[') {
     for (size_t dot = host.find('.'); dot != std::string_view::npos; dot = host.find('.', dot + 1)) {
       if (dot == 0) continue;  // "*.x" needs at least one label before ".x"
-      if (const RoutePtr* wild = wildcard_.find(host.substr(dot + 1))) return wild->get();
+      std::string_view suffix = host.substr(dot + 1);
+      const RoutePtr* wild = wildcard_.find(suffix);
+      if (!wildcard_paths_.empty() && wildcard_paths_.contains(suffix)) {
+        if (const Route* by_path = longest_path_route(wildcard_, suffix, path)) return by_path;
+        return wild != nullptr ? wild->get() : default_route_.get();
+      }
+      if (wild != nullptr) return wild->get();
     }
   }
   return default_route_.get();
@@ -58,11 +104,6 @@ std::shared_ptr<const RouteTable> RouteTable::with_version(uint64_t version) con
   return copy;
 }
 
-bool valid_route_key(std::string_view key) {
-  if (key.empty()) return false;
-  if (key.front() == '[') return key.size() > 2 && key.back() == ']' && valid_ipv6_literal(key.substr(1, key.size() - 2));
-  if (key.substr(0, 2) == "*.") key.remove_prefix(2);
-  return valid_hostname(key);
-}
+bool valid_route_key(std::string_view key) { return !key.empty() && canonical_route_key(key, nullptr) == key; }
 
 }  // namespace turnout

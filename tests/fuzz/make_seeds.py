@@ -198,6 +198,20 @@ routes: { a.com: [a, a] }
           b'listen:\n"1.0.0.1:1"\napps:\n web:\n    servers:\n    - "unix:c"\n    health: {path: /\xff}\nroutes:\n o: [web]\n')
     write("config", "state_utf8_server_addr",
           b'listen: ["[::]:0"]\napps:\n  a: { servers: [unix:\xd0]}\n  b: { servers: []}\nroutes:\n "m": [{app: b}]')
+    write("config", "path_routes", """listen: ["127.0.0.1:0"]
+apps: {a: {servers: ["127.0.0.1:1"]}, b: {servers: ["127.0.0.1:2"]}}
+routes:
+  a.com: [a]
+  a.com/api: [b]
+  A.COM./api/v2/: [a, {app: b, weight: 2}]
+  "*.a.org/static/%7Ecss": [b]
+  "[::1]/x%2Fy": [a]
+  a.net/a/../b: [a]
+  a.net//x: [a]
+  a.net/x?y: [a]
+  a.net/%zz: [a]
+default_app: a
+""")
     write("config", "syntax_error", "listen: [\"127.0.0.1:8080\"\napps: {\n")
     write("config", "wrong_types", "listen: {a: 1}\nworkers: [1]\napps: [a]\nroutes: 7\ndefault_app: {}\ntimeouts: []\nlimits: x\n")
     write("config", "tagged_scalars", "listen: !!str 127.0.0.1:8080\nworkers: !!int 2\napps: {a: {servers: [!!binary aGk=]}}\nroutes: {? [complex] : [a]}\n")
@@ -213,6 +227,12 @@ def admin_seeds():
         "get_index": "GET /\n\n",
         "put_route": "PUT /v1/routes/new.example.com/example2\nif-match: 1\n\n{\"weight\": 3}",
         "put_route_wildcard": "PUT /v1/routes/%2A.example.net/example\n\n",
+        "put_route_path": "PUT /v1/routes/example.com%2Fapi%2F%2561/example2\n\n{\"weight\": 2}",
+        "put_route_path_bad": "PUT /v1/routes/example.com%2Fa%2F..%2Fb/example2\n\n",
+        "delete_route_path": "DELETE /v1/routes/%2A.example.org%2Fstatic/example\n\n",
+        "batch_path": "POST /v1/batch\n\n[{\"op\": \"map\", \"app\": \"example2\", \"host\": \"Example.com/API/\"},"
+                      " {\"op\": \"swap\", \"from\": \"example2\", \"to\": \"example\", \"host\": \"example.com/API\"},"
+                      " {\"op\": \"unmap\", \"app\": \"example\", \"host\": \"example.com/x?y\"}]",
         "delete_route_wait": "DELETE /v1/routes/example.com/example?wait=1\n\n",
         "put_app": "PUT /v1/apps/newapp\n\n{\"servers\": [\"127.0.0.1:9300\", {\"addr\": \"[::1]:9301\", \"weight\": 2}, \"unix:/tmp/x.sock\"]}",
         "delete_app": "DELETE /v1/apps/spare\nIf-Match: \"1\"\n\n",

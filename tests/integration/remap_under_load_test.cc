@@ -1,7 +1,7 @@
 // The guarantee of a change (DESIGN.md "What a change guarantees", issue 3 item 7): four
 // keep-alive clients send requests back to back and a WebSocket-style tunnel echoes, while 500
-// mixed changes (map, unmap, swap, batch, rollback, reload, add/remove server) are applied one
-// after the other. Nothing may fail or close, and every request sent after a change was
+// mixed changes (map, unmap, swap, batch, rollback, reload, add/remove server; on two hosts and
+// a path route) are applied one after the other. Nothing may fail or close, and every request sent after a change was
 // acknowledged must be served by the table of that change or a later one.
 //
 // Exactness: every timestamp comes from one steady clock in this process. A change i is
@@ -34,7 +34,15 @@ namespace {
 constexpr int kApps = 6;
 constexpr int kChanges = 500;
 constexpr int kClients = 4;
-const std::vector<std::string> kHosts = {"h0.test", "h1.test"};
+// The route keys under change: two hosts and a path route of the first, so path keys go through
+// every kind of change too (a client of "h0.test/p" sends Host h0.test and targets under /p).
+const std::vector<std::string> kHosts = {"h0.test", "h1.test", "h0.test/p"};
+
+std::string host_of_key(const std::string& key) { return key.substr(0, key.find('/')); }
+std::string path_of_key(const std::string& key) {
+  size_t slash = key.find('/');
+  return slash == std::string::npos ? "" : key.substr(slash);
+}
 
 std::string app_name(int i) { return "a" + std::to_string(i); }
 
@@ -61,7 +69,7 @@ struct RequestRec {
 
 // One keep-alive client connection, driven by its own thread.
 struct LoadClient {
-  std::string host;                        // the host it asks for
+  std::string host;                        // the route key it asks for (kHosts)
   std::vector<RequestRec> records;         // its thread's only until joined
   std::vector<std::string> failures;       // its thread's only until joined
   bool closed = false;                     // turnout closed the connection (EOF/reset)
@@ -80,8 +88,8 @@ void run_client(int port, LoadClient& lc, const std::atomic<bool>& stop) {
   while (!stop) {
     RequestRec rec;
     rec.sent = Clock::now();
-    std::string target = "/load/" + std::to_string(n++);
-    bool sent = c->send_request("GET", target, lc.host);
+    std::string target = path_of_key(lc.host) + "/load/" + std::to_string(n++);
+    bool sent = c->send_request("GET", target, host_of_key(lc.host));
     std::optional<Response> r = sent ? c->read_response(Ms(5000)) : std::nullopt;
     rec.received = Clock::now();
     if (!r) {
@@ -101,7 +109,7 @@ void run_client(int port, LoadClient& lc, const std::atomic<bool>& stop) {
     lc.last_done_sent = now_ns(lc.records.back().sent);
   }
   // Stopped: the connection must still carry a request.
-  auto r = c->get(lc.host, "/after");
+  auto r = c->get(host_of_key(lc.host), path_of_key(lc.host) + "/after");
   if (!r || r->status != 200) {
     lc.closed = !r && c->conn().eof();
     lc.failures.push_back("the request after the test: " + (r ? "status " + std::to_string(r->status) : "no response"));
@@ -177,7 +185,7 @@ TEST_CASE("500 mixed changes under load: nothing fails or closes, and every requ
     for (const auto& [host, apps] : routes) r += "  " + host + ": " + yaml_list(apps) + "\n";
     return full_config(sock, apps_yaml(s1), r);
   };
-  t.start(config_with_routes({{kHosts[0], {"a0"}}, {kHosts[1], {"a1"}}}));
+  t.start(config_with_routes({{kHosts[0], {"a0"}}, {kHosts[1], {"a1"}}, {kHosts[2], {"a2"}}}));
   TURNOUT_INFO_STDERR(t);
 
   uint64_t seed = std::random_device{}();
@@ -262,11 +270,11 @@ TEST_CASE("500 mixed changes under load: nothing fails or closes, and every requ
     if (unmapped.empty()) kind = 20;  // every app is on this host: unmap one
     if (kind < 14) {  // map (or change a weight)
       std::string app = app_name(static_cast<int>(pick(kApps)));
-      method = "PUT", path = "/v1/routes/" + host + "/" + app;
+      method = "PUT", path = "/v1/routes/" + url_encode(host) + "/" + app;
       payload = body({{"weight", 1 + pick(3)}});
       what = "map";
     } else if (kind < 28 && mapped.size() >= 2) {
-      method = "DELETE", path = "/v1/routes/" + host + "/" + any_mapped();
+      method = "DELETE", path = "/v1/routes/" + url_encode(host) + "/" + any_mapped();
       what = "unmap";
     } else if (kind < 42) {
       method = "POST", path = "/v1/batch";
@@ -321,7 +329,7 @@ TEST_CASE("500 mixed changes under load: nothing fails or closes, and every requ
     }
     if (method.empty()) {  // unmap on a host with one app, or an early rollback: map instead
       std::string app = any_unmapped();
-      method = "PUT", path = "/v1/routes/" + host + "/" + app, what = "map";
+      method = "PUT", path = "/v1/routes/" + url_encode(host) + "/" + app, what = "map";
     }
 
     ChangeRec rec;

@@ -26,4 +26,9 @@ bool same_reg_name_host(std::string_view a, std::string_view b);
 // dropped) and returns true. Views point into `target`.
 bool split_absolute_form(std::string_view target, std::string_view* authority, std::string_view* origin);
 
+// The part of a request-target that path routes match (RouteTable::lookup): the origin form as
+// is ("/api?q"), the path and query of an absolute form, "" for the authority form (CONNECT)
+// and the asterisk form (OPTIONS *), which have no path. A view into `target`.
+std::string_view routing_path(std::string_view target);
+
 }  // namespace turnout

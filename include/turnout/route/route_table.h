@@ -18,7 +18,8 @@
 #include <vector>
 
 #include "turnout/common/address.h"
-#include "turnout/common/host.h"  // normalize_host
+#include "turnout/common/host.h"      // normalize_host
+#include "turnout/common/path_key.h"  // route keys with a path
 #include "turnout/config/config.h"
 #include "turnout/route/persistent_map.h"
 #include "turnout/tls/certificate_set.h"
@@ -59,11 +60,17 @@ struct RouteEntry {
   uint32_t weight = 1;  // >= 1
 };
 
-// A hostname (or "*.suffix" wildcard, or the default route) and the apps that serve it.
+// A route key (a hostname or "*.suffix" wildcard, either optionally with a "/path" prefix, or
+// the default route) and the apps that serve it.
 struct Route {
-  std::string host;                // "example.com", "*.example.org", or "" for default_app
+  // The whole stored key: "example.com", "*.example.org", "example.com/api",
+  // "*.example.org/static", or "" for default_app (common/path_key.h canonical_route_key).
+  std::string host;
   std::vector<RouteEntry> apps;    // never empty; sorted by app name
   uint64_t id = 0;                 // unique per Route object ever built (see App::id)
+
+  // The path prefix of a "host/path" key ("/api"), "" for a host's own route.
+  std::string_view path() const { return route_key_path(host); }
 };
 using RoutePtr = std::shared_ptr<const Route>;
 
@@ -71,18 +78,23 @@ class RouteTable {
  public:
   uint64_t version() const { return version_; }
 
-  // `host` must already be normalised (normalize_host). Exact match first, then the longest
-  // matching wildcard ("*.example.org" matches one or more labels before ".example.org"),
-  // then the default route (default_app); nullptr when none applies (-> 404).
-  const Route* lookup(std::string_view host) const;
+  // `host` must already be normalised (normalize_host). The host first: exact match, then the
+  // longest matching wildcard ("*.example.org" matches one or more labels before
+  // ".example.org"), among hosts with any route (their own or a path route). Within that host,
+  // the longest path route whose prefix ends on a segment boundary of `path`'s matching form
+  // (common/path_key.h; "/api" matches "/api", "/api/x", "/api?q", never "/apix"), then the
+  // host's own route. Else the default route (default_app); nullptr when none applies (-> 404).
+  // `path` is the origin-form request target as received ("" or "*": no path). Hosts without
+  // path routes cost one lookup as before; the path is only normalised for hosts that have some.
+  const Route* lookup(std::string_view host, std::string_view path = {}) const;
 
-  // The exact or wildcard route stored under `key` ("example.com", "*.example.org"), if any.
+  // The route stored under `key` ("example.com", "*.example.org", "example.com/api"), if any.
   const Route* find_route(std::string_view key) const;
   const App* find_app(std::string_view name) const;
   AppPtr find_app_ptr(std::string_view name) const;
   const std::optional<std::string>& default_app() const { return default_app_; }
 
-  size_t route_count() const;  // exact + wildcard routes (not the default)
+  size_t route_count() const;  // exact + wildcard routes, with their path routes (not the default)
   size_t app_count() const;
   // Number of routes that map `app` (0 = safe to delete).
   uint64_t app_route_count(std::string_view app) const;
@@ -107,6 +119,11 @@ class RouteTable {
   uint64_t version_ = 0;
   PersistentMap<RoutePtr> exact_;      // host -> route
   PersistentMap<RoutePtr> wildcard_;   // suffix after "*." -> route
+  // Both maps also hold the path routes, under "host/path" and "suffix/path". Per host part
+  // ("example.com", or the suffix of a wildcard), how many path routes it has: lookup skips
+  // the path work for every host missing here, and finds hosts that only have path routes.
+  PersistentMap<uint32_t> exact_paths_;
+  PersistentMap<uint32_t> wildcard_paths_;
   PersistentMap<AppSlot> apps_;        // name -> app
   std::optional<std::string> default_app_;
   RoutePtr default_route_;             // built from default_app_, or null
@@ -114,8 +131,9 @@ class RouteTable {
 };
 using RouteTablePtr = std::shared_ptr<const RouteTable>;
 
-// True for a valid route key in config or the admin API: a hostname, an IP literal, or
-// "*." followed by a hostname. Lower-case only (callers normalise first).
+// True for a valid route key in its stored form: a hostname, an IP literal, or "*." followed
+// by a hostname, optionally followed by a canonical "/path" (common/path_key.h). Callers
+// canonicalise first (canonical_route_key).
 bool valid_route_key(std::string_view key);
 
 }  // namespace turnout

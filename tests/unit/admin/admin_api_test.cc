@@ -415,7 +415,7 @@ TEST_CASE("bad input answers 4xx with an error and changes nothing") {
   SUBCASE("invalid host") {
     Answer a = call(f, "PUT", "/v1/routes/bad_host!/example");
     CHECK(a.status == 400);
-    CHECK(a.j["error"].get<std::string>().find("invalid host") != std::string::npos);
+    CHECK(a.j["error"].get<std::string>().find("invalid route key") != std::string::npos);
   }
   SUBCASE("invalid JSON") {
     Answer a = call(f, "PUT", "/v1/apps/newapp", "{\"servers\": [");

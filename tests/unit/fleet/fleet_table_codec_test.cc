@@ -181,3 +181,39 @@ TEST_CASE("malformed values are errors, never throws") {
   REQUIRE_FALSE(dangling.ok());
   CHECK(dangling.error().message.find("ghost") != std::string::npos);
 }
+
+TEST_CASE("path route keys round-trip through etcd keys: everything after routes/ is the key") {
+  FleetKeys keys("/t/");
+  auto before = table_of(1);
+  std::vector<Change> changes = {map("green", "example.com/api"), map("green", "*.example.org/static/v1"),
+                                 map("blue", "example.com/a%2Fb")};
+  auto after = apply_changes(*before, changes, 2);
+  REQUIRE(after.ok());
+  std::map<std::string, std::string> store;
+  run(store, table_puts(keys, **after));
+  CHECK(store.count("/t/routes/example.com/api") == 1);
+  CHECK(store.count("/t/routes/*.example.org/static/v1") == 1);
+  CHECK(store.count("/t/routes/example.com/a%2Fb") == 1);
+  store["/t/version"] = encode_fleet_version(HistoryEntry{2, 1000, "seeded", 0, 0}, "edge-1");
+  auto snap = table_from_kvs(keys, kvs_of(store, 5));
+  REQUIRE(snap.ok());
+  CHECK(same_table_content(**after, *snap->table));
+  CHECK(snap->table->lookup("example.com", "/api/x")->host == "example.com/api");
+  CHECK(snap->table->lookup("a.example.org", "/static/v1/x.css")->host == "*.example.org/static/v1");
+
+  // Unmapping a path route deletes its key; the watcher's events rebuild the same table.
+  std::vector<Change> unmap = {Change{.op = Change::Op::Unmap, .host = "example.com/api", .app = "green"}};
+  auto later = apply_changes(**after, unmap, 3);
+  REQUIRE(later.ok());
+  auto ops = table_delta(keys, **after, **later, &unmap);
+  REQUIRE(ops.size() == 1);
+  CHECK(ops[0].kind == TxnOp::Kind::Delete);
+  CHECK(ops[0].key == "/t/routes/example.com/api");
+  ops.push_back(TxnOp::put(keys.version(), encode_fleet_version(HistoryEntry{3, 5, "unmap", 2, 0}, "edge-1")));
+  auto txn = txn_from_events(keys, events_of(ops, 9));
+  REQUIRE(txn.ok());
+  auto rebuilt = apply_changes(**after, txn->changes, 3);
+  REQUIRE(rebuilt.ok());
+  CHECK(same_table_content(**later, **rebuilt));
+  CHECK((*rebuilt)->lookup("example.com", "/api/x")->host == "example.com");
+}

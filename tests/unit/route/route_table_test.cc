@@ -178,3 +178,104 @@ TEST_CASE("100k routes: one change makes a new table and leaves the old one as i
   CHECK(new_table.lookup("x.wild.example.com") == old_table->lookup("x.wild.example.com"));
   CHECK(new_table.route_count() == old_table->route_count());
 }
+
+namespace {
+
+Config path_config() {
+  Config config = base_config();
+  config.apps["api"] = AppSpec{{{"127.0.0.1:9301", 1}}, std::nullopt};
+  config.apps["v2"] = AppSpec{{{"127.0.0.1:9302", 1}}, std::nullopt};
+  config.apps["static"] = AppSpec{{{"127.0.0.1:9303", 1}}, std::nullopt};
+  config.routes["example.com/api"] = {{"api", 1}};
+  config.routes["example.com/api/v2"] = {{"v2", 1}};
+  config.routes["example.com/a%2Fb"] = {{"v2", 1}};
+  config.routes["*.example.org/static"] = {{"static", 1}};
+  config.routes["paths-only.example.net/api"] = {{"api", 1}};
+  config.default_app = "deep";
+  return config;
+}
+
+std::string served(const RouteTable& table, std::string_view host, std::string_view path) {
+  const Route* route = table.lookup(host, path);
+  if (route == nullptr) return "404";
+  std::string out;
+  for (const RouteEntry& e : route->apps) out += (out.empty() ? "" : ",") + e.app;
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("lookup with paths: longest prefix on a segment boundary, then the host's own route") {
+  auto table = build(path_config());
+  CHECK(served(*table, "example.com", "/") == "example");
+  CHECK(served(*table, "example.com", "/api") == "api");
+  CHECK(served(*table, "example.com", "/api/") == "api");
+  CHECK(served(*table, "example.com", "/api/x/y") == "api");
+  CHECK(served(*table, "example.com", "/api?q=1") == "api");
+  CHECK(served(*table, "example.com", "/apix") == "example");
+  CHECK(served(*table, "example.com", "/api/v2") == "v2");
+  CHECK(served(*table, "example.com", "/api/v2/users") == "v2");
+  CHECK(served(*table, "example.com", "/api/v20") == "api");
+  CHECK(served(*table, "example.com", "") == "example");   // no path (tests, CONNECT)
+  CHECK(served(*table, "example.com", "*") == "example");  // OPTIONS *
+  CHECK(table->lookup("example.com", "/api")->path() == "/api");
+  CHECK(table->lookup("example.com", "/api")->host == "example.com/api");
+}
+
+TEST_CASE("lookup with paths: the tricks match on the normalised path") {
+  auto table = build(path_config());
+  CHECK(served(*table, "example.com", "//api") == "example");  // empty segment: not /api
+  CHECK(served(*table, "example.com", "/API") == "example");   // case-sensitive
+  CHECK(served(*table, "example.com", "/api/../admin") == "example");
+  CHECK(served(*table, "example.com", "/admin/../api/x") == "api");
+  CHECK(served(*table, "example.com", "/%61pi") == "api");
+  CHECK(served(*table, "example.com", "/%61pi/%76%32") == "v2");
+  CHECK(served(*table, "example.com", "/api%2F..") == "example");  // one segment "api%2F.."
+  CHECK(served(*table, "example.com", "/api/%2e%2e") == "example");
+  CHECK(served(*table, "example.com", "/a%2fb/c") == "v2");       // lower-case hex matches
+  CHECK(served(*table, "example.com", "/a/b") == "example");      // a real slash is not %2F
+  CHECK(served(*table, "example.com", "/api/x/../../api") == "api");
+}
+
+TEST_CASE("lookup with paths: wildcard hosts, path-only hosts, default") {
+  auto table = build(path_config());
+  CHECK(served(*table, "a.example.org", "/static/x.css") == "static");
+  CHECK(served(*table, "a.b.example.org", "/static") == "static");
+  CHECK(served(*table, "a.example.org", "/other") == "wild");
+  CHECK(served(*table, "x.deep.example.org", "/static") == "deep");  // the longer wildcard wins first
+  CHECK(served(*table, "paths-only.example.net", "/api/1") == "api");
+  CHECK(served(*table, "paths-only.example.net", "/") == "deep");  // no own route: default_app
+  CHECK(served(*table, "unknown.net", "/api") == "deep");
+  CHECK(table->find_route("example.com/api") != nullptr);
+  CHECK(table->find_route("*.example.org/static") != nullptr);
+  CHECK(table->route_count() == 10);
+}
+
+TEST_CASE("lookup with paths: changes keep the per-host path count right") {
+  auto table = build(path_config());
+  auto changed = apply_changes(*table,
+                               std::vector<Change>{{.op = Change::Op::Unmap, .host = "paths-only.example.net/api", .app = "api"},
+                                                   {.op = Change::Op::Map, .host = "www.example.com/api", .app = "api"}},
+                               2);
+  REQUIRE(changed.ok());
+  CHECK(served(**changed, "paths-only.example.net", "/api") == "deep");
+  CHECK(served(**changed, "www.example.com", "/api/x") == "api");
+  CHECK(served(**changed, "www.example.com", "/x") == "example");
+  // Re-mapping with another weight replaces the route: still one path route for the host.
+  auto again = apply_changes(**changed, std::vector<Change>{{.op = Change::Op::Map, .host = "www.example.com/api", .app = "api", .weight = 3},
+                                                            {.op = Change::Op::Unmap, .host = "www.example.com/api", .app = "api"}},
+                             3);
+  REQUIRE(again.ok());
+  CHECK(served(**again, "www.example.com", "/api/x") == "example");
+  CHECK((*again)->find_route("www.example.com/api") == nullptr);
+  // The old version is untouched.
+  CHECK(served(*table, "paths-only.example.net", "/api") == "api");
+}
+
+TEST_CASE("lookup with paths: keys that are not canonical are refused") {
+  auto table = build(base_config());
+  for (const char* bad : {"example.com/api/", "example.com/%61pi", "example.com//x", "example.com/a/../b", "Example.com/x"}) {
+    auto next = apply_changes(*table, std::vector<Change>{{.op = Change::Op::Map, .host = bad, .app = "example"}}, 2);
+    CHECK_MESSAGE(!next.ok(), bad);
+  }
+}

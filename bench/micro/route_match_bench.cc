@@ -6,10 +6,13 @@
 //   g++ -std=c++20 -O2 -I include bench/micro/route_match_bench.cc
 //       <build-dir>/libturnout_route.a <build-dir>/libturnout_common.a -lfmt -luv -pthread -o route_match_bench
 //   ./route_match_bench            # or: ./route_match_bench 1000 100000 (sizes to run)
+//   ./route_match_bench --paths    # one host in ten also gets a path route ("hostN.../api")
 //
 // "hit (random)" looks up keys spread over the whole table (cache-cold at 1M, like a CDN front);
 // "hit (hot 1k)" cycles over 1000 hosts (a typical proxy's working set); the std::unordered_map
-// column is the same random-hit loop on a plain hash map, for scale.
+// column is the same random-hit loop on a plain hash map, for scale. "hot+path" is the hot loop
+// with a request path ("/static/app.js?v=1": what a host without path routes pays for being
+// asked with a path); "path host" looks up "/api/v1/users" on hosts that have a path route.
 #include <time.h>
 
 #include <chrono>
@@ -38,6 +41,7 @@ namespace {
 
 constexpr int kWildcards = 1000;
 constexpr size_t kLookups = 2'000'000;
+bool g_paths = false;  // --paths: one host in ten also has "/api"
 
 double ns_since(Clock::time_point start) {
   return static_cast<double>((Clock::now() - start).count());
@@ -50,15 +54,18 @@ Config make_config(size_t routes) {
   config.apps["a"] = AppSpec{{{"127.0.0.1:9001", 1}, {"127.0.0.1:9002", 1}}, std::nullopt};
   config.apps["b"] = AppSpec{{{"127.0.0.1:9101", 1}}, std::nullopt};
   for (size_t i = 0; i < routes; ++i) config.routes[exact_host(i)] = {{i % 2 ? "a" : "b", 1}};
+  if (g_paths)
+    for (size_t i = 0; i < routes; i += 10) config.routes[exact_host(i) + "/api"] = {{"a", 1}};
   for (int i = 0; i < kWildcards; ++i) config.routes["*.w" + std::to_string(i) + ".example.net"] = {{"a", 1}};
   return config;
 }
 
 // ns per lookup over `keys`, repeated to kLookups lookups.
-double time_lookups(const RouteTable& table, const std::vector<std::string>& keys, uint64_t& sink) {
+double time_lookups(const RouteTable& table, const std::vector<std::string>& keys, uint64_t& sink,
+                    std::string_view path = {}) {
   auto start = Clock::now();
   for (size_t i = 0; i < kLookups; ++i) {
-    const Route* route = table.lookup(keys[i % keys.size()]);
+    const Route* route = table.lookup(keys[i % keys.size()], path);
     sink += route != nullptr ? route->id : 1;
   }
   return ns_since(start) / kLookups;
@@ -66,7 +73,7 @@ double time_lookups(const RouteTable& table, const std::vector<std::string>& key
 
 struct Row {
   size_t routes;
-  double build_ms, hit_random, hit_hot, wildcard, miss, std_random, std_hot, change_us;
+  double build_ms, hit_random, hit_hot, wildcard, miss, std_random, std_hot, change_us, hot_path, path_host;
 };
 
 Row run(size_t n) {
@@ -97,6 +104,10 @@ Row run(size_t n) {
   row.hit_hot = time_lookups(*table, hot_hits, sink);
   row.wildcard = time_lookups(*table, wildcard_hits, sink);
   row.miss = time_lookups(*table, misses, sink);
+  row.hot_path = time_lookups(*table, hot_hits, sink, "/static/app.js?v=1");
+  std::vector<std::string> path_hosts;
+  for (size_t i = 0; i < 1000; ++i) path_hosts.push_back(exact_host(rng() % ((n + 9) / 10) * 10));
+  row.path_host = time_lookups(*table, path_hosts, sink, "/api/v1/users");
 
   {
     // The same routes in a plain hash map, each lookup also reading the Route as lookup() callers do.
@@ -140,18 +151,23 @@ Row run(size_t n) {
 
 int main(int argc, char** argv) {
   std::vector<size_t> sizes = {1000, 100000, 1000000};
-  if (argc > 1) {
-    sizes.clear();
-    for (int i = 1; i < argc; ++i) sizes.push_back(std::strtoull(argv[i], nullptr, 10));
+  std::vector<size_t> asked;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "--paths")
+      g_paths = true;
+    else
+      asked.push_back(std::strtoull(argv[i], nullptr, 10));
   }
-  std::printf("%9s %9s %11s %11s %10s %10s %11s %11s %10s\n", "routes", "build ms", "hit random", "hit hot1k",
-              "wildcard", "miss", "umap random", "umap hot1k", "change");
+  if (!asked.empty()) sizes = asked;
+  std::printf("%9s %9s %11s %11s %10s %10s %11s %11s %10s %10s %10s\n", "routes", "build ms", "hit random", "hit hot1k",
+              "wildcard", "miss", "umap random", "umap hot1k", "change", "hot+path", "path host");
   std::vector<Row> rows;
   for (size_t n : sizes) {
     Row r = run(n);
     rows.push_back(r);
-    std::printf("%9zu %9.1f %9.1fns %9.1fns %8.1fns %8.1fns %9.1fns %9.1fns %8.2fus\n", r.routes, r.build_ms,
-                r.hit_random, r.hit_hot, r.wildcard, r.miss, r.std_random, r.std_hot, r.change_us);
+    std::printf("%9zu %9.1f %9.1fns %9.1fns %8.1fns %8.1fns %9.1fns %9.1fns %8.2fus %8.1fns %8.1fns\n", r.routes,
+                r.build_ms, r.hit_random, r.hit_hot, r.wildcard, r.miss, r.std_random, r.std_hot, r.change_us,
+                r.hot_path, r.path_host);
   }
   if (rows.size() > 1) {
     const Row& small = rows.front();

@@ -79,6 +79,15 @@ Result<AppPtr> make_app(std::string_view name, const std::vector<ServerSpec>& sp
   return AppPtr(std::move(app));
 }
 
+// `route` with Route::has_path_routes set to `flag`: the same object when it already is, else a
+// copy that keeps its id (the same apps and weights: per-worker cursors stay valid).
+RoutePtr with_path_flag(RoutePtr route, bool flag) {
+  if (route->has_path_routes == flag) return route;
+  auto copy = std::make_shared<Route>(*route);
+  copy->has_path_routes = flag;
+  return copy;
+}
+
 RoutePtr make_route(std::string host, std::vector<RouteEntry> apps) {
   std::sort(apps.begin(), apps.end(), [](const RouteEntry& a, const RouteEntry& b) { return a.app < b.app; });
   auto route = std::make_shared<Route>();
@@ -142,18 +151,30 @@ class RouteTableBuilder {
   PersistentMap<uint32_t>& path_counts_for(std::string_view key) {
     return is_wildcard(key) ? table_.wildcard_paths_ : table_.exact_paths_;
   }
-  // Keeps the per-host count of path routes (RouteTable::exact_paths_) in step with the routes.
+  // Path routes of the host part of `key` (RouteTable::exact_paths_).
+  uint32_t path_count(std::string_view key) {
+    const uint32_t* n = path_counts_for(key).find(route_key_host(map_key(key)));
+    return n != nullptr ? *n : 0;
+  }
+  // Keeps the per-host count of path routes in step with the routes, and the host's own route's
+  // has_path_routes with it.
   void count_path_route(std::string_view key, int delta) {
     if (route_key_path(key).empty()) return;
     auto& counts = path_counts_for(key);
     std::string_view host = route_key_host(map_key(key));
     const uint32_t* had = counts.find(host);
-    uint32_t next = (had != nullptr ? *had : 0) + static_cast<uint32_t>(delta);
+    uint32_t before = had != nullptr ? *had : 0;
+    uint32_t next = before + static_cast<uint32_t>(delta);
     counts = next == 0 ? counts.erase(host) : counts.set(host, next);
+    if ((before == 0) != (next == 0)) {
+      auto& routes = routes_for(key);
+      if (const RoutePtr* own = routes.find(host)) routes = routes.set(host, with_path_flag(*own, next > 0));
+    }
   }
   void put_route(const std::string& key, RoutePtr route) {
     auto& routes = routes_for(key);
     bool fresh = !routes.contains(map_key(key));
+    if (route_key_path(key).empty()) route = with_path_flag(std::move(route), path_count(key) > 0);
     routes = routes.set(map_key(key), std::move(route));
     if (fresh) count_path_route(key, +1);
   }
@@ -207,6 +228,8 @@ Result<void> RouteTableBuilder::load(const Config& config) {
 
   PersistentMap<RoutePtr>::Builder exact, wildcard;
   std::unordered_map<std::string, uint32_t> exact_paths, wildcard_paths;  // host part -> path routes
+  for (const auto& [key, targets] : config.routes)
+    if (!route_key_path(key).empty()) ++(is_wildcard(key) ? wildcard_paths : exact_paths)[std::string(route_key_host(map_key(key)))];
   exact.reserve(config.routes.size());
   for (const auto& [key, targets] : config.routes) {
     if (!valid_route_key(key)) return make_error(ErrorKind::Invalid, "route " + quoted(key) + " is not a valid route key");
@@ -223,8 +246,10 @@ Result<void> RouteTableBuilder::load(const Config& config) {
       ++ref->second;
     }
     RoutePtr route = make_route(key, std::move(entries));
-    if (!route_key_path(key).empty())
-      ++(is_wildcard(key) ? wildcard_paths : exact_paths)[std::string(route_key_host(map_key(key)))];
+    if (route_key_path(key).empty()) {
+      const auto& counts = is_wildcard(key) ? wildcard_paths : exact_paths;
+      if (counts.count(std::string(map_key(key)))) route = with_path_flag(std::move(route), true);
+    }
     if (is_wildcard(key))
       wildcard.set(key.substr(2), std::move(route));
     else

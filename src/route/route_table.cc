@@ -41,25 +41,34 @@ const Route* longest_path_route(const PersistentMap<RoutePtr>& routes, std::stri
 }  // namespace
 
 const Route* RouteTable::lookup(std::string_view host, std::string_view path) const {
-  const RoutePtr* exact = exact_.find(host);
-  // A table without path routes (or a host without any) pays nothing more than the host lookup.
-  if (!exact_paths_.empty() && exact_paths_.contains(host)) {
-    if (const Route* by_path = longest_path_route(exact_, host, path)) return by_path;
-    return exact != nullptr ? exact->get() : default_route_.get();
+  // A host with its own route and no path route: one map lookup, as without path routes.
+  if (const RoutePtr* exact = exact_.find(host)) {
+    const Route* own = exact->get();
+    if (!own->has_path_routes) return own;
+    const Route* by_path = longest_path_route(exact_, host, path);
+    return by_path != nullptr ? by_path : own;
   }
-  if (exact != nullptr) return exact->get();
+  // A host with only path routes.
+  if (!exact_paths_.empty() && exact_paths_.contains(host)) {
+    const Route* by_path = longest_path_route(exact_, host, path);
+    return by_path != nullptr ? by_path : default_route_.get();
+  }
   // Longest wildcard first: the suffix after the first dot is the longest candidate. IP
   // literals in brackets never match a wildcard.
   if (!wildcard_.empty() && !host.empty() && host.front() != '[') {
     for (size_t dot = host.find('.'); dot != std::string_view::npos; dot = host.find('.', dot + 1)) {
       if (dot == 0) continue;  // "*.x" needs at least one label before ".x"
       std::string_view suffix = host.substr(dot + 1);
-      const RoutePtr* wild = wildcard_.find(suffix);
-      if (!wildcard_paths_.empty() && wildcard_paths_.contains(suffix)) {
-        if (const Route* by_path = longest_path_route(wildcard_, suffix, path)) return by_path;
-        return wild != nullptr ? wild->get() : default_route_.get();
+      if (const RoutePtr* wild = wildcard_.find(suffix)) {
+        const Route* own = wild->get();
+        if (!own->has_path_routes) return own;
+        const Route* by_path = longest_path_route(wildcard_, suffix, path);
+        return by_path != nullptr ? by_path : own;
       }
-      if (wild != nullptr) return wild->get();
+      if (!wildcard_paths_.empty() && wildcard_paths_.contains(suffix)) {
+        const Route* by_path = longest_path_route(wildcard_, suffix, path);
+        return by_path != nullptr ? by_path : default_route_.get();
+      }
     }
   }
   return default_route_.get();

@@ -99,6 +99,17 @@ TEST_CASE("HTTP/1.1: each trick is routed as specified and forwarded byte for by
   std::vector<std::string> seen;
   for (const auto& req : b->requests()) seen.push_back(req.target);
   CHECK(seen == std::vector<std::string>{"/api/../admin", "/api/%2e%2E/admin/x", "/admin/./x"});
+
+  // The status page's data counts traffic per route key, path routes included.
+  json status;
+  CHECK(wait_until(
+      [&] {
+        status = t.admin("GET", "/v1/status").json;
+        return status.contains("traffic") && status["traffic"].contains("example.test/api") &&
+               status["traffic"].contains("*.wild.test/static");
+      },
+      Ms(5000)));
+  CHECK(t.admin("GET", "/v1/routes").json["routes"].contains("example.test/admin"));
 }
 
 TEST_CASE("HTTP/1.1: absolute-form targets route by their path; OPTIONS * and CONNECT have none") {

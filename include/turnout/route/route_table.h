@@ -68,6 +68,9 @@ struct Route {
   std::string host;
   std::vector<RouteEntry> apps;    // never empty; sorted by app name
   uint64_t id = 0;                 // unique per Route object ever built (see App::id)
+  // A host's own route (no path): true while the same host also has path routes, so lookup
+  // only does the path work for such hosts and every other host costs one map lookup.
+  bool has_path_routes = false;
 
   // The path prefix of a "host/path" key ("/api"), "" for a host's own route.
   std::string_view path() const { return route_key_path(host); }
@@ -84,8 +87,9 @@ class RouteTable {
   // the longest path route whose prefix ends on a segment boundary of `path`'s matching form
   // (common/path_key.h; "/api" matches "/api", "/api/x", "/api?q", never "/apix"), then the
   // host's own route. Else the default route (default_app); nullptr when none applies (-> 404).
-  // `path` is the origin-form request target as received ("" or "*": no path). Hosts without
-  // path routes cost one lookup as before; the path is only normalised for hosts that have some.
+  // `path` is the origin-form request target as received ("" or "*": no path). A host with its
+  // own route and no path route costs one map lookup as before (Route::has_path_routes); the
+  // path is only normalised for hosts that have path routes.
   const Route* lookup(std::string_view host, std::string_view path = {}) const;
 
   // The route stored under `key` ("example.com", "*.example.org", "example.com/api"), if any.
@@ -120,8 +124,8 @@ class RouteTable {
   PersistentMap<RoutePtr> exact_;      // host -> route
   PersistentMap<RoutePtr> wildcard_;   // suffix after "*." -> route
   // Both maps also hold the path routes, under "host/path" and "suffix/path". Per host part
-  // ("example.com", or the suffix of a wildcard), how many path routes it has: lookup skips
-  // the path work for every host missing here, and finds hosts that only have path routes.
+  // ("example.com", or the suffix of a wildcard), how many path routes it has: the builder sets
+  // Route::has_path_routes from it, and lookup finds here the hosts that only have path routes.
   PersistentMap<uint32_t> exact_paths_;
   PersistentMap<uint32_t> wildcard_paths_;
   PersistentMap<AppSlot> apps_;        // name -> app

@@ -261,6 +261,10 @@ TEST_CASE("lookup with paths: changes keep the per-host path count right") {
   CHECK(served(**changed, "paths-only.example.net", "/api") == "deep");
   CHECK(served(**changed, "www.example.com", "/api/x") == "api");
   CHECK(served(**changed, "www.example.com", "/x") == "example");
+  // The host's own route is the same route (same id: its balancing cycle goes on).
+  CHECK((*changed)->lookup("www.example.com", "/x")->id == table->lookup("www.example.com")->id);
+  CHECK((*changed)->lookup("www.example.com")->has_path_routes);
+  CHECK_FALSE(table->lookup("www.example.com")->has_path_routes);
   // Re-mapping with another weight replaces the route: still one path route for the host.
   auto again = apply_changes(**changed, std::vector<Change>{{.op = Change::Op::Map, .host = "www.example.com/api", .app = "api", .weight = 3},
                                                             {.op = Change::Op::Unmap, .host = "www.example.com/api", .app = "api"}},

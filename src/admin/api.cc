@@ -20,6 +20,7 @@
 #include "turnout/admin/http_util.h"
 #include "turnout/admin/status_page.h"
 #include "turnout/admin/table_export.h"
+#include "turnout/state/table_codec.h"
 
 namespace turnout {
 
@@ -185,23 +186,40 @@ json certificate_or_null(const RouteTable& table, const std::string& name) {
   return certificate_json(*cert, set.default_name() == name, now_unix());
 }
 
-// {"version": N, "routes": {host: {app: weight} | null}, "apps": {app: {"servers": [...]} | null},
+// A route's entries without `when` as {app: weight} (every entry of a route without rules).
+json plain_entries_json(const Route& r) {
+  json apps = json::object();
+  for (const RouteEntry& e : r.apps)
+    if (!e.when) apps[e.app] = e.weight;
+  return apps;
+}
+
+// A route's entries with `when`: [{"app", "weight", "when": {"header"|"cookie", "value"}}].
+json rule_entries_json(const Route& r) {
+  json out = json::array();
+  for (const RouteEntry& e : r.apps)
+    if (e.when) out.push_back({{"app", e.app}, {"weight", e.weight}, {"when", when_to_json(e.when)}});
+  return out;
+}
+
+// {"version": N, "routes": {host: {app: weight} | null}, "rules"?: {host: [rule entries]}, "apps": {app: {"servers": [...]} | null},
 //  "certificates": {name: {...summary} | null}}
 json change_answer(const RouteTable& table, uint64_t version, const Outcome& o) {
   json j = {{"version", version}};
   if (!o.hosts.empty()) {
     json routes = json::object();
+    json rules = json::object();
     for (const std::string& h : o.hosts) {
       const Route* r = table.find_route(h);
       if (r == nullptr) {
         routes[h] = nullptr;
         continue;
       }
-      json apps = json::object();
-      for (const RouteEntry& e : r->apps) apps[e.app] = e.weight;
-      routes[h] = std::move(apps);
+      routes[h] = plain_entries_json(*r);
+      if (r->has_rules) rules[h] = rule_entries_json(*r);
     }
     j["routes"] = std::move(routes);
+    if (!rules.empty()) j["rules"] = std::move(rules);
   }
   if (!o.apps.empty()) {
     json apps = json::object();
@@ -315,9 +333,15 @@ AdminActions::Done answer_version(AdminReply reply) {
 
 std::string describe(const Change& c) {
   switch (c.op) {
-    case Change::Op::Map:
-      return c.weight == 1 ? fmt::format("map {} {}", c.app, c.host) : fmt::format("map {} {} weight {}", c.app, c.host, c.weight);
-    case Change::Op::Unmap: return fmt::format("unmap {} {}", c.app, c.host);
+    case Change::Op::Map: {
+      std::string out = c.weight == 1 ? fmt::format("map {} {}", c.app, c.host)
+                                      : fmt::format("map {} {} weight {}", c.app, c.host, c.weight);
+      if (c.when) out += " when " + describe_route_when(c.when);
+      return out;
+    }
+    case Change::Op::Unmap:
+      return c.when ? fmt::format("unmap {} {} when {}", c.app, c.host, describe_route_when(c.when))
+                    : fmt::format("unmap {} {}", c.app, c.host);
     case Change::Op::PutApp: return fmt::format("app-create {} ({} servers)", c.app, c.servers.size());
     case Change::Op::DeleteApp: return fmt::format("app-delete {}", c.app);
     case Change::Op::AddServer: return fmt::format("add-server {} {}", c.app, c.addr);
@@ -401,6 +425,12 @@ class OpFields {
     return v;
   }
   Result<uint32_t> weight() const { return weight_field(object_); }
+  // Optional "when": {"header"|"cookie": NAME, "value": V}; absent or null: no rule.
+  Result<RouteWhen> when() const {
+    auto it = object_.find("when");
+    if (it == object_.end() || it->is_null()) return RouteWhen{};
+    return when_from_json(*it, "when");
+  }
   const json& object() const { return object_; }
 
  private:
@@ -432,9 +462,12 @@ Result<void> parse_map(const OpFields& f, ParsedOps& out) {
   if (!app) return app.error();
   Result<uint32_t> weight = f.weight();
   if (!weight) return weight.error();
+  Result<RouteWhen> when = f.when();
+  if (!when) return when.error();
   c.host = *host;
   c.app = *app;
   c.weight = *weight;
+  c.when = std::move(*when);
   out.add(std::move(c));
   return {};
 }
@@ -447,8 +480,11 @@ Result<void> parse_unmap(const OpFields& f, ParsedOps& out) {
   if (!host) return host.error();
   Result<std::string> app = f.app();
   if (!app) return app.error();
+  Result<RouteWhen> when = f.when();
+  if (!when) return when.error();
   c.host = *host;
   c.app = *app;
+  c.when = std::move(*when);
   out.drains.push_back({c.host, c.app});
   out.add(std::move(c));
   return {};
@@ -642,15 +678,17 @@ void apply_verb(Call& c, VerbParser parse, const OpFields& fields) {
 
 // --- reads ----------------------------------------------------------------------------------
 
+// Entries without rules under "routes" ({host: {app: weight}}, as before rules existed), the
+// entries with rules under "rules" ({host: [...]}, only hosts that have some).
 json routes_json(const RouteTable& table) {
   json routes = json::object();
+  json rules = json::object();
   table.for_each_route([&](const Route& route) {
     if (route.host.empty()) return;  // the default route is reported as default_app
-    json apps = json::object();
-    for (const RouteEntry& e : route.apps) apps[e.app] = e.weight;
-    routes[route.host] = std::move(apps);
+    routes[route.host] = plain_entries_json(route);
+    if (route.has_rules) rules[route.host] = rule_entries_json(route);
   });
-  json out = {{"version", table.version()}, {"routes", std::move(routes)}};
+  json out = {{"version", table.version()}, {"routes", std::move(routes)}, {"rules", std::move(rules)}};
   out["default_app"] = table.default_app() ? json(*table.default_app()) : json(nullptr);
   return out;
 }
@@ -721,8 +759,13 @@ void put_route(Call& c) {
 }
 
 void delete_route(Call& c) {
-  const json none = json::object();
-  apply_verb(c, parse_unmap, OpFields(none, {{"host", c.params[0]}, {"app", c.params[1]}}));
+  // An optional body {"when": {...}} removes only the entry with that rule.
+  Result<json> body = parse_body(c.request);
+  if (!body) return c.fail(body.error());
+  if (!body->is_null() && !body->is_object()) return c.fail(400, "body must be empty or an object like {\"when\": {...}}");
+  if (Result<void> f = read_force(c, *body); !f) return c.fail(f.error());
+  const json fields = body->is_null() ? json::object() : std::move(*body);
+  apply_verb(c, parse_unmap, OpFields(fields, {{"host", c.params[0]}, {"app", c.params[1]}}));
 }
 
 void get_apps(Call& c) {
@@ -954,9 +997,12 @@ struct Endpoint {
 };
 
 const Endpoint kEndpoints[] = {
-    {"GET", "/v1/routes", false, get_routes, "routes: {\"version\", \"routes\": {host: {app: weight}}, \"default_app\"}"},
-    {"PUT", "/v1/routes/{host}/{app}", true, put_route, "map app to host; body optional {\"weight\": N}"},
-    {"DELETE", "/v1/routes/{host}/{app}", true, delete_route, "unmap app from host; ?wait=1[&timeout=S] answers once drained (504 on timeout)"},
+    {"GET", "/v1/routes", false, get_routes,
+     "routes: {\"version\", \"routes\": {host: {app: weight}}, \"rules\": {host: [{app, weight, when}]}, \"default_app\"}"},
+    {"PUT", "/v1/routes/{host}/{app}", true, put_route,
+     "map app to host; body optional {\"weight\": N, \"when\": {\"header\"|\"cookie\": NAME, \"value\": V}}"},
+    {"DELETE", "/v1/routes/{host}/{app}", true, delete_route,
+     "unmap app from host (every entry; body {\"when\": ...}: that entry only); ?wait=1[&timeout=S] answers once drained (504 on timeout)"},
     {"GET", "/v1/apps", false, get_apps, "apps with servers, health, counters and hosts"},
     {"PUT", "/v1/apps/{app}", true, put_app, "create or replace an app: {\"servers\": [\"addr\" | {\"addr\", \"weight\"}]}"},
     {"DELETE", "/v1/apps/{app}", true, delete_app, "delete an app (409 while mapped)"},

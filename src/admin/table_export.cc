@@ -50,7 +50,12 @@ std::string export_table_yaml(const RouteTable& table) {
     out += fmt::format("  {}: [", q(r->host));
     for (size_t i = 0; i < r->apps.size(); ++i) {
       if (i) out += ", ";
-      out += fmt::format("{{app: {}, weight: {}}}", q(r->apps[i].app), r->apps[i].weight);
+      const RouteEntry& e = r->apps[i];
+      if (e.when)
+        out += fmt::format("{{app: {}, weight: {}, when: {{{}: {}, value: {}}}}}", q(e.app), e.weight,
+                           e.when.kind == RouteWhen::Kind::Header ? "header" : "cookie", q(e.when.name), q(e.when.value));
+      else
+        out += fmt::format("{{app: {}, weight: {}}}", q(e.app), e.weight);
     }
     out += "]\n";
   }

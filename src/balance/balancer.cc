@@ -38,10 +38,24 @@ bool has_usable_server(const App& app, const ServerFilter& filter) {
 
 }  // namespace
 
-Balancer::Pick Balancer::pick(const RouteTable& table, const Route& route, const ServerFilter& filter) {
+Balancer::Pick Balancer::pick(const RouteTable& table, const Route& route, const ServerFilter& filter,
+                              uint64_t admitted) {
+  Pick chosen = pick_among(table, route, filter, admitted);
+  // The apps a rule sends this request to have no usable server: the request is served like one
+  // meeting no rule, rather than failed (a canary that is down does not take its testers down).
+  if (chosen.server == nullptr && route.has_rules && admitted != route.plain_entries && route.plain_entries != 0)
+    chosen = pick_among(table, route, filter, route.plain_entries);
+  return chosen;
+}
+
+Balancer::Pick Balancer::pick_among(const RouteTable& table, const Route& route, const ServerFilter& filter,
+                                    uint64_t admitted) {
   ++picks_;
   const App* app = nullptr;
+  // Bits past the 64th never restrict: only routes without rules have that many entries.
+  auto is_admitted = [admitted](size_t i) { return i >= 64 || (admitted >> i) & 1; };
   if (route.apps.size() == 1) {
+    if (!is_admitted(0)) return {};
     app = table.find_app(route.apps.front().app);
     if (app == nullptr) return {};
   } else {
@@ -53,13 +67,13 @@ Balancer::Pick Balancer::pick(const RouteTable& table, const Route& route, const
     for (size_t i = 0; i < route.apps.size(); ++i) {
       const App* candidate = table.find_app(route.apps[i].app);
       if (i < cached) candidates[i] = candidate;
-      bool usable = candidate != nullptr && has_usable_server(*candidate, filter);
+      bool usable = is_admitted(i) && candidate != nullptr && has_usable_server(*candidate, filter);
       any = any || usable;
       scratch_weights_.push_back(route.apps[i].weight);
       scratch_eligible_.push_back(usable);
     }
     if (!any) return {};
-    Cursor& cursor = route_cursors_[route.id];
+    Cursor& cursor = route.has_rules ? rule_cursors_[RuleKey{route.id, admitted}] : route_cursors_[route.id];
     cursor.id = route.id;
     cursor.last_used = picks_;
     int index = cursor.wrr.next(scratch_weights_, scratch_eligible_);
@@ -105,6 +119,12 @@ void Balancer::prune() {
   };
   drop_idle(route_cursors_);
   drop_idle(app_cursors_);
+  for (auto it = rule_cursors_.begin(); it != rule_cursors_.end();) {
+    if (picks_ - it->second.last_used > kIdlePicks)
+      it = rule_cursors_.erase(it);
+    else
+      ++it;
+  }
 }
 
 }  // namespace turnout

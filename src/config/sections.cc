@@ -115,6 +115,36 @@ bool read_apps(YamlReader& r, const YAML::Node& apps, Config& cfg) {
   return true;
 }
 
+namespace {
+
+// `when: {header: NAME, value: V}` or `when: {cookie: NAME, value: V}`.
+bool read_when(YamlReader& r, const YAML::Node& n, const std::string& path, RouteWhen& when) {
+  MapView m(r, n, path, {"header", "cookie", "value"});
+  if (!m.valid()) return false;
+  YAML::Node header = m.get("header"), cookie = m.get("cookie");
+  if (header.IsDefined() == cookie.IsDefined()) {
+    r.error(n, path, "must name exactly one of header or cookie, e.g. {header: X-Canary, value: \"1\"}");
+    return false;
+  }
+  when.kind = header.IsDefined() ? RouteWhen::Kind::Header : RouteWhen::Kind::Cookie;
+  YAML::Node name_node = header.IsDefined() ? header : cookie;
+  auto name = r.string(name_node, m.child(header.IsDefined() ? "header" : "cookie"));
+  if (!name) return false;
+  YAML::Node value_node = m.require("value");
+  if (!value_node.IsDefined()) return false;
+  auto value = r.string(value_node, m.child("value"), true);
+  if (!value) return false;
+  when.name = *name;
+  when.value = *value;
+  if (std::string problem = check_route_when(when); !problem.empty()) {
+    r.error(n, path, problem);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 void read_routes(YamlReader& r, const YAML::Node& routes, bool check_apps, Config& cfg) {
   if (!routes.IsMap()) {
     r.error(routes, "routes", "must be a map of host (or host/path) -> [app, ...]");
@@ -145,17 +175,22 @@ void read_routes(YamlReader& r, const YAML::Node& routes, bool check_apps, Confi
       continue;
     }
     std::vector<RouteTarget> targets;
-    std::set<std::string> names;
+    std::set<std::pair<std::string, RouteWhen>> names;  // entry identity: (app, when)
+    bool rules = false;
     for (size_t i = 0; i < list.size(); ++i) {
       const YAML::Node item = list[i];
       std::string item_path = path + "[" + std::to_string(i) + "]";
       RouteTarget t;
       YAML::Node app_node = item;
       if (item.IsMap()) {
-        MapView m(r, item, item_path, {"app", "weight"});
+        MapView m(r, item, item_path, {"app", "weight", "when"});
         app_node = m.require("app");
         if (YAML::Node w = m.get("weight"); w.IsDefined()) {
           if (auto v = r.integer(w, m.child("weight"), 1, kMaxWeight)) t.weight = static_cast<uint32_t>(*v);
+        }
+        if (YAML::Node w = m.get("when"); w.IsDefined()) {
+          if (!read_when(r, w, m.child("when"), t.when)) continue;
+          rules = true;
         }
         if (!app_node.IsDefined()) continue;
       }
@@ -165,12 +200,18 @@ void read_routes(YamlReader& r, const YAML::Node& routes, bool check_apps, Confi
         r.error(app_node, item_path, "unknown app '" + *name + "'");
         continue;
       }
-      if (!names.insert(*name).second) {
-        r.error(app_node, item_path, "app '" + *name + "' is listed twice in this route");
+      if (!names.emplace(*name, t.when).second) {
+        r.error(app_node, item_path,
+                t.when ? "app '" + *name + "' is listed twice in this route with " + describe_route_when(t.when)
+                       : "app '" + *name + "' is listed twice in this route");
         continue;
       }
       t.app = *name;
       targets.push_back(std::move(t));
+    }
+    if (rules && targets.size() > kMaxRuleRouteEntries) {
+      r.error(list, path, "a route with `when` rules holds at most " + std::to_string(kMaxRuleRouteEntries) + " entries");
+      continue;
     }
     cfg.routes[host] = std::move(targets);
   }

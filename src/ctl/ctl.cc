@@ -123,7 +123,10 @@ std::string ctl_usage() {
   return "usage: turnout ctl [-c CONFIG] [-s SOCKET | -s http://HOST:PORT] [--token T] VERB [ARGS] [--json]\n"
          "  routes | apps | status | history       show the live table (--json: the API's JSON)\n"
          "  map APP HOST... [--weight N]           map APP to each HOST, one atomic change\n"
+         "    [--when-header NAME=VALUE | --when-cookie NAME=VALUE]\n"
+         "                                         only requests with that header / cookie value (canary)\n"
          "  unmap APP HOST... [--wait]             unmap; --wait returns once APP has nothing in flight there\n"
+         "    [--when-header N=V | --when-cookie N=V]  only the entry with that rule (else every entry of APP)\n"
          "  swap FROM_APP TO_APP HOST... [--wait]  map TO_APP and unmap FROM_APP on each HOST, atomically\n"
          "    --wait [--timeout SECONDS]           shows the in-flight count on stderr; gives up after SECONDS\n"
          "                                         (default 60) with exit 3, the change already made\n"
@@ -204,6 +207,7 @@ Result<CtlOptions> parse_ctl_args(const std::vector<std::string>& args, const ch
       return std::nullopt;
     };
     bool takes_value = name == "-s" || name == "--socket" || name == "--token" || name == "--weight" ||
+                       name == "--when-header" || name == "--when-cookie" ||
                        name == "-c" || name == "--config" || name == "--timeout" || name == "--to";
     if (!takes_value && inline_value) return usage_error(fmt::format("{} takes no value", name));
     if (name == "--") {
@@ -233,6 +237,15 @@ Result<CtlOptions> parse_ctl_args(const std::vector<std::string>& args, const ch
           return usage_error(fmt::format("--weight must be an integer from 1 to {}, not \"{}\"", kMaxWeight, *v));
         }
         o.weight = static_cast<uint32_t>(w);
+      } else if (name == "--when-header" || name == "--when-cookie") {
+        if (o.when) return usage_error("give one --when-header or --when-cookie");
+        size_t eq = v->find('=');
+        if (eq == std::string::npos) return usage_error(fmt::format("{} takes NAME=VALUE, not \"{}\"", name, printable_arg(*v)));
+        o.when.kind = name == "--when-header" ? RouteWhen::Kind::Header : RouteWhen::Kind::Cookie;
+        o.when.name = v->substr(0, eq);
+        o.when.value = v->substr(eq + 1);
+        if (std::string problem = check_route_when(o.when); !problem.empty())
+          return usage_error(fmt::format("{}: {}", name, printable_arg(problem)));
       } else if (name == "--timeout") {
         char* end = nullptr;
         double seconds = std::strtod(v->c_str(), &end);
@@ -262,6 +275,8 @@ Result<CtlOptions> parse_ctl_args(const std::vector<std::string>& args, const ch
   if (o.args.size() > spec->max_args) return usage_error(fmt::format("{}: too many arguments", o.verb));
   if (o.weight && !spec->weight) return usage_error(fmt::format("{}: --weight does not apply", o.verb));
   if (o.wait && !spec->wait) return usage_error(fmt::format("{}: --wait does not apply", o.verb));
+  if (o.when && o.verb != "map" && o.verb != "unmap")
+    return usage_error(fmt::format("{}: --when-header and --when-cookie apply to map and unmap", o.verb));
   if (o.fleet && !spec->force && o.verb != "rollback")
     return usage_error(fmt::format("{}: --fleet applies to changes", o.verb));
   if (o.fleet && o.verb == "reload") return usage_error("reload: --fleet does not apply (a reload in fleet mode changes no table)");
@@ -331,6 +346,10 @@ CtlRequest build_plain_request(const CtlOptions& o) {
   auto weight_into = [&](json& j) {
     if (o.weight) j["weight"] = *o.weight;
   };
+  auto when_into = [&](json& j) {
+    if (o.when)
+      j["when"] = {{o.when.kind == RouteWhen::Kind::Header ? "header" : "cookie", o.when.name}, {"value", o.when.value}};
+  };
   if (o.verb == "routes" || o.verb == "apps" || o.verb == "status" || o.verb == "history" || o.verb == "export" ||
       o.verb == "fleet") {
     return {"GET", "/v1/" + o.verb, ""};
@@ -340,6 +359,7 @@ CtlRequest build_plain_request(const CtlOptions& o) {
     for (size_t i = 1; i < a.size(); ++i) {
       json op = {{"op", "map"}, {"app", a[0]}, {"host", a[i]}};
       weight_into(op);
+      when_into(op);
       ops.push_back(std::move(op));
     }
     return {"POST", with_force("/v1/batch", o.force), dump(ops)};
@@ -347,11 +367,15 @@ CtlRequest build_plain_request(const CtlOptions& o) {
   // unmap and swap --wait: the change is answered at once and run_ctl then polls the in-flight
   // count itself (ctl_drain_targets), so it can show progress and stop at --timeout.
   if (o.verb == "unmap") {
-    if (a.size() == 2) {
+    if (a.size() == 2 && !o.when) {
       return {"DELETE", with_force(fmt::format("/v1/routes/{}/{}", url_encode_component(a[1]), url_encode_component(a[0])), o.force), ""};
     }
     json ops = json::array();
-    for (size_t i = 1; i < a.size(); ++i) ops.push_back({{"op", "unmap"}, {"app", a[0]}, {"host", a[i]}});
+    for (size_t i = 1; i < a.size(); ++i) {
+      json op = {{"op", "unmap"}, {"app", a[0]}, {"host", a[i]}};
+      when_into(op);
+      ops.push_back(std::move(op));
+    }
     return {"POST", with_force("/v1/batch", o.force), dump(ops)};
   }
   if (o.verb == "swap") {

@@ -123,6 +123,25 @@ std::string format_table(const std::vector<std::vector<std::string>>& rows) {
   return out;
 }
 
+namespace {
+
+// "app(w) when header x-canary=1" for each rule entry of `host` in the API's "rules".
+std::vector<std::string> rule_cells(const json& j, const std::string& host) {
+  std::vector<std::string> cells;
+  const json& rules = member(member(j, "rules"), host.c_str());
+  if (!rules.is_array()) return cells;
+  for (const json& r : rules) {
+    const json& when = member(r, "when");
+    std::string cond = member(when, "header").is_string() ? "header " + scalar_text(member(when, "header"))
+                                                           : "cookie " + scalar_text(member(when, "cookie"));
+    cells.push_back(fmt::format("{}({}) when {}={}", scalar_text(member(r, "app")), scalar_text(member(r, "weight")), cond,
+                                scalar_text(member(when, "value"))));
+  }
+  return cells;
+}
+
+}  // namespace
+
 std::string format_routes(const json& j) {
   std::vector<std::vector<std::string>> rows = {{"HOST", "APPS"}};
   std::map<std::string, std::string> sorted;
@@ -131,8 +150,10 @@ std::string format_routes(const json& j) {
     for (const auto& [host, apps] : routes.items()) {
       std::vector<std::string> cells;
       if (apps.is_object()) {
+        // Shares among the entries without rules: what a request meeting no rule gets.
         for (const auto& [app, weight] : apps.items()) cells.push_back(weighted(app, weight));
       }
+      for (std::string& c : rule_cells(j, host)) cells.push_back(std::move(c));
       sorted[host] = join(cells, ", ");
     }
   }
@@ -326,12 +347,15 @@ std::string format_change(const json& j) {
     std::vector<std::vector<std::string>> rows;
     for (const auto& [host, apps] : routes.items()) {
       std::string text = "(no route: answers 404)";
-      if (apps.is_object() && !apps.empty()) {
+      std::vector<std::string> rules = rule_cells(j, host);
+      if ((apps.is_object() && !apps.empty()) || !rules.empty()) {
         text.clear();
-        for (const auto& [app, weight] : apps.items()) {
-          if (!text.empty()) text += ", ";
-          text += fmt::format("{}({})", app, scalar_text(weight));
-        }
+        if (apps.is_object())
+          for (const auto& [app, weight] : apps.items()) {
+            if (!text.empty()) text += ", ";
+            text += fmt::format("{}({})", app, scalar_text(weight));
+          }
+        for (const std::string& r : rules) text += (text.empty() ? "" : ", ") + r;
       }
       rows.push_back({host, "->", text});
     }

@@ -64,7 +64,8 @@ bool same_route(const Route& a, const Route& b) {
   if (&a == &b) return true;
   if (a.apps.size() != b.apps.size()) return false;
   for (size_t i = 0; i < a.apps.size(); ++i)
-    if (a.apps[i].app != b.apps[i].app || a.apps[i].weight != b.apps[i].weight) return false;
+    if (a.apps[i].app != b.apps[i].app || a.apps[i].weight != b.apps[i].weight || a.apps[i].when != b.apps[i].when)
+      return false;
   return true;
 }
 

@@ -60,6 +60,7 @@ HeaderToken lookup_token(std::string_view n) {
       break;
     case 6:
       if (iequals_lower(n, "expect")) return HeaderToken::Expect;
+      if (iequals_lower(n, "cookie")) return HeaderToken::Cookie;
       break;
     case 7:
       if (iequals_lower(n, "upgrade")) return HeaderToken::Upgrade;

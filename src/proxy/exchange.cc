@@ -11,6 +11,7 @@
 #include "turnout/http/rewrite.h"
 #include "turnout/http/upgrade.h"
 #include "turnout/proxy/body_writer.h"
+#include "turnout/route/route_rules.h"
 
 namespace turnout {
 
@@ -30,6 +31,8 @@ Exchange::Exchange(ProxyContext& ctx, ClientSide& client, const RequestHead& req
       start_us_(start_us) {
   upgrade_ = request.upgrade;
   up_framing_ = request.framing;
+  // Rules are read once, here; a route without rules reads no header.
+  if (route.has_rules) admitted_ = admitted_entries(route, request);
 }
 
 void* Exchange::operator new(size_t size) {
@@ -57,7 +60,14 @@ bool Exchange::usable(const Server& server) const {
   return ctx_.server_up(server.addr);
 }
 
-void Exchange::start() { attempt(); }
+void Exchange::start() {
+  if (admitted_ == 0) {
+    // Every entry of the route has a rule and the request meets none: nobody serves it.
+    fail_with(404, "no route for this request");
+    return;
+  }
+  attempt();
+}
 
 void Exchange::count_start() {
   counters_ = &ctx_.server_counters(server_->addr);
@@ -74,7 +84,7 @@ void Exchange::count_end(bool failed) {
 
 void Exchange::attempt() {
   ++attempts_;
-  auto pick = ctx_.balancer.pick(*table_, *route_, *this);
+  auto pick = ctx_.balancer.pick(*table_, *route_, *this, admitted_);
   if (pick.server == nullptr) {
     if (!tried_.empty()) fail_with(502, "upstream connect failed");
     else fail_with(503, "no server available");

@@ -24,9 +24,13 @@ bool alive(const RouteTable& table, const std::string& name, const ServerUpFn& u
   return dead_reason(table, name, up).empty();
 }
 
+// Served: the requests no rule admits have a live app (every request, without rules); a route
+// made only of rules is served when one of its apps is alive.
 bool route_served(const RouteTable& table, const Route& route, const ServerUpFn& up) {
+  bool any_plain = false;
+  for (const RouteEntry& e : route.apps) any_plain = any_plain || !e.when;
   for (const RouteEntry& e : route.apps)
-    if (alive(table, e.app, up)) return true;
+    if ((!any_plain || !e.when) && alive(table, e.app, up)) return true;
   return false;
 }
 
@@ -48,6 +52,7 @@ std::string describe_route(const Route& route) {
   for (const RouteEntry& e : route.apps) {
     if (!out.empty()) out += ", ";
     out += fmt::format("{}({})", e.app, e.weight);
+    if (e.when) out += " when " + describe_route_when(e.when);
   }
   return out;
 }

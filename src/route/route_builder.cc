@@ -88,13 +88,46 @@ RoutePtr with_path_flag(RoutePtr route, bool flag) {
   return copy;
 }
 
+bool entry_less(const RouteEntry& a, const RouteEntry& b) {
+  if (a.app != b.app) return a.app < b.app;
+  return a.when < b.when;
+}
+
+bool same_entry(const RouteEntry& e, std::string_view app, const RouteWhen& when) { return e.app == app && e.when == when; }
+
 RoutePtr make_route(std::string host, std::vector<RouteEntry> apps) {
-  std::sort(apps.begin(), apps.end(), [](const RouteEntry& a, const RouteEntry& b) { return a.app < b.app; });
+  std::sort(apps.begin(), apps.end(), entry_less);
   auto route = std::make_shared<Route>();
   route->host = std::move(host);
   route->apps = std::move(apps);
   route->id = next_object_id();
+  for (size_t i = 0; i < route->apps.size(); ++i) route->has_rules = route->has_rules || route->apps[i].when;
+  if (route->has_rules)
+    for (size_t i = 0; i < route->apps.size(); ++i)
+      if (!route->apps[i].when) route->plain_entries |= uint64_t{1} << i;
   return route;
+}
+
+// Checks one entry of route `key` against those already in `entries`: its rule is valid
+// (normalised in place), (app, when) not listed yet.
+Result<void> check_entry(std::string_view key, const std::vector<RouteEntry>& entries, std::string_view app, RouteWhen& when) {
+  if (std::string problem = check_route_when(when); !problem.empty())
+    return make_error(ErrorKind::Invalid, "route " + quoted(key) + ", app " + quoted(app) + ": " + problem);
+  for (const RouteEntry& seen : entries)
+    if (same_entry(seen, app, when))
+      return make_error(ErrorKind::Invalid, "route " + quoted(key) + " lists app " + quoted(app) +
+                                                (when ? " with " + describe_route_when(when) : std::string()) + " twice");
+  return {};
+}
+
+// A route with rules keeps its admitted set in a 64-bit mask.
+Result<void> check_rule_count(std::string_view key, const std::vector<RouteEntry>& entries) {
+  if (entries.size() <= kMaxRuleRouteEntries) return {};
+  for (const RouteEntry& e : entries)
+    if (e.when)
+      return make_error(ErrorKind::Invalid, "route " + quoted(key) + " has rules and more than " +
+                                                std::to_string(kMaxRuleRouteEntries) + " entries");
+  return {};
 }
 
 }  // namespace
@@ -240,11 +273,12 @@ Result<void> RouteTableBuilder::load(const Config& config) {
       auto ref = refs.find(target.app);
       if (ref == refs.end()) return make_error(ErrorKind::NotFound, "route " + quoted(key) + " names unknown app " + quoted(target.app));
       if (target.weight == 0) return make_error(ErrorKind::Invalid, "route " + quoted(key) + " gives app " + quoted(target.app) + " weight 0");
-      for (const RouteEntry& seen : entries)
-        if (seen.app == target.app) return make_error(ErrorKind::Invalid, "route " + quoted(key) + " lists app " + quoted(target.app) + " twice");
-      entries.push_back(RouteEntry{target.app, target.weight});
+      RouteWhen when = target.when;
+      if (auto ok = check_entry(key, entries, target.app, when); !ok) return ok.error();
+      entries.push_back(RouteEntry{target.app, target.weight, std::move(when)});
       ++ref->second;
     }
+    if (auto ok = check_rule_count(key, entries); !ok) return ok.error();
     RoutePtr route = make_route(key, std::move(entries));
     if (route_key_path(key).empty()) {
       const auto& counts = is_wildcard(key) ? wildcard_paths : exact_paths;
@@ -268,7 +302,7 @@ Result<void> RouteTableBuilder::load(const Config& config) {
     if (ref == refs.end()) return make_error(ErrorKind::NotFound, "default_app names unknown app " + quoted(*config.default_app));
     ++ref->second;
     table_.default_app_ = *config.default_app;
-    table_.default_route_ = make_route("", {RouteEntry{*config.default_app, 1}});
+    table_.default_route_ = make_route("", {RouteEntry{*config.default_app, 1, {}}});
   }
 
   PersistentMap<RouteTable::AppSlot>::Builder app_slots;
@@ -331,11 +365,14 @@ Result<void> RouteTableBuilder::map(const Change& change) {
   if (!valid_route_key(change.host)) return make_error(ErrorKind::Invalid, "invalid route key " + quoted(change.host));
   if (change.weight == 0) return make_error(ErrorKind::Invalid, "weight must be at least 1");
   if (table_.apps_.find(change.app) == nullptr) return make_error(ErrorKind::NotFound, "app " + quoted(change.app) + " does not exist");
+  RouteWhen when = change.when;
+  if (std::string problem = check_route_when(when); !problem.empty()) return make_error(ErrorKind::Invalid, problem);
   const Route* route = table_.find_route(change.host);
   std::vector<RouteEntry> entries;
   if (route != nullptr) {
     entries = route->apps;
-    auto it = std::find_if(entries.begin(), entries.end(), [&](const RouteEntry& e) { return e.app == change.app; });
+    // The entry is (app, when): the same app under another rule (or none) is another entry.
+    auto it = std::find_if(entries.begin(), entries.end(), [&](const RouteEntry& e) { return same_entry(e, change.app, when); });
     if (it != entries.end()) {
       if (it->weight == change.weight) return {};  // idempotent: keep the route and its cycle
       it->weight = change.weight;
@@ -343,7 +380,8 @@ Result<void> RouteTableBuilder::map(const Change& change) {
       return {};
     }
   }
-  entries.push_back(RouteEntry{change.app, change.weight});
+  entries.push_back(RouteEntry{change.app, change.weight, std::move(when)});
+  if (auto ok = check_rule_count(change.host, entries); !ok) return ok.error();
   put_route(change.host, make_route(change.host, std::move(entries)));
   add_refs(change.app, +1);
   return {};
@@ -351,24 +389,28 @@ Result<void> RouteTableBuilder::map(const Change& change) {
 
 Result<void> RouteTableBuilder::unmap(const Change& change) {
   if (!valid_route_key(change.host)) return make_error(ErrorKind::Invalid, "invalid route key " + quoted(change.host));
+  RouteWhen when = change.when;
+  if (std::string problem = check_route_when(when); !problem.empty()) return make_error(ErrorKind::Invalid, problem);
   const Route* route = table_.find_route(change.host);
-  auto it = route == nullptr ? std::vector<RouteEntry>::const_iterator()
-                             : std::find_if(route->apps.begin(), route->apps.end(),
-                                            [&](const RouteEntry& e) { return e.app == change.app; });
-  if (route == nullptr || it == route->apps.end()) {
+  // Without `when`, every entry of the app leaves the route (the app no longer serves the host:
+  // what swap and a plain unmap mean); with `when`, only that entry.
+  auto removed = [&](const RouteEntry& e) { return e.app == change.app && (!when || e.when == when); };
+  size_t count = route == nullptr ? 0 : static_cast<size_t>(std::count_if(route->apps.begin(), route->apps.end(), removed));
+  if (count == 0) {
     if (change.if_present) return {};
-    return make_error(ErrorKind::NotFound, "app " + quoted(change.app) + " is not mapped to " + quoted(change.host));
+    return make_error(ErrorKind::NotFound, "app " + quoted(change.app) + (when ? " with " + describe_route_when(when) : std::string()) +
+                                               " is not mapped to " + quoted(change.host));
   }
-  if (route->apps.size() == 1) {
+  if (route->apps.size() == count) {
     erase_route(change.host);
   } else {
     std::vector<RouteEntry> entries;
-    entries.reserve(route->apps.size() - 1);
+    entries.reserve(route->apps.size() - count);
     for (const RouteEntry& e : route->apps)
-      if (e.app != change.app) entries.push_back(e);
+      if (!removed(e)) entries.push_back(e);
     put_route(change.host, make_route(change.host, std::move(entries)));
   }
-  add_refs(change.app, -1);
+  for (size_t i = 0; i < count; ++i) add_refs(change.app, -1);
   return {};
 }
 
@@ -411,15 +453,16 @@ Result<void> RouteTableBuilder::set_route(const Change& change) {
     if (table_.apps_.find(t.app) == nullptr)
       return make_error(ErrorKind::NotFound, "route " + quoted(change.host) + " names unknown app " + quoted(t.app));
     if (t.weight == 0) return make_error(ErrorKind::Invalid, "route " + quoted(change.host) + " gives app " + quoted(t.app) + " weight 0");
-    for (const RouteEntry& seen : entries)
-      if (seen.app == t.app) return make_error(ErrorKind::Invalid, "route " + quoted(change.host) + " lists app " + quoted(t.app) + " twice");
-    entries.push_back(RouteEntry{t.app, t.weight});
+    RouteWhen when = t.when;
+    if (auto ok = check_entry(change.host, entries, t.app, when); !ok) return ok.error();
+    entries.push_back(RouteEntry{t.app, t.weight, std::move(when)});
   }
-  std::sort(entries.begin(), entries.end(), [](const RouteEntry& a, const RouteEntry& b) { return a.app < b.app; });
+  if (auto ok = check_rule_count(change.host, entries); !ok) return ok.error();
+  std::sort(entries.begin(), entries.end(), entry_less);
   if (const Route* old = table_.find_route(change.host)) {
     bool same = old->apps.size() == entries.size();
     for (size_t i = 0; same && i < entries.size(); ++i)
-      same = old->apps[i].app == entries[i].app && old->apps[i].weight == entries[i].weight;
+      same = old->apps[i].app == entries[i].app && old->apps[i].weight == entries[i].weight && old->apps[i].when == entries[i].when;
     if (same) return {};  // unchanged: keep the route and its cycle
     for (const RouteEntry& e : old->apps) add_refs(e.app, -1);
   }
@@ -490,7 +533,7 @@ Result<void> RouteTableBuilder::set_default(const Change& change) {
     return {};
   }
   table_.default_app_ = change.app;
-  table_.default_route_ = make_route("", {RouteEntry{change.app, 1}});
+  table_.default_route_ = make_route("", {RouteEntry{change.app, 1, {}}});
   add_refs(change.app, +1);
   return {};
 }

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "table_codec_internal.h"
+#include "turnout/state/table_codec.h"
 
 namespace turnout {
 
@@ -156,6 +157,14 @@ class StateSax {
       dom_.open(json::value_t::array);
       return true;
     }
+    if (!stack_.empty() && stack_.back() == Ctx::Routes) {
+      // A route with rules, [{"app", "weight", "when"?}]: rare, read as a tree.
+      host_ = key_;
+      dom_.begin();
+      dom_target_ = Target::RouteList;
+      dom_.open(json::value_t::array);
+      return true;
+    }
     if (stack_.size() == 1 && key_ == "changes" && !doc_.changes) {
       dom_.begin();
       dom_target_ = Target::Changes;
@@ -178,7 +187,7 @@ class StateSax {
 
  private:
   enum class Ctx { Root, Table, Routes, RouteApps };
-  enum class Target { Apps, Changes, Meta, Certificates };
+  enum class Target { Apps, Changes, Meta, Certificates, RouteList };
 
   bool push(Ctx c) {
     stack_.push_back(c);
@@ -221,7 +230,7 @@ class StateSax {
       case Ctx::RouteApps: {
         if (!v.is_number_unsigned() || v.get<uint64_t>() < 1 || v.get<uint64_t>() > UINT32_MAX)
           return fail("route '" + host_ + "': weight of '" + key_ + "' must be an integer >= 1");
-        targets_.push_back(RouteTarget{key_, static_cast<uint32_t>(v.get<uint64_t>())});
+        targets_.push_back(RouteTarget{key_, static_cast<uint32_t>(v.get<uint64_t>()), {}});
         return true;
       }
     }
@@ -236,6 +245,12 @@ class StateSax {
     }
     if (dom_target_ == Target::Meta) {
       doc_.meta = dom_.take();
+      return true;
+    }
+    if (dom_target_ == Target::RouteList) {
+      auto targets = route_targets_from_json(host_, dom_.take());
+      if (!targets) return fail(targets.error().message);
+      routes_.emplace_back(std::move(host_), std::move(*targets));
       return true;
     }
     if (dom_target_ == Target::Certificates) {

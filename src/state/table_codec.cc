@@ -170,18 +170,75 @@ Result<AppSpec> app_spec_from_json(const std::string& name, const json& a) {
   return spec;
 }
 
-json route_to_json(const Route& route) {
-  json r = json::object();
-  for (const RouteEntry& e : route.apps) r[e.app] = e.weight;
+json when_to_json(const RouteWhen& when) {
+  return {{when.kind == RouteWhen::Kind::Header ? "header" : "cookie", when.name}, {"value", when.value}};
+}
+
+Result<RouteWhen> when_from_json(const json& j, const std::string& where) {
+  const char* shape = ": \"when\" must be {\"header\" or \"cookie\": NAME, \"value\": V}";
+  if (!j.is_object()) return bad(where + shape);
+  RouteWhen when;
+  const json* header = field(j, "header");
+  const json* cookie = field(j, "cookie");
+  if ((header == nullptr) == (cookie == nullptr)) return bad(where + shape);
+  for (const auto& [key, v] : j.items())
+    if (key != "header" && key != "cookie" && key != "value") return bad(where + ": unknown key \"" + key + "\" in \"when\"");
+  when.kind = header != nullptr ? RouteWhen::Kind::Header : RouteWhen::Kind::Cookie;
+  if (!read_string(header != nullptr ? header : cookie, &when.name) || !read_string(field(j, "value"), &when.value))
+    return bad(where + shape);
+  if (std::string problem = check_route_when(when); !problem.empty()) return bad(where + ": " + problem);
+  return when;
+}
+
+namespace {
+
+// A route's entries: {app: weight} without rules (the form older files hold), else a list
+// [{"app", "weight", "when"?}], since one app may then appear more than once.
+template <class Entry>
+json entries_to_json(const std::vector<Entry>& entries) {
+  bool rules = false;
+  for (const Entry& e : entries) rules = rules || static_cast<bool>(e.when);
+  if (!rules) {
+    json r = json::object();
+    for (const Entry& e : entries) r[e.app] = e.weight;
+    return r;
+  }
+  json r = json::array();
+  for (const Entry& e : entries) {
+    json one = {{"app", e.app}, {"weight", e.weight}};
+    if (e.when) one["when"] = when_to_json(e.when);
+    r.push_back(std::move(one));
+  }
   return r;
 }
 
+}  // namespace
+
+json route_to_json(const Route& route) { return entries_to_json(route.apps); }
+
 Result<std::vector<RouteTarget>> route_targets_from_json(const std::string& host, const json& r) {
-  if (!r.is_object() || r.empty()) return bad("route '" + host + "' must be a non-empty object of app -> weight");
   std::vector<RouteTarget> targets;
+  if (r.is_array() && !r.empty()) {
+    targets.reserve(r.size());
+    for (const json& e : r) {
+      RouteTarget t;
+      if (!e.is_object() || !read_string(field(e, "app"), &t.app))
+        return bad("route '" + host + "': each entry must be {\"app\", \"weight\"?, \"when\"?}");
+      if (const json* w = field(e, "weight"); w != nullptr && !read_weight(w, &t.weight))
+        return bad("route '" + host + "': weight of '" + t.app + "' must be >= 1");
+      if (const json* w = field(e, "when"); w != nullptr) {
+        auto when = when_from_json(*w, "route '" + host + "'");
+        if (!when) return when.error();
+        t.when = std::move(*when);
+      }
+      targets.push_back(std::move(t));
+    }
+    return targets;
+  }
+  if (!r.is_object() || r.empty()) return bad("route '" + host + "' must be a non-empty object of app -> weight");
   targets.reserve(r.size());
   for (const auto& [app, w] : r.items()) {
-    RouteTarget t{app, 1};
+    RouteTarget t{app, 1, {}};
     if (!read_weight(&w, &t.weight)) return bad("route '" + host + "': weight of '" + app + "' must be >= 1");
     targets.push_back(std::move(t));
   }
@@ -247,6 +304,12 @@ Result<void> append_table_text(const RouteTable& table, std::string& out) {
     if (!first) out += ',';
     first = false;
     quoted(route.host, "a host");
+    if (route.has_rules) {
+      // Rare; every byte of a rule entry is ASCII, checked when it was built.
+      out += ':';
+      out += route_to_json(route).dump();
+      return;
+    }
     out += ":{";
     for (size_t i = 0; i < route.apps.size(); ++i) {
       if (i > 0) out += ',';
@@ -343,11 +406,13 @@ json change_to_json(const Change& c) {
       j["host"] = c.host;
       j["app"] = c.app;
       j["weight"] = c.weight;
+      if (c.when) j["when"] = when_to_json(c.when);
       break;
     case Change::Op::Unmap:
       j["host"] = c.host;
       j["app"] = c.app;
       if (c.if_present) j["if_present"] = true;
+      if (c.when) j["when"] = when_to_json(c.when);
       break;
     case Change::Op::PutApp:
       j["app"] = c.app;
@@ -386,9 +451,7 @@ json change_to_json(const Change& c) {
       break;
     case Change::Op::SetRoute: {
       j["host"] = c.host;
-      json r = json::object();
-      for (const RouteTarget& t : c.targets) r[t.app] = t.weight;
-      j["apps"] = std::move(r);
+      j["apps"] = entries_to_json(c.targets);
       break;
     }
   }
@@ -420,7 +483,7 @@ Result<Change> change_from_json(const json& j) {
   if (c.op == Change::Op::SetRoute) {
     if (!read_string(field(j, "host"), &c.host)) return bad(where + " needs a \"host\" string");
     const json* apps = field(j, "apps");
-    if (apps == nullptr || !apps->is_object()) return bad(where + " needs an \"apps\" object");
+    if (apps == nullptr || !(apps->is_object() || apps->is_array())) return bad(where + " needs an \"apps\" object");
     if (!apps->empty()) {
       auto targets = route_targets_from_json(c.host, *apps);
       if (!targets) return targets.error();
@@ -452,6 +515,13 @@ Result<Change> change_from_json(const json& j) {
   if (has_weight) {
     const json* w = field(j, "weight");
     if (w != nullptr && !read_weight(w, &c.weight)) return bad(where + ": \"weight\" must be an integer >= 1");
+  }
+  if (needs_host) {
+    if (const json* w = field(j, "when"); w != nullptr) {
+      auto when = when_from_json(*w, where);
+      if (!when) return when.error();
+      c.when = std::move(*when);
+    }
   }
   if (c.op == Change::Op::Unmap) {
     const json* p = field(j, "if_present");

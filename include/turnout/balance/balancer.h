@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <unordered_map>
 #include <vector>
@@ -43,22 +44,37 @@ class Balancer {
     const Server* server = nullptr;  // in `app`
   };
 
-  // Picks an app of `route` (present in `table`), then a server of it that `filter` accepts.
-  // An app with no usable server is skipped at the app level. Returns {nullptr, nullptr} when no
-  // server of any app is usable (-> 503).
-  Pick pick(const RouteTable& table, const Route& route, const ServerFilter& filter);
+  // Picks an app of `route` (present in `table`) among the entries whose bit is set in
+  // `admitted` (route_rules.h: the entries a request's rules admit; kAllEntries without rules),
+  // then a server of it that `filter` accepts. An app with no usable server is skipped at the
+  // app level. Returns {nullptr, nullptr} when no server of any admitted app is usable (-> 503).
+  // Each admitted set of a route has its own cycle, so weights are exact within each set. When
+  // no app a rule admitted has a usable server, the route's entries without `when` are tried.
+  Pick pick(const RouteTable& table, const Route& route, const ServerFilter& filter,
+            uint64_t admitted = ~uint64_t{0});
 
   // Drops cursors of routes/apps not seen for a while. Called on table change; sweeps at most
   // once per kIdlePicks picks.
   void prune();
 
  private:
+  Pick pick_among(const RouteTable& table, const Route& route, const ServerFilter& filter, uint64_t admitted);
+
   struct Cursor {
     uint64_t id = 0;   // Route::id or App::id this state belongs to
     SmoothWrr wrr;
     uint64_t last_used = 0;  // pick() count at last use, for prune()
   };
-  std::unordered_map<uint64_t, Cursor> route_cursors_;  // key: Route::id
+  struct RuleKey {
+    uint64_t route_id;  // Route::id
+    uint64_t admitted;  // the admitted set this cycle runs over
+    bool operator==(const RuleKey&) const = default;
+  };
+  struct RuleKeyHash {
+    size_t operator()(const RuleKey& k) const { return std::hash<uint64_t>()(k.route_id * 0x9E3779B97F4A7C15ull ^ k.admitted); }
+  };
+  std::unordered_map<uint64_t, Cursor> route_cursors_;  // key: Route::id (routes without rules)
+  std::unordered_map<RuleKey, Cursor, RuleKeyHash> rule_cursors_;  // routes with rules: per admitted set
   std::unordered_map<uint64_t, Cursor> app_cursors_;    // key: App::id
   uint64_t picks_ = 0;
   uint64_t last_prune_ = 0;  // picks_ at the last sweep

@@ -12,6 +12,7 @@
 
 #include "turnout/common/address.h"
 #include "turnout/common/cidr.h"
+#include "turnout/common/route_when.h"
 #include "turnout/tls/client_tls_context.h"
 #include "turnout/tls/certificate.h"
 
@@ -62,10 +63,12 @@ struct TlsSpec {
   Millis handshake_timeout{10000};
 };
 
-// One app serving a route, with its share of the route's traffic.
+// One app serving a route, with its share of the route's traffic. An app may appear several
+// times in one route with different `when`; (app, when) identifies the entry.
 struct RouteTarget {
   std::string app;
   uint32_t weight = 1;
+  RouteWhen when;  // Kind::None: receives the requests no rule admits
 };
 
 struct Timeouts {

@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include "turnout/common/route_when.h"
+
 #include "turnout/common/error.h"
 
 namespace turnout {
@@ -37,6 +39,7 @@ struct CtlOptions {
   std::optional<uint64_t> to;       // rollback --to N
   bool help = false;                // -h/--help: print usage, exit 0
   std::optional<uint32_t> weight;   // --weight N (map, add-server, app-create)
+  RouteWhen when;                   // --when-header / --when-cookie NAME=VALUE (map, unmap)
   std::string verb;                 // "routes", "map", ...
   std::vector<std::string> args;    // the verb's positional arguments
   std::string cert_pem;             // cert-set: CERT_FILE's text, read by read_ctl_files

@@ -27,6 +27,7 @@ enum class HeaderToken : uint8_t {
   Via,
   ProxyAuthenticate,   // hop-by-hop by RFC 9110 but forwarded (auth to the origin is end to end here)
   Http2Settings,       // HTTP2-Settings: only meaningful with "Upgrade: h2c", which is never relayed
+  Cookie,              // forwarded as received; read by route rules and affinity (http/cookie.h)
   Count
 };
 
@@ -46,9 +47,9 @@ uint32_t token_flags(HeaderToken token);
 // control or payload processing depend on, since a recipient may merge it into the head). Not
 // forwarded: every name turnout acts on in a head (the HeaderToken table: Host, Content-Length,
 // Transfer-Encoding, Connection, Keep-Alive, Proxy-Connection, TE, Trailer, Upgrade,
-// HTTP2-Settings, Expect, X-Forwarded-For/-Proto/-Host, Via, Proxy-Authenticate), and Forwarded,
-// Authorization, Proxy-Authorization, WWW-Authenticate, Authentication-Info,
-// Proxy-Authentication-Info, Cookie, Set-Cookie, Cache-Control, Pragma, Max-Forwards, Range,
+// HTTP2-Settings, Expect, X-Forwarded-For/-Proto/-Host, Via, Proxy-Authenticate, Cookie), and
+// Forwarded, Authorization, Proxy-Authorization, WWW-Authenticate, Authentication-Info,
+// Proxy-Authentication-Info, Set-Cookie, Cache-Control, Pragma, Max-Forwards, Range,
 // If-Match, If-None-Match, If-Modified-Since, If-Unmodified-Since, If-Range, Age, Date, Expires,
 // Location, Retry-After, Vary, Content-Type, Content-Encoding, Content-Range, Content-Location.
 // `token` is lookup_token(name). Only trailer fields pay for the name compares.

@@ -124,6 +124,7 @@ class Exchange final : public UpstreamConnection::User, public ServerFilter, pub
   ServerCounters* counters_ = nullptr;  // ctx_.servers entry of server_ while a request is in flight
   UpstreamConnection* up_ = nullptr;  // leased connection
   std::vector<const Server*> tried_;  // servers that failed to connect for this request
+  uint64_t admitted_ = ~uint64_t{0};  // entries of route_ this request may go to (route_rules.h)
   std::vector<Pending> pending_;      // request body held until a connection is ready
   size_t pending_bytes_ = 0;
   Framing up_framing_;                // request body framing as sent upstream

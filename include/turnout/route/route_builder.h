@@ -43,6 +43,9 @@ struct Change {
   std::optional<HealthSpec> health;      // SetApp
   std::optional<UpstreamTlsSpec> tls;    // SetApp
   std::vector<RouteTarget> targets;      // SetRoute
+  // Map: the entry (app, when) to add or re-weight. Unmap: none removes every entry of `app`,
+  // a rule only the entry with exactly that rule.
+  RouteWhen when;
 };
 
 const char* op_name(Change::Op op);  // "map", "unmap", "put-app", ...

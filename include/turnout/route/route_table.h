@@ -54,10 +54,12 @@ struct App {
 };
 using AppPtr = std::shared_ptr<const App>;
 
-// One app serving a route, and its weight among the route's apps.
+// One app serving a route, and its weight among the route's apps. (app, when) identifies an
+// entry: one app may serve a route unconditionally and under several rules.
 struct RouteEntry {
   std::string app;      // name of an app present in the same table
   uint32_t weight = 1;  // >= 1
+  RouteWhen when;       // Kind::None: for the requests no rule of the route admits
 };
 
 // A route key (a hostname or "*.suffix" wildcard, either optionally with a "/path" prefix, or
@@ -66,11 +68,15 @@ struct Route {
   // The whole stored key: "example.com", "*.example.org", "example.com/api",
   // "*.example.org/static", or "" for default_app (common/path_key.h canonical_route_key).
   std::string host;
-  std::vector<RouteEntry> apps;    // never empty; sorted by app name
+  std::vector<RouteEntry> apps;    // never empty; sorted by (app name, when)
   uint64_t id = 0;                 // unique per Route object ever built (see App::id)
   // A host's own route (no path): true while the same host also has path routes, so lookup
   // only does the path work for such hosts and every other host costs one map lookup.
   bool has_path_routes = false;
+  // Set by the builder: some entry has `when` (then apps.size() <= kMaxRuleRouteEntries and the
+  // request's headers are read to choose; without rules nothing is read).
+  bool has_rules = false;
+  uint64_t plain_entries = 0;      // with rules: bit i set when apps[i] has no `when`
 
   // The path prefix of a "host/path" key ("/api"), "" for a host's own route.
   std::string_view path() const { return route_key_path(host); }

@@ -14,7 +14,8 @@
 namespace turnout {
 
 // Table <-> JSON: {"apps": {name: {"servers": [{"addr", "weight"}], "health"?}},
-//                  "routes": {host: {app: weight}}, "default_app": name|null,
+//                  "routes": {host: {app: weight} | [{"app", "weight", "when"?}]},
+//                  "default_app": name|null,
 //                  "certificates"?: {name: {"cert", "key"}}, "default_certificate"?: name|null}
 nlohmann::json table_to_json(const RouteTable& table);
 Result<RouteTablePtr> table_from_json(const nlohmann::json& j, uint64_t version);
@@ -23,7 +24,13 @@ Result<RouteTablePtr> table_from_json(const nlohmann::json& j, uint64_t version)
 // store (fleet/) keeps one such value per key.
 nlohmann::json app_to_json(const App& app);
 Result<AppSpec> app_spec_from_json(const std::string& name, const nlohmann::json& j);
+// A route without rules is {app: weight}; with rules [{"app", "weight", "when"?}] (one app may
+// then appear several times); both are read.
 nlohmann::json route_to_json(const Route& route);
+// A canary rule <-> {"header" | "cookie": NAME, "value": V}; reading validates it
+// (check_route_when), `where` prefixes the message.
+nlohmann::json when_to_json(const RouteWhen& when);
+Result<RouteWhen> when_from_json(const nlohmann::json& j, const std::string& where);
 Result<std::vector<RouteTarget>> route_targets_from_json(const std::string& host, const nlohmann::json& j);
 nlohmann::json certificate_to_json(const Certificate& cert);
 Result<CertificatePtr> certificate_from_json(const std::string& name, const nlohmann::json& j);

@@ -551,3 +551,53 @@ TEST_CASE("table_source.etcd over TLS: https:// endpoints, tls {ca, cert, key, v
                            "    tls: {cafile: x}\n");
   CHECK(e.key == "table_source.etcd.tls.cafile");
 }
+
+TEST_CASE("routes: when rules are read, validated and identify entries with their app") {
+  Config c = ok(
+      "listen: \"127.0.0.1:8080\"\n"
+      "apps:\n"
+      "  a: { servers: [\"127.0.0.1:9001\"] }\n"
+      "  b: { servers: [\"127.0.0.1:9002\"] }\n"
+      "routes:\n"
+      "  beta.example.com:\n"
+      "    - { app: b, when: { header: \"X-Canary\", value: \"1\" } }\n"
+      "    - { app: b, weight: 2, when: { cookie: \"canary\", value: \"always\" } }\n"
+      "    - a\n"
+      "  testers.example.com:\n"
+      "    - { app: b, when: { header: X-Tester, value: \"yes please\" } }\n");
+  const auto& beta = c.routes.at("beta.example.com");
+  REQUIRE(beta.size() == 3);
+  CHECK(beta[0].when == RouteWhen{RouteWhen::Kind::Header, "x-canary", "1"});
+  CHECK(beta[1].when == RouteWhen{RouteWhen::Kind::Cookie, "canary", "always"});
+  CHECK(beta[1].weight == 2);
+  CHECK_FALSE(beta[2].when);
+  CHECK(c.routes.at("testers.example.com")[0].when.value == "yes please");
+
+  auto route_with = [](const std::string& entry) {
+    return std::string(
+               "listen: \"127.0.0.1:8080\"\n"
+               "apps:\n"
+               "  a: { servers: [\"127.0.0.1:9001\"] }\n"
+               "  b: { servers: [\"127.0.0.1:9002\"] }\n"
+               "routes:\n"
+               "  beta.example.com:\n"
+               "    - ") + entry + "\n    - a\n";
+  };
+  struct Bad {
+    const char* entry;
+    const char* says;
+  };
+  for (Bad bad : {Bad{"{ app: b, when: { header: \"X Canary\", value: \"1\" } }", "not a valid header name"},
+                  Bad{"{ app: b, when: { header: X-Canary, value: \"\" } }", "value is empty"},
+                  Bad{"{ app: b, when: { header: X-Canary } }", "value"},
+                  Bad{"{ app: b, when: { header: X-A, cookie: b, value: \"1\" } }", "exactly one of header or cookie"},
+                  Bad{"{ app: b, when: { value: \"1\" } }", "exactly one of header or cookie"},
+                  Bad{"{ app: b, when: { header: X-A, value: \"1\", regex: true } }", "regex"},
+                  Bad{"{ app: b, when: { cookie: c, value: \"a;b\" } }", "cannot carry"},
+                  Bad{"{ app: a, when: { header: X-A, value: \"1\" } }\n    - { app: a, when: { header: x-a, value: \"1\" } }",
+                      "listed twice"}}) {
+    CAPTURE(bad.entry);
+    ConfigError e = one_error(route_with(bad.entry));
+    CHECK(e.to_string().find(bad.says) != std::string::npos);
+  }
+}

@@ -367,3 +367,41 @@ TEST_CASE("--fleet asks a change to wait for the whole fleet; ctl fleet lists in
   CHECK(out.find("fleet version 9 (this instance: edge-1, table source: etcd)") == 0);
   CHECK(out.find("edge-2    7        2    http://127.0.0.1:9") != std::string::npos);
 }
+
+TEST_CASE("ctl map/unmap --when-header / --when-cookie send the rule in the body") {
+  CtlRequest m = request_for({"-s", "/x.sock", "map", "canary", "beta.example.com", "--when-header", "X-Canary=1", "--weight", "2"});
+  CHECK(m.method == "POST");
+  CHECK(m.path == "/v1/batch");
+  json ops = json::parse(m.body);
+  REQUIRE(ops.size() == 1);
+  CHECK(ops[0]["when"] == json{{"header", "x-canary"}, {"value", "1"}});
+  CHECK(ops[0]["weight"] == 2);
+  CtlRequest u = request_for({"-s", "/x.sock", "unmap", "canary", "beta.example.com", "--when-cookie=canary=a=b"});
+  CHECK(u.path == "/v1/batch");
+  json uops = json::parse(u.body);
+  CHECK(uops[0]["op"] == "unmap");
+  CHECK(uops[0]["when"] == json{{"cookie", "canary"}, {"value", "a=b"}});
+  // Without a rule, a single unmap stays a DELETE.
+  CHECK(request_for({"-s", "/x.sock", "unmap", "canary", "beta.example.com"}).method == "DELETE");
+
+  for (std::vector<std::string> bad : {std::vector<std::string>{"-s", "/x.sock", "map", "a", "h", "--when-header", "X-Canary"},
+                                       {"-s", "/x.sock", "map", "a", "h", "--when-header", "X Canary=1"},
+                                       {"-s", "/x.sock", "map", "a", "h", "--when-cookie", "c="},
+                                       {"-s", "/x.sock", "map", "a", "h", "--when-header", "A=1", "--when-cookie", "c=1"},
+                                       {"-s", "/x.sock", "add-server", "a", "127.0.0.1:1", "--when-header", "A=1"}}) {
+    auto o = parse(bad);
+    REQUIRE_FALSE(o.ok());
+    CHECK(o.error().kind == ErrorKind::Usage);
+  }
+}
+
+TEST_CASE("routes table and change answers show rules beside the plain shares") {
+  json j = {{"version", 7},
+            {"routes", {{"beta.example.com", {{"stable", 1}}}}},
+            {"rules", {{"beta.example.com", json::array({{{"app", "canary"}, {"weight", 1}, {"when", {{"header", "x-canary"}, {"value", "1"}}}}})}}},
+            {"default_app", nullptr}};
+  std::string out = format_routes(j);
+  CHECK(out.find("stable(1), canary(1) when header x-canary=1") != std::string::npos);
+  std::string change = format_change(j);
+  CHECK(change.find("beta.example.com  ->  stable(1), canary(1) when header x-canary=1") != std::string::npos);
+}

@@ -30,6 +30,8 @@ TEST_CASE("lookup_token finds every policy header in any case") {
       {"Proxy-Authenticate", HeaderToken::ProxyAuthenticate},
       {"HTTP2-Settings", HeaderToken::Http2Settings},
       {"http2-settings", HeaderToken::Http2Settings},
+      {"Cookie", HeaderToken::Cookie},
+      {"cookie", HeaderToken::Cookie},
   };
   for (const Case& c : cases) {
     CAPTURE(c.name);
@@ -39,7 +41,7 @@ TEST_CASE("lookup_token finds every policy header in any case") {
 
 TEST_CASE("lookup_token returns Other for near misses") {
   for (std::string_view name : {"", "Hos", "Hosts", "Host ", " Host", "Content-Lengt", "Content-Length2", "Transfer_Encoding",
-                           "TE2", "Vias", "X-Forwarded-Fox", "Keep Alive", "Trailers", "Date", "Cookie", "HTTP2-Setting",
+                           "TE2", "Vias", "X-Forwarded-Fox", "Keep Alive", "Trailers", "Date", "Cookies", "HTTP2-Setting",
                            "HTTP3-Settings"}) {
     CAPTURE(name);
     CHECK(lookup_token(name) == HeaderToken::Other);
@@ -56,7 +58,7 @@ TEST_CASE("token_flags is the forwarding policy table") {
   CHECK(token_flags(HeaderToken::XForwardedProto) == kRewrittenByProxy);
   CHECK(token_flags(HeaderToken::XForwardedHost) == kRewrittenByProxy);
   for (HeaderToken t : {HeaderToken::Other, HeaderToken::Host, HeaderToken::Expect, HeaderToken::XForwardedFor,
-                        HeaderToken::Via, HeaderToken::ProxyAuthenticate}) {
+                        HeaderToken::Via, HeaderToken::ProxyAuthenticate, HeaderToken::Cookie}) {
     CHECK(token_flags(t) == 0);
   }
   CHECK(token_flags(HeaderToken::Count) == 0);

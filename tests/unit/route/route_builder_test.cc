@@ -419,3 +419,82 @@ TEST_CASE("set-app replaces an app whole, health check included") {
   REQUIRE(created.ok());
   CHECK((*created)->find_app("fresh") != nullptr);
 }
+
+TEST_CASE("rules: (app, when) is the entry; map re-weights it, unmap with when removes only it") {
+  RouteTablePtr t = base_table();
+  RouteWhen canary{RouteWhen::Kind::Header, "X-Canary", "1"};
+  RouteWhen cookie{RouteWhen::Kind::Cookie, "canary", "always"};
+  Change m1 = map("example2", "example.com");
+  m1.when = canary;
+  Change m2 = map("example2", "example.com", 2);
+  m2.when = cookie;
+  Change m3 = map("example2", "example.com");  // the same app without a rule: a third entry
+  auto next = apply_changes(*t, std::vector<Change>{m1, m2, m3}, 2);
+  REQUIRE(next.ok());
+  const Route* r = (*next)->find_route("example.com");
+  REQUIRE(r != nullptr);
+  REQUIRE(r->apps.size() == 4);
+  CHECK(r->has_rules);
+  CHECK((*next)->app_route_count("example2") == 4);  // example2 three times here, once on *.example.org
+  for (const RouteEntry& e : r->apps)
+    if (e.when.kind == RouteWhen::Kind::Header) CHECK(e.when.name == "x-canary");  // stored lower-cased
+  // Only the entries without a rule: example and example2.
+  int plain = 0;
+  for (size_t i = 0; i < r->apps.size(); ++i) plain += (r->plain_entries >> i) & 1;
+  CHECK(plain == 2);
+
+  // Re-weighting the header entry leaves the others alone; doing it twice keeps the route.
+  Change reweight = m1;
+  reweight.weight = 5;
+  auto w = apply_changes(**next, std::vector<Change>{reweight}, 3);
+  REQUIRE(w.ok());
+  auto again = apply_changes(**w, std::vector<Change>{reweight}, 4);
+  REQUIRE(again.ok());
+  CHECK((*again)->find_route("example.com")->id == (*w)->find_route("example.com")->id);
+  // Unmap with a rule: that entry only.
+  Change u = unmap("example2", "example.com");
+  u.when = cookie;
+  auto one = apply_changes(**w, std::vector<Change>{u}, 5);
+  REQUIRE(one.ok());
+  CHECK((*one)->find_route("example.com")->apps.size() == 3);
+  auto missing = apply_changes(**one, std::vector<Change>{u}, 6);
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().kind == ErrorKind::NotFound);
+  // Unmap without a rule: every entry of the app.
+  auto gone = apply_changes(**one, std::vector<Change>{unmap("example2", "example.com")}, 7);
+  REQUIRE(gone.ok());
+  const Route* left = (*gone)->find_route("example.com");
+  REQUIRE(left->apps.size() == 1);
+  CHECK(left->apps[0].app == "example");
+  CHECK_FALSE(left->has_rules);
+  CHECK((*gone)->app_route_count("example2") == 1);
+}
+
+TEST_CASE("rules: invalid rules and duplicate entries are refused") {
+  RouteTablePtr t = base_table();
+  auto refused = [&](RouteWhen when) {
+    Change m = map("example2", "example.com");
+    m.when = std::move(when);
+    auto next = apply_changes(*t, std::vector<Change>{m}, 2);
+    return !next.ok() && next.error().kind == ErrorKind::Invalid;
+  };
+  CHECK(refused({RouteWhen::Kind::Header, "X Canary", "1"}));
+  CHECK(refused({RouteWhen::Kind::Header, "", "1"}));
+  CHECK(refused({RouteWhen::Kind::Header, "X-Canary", ""}));
+  CHECK(refused({RouteWhen::Kind::Header, "X-Canary", " 1"}));
+  CHECK(refused({RouteWhen::Kind::Header, "X-Canary", "a\x01"}));
+  CHECK(refused({RouteWhen::Kind::Cookie, "canary", "a;b"}));
+  CHECK(refused({RouteWhen::Kind::Cookie, "canary", "a b"}));
+  CHECK(refused({RouteWhen::Kind::Cookie, "can=ary", "1"}));
+  CHECK_FALSE(refused({RouteWhen::Kind::Header, "X-Canary", "a b"}));
+
+  Config config = base_config();
+  RouteWhen w{RouteWhen::Kind::Header, "X-Canary", "1"};
+  config.routes["example.com"] = {{"example", 1, {}}, {"example2", 1, w}, {"example2", 2, w}};
+  auto dup = build_table(config, 1);
+  REQUIRE_FALSE(dup.ok());
+  CHECK(dup.error().message.find("twice") != std::string::npos);
+  // Same app, different rules: allowed. Only rules: allowed.
+  config.routes["example.com"] = {{"example2", 1, w}, {"example2", 2, {RouteWhen::Kind::Cookie, "c", "1"}}};
+  CHECK(build_table(config, 1).ok());
+}

@@ -212,6 +212,16 @@ routes:
   a.net/%zz: [a]
 default_app: a
 """)
+    write("config", "canary_rules", """listen: "127.0.0.1:8080"
+apps: {a: {servers: ["127.0.0.1:9000"]}, b: {servers: ["127.0.0.1:9001"]}}
+routes:
+  beta.a.com:
+    - { app: b, when: { header: "X-Canary", value: "1" } }
+    - { app: b, weight: 3, when: { cookie: "canary", value: "always" } }
+    - a
+  testers.a.com: [{ app: b, when: { header: X-Tester, value: "yes please" } }]
+  bad.a.com: [{ app: b, when: { header: "X A", cookie: c, value: "" } }, { app: a, when: 7 }]
+""")
     write("config", "syntax_error", "listen: [\"127.0.0.1:8080\"\napps: {\n")
     write("config", "wrong_types", "listen: {a: 1}\nworkers: [1]\napps: [a]\nroutes: 7\ndefault_app: {}\ntimeouts: []\nlimits: x\n")
     write("config", "tagged_scalars", "listen: !!str 127.0.0.1:8080\nworkers: !!int 2\napps: {a: {servers: [!!binary aGk=]}}\nroutes: {? [complex] : [a]}\n")
@@ -245,6 +255,12 @@ def admin_seeds():
                  " {\"op\": \"add-server\", \"app\": \"c\", \"addr\": \"127.0.0.1:2\"},"
                  " {\"op\": \"remove-server\", \"app\": \"c\", \"addr\": \"127.0.0.1:1\"},"
                  " {\"op\": \"set-default\", \"app\": null}, {\"op\": \"app-delete\", \"app\": \"spare\"}]",
+        "put_route_when": "PUT /v1/routes/beta.example.com/example2\n\n{\"weight\": 2, \"when\": {\"header\": \"X-Canary\", \"value\": \"1\"}}",
+        "put_route_when_bad": "PUT /v1/routes/beta.example.com/example2\n\n{\"when\": {\"header\": \"X A\", \"cookie\": \"c\", \"value\": \"\"}}",
+        "delete_route_when": "DELETE /v1/routes/beta.example.com/example2\n\n{\"when\": {\"cookie\": \"canary\", \"value\": \"always\"}}",
+        "batch_when": "POST /v1/batch\n\n[{\"op\": \"map\", \"app\": \"example2\", \"host\": \"example.com\", \"when\": {\"cookie\": \"c\", \"value\": \"1\"}},"
+                      " {\"op\": \"map\", \"app\": \"example\", \"host\": \"example.com\", \"when\": {\"header\": \"x-a\", \"value\": \"b c\"}},"
+                      " {\"op\": \"unmap\", \"app\": \"example2\", \"host\": \"example.com\", \"when\": {\"cookie\": \"c\", \"value\": \"1\"}}]",
         "swap": "POST /v1/swap\n\n{\"from\": \"example\", \"to\": \"example2\", \"hosts\": [\"Example.COM.\", \"*.example.org\"]}",
         "rollback": "POST /v1/rollback\n\n{\"version\": 1}",
         "reload": "POST /v1/reload\nif-match: 1\n\n",
@@ -310,6 +326,11 @@ def state_seeds():
     write("state", "both_kinds", f'{{"version":2,"changes":[{m}],"table":{table}}}\n')
     write("state", "nested_apps", '{"version":2,"table":{"apps":{"a":{"servers":[],"x":[[[[{"y":[1,{"z":null}]}]]]]}},'
                                   '"routes":{},"default_app":null}}\n')
+    rules = ('{"apps":{"a":{"servers":[]},"b":{"servers":[]}},"routes":{"beta.example":[{"app":"a","weight":1},'
+             '{"app":"b","weight":2,"when":{"header":"x-canary","value":"1"}},{"app":"b","weight":1,"when":{"cookie":"c","value":"on"}}],'
+             '"plain.example":{"a":1}},"default_app":null}')
+    w = '{"op":"map","host":"plain.example","app":"b","weight":1,"when":{"cookie":"c","value":"on"}}'
+    write("state", "rules_snapshot", f'{{"config_hash":"cafe","version":9,"table":{rules}}}\n{{"version":10,"changes":[{w}]}}\n')
     write("state", "duplicate_keys", '{"version":2,"version":3,"table":{"apps":{"a":{"servers":[]},"a":{"servers":[]}},'
                                      '"routes":{"h.example":{"a":1},"h.example":{"a":2}}}}\n')
 

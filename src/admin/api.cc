@@ -711,7 +711,11 @@ json apps_json(const RouteTable& table, const std::map<std::string, ServerStats>
   std::map<std::string, std::vector<std::string>> hosts;  // app -> hosts mapping it
   table.for_each_route([&](const Route& route) {
     if (route.host.empty()) return;
-    for (const RouteEntry& e : route.apps) hosts[e.app].push_back(route.host);
+    for (const RouteEntry& e : route.apps) {
+      // An app listed under several rules of one route is one host of it (entries are sorted by app).
+      std::vector<std::string>& h = hosts[e.app];
+      if (h.empty() || h.back() != route.host) h.push_back(route.host);
+    }
   });
   json apps = json::object();
   table.for_each_app([&](const App& app) {

@@ -8,6 +8,7 @@
 #include <map>
 #include <string>
 
+#include "integration/h2_script.h"
 #include "integration/harness.h"
 #include "integration/remap_util.h"
 
@@ -124,6 +125,8 @@ TEST_CASE("admin API: map and unmap entries by (app, when); GET /v1/routes shows
   CHECK(routes["routes"]["beta.test"] == json{{"stable", 1}});
   CHECK(routes["rules"]["beta.test"].size() == 2);
   CHECK(routes["routes"]["testers.test"] == json::object());
+  // An app under two rules of one route is listed once among its hosts.
+  CHECK(t.admin("GET", "/v1/apps").json["apps"]["canary"]["hosts"] == json{"beta.test"});
 
   // Map green for a header on beta.test, with a weight; the answer shows the route's rules.
   auto put = t.admin("PUT", "/v1/routes/beta.test/green",
@@ -225,4 +228,25 @@ TEST_CASE("check refuses bad rules with their line") {
   CHECK_FALSE(ok);
   t.expect_exit(kAnyExit, "the config is refused");
   CHECK(t.stderr_text().find("not a valid header name") != std::string::npos);
+}
+
+TEST_CASE("HTTP/2 streams: rules read headers and cookie crumbs of each stream") {
+  Backend stable("stable"), canary("canary"), green("green");
+  TurnoutProcess t;
+  t.start("listen:\n  - { addr: \"127.0.0.1:0\", http2: true }\n" + rules_config(stable, canary, green));
+  TURNOUT_INFO_STDERR(t);
+  auto req = [](std::vector<std::pair<std::string, std::string>> headers) {
+    json r = {{"authority", "beta.test"}, {"path", "/"}, {"headers", json::array()}};
+    for (auto& [n, v] : headers) r["headers"].push_back(json::array({n, v}));
+    return r;
+  };
+  // One connection, four streams: plain, header, cookie split over two crumbs, a near miss.
+  json out = h2_client(t.port(0), {{"steps", {{{"requests", {req({}), req({{"x-canary", "1"}}),
+                                                              req({{"cookie", "sid=1"}, {"cookie", "canary=always"}}),
+                                                              req({{"cookie", "canary=alway"}})}}}}}});
+  REQUIRE(out["results"].size() == 4);
+  CHECK(out["results"][0]["body"] == "stable\n");
+  CHECK(out["results"][1]["body"] == "canary\n");
+  CHECK(out["results"][2]["body"] == "canary\n");
+  CHECK(out["results"][3]["body"] == "stable\n");
 }

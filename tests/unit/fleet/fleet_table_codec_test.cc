@@ -217,3 +217,34 @@ TEST_CASE("path route keys round-trip through etcd keys: everything after routes
   CHECK(same_table_content(**later, **rebuilt));
   CHECK((*rebuilt)->lookup("example.com", "/api/x")->host == "example.com");
 }
+
+TEST_CASE("a rule added to a route is a change of its key, and the watcher rebuilds the rule") {
+  FleetKeys keys("/t/");
+  auto before = table_of(1);
+  Change rule = map("green", "example.com", 2);
+  rule.when = RouteWhen{RouteWhen::Kind::Cookie, "canary", "always"};
+  std::vector<Change> changes = {rule};
+  auto after = apply_changes(*before, changes, 2);
+  REQUIRE(after.ok());
+  CHECK_FALSE(same_table_content(*before, **after));
+  auto ops = table_delta(keys, *before, **after, nullptr);
+  REQUIRE(ops.size() == 1);
+  CHECK(ops[0].key == "/t/routes/example.com");
+  CHECK(ops[0].value.find("\"when\"") != std::string::npos);
+  ops.push_back(TxnOp::put(keys.version(), encode_fleet_version(HistoryEntry{2, 5, "map", 1, 0}, "edge-1")));
+  auto txn = txn_from_events(keys, events_of(ops, 9));
+  REQUIRE(txn.ok());
+  auto rebuilt = apply_changes(*before, txn->changes, 2);
+  REQUIRE(rebuilt.ok());
+  CHECK(same_table_content(**after, **rebuilt));
+  const Route* r = (*rebuilt)->find_route("example.com");
+  REQUIRE(r != nullptr);
+  CHECK(r->has_rules);
+
+  // The same app re-mapped under another rule only: the route differs again.
+  Change other = rule;
+  other.when.value = "sometimes";
+  auto changed = apply_changes(**after, std::vector<Change>{other}, 3);
+  REQUIRE(changed.ok());
+  CHECK(table_delta(keys, **after, **changed, nullptr).size() == 1);
+}

@@ -334,7 +334,7 @@ TEST_CASE("invalid admin input answers 4xx and changes nothing, not even the ver
       {"POST", "/v1/batch", "[{\"op\": \"map\", \"app\": \"green\", \"host\": \"example.com\"}, {\"op\": \"explode\"}]"},
       {"POST", "/v1/batch", "[{\"op\": \"map\", \"app\": \"green\", \"host\": \"exa mple.com\"}]"},
       {"POST", "/v1/batch", "[{\"op\": \"map\", \"app\": \"green\", \"host\": \"\"}]"},
-      {"POST", "/v1/batch", "[{\"op\": \"map\", \"app\": \"green\", \"host\": \"a/b.com\"}]"},
+      {"POST", "/v1/batch", "[{\"op\": \"map\", \"app\": \"green\", \"host\": \"a.com/b?c\"}]"},
       {"POST", "/v1/batch", "[{\"op\": \"map\", \"app\": \"green\", \"host\": 7}]"},
       {"POST", "/v1/batch", "[{\"op\": \"map\", \"app\": \"green\", \"host\": \"example.com\", \"weight\": 0}]"},
       {"POST", "/v1/batch", "{\"op\": \"map\", \"app\": \"green\", \"host\": \"example.com\"}"},  // not a list
@@ -342,7 +342,7 @@ TEST_CASE("invalid admin input answers 4xx and changes nothing, not even the ver
       {"PUT", "/v1/routes/exa%20mple.com/green", ""},
       {"PUT", "/v1/routes/a..b/green", ""},
       {"PUT", "/v1/routes/%00evil.com/green", ""},
-      {"PUT", "/v1/routes/example.com%2fx/green", ""},
+      {"PUT", "/v1/routes/example.com%2f..%2fadmin/green", ""},
       {"PUT", "/v1/routes/example.com/green", "{\"weight\": "},
       {"PUT", "/v1/routes/example.com/green", "[1, 2]"},
       {"PUT", "/v1/apps/gray", "{\"servers\": [\"127.0.0.1:1\"] trailing"},

@@ -5,17 +5,11 @@
 #include <limits>
 #include <string_view>
 
+#include "turnout/common/hex.h"
 #include "turnout/http/header.h"
 
 namespace turnout {
 namespace {
-
-int hex_value(unsigned char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 bool is_ws(unsigned char c) { return c == ' ' || c == '\t'; }
 

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "openssl_util.h"
+#include "turnout/common/hex.h"
 
 namespace turnout {
 
@@ -27,13 +28,6 @@ constexpr size_t kNone = static_cast<size_t>(-1);
 // Alert descriptions the own record layer sends (RFC 8446 6).
 constexpr uint8_t kCloseNotify = 0, kUnexpectedMessage = 10, kBadRecordMac = 20, kRecordOverflow = 22,
                   kIllegalParameter = 47, kDecodeError = 50;
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 // The secret of a keylog line "LABEL <client random> <secret>" into `out`: its length, 0 if
 // malformed or longer than `cap`.
@@ -151,7 +145,6 @@ struct TlsEngineBio {
     return m;
   }
 };
-
 
 TlsEngine::TlsEngine(SSL* ssl, Role role) : ssl_(ssl), client_(role == Role::Client) {
   bio_ = BIO_new(TlsEngineBio::method());
